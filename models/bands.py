@@ -1,0 +1,61 @@
+"""Band tables of the sensors Contrasat reads: names in storage order and how a layer's bands map to them."""
+
+from __future__ import annotations
+
+import re
+
+S1_BANDS: tuple[str, ...] = ("VV", "VH")
+S2L1C_BANDS: tuple[str, ...] = (
+    "B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12",
+)  # fmt: skip
+S2L2A_BANDS: tuple[str, ...] = tuple(b for b in S2L1C_BANDS if b != "B10")
+
+SENSOR_BANDS: dict[str, tuple[str, ...]] = {
+    "S1": S1_BANDS,
+    "S2L1C": S2L1C_BANDS,
+    "S2L2A": S2L2A_BANDS,
+}
+
+
+def normalise_band_name(name: str | None) -> str:
+    """Canonical form of a band description: 'b8' -> 'B08', 'sigma0_vv' -> 'VV', 'Band 4' -> ''."""
+    if not name:
+        return ""
+    text = name.strip().upper()
+    for pol in ("VV", "VH", "HH", "HV"):
+        if re.search(rf"(^|[^A-Z]){pol}([^A-Z]|$)", text):
+            return pol
+    match = re.fullmatch(r"B(?:AND)?[ _-]?0?(\d{1,2}A?)", text)
+    if match and not text.startswith("BAND"):
+        code = match.group(1)
+        return "B8A" if code == "8A" else f"B{int(code):02d}"
+    return ""
+
+
+def match_bands(descriptions: list[str | None], wanted: tuple[str, ...] | list[str]) -> list[int] | None:
+    """1-based band indexes of `wanted` found by description, or None when descriptions do not name them all."""
+    names = [normalise_band_name(d) for d in descriptions]
+    indexes = []
+    for band in wanted:
+        if band not in names:
+            return None
+        indexes.append(names.index(band) + 1)
+    return indexes
+
+
+def resolve_bands(
+    descriptions: list[str | None],
+    sensor_bands: tuple[str, ...] | list[str],
+    wanted: tuple[str, ...] | list[str],
+) -> list[int] | None:
+    """Indexes (1-based) of the `wanted` bands in a raster.
+
+    Descriptions win when they name every wanted band; otherwise a raster whose band count equals the
+    sensor's full table is assumed to be in the sensor's storage order. None means the bands cannot be found.
+    """
+    by_name = match_bands(descriptions, wanted)
+    if by_name is not None:
+        return by_name
+    if len(descriptions) == len(sensor_bands) and all(b in sensor_bands for b in wanted):
+        return [list(sensor_bands).index(b) + 1 for b in wanted]
+    return None

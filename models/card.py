@@ -1,0 +1,144 @@
+"""The model card: one JSON object stored in an ONNX file's metadata under `contrasat.card`.
+
+It is the single source of truth for band order, units, normalisation, tiling and the class table, shared
+by the exporter (training/) and every runtime (CLI, plugin, benchmarks).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .bands import SENSOR_BANDS
+from .errors import ModelError
+
+CARD_KEY = "contrasat.card"
+SCHEMA_VERSION = 1
+TASKS = ("flood", "land_cover", "pixel_timeseries")
+
+
+@dataclass
+class InputSpec:
+    """One ONNX input: which sensor, which bands in which order, and how raw values become network input."""
+
+    name: str
+    sensor: str
+    bands: list[str]
+    units: str  # "dB" for S1 backscatter, "reflectance_x10000" for S2
+    mean: list[float]
+    std: list[float]
+    clip: list[float] | None = None  # applied to physical values before normalisation
+    nodata: str = "nan_or_dataset_nodata"
+
+    def validate(self) -> None:
+        if self.sensor not in SENSOR_BANDS and self.sensor != "S2_TS":
+            raise ModelError(f"model card input '{self.name}' has unknown sensor '{self.sensor}'")
+        if not self.bands or len(self.mean) != len(self.bands) or len(self.std) != len(self.bands):
+            raise ModelError(f"model card input '{self.name}' needs one mean and std per band")
+        if any(s <= 0 for s in self.std):
+            raise ModelError(f"model card input '{self.name}' has a non-positive std")
+
+
+@dataclass
+class ClassInfo:
+    value: int
+    name: str
+    color: str  # "#rrggbb" or "#rrggbbaa"
+
+
+@dataclass
+class ModelCard:
+    """Everything a runtime and a user need to know about one exported model."""
+
+    name: str
+    task: str
+    inputs: list[InputSpec]
+    classes: list[ClassInfo]
+    tile_size: int = 256
+    overlap: int = 32
+    resolution_m: float = 10.0
+    output_kind: str = "probabilities"  # softmax over classes, shape (N, C, H, W)
+    output_nodata: int = 255
+    description: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    license: str = "GPL-2.0-or-later"
+    schema: int = SCHEMA_VERSION
+
+    def validate(self) -> ModelCard:
+        if self.schema != SCHEMA_VERSION:
+            raise ModelError(f"model card schema {self.schema} is not supported (expected {SCHEMA_VERSION})")
+        if self.task not in TASKS:
+            raise ModelError(f"model card task '{self.task}' is not one of {', '.join(TASKS)}")
+        if not self.inputs:
+            raise ModelError("model card lists no inputs")
+        for spec in self.inputs:
+            spec.validate()
+        values = [c.value for c in self.classes]
+        if not values or values != list(range(len(values))):
+            raise ModelError("model card classes must be numbered 0..C-1")
+        if self.output_nodata in values:
+            raise ModelError("model card output nodata collides with a class value")
+        if self.tile_size < 32 or not 0 <= self.overlap < self.tile_size // 2:
+            raise ModelError("model card tile size/overlap are out of range")
+        return self
+
+    def input_for(self, sensor_prefix: str) -> InputSpec | None:
+        """The input whose sensor starts with `sensor_prefix` ('S1' or 'S2'), if the model has one."""
+        return next((s for s in self.inputs if s.sensor.startswith(sensor_prefix)), None)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelCard:
+        try:
+            data = dict(data)
+            data["inputs"] = [InputSpec(**i) for i in data["inputs"]]
+            data["classes"] = [ClassInfo(**c) for c in data["classes"]]
+            return cls(**data).validate()
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"model card is malformed: {exc}") from exc
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelCard:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"model card is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+
+def read_card(path: str | Path) -> ModelCard:
+    """Read the card from an ONNX file's metadata without building an inference session."""
+    import onnx  # local: only needed when reading files
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises several types for a damaged file
+        raise ModelError(f"model file is not a readable ONNX model: {path.name}") from exc
+    if not proto.graph.node:
+        raise ModelError(f"model file has an empty graph: {path.name}")
+    meta = {p.key: p.value for p in proto.metadata_props}
+    if CARD_KEY not in meta:
+        raise ModelError(f"model file has no Contrasat model card ({CARD_KEY}): {path.name}")
+    return ModelCard.from_json(meta[CARD_KEY])
+
+
+def write_card(onnx_path: str | Path, card: ModelCard) -> None:
+    """Store (or replace) the card in an existing ONNX file."""
+    import onnx
+
+    card.validate()
+    proto = onnx.load(str(onnx_path))
+    kept = [p for p in proto.metadata_props if p.key != CARD_KEY]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = CARD_KEY, card.to_json()
+    onnx.save(proto, str(onnx_path))
