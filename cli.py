@@ -1,0 +1,171 @@
+"""The `contrasat` command: map floods and land cover, list models, run the demo, train (needs torch)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .models.errors import Cancelled, ContrasatError
+
+
+def _progress_bar(desc: str):
+    """A tqdm bar driven by the runtime's 0..1 progress callback; returns (callback, close)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, desc=desc, unit="%", leave=False, disable=not sys.stderr.isatty())
+
+    def update(fraction: float) -> None:
+        bar.update(round(fraction * 100) - bar.n)
+
+    return update, bar.close
+
+
+def _config(args: argparse.Namespace):
+    from .models.pipeline import RunConfig
+
+    return RunConfig(
+        tile_size=args.tile, overlap=args.overlap, batch_size=args.batch, provider=args.provider,
+        threads=args.threads,
+    )  # fmt: skip
+
+
+def _print_result(result) -> None:
+    print(f"wrote {result.output} ({result.shape[1]}x{result.shape[0]} px, {result.crs})")
+    if result.probabilities:
+        print(f"wrote {result.probabilities}")
+    if result.polygons:
+        print(f"wrote {result.polygons}")
+    print(f"model {result.model_name} on {result.provider}")
+    for name, km2 in result.class_area_km2.items():
+        print(f"  {name:<20} {km2:10.3f} km²")
+    if result.flooded_km2 is not None:
+        print(f"flooded area: {result.flooded_km2:.3f} km²")
+    for note in result.notes:
+        print(f"note: {note}")
+
+
+def cmd_map_floods(args: argparse.Namespace) -> int:
+    from .models.pipeline import map_floods
+
+    update, close = _progress_bar("map-floods")
+    try:
+        result = map_floods(
+            args.s1, args.out, s2=args.s2, aoi=args.aoi, model=args.model, probabilities=args.probabilities,
+            polygons=args.polygons, config=_config(args), progress=update,
+        )  # fmt: skip
+    finally:
+        close()
+    _print_result(result)
+    return 0
+
+
+def cmd_land_cover(args: argparse.Namespace) -> int:
+    from .models.pipeline import land_cover
+
+    update, close = _progress_bar("land-cover")
+    try:
+        result = land_cover(
+            args.s2, args.out, s1=args.s1, aoi=args.aoi, model=args.model, probabilities=args.probabilities,
+            polygons=args.polygons, config=_config(args), progress=update,
+        )  # fmt: skip
+    finally:
+        close()
+    _print_result(result)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models.registry import DEFAULTS, bundled_models
+
+    found = bundled_models()
+    if not found:
+        print("no bundled models found")
+        return 1
+    for path, card in found:
+        default = " (default)" if DEFAULTS.get(card.task) == card.name else ""
+        print(f"{card.name}{default}  task={card.task}  file={path.name}  tile={card.tile_size}")
+        for spec in card.inputs:
+            print(f"  input {spec.name}: {spec.sensor} [{', '.join(spec.bands)}] in {spec.units}")
+        print(f"  classes: {', '.join(f'{c.value}={c.name}' for c in card.classes)}")
+        for key, value in card.metrics.items():
+            if not isinstance(value, dict | list):
+                print(f"  {key}: {value}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    for line in run_demo(Path(args.out)):
+        print(line)
+    return 0
+
+
+def cmd_train(argv: list[str]) -> int:
+    try:
+        from .training.cli import main as train_main
+    except ImportError as exc:
+        print(
+            f"contrasat: error: training needs torch (pip install 'contrasat[train]'): {exc}", file=sys.stderr
+        )
+        return 2
+    return train_main(argv)
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--aoi", help="polygon file (GeoJSON, GeoPackage, ...) in any CRS")
+    p.add_argument("--model", help="bundled model name or path to an .onnx file with a Contrasat card")
+    p.add_argument("--probabilities", help="also write float32 class probabilities here")
+    p.add_argument("--polygons", help="also write class polygons with area (.gpkg or .geojson)")
+    p.add_argument("--tile", type=int, default=None, help="tile size in pixels (default: model card)")
+    p.add_argument("--overlap", type=int, default=None, help="tile overlap in pixels (default: model card)")
+    p.add_argument("--batch", type=int, default=4, help="tiles per inference batch")
+    p.add_argument("--provider", choices=["auto", "cuda", "cpu"], default="auto")
+    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: its default)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="contrasat", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("map-floods", help="flood map from Sentinel-1 (optionally with Sentinel-2)")
+    p.add_argument("--s1", required=True, help="Sentinel-1 raster, [VV, VH] in dB or linear power")
+    p.add_argument("--s2", help="Sentinel-2 raster (for fusion models)")
+    p.add_argument("--out", required=True, help="output class GeoTIFF (0 dry, 1 water, 255 nodata)")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_map_floods)
+    p = sub.add_parser("land-cover", help="land-cover map from Sentinel-2 (optionally with Sentinel-1)")
+    p.add_argument("--s2", required=True, help="Sentinel-2 raster (L1C 13 bands or L2A 12 bands)")
+    p.add_argument("--s1", help="Sentinel-1 raster (for fusion models)")
+    p.add_argument("--out", required=True, help="output class GeoTIFF (classes of the model card)")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_land_cover)
+    p = sub.add_parser("models", help="bundled models, their inputs and metrics")
+    p.set_defaults(func=cmd_models)
+    p = sub.add_parser("demo", help="run the jobs on the bundled real sample and write PNG previews")
+    p.add_argument("--out", default="contrasat-demo", help="output folder (default: ./contrasat-demo)")
+    p.set_defaults(func=cmd_demo)
+    sub.add_parser(
+        "train", help="pre-training, fine-tuning, evaluation, export (needs torch)", add_help=False
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `contrasat` console script; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "train":
+        return cmd_train(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Cancelled:
+        print("contrasat: cancelled", file=sys.stderr)
+        return 130
+    except ContrasatError as exc:
+        print(f"contrasat: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

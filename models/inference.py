@@ -1,0 +1,119 @@
+"""Tiled, batched, windowed inference with overlap blending; memory is bounded by tile × batch × width.
+
+Tiles are processed one tile-row at a time. Their blended class probabilities accumulate in a strip buffer
+one tile high; rows that no later tile touches are final and are handed to `sink` straight away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from rasterio.windows import Window
+
+from .errors import Cancelled
+from .preprocess import prepare
+from .rasters import InputRaster
+from .session import LoadedModel
+from .tiling import blend_weights, padded_size, tile_starts
+
+# sink(row0, probabilities (C, rows, W), valid (rows, W)) with row0 relative to the window
+Sink = Callable[[int, np.ndarray, np.ndarray], None]
+
+
+@dataclass
+class TileJob:
+    """Where a tile sits in the window and the size of its real (unpadded) data."""
+
+    row: int
+    col: int
+    height: int
+    width: int
+
+
+def _read_tile(inputs: list[InputRaster], window: Window, job: TileJob, th: int, tw: int):
+    """Prepared network inputs (padded to th × tw) and the joint validity mask of one tile."""
+    read_win = Window(window.col_off + job.col, window.row_off + job.row, job.width, job.height)
+    feeds, valid = {}, np.ones((th, tw), dtype=bool)
+    for raster in inputs:
+        raw, ok = raster.read(read_win)
+        x = prepare(raw, raster.spec, linear=raster.linear)
+        x[:, ~ok] = 0.0
+        padded = np.zeros((x.shape[0], th, tw), dtype=np.float32)
+        padded[:, : job.height, : job.width] = x
+        feeds[raster.spec.name] = padded
+        tile_ok = np.zeros((th, tw), dtype=bool)
+        tile_ok[: job.height, : job.width] = ok
+        valid &= tile_ok
+    return feeds, valid
+
+
+def run_tiled(
+    model: LoadedModel,
+    inputs: list[InputRaster],
+    window: Window,
+    sink: Sink,
+    tile: int,
+    overlap: int,
+    batch_size: int,
+    progress: Callable[[float], None] | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
+) -> None:
+    """Run `model` over `window` of the aligned `inputs` and stream blended probabilities to `sink`."""
+    height, width = int(window.height), int(window.width)
+    th, tw = padded_size(height, tile), padded_size(width, tile)
+    rows = tile_starts(height, th, overlap)
+    cols = tile_starts(width, tw, overlap)
+    weights = blend_weights(th, tw, overlap)
+    n_classes = len(model.card.classes)
+    total = len(rows) * len(cols)
+    done = 0
+
+    acc = np.zeros((n_classes, th, width), dtype=np.float32)
+    wsum = np.zeros((th, width), dtype=np.float32)
+    valid = np.zeros((th, width), dtype=bool)
+    top = 0  # window row held by acc[:, 0]
+
+    def flush(until: int) -> None:
+        """Hand rows [top, until) to the sink and slide the strip buffer down."""
+        nonlocal top
+        n = min(until, height) - top
+        if n <= 0:
+            return
+        probs = acc[:, :n] / np.maximum(wsum[:n], 1e-12)
+        sink(top, probs, valid[:n].copy())
+        acc[:, :-n], wsum[:-n], valid[:-n] = acc[:, n:].copy(), wsum[n:].copy(), valid[n:].copy()
+        acc[:, -n:], wsum[-n:], valid[-n:] = 0.0, 0.0, False
+        top += n
+
+    def run_batch(jobs: list[TileJob], tiles: list[tuple[dict, np.ndarray]]) -> None:
+        nonlocal done
+        if is_cancelled is not None and is_cancelled():
+            raise Cancelled("cancelled by the user")
+        feeds = {name: np.stack([t[0][name] for t in tiles]) for name in tiles[0][0]}
+        out = model.run(feeds)
+        for job, (_, ok), probs in zip(jobs, tiles, out, strict=True):
+            r0, h, w = job.row - top, job.height, job.width
+            wt = weights[:h, :w]
+            acc[:, r0 : r0 + h, job.col : job.col + w] += probs[:, :h, :w] * wt
+            wsum[r0 : r0 + h, job.col : job.col + w] += wt
+            valid[r0 : r0 + h, job.col : job.col + w] |= ok[:h, :w]
+        done += len(jobs)
+        if progress is not None:
+            progress(done / total)
+
+    for row in rows:
+        flush(row)
+        jobs: list[TileJob] = []
+        tiles: list[tuple[dict, np.ndarray]] = []
+        for col in cols:
+            job = TileJob(row, col, min(th, height - row), min(tw, width - col))
+            jobs.append(job)
+            tiles.append(_read_tile(inputs, window, job, th, tw))
+            if len(jobs) == batch_size:
+                run_batch(jobs, tiles)
+                jobs, tiles = [], []
+        if jobs:
+            run_batch(jobs, tiles)
+    flush(height)

@@ -1,0 +1,239 @@
+"""The jobs: map floods and land cover from input rasters to finished, georeferenced outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.crs import CRS
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
+
+from .aoi import aoi_mask, aoi_on_grid, aoi_window, read_aoi
+from .card import ModelCard, read_card
+from .errors import InputError
+from .inference import run_tiled
+from .outputs import (
+    atomic_path,
+    check_writable,
+    class_profile,
+    describe_classes,
+    probability_profile,
+    row_pixel_area_km2,
+    write_polygons,
+)
+from .rasters import (
+    InputRaster,
+    align,
+    check_overlap,
+    detect_units,
+    has_valid_pixels,
+    open_input,
+    reference_grid,
+)
+from .registry import resolve_model
+from .session import load_model
+
+# An AOI is a vector file path, or (GeoJSON-like geometry, CRS) as drawn on a map canvas.
+AOI = str | Path | tuple[dict[str, Any], Any] | None
+
+
+@dataclass
+class RunConfig:
+    """Execution settings; None means 'use the model card's value'."""
+
+    tile_size: int | None = None
+    overlap: int | None = None
+    batch_size: int = 4
+    provider: str = "auto"  # 'auto' (CUDA when usable), 'cuda' or 'cpu'
+    threads: int = 0  # ONNX Runtime intra-op threads; 0 = its default
+
+
+@dataclass
+class JobResult:
+    """What a finished job produced and measured."""
+
+    output: Path
+    probabilities: Path | None
+    polygons: Path | None
+    model_name: str
+    provider: str
+    card: ModelCard
+    class_area_km2: dict[str, float]
+    flooded_km2: float | None
+    shape: tuple[int, int]
+    crs: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _load_aoi(aoi: AOI, grid_crs: CRS) -> dict[str, Any] | None:
+    if aoi is None:
+        return None
+    if isinstance(aoi, tuple):
+        geometry, crs = aoi
+        if not geometry:
+            raise InputError("AOI is empty")
+        return aoi_on_grid(geometry, CRS.from_user_input(crs), grid_crs)
+    geometry, crs = read_aoi(aoi)
+    return aoi_on_grid(geometry, crs, grid_crs)
+
+
+def run_job(
+    task: str,
+    sources: dict[str, str | Path | None],
+    out: str | Path,
+    *,
+    aoi: AOI = None,
+    model: str | Path | None = None,
+    probabilities: str | Path | None = None,
+    polygons: str | Path | None = None,
+    config: RunConfig | None = None,
+    progress: Callable[[float], None] | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
+) -> JobResult:
+    """Run the model of `task` on `sources` ({'S1': path, 'S2': path}) and write the outputs atomically."""
+    config = config or RunConfig()
+    model_path = resolve_model(model, task)
+    card = read_card(model_path)
+    if card.task != task:
+        raise InputError(f"model {card.name} is a '{card.task}' model, not a '{task}' model")
+    out = check_writable(out)
+    for extra, label in ((probabilities, "probabilities"), (polygons, "polygons")):
+        if extra is not None:
+            check_writable(extra, label)
+    notes = []
+    for prefix, path in sources.items():
+        if path is not None and card.input_for(prefix) is None:
+            notes.append(f"{prefix} input ignored: model {card.name} does not use it")
+
+    with ExitStack() as stack:
+        inputs: list[InputRaster] = []
+        for spec in card.inputs:
+            prefix = spec.sensor[:2]
+            path = sources.get(prefix)
+            if path is None:
+                raise InputError(f"model {card.name} needs a {prefix} raster ({'/'.join(spec.bands)})")
+            raster = open_input(path, spec, prefix)
+            stack.callback(raster.close)
+            inputs.append(raster)
+        # Output grid: S1 when the model reads it, else the first input.
+        reference = next((r for r in inputs if r.spec.sensor == "S1"), inputs[0])
+        grid = reference_grid(reference)
+        for raster in inputs:
+            if raster is not reference:
+                check_overlap(raster, grid, raster.spec.sensor[:2])
+                align(raster, grid)
+
+        geometry = _load_aoi(aoi, grid.crs)
+        if geometry is not None:
+            window = aoi_window(geometry, grid.transform, grid.width, grid.height)
+        else:
+            window = Window(0, 0, grid.width, grid.height)
+        for raster in inputs:
+            if not has_valid_pixels(raster, window):
+                where = "inside the AOI" if geometry is not None else ""
+                raise InputError(
+                    f"{raster.spec.sensor[:2]} raster {raster.path.name} has no valid pixels {where}".strip()
+                )
+            detect_units(raster, window)
+            if raster.linear:
+                notes.append(f"{raster.path.name}: linear backscatter detected, converted to dB")
+
+        loaded = load_model(model_path, provider=config.provider, threads=config.threads)
+        tile = config.tile_size or card.tile_size
+        overlap = card.overlap if config.overlap is None else config.overlap
+        if tile % 16 or not 0 <= overlap < tile // 2:
+            raise InputError(f"tile size {tile} must be a multiple of 16 and overlap below half of it")
+        out_transform = window_transform(window, grid.transform)
+        height, width = int(window.height), int(window.width)
+        n_classes = len(card.classes)
+        counts = np.zeros(n_classes, dtype=np.float64)
+
+        with ExitStack() as files:
+            class_tmp = files.enter_context(atomic_path(out))
+            dst = files.enter_context(
+                rasterio.open(
+                    class_tmp,
+                    "w",
+                    **class_profile(grid.crs, out_transform, width, height, card.output_nodata),
+                )  # fmt: skip
+            )
+            prob_dst = None
+            if probabilities is not None:
+                prob_tmp = files.enter_context(atomic_path(probabilities))
+                prob_dst = files.enter_context(
+                    rasterio.open(
+                        prob_tmp,
+                        "w",
+                        **probability_profile(grid.crs, out_transform, width, height, n_classes),
+                    )
+                )
+
+            def sink(row0: int, probs: np.ndarray, valid: np.ndarray) -> None:
+                rows = probs.shape[1]
+                block = Window(0, row0, width, rows)
+                if geometry is not None:
+                    valid = valid & aoi_mask(geometry, window_transform(block, out_transform), (rows, width))
+                classes = np.argmax(probs, axis=0).astype(np.uint8)
+                classes[~valid] = card.output_nodata
+                dst.write(classes, 1, window=block)
+                if prob_dst is not None:
+                    probs = probs.astype(np.float32, copy=True)
+                    probs[:, ~valid] = np.nan
+                    prob_dst.write(probs, window=block)
+                areas = row_pixel_area_km2(grid.crs, out_transform, row0, rows)
+                for value in range(n_classes):
+                    counts[value] += float(((classes == value) * areas[:, None]).sum())
+
+            run_tiled(
+                loaded, inputs, window, sink, tile=tile, overlap=overlap, batch_size=config.batch_size,
+                progress=progress, is_cancelled=is_cancelled,
+            )  # fmt: skip
+            if counts.sum() == 0:
+                raise InputError("no output pixel is valid (inputs hold no data inside the AOI)")
+            describe_classes(dst, card)
+            dst.close()
+            if prob_dst is not None:
+                for i, c in enumerate(card.classes, start=1):
+                    prob_dst.set_band_description(i, f"p({c.name})")
+                prob_dst.close()
+
+    polygon_path = None
+    if polygons is not None:
+        skip = {0} if task == "flood" else set()
+        write_polygons(out, polygons, card, skip)
+        polygon_path = Path(polygons)
+    areas = {c.name: float(counts[c.value]) for c in card.classes}
+    flooded = float(counts[1:].sum()) if task == "flood" else None
+    return JobResult(
+        output=out, probabilities=Path(probabilities) if probabilities else None, polygons=polygon_path,
+        model_name=card.name, provider=loaded.provider, card=card, class_area_km2=areas,
+        flooded_km2=flooded, shape=(height, width), crs=grid.crs.to_string(), notes=notes,
+    )  # fmt: skip
+
+
+def map_floods(
+    s1: str | Path,
+    out: str | Path,
+    *,
+    s2: str | Path | None = None,
+    **kwargs: Any,
+) -> JobResult:
+    """Flood map (0 dry, 1 water, 255 nodata) from a Sentinel-1 raster, optionally with Sentinel-2."""
+    return run_job("flood", {"S1": s1, "S2": s2}, out, **kwargs)
+
+
+def land_cover(
+    s2: str | Path,
+    out: str | Path,
+    *,
+    s1: str | Path | None = None,
+    **kwargs: Any,
+) -> JobResult:
+    """Land-cover map (classes of the model card) from a Sentinel-2 raster, optionally with Sentinel-1."""
+    return run_job("land_cover", {"S2": s2, "S1": s1}, out, **kwargs)

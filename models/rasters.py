@@ -1,0 +1,153 @@
+"""Opening input rasters: checks, band mapping, unit detection and on-the-fly alignment to one grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioIOError
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from .bands import SENSOR_BANDS, resolve_bands
+from .card import InputSpec
+from .errors import InputError
+from .preprocess import looks_linear, valid_mask
+
+SAMPLE_EDGE = 512  # decimated read used to sniff units and emptiness without reading the whole raster
+
+
+@dataclass
+class Grid:
+    """The output grid: CRS, affine transform and size of the reference raster."""
+
+    crs: rasterio.crs.CRS
+    transform: rasterio.Affine
+    width: int
+    height: int
+
+
+@dataclass
+class InputRaster:
+    """One opened input: its card spec, band indexes, units and a reader aligned to the reference grid."""
+
+    spec: InputSpec
+    path: Path
+    dataset: rasterio.io.DatasetReader
+    band_indexes: list[int]
+    nodata: float | None
+    linear: bool = False
+    reader: rasterio.io.DatasetReaderBase | None = None
+
+    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        """Raw values (B, h, w) in card band order and the validity mask (h, w) for a window of the grid."""
+        source = self.reader if self.reader is not None else self.dataset
+        raw = source.read(self.band_indexes, window=window)
+        return raw, valid_mask(raw, self.nodata)
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+        self.dataset.close()
+
+
+def open_input(path: str | Path, spec: InputSpec, label: str) -> InputRaster:
+    """Open and check one input raster for a card input; `label` names it in messages (e.g. 'S1')."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{label} raster not found: {path}")
+    try:
+        dataset = rasterio.open(path)
+    except RasterioIOError as exc:
+        raise InputError(f"{label} file is not a raster GDAL can read: {path.name}") from exc
+    try:
+        if dataset.crs is None:
+            raise InputError(f"{label} raster has no coordinate reference system: {path.name}")
+        sensor_bands = SENSOR_BANDS.get(spec.sensor, tuple(spec.bands))
+        indexes = resolve_bands(list(dataset.descriptions), sensor_bands, spec.bands)
+        if indexes is None:
+            raise InputError(
+                f"{label} raster {path.name} has {dataset.count} band(s); the model needs "
+                f"{'/'.join(spec.bands)} (name them in band descriptions or give all "
+                f"{len(sensor_bands)} {spec.sensor} bands in order)"
+            )
+        nodata = dataset.nodata
+        if nodata is None and spec.sensor.startswith("S2"):
+            nodata = 0.0  # Sentinel-2 products store no-data as 0 reflectance
+        return InputRaster(spec=spec, path=path, dataset=dataset, band_indexes=indexes, nodata=nodata)
+    except Exception:
+        dataset.close()
+        raise
+
+
+def sample(raster: InputRaster, window: Window | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A decimated read (at most SAMPLE_EDGE² pixels) of a window, for sniffing units and emptiness."""
+    source = raster.reader if raster.reader is not None else raster.dataset
+    window = window or Window(0, 0, source.width, source.height)
+    scale = max(window.width, window.height) / SAMPLE_EDGE
+    out_h = max(1, int(window.height / max(scale, 1)))
+    out_w = max(1, int(window.width / max(scale, 1)))
+    raw = source.read(
+        raster.band_indexes, window=window, out_shape=(len(raster.band_indexes), out_h, out_w),
+        resampling=Resampling.nearest,
+    )  # fmt: skip
+    return raw, valid_mask(raw, raster.nodata)
+
+
+def has_valid_pixels(raster: InputRaster, window: Window, block: int = 1024) -> bool:
+    """Exact check, block by block, that a window holds at least one valid pixel."""
+    for row in range(int(window.row_off), int(window.row_off + window.height), block):
+        h = min(block, int(window.row_off + window.height) - row)
+        for col in range(int(window.col_off), int(window.col_off + window.width), block):
+            w = min(block, int(window.col_off + window.width) - col)
+            _, ok = raster.read(Window(col, row, w, h))
+            if ok.any():
+                return True
+    return False
+
+
+def detect_units(raster: InputRaster, window: Window) -> None:
+    """Set `raster.linear` for S1 inputs whose values are linear power instead of the card's dB."""
+    if raster.spec.sensor != "S1" or raster.spec.units != "dB":
+        return
+    raw, ok = sample(raster, window)
+    raster.linear = looks_linear(raw[:, ok])
+
+
+def align(raster: InputRaster, grid: Grid) -> None:
+    """Resample a non-reference input onto the grid on the fly (WarpedVRT), never by writing a copy."""
+    ds = raster.dataset
+    same_grid = (
+        ds.crs == grid.crs and ds.transform.almost_equals(grid.transform)
+        and ds.width == grid.width and ds.height == grid.height
+    )  # fmt: skip
+    if same_grid:
+        return
+    float_data = np.dtype(ds.dtypes[0]).kind == "f"
+    nodata = np.nan if float_data else (raster.nodata if raster.nodata is not None else 0)
+    raster.reader = WarpedVRT(
+        ds, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
+        resampling=Resampling.bilinear, src_nodata=ds.nodata, nodata=nodata,
+    )  # fmt: skip
+    raster.nodata = nodata
+
+
+def reference_grid(raster: InputRaster) -> Grid:
+    ds = raster.dataset
+    return Grid(crs=ds.crs, transform=ds.transform, width=ds.width, height=ds.height)
+
+
+def check_overlap(raster: InputRaster, grid: Grid, label: str) -> None:
+    """An aligned input must cover some of the grid; otherwise the job cannot use it."""
+    from rasterio.warp import transform_bounds
+
+    left, bottom, right, top = transform_bounds(raster.dataset.crs, grid.crs, *raster.dataset.bounds)
+    g_left, g_top = grid.transform * (0, 0)
+    g_right, g_bottom = grid.transform * (grid.width, grid.height)
+    g_left, g_right = min(g_left, g_right), max(g_left, g_right)
+    g_bottom, g_top = min(g_bottom, g_top), max(g_bottom, g_top)
+    if right <= g_left or left >= g_right or top <= g_bottom or bottom >= g_top:
+        raise InputError(f"{label} raster {raster.path.name} does not overlap the reference raster")
