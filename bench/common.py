@@ -1,0 +1,32 @@
+"""Shared pieces of the benchmarks: a large real raster made by tiling the bundled Sen1Floods11 chip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_S1 = REPO / "resources" / "sample" / "Spain_7370579_S1Hand.tif"
+RESULTS = REPO / "bench" / "results"
+
+
+def mosaic(path: Path, reps: int) -> Path:
+    """Write the real S1 chip repeated reps × reps times (mirrored so the seams stay natural)."""
+    with rasterio.open(SAMPLE_S1) as src:
+        chip = src.read()
+        profile = src.profile
+        descriptions = src.descriptions
+        t = src.transform
+    rows = []
+    for i in range(reps):
+        row = [chip[:, :: -1 if i % 2 else 1, :: -1 if j % 2 else 1] for j in range(reps)]
+        rows.append(np.concatenate(row, axis=2))
+    data = np.concatenate(rows, axis=1)
+    profile.update(width=data.shape[2], height=data.shape[1], tiled=True, blockxsize=256, blockysize=256,
+                   compress="deflate", transform=rasterio.Affine(t.a, t.b, t.c, t.d, t.e, t.f))  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        dst.descriptions = descriptions
+    return path

@@ -1,0 +1,56 @@
+"""Peak memory of map-floods on a raster and on one 4x larger (2x each side), each in a fresh process.
+
+Writes bench/results/memory.json with peak RSS, the baseline after imports and model load, and the ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from common import RESULTS, mosaic
+
+CHILD = r"""
+import json, resource, sys
+from contrasat.models.pipeline import map_floods
+from contrasat.models.registry import default_model_path
+from contrasat.models.session import load_model
+load_model(default_model_path("flood"))  # imports and one session: the floor any run pays
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+map_floods(sys.argv[1], sys.argv[2])
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"baseline_mib": base / 1024, "peak_mib": peak / 1024}))
+"""
+
+
+def measure(raster: Path, out: Path) -> dict:
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(raster), str(out)], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(reps: int = 4) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        small = mosaic(Path(tmp) / "small.tif", reps)
+        large = mosaic(Path(tmp) / "large.tif", reps * 2)
+        a = measure(small, Path(tmp) / "a.tif")
+        b = measure(large, Path(tmp) / "b.tif")
+    side = 512 * reps
+    result = {
+        "benchmark": "peak RSS of map-floods, raster vs 4x larger raster, fresh process each",
+        "small_px": f"{side}x{side}", "large_px": f"{2 * side}x{2 * side}",
+        "small": a, "large": b, "peak_ratio": b["peak_mib"] / a["peak_mib"],
+        "growth_above_baseline_mib": {"small": a["peak_mib"] - a["baseline_mib"],
+                                      "large": b["peak_mib"] - b["baseline_mib"]},
+        "target": "<= 1.2",
+    }  # fmt: skip
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "memory.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(*map(int, sys.argv[1:])), indent=2))

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Run every benchmark; results land in bench/results/*.json.
+set -euo pipefail
+cd "$(dirname "$0")"
+../.venv/bin/python throughput.py
+../.venv/bin/python memory.py

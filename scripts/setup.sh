@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Set up Contrasat on a fresh Debian 12 machine: QGIS 3.22 from Debian, a venv that sees QGIS's Python
+# bindings, pinned dependencies and the `contrasat` command. Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(qgis python3-qgis qgis-providers python3-venv xvfb xauth)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    echo "==> installing Debian packages: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# QGIS's bindings live in Debian's Python; the venv must be built on it and see its site-packages.
+if [ ! -x .venv/bin/python ]; then
+    echo "==> creating .venv (system site packages visible for qgis)"
+    /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+echo "==> installing Python dependencies (torch CPU wheel pinned)"
+.venv/bin/python -m pip install -q -e ".[train,dev]"
+.venv/bin/python - <<'PY'
+import onnxruntime, rasterio, torch
+from qgis.core import Qgis
+print(f"==> ready: QGIS {Qgis.QGIS_VERSION}, torch {torch.__version__}, onnxruntime {onnxruntime.__version__} "
+      f"({', '.join(onnxruntime.get_available_providers())}), rasterio {rasterio.__version__}")
+PY
