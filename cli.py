@@ -36,6 +36,8 @@ def _print_result(result) -> None:
         print(f"wrote {result.probabilities}")
     if result.polygons:
         print(f"wrote {result.polygons}")
+    if result.statistics:
+        print(f"wrote {result.statistics}")
     print(f"model {result.model_name} on {result.provider}")
     for name, km2 in result.class_area_km2.items():
         print(f"  {name:<20} {km2:10.3f} km²")
@@ -51,8 +53,8 @@ def cmd_map_floods(args: argparse.Namespace) -> int:
     update, close = _progress_bar("map-floods")
     try:
         result = map_floods(
-            args.s1, args.out, s2=args.s2, aoi=args.aoi, model=args.model, probabilities=args.probabilities,
-            polygons=args.polygons, config=_config(args), progress=update,
+            args.s1, args.out, s2=args.s2, pre_event=args.pre_event, aoi=args.aoi, model=args.model,
+            probabilities=args.probabilities, polygons=args.polygons, statistics=args.statistics, config=_config(args), progress=update,
         )  # fmt: skip
     finally:
         close()
@@ -67,7 +69,7 @@ def cmd_land_cover(args: argparse.Namespace) -> int:
     try:
         result = land_cover(
             args.s2, args.out, s1=args.s1, aoi=args.aoi, model=args.model, probabilities=args.probabilities,
-            polygons=args.polygons, config=_config(args), progress=update,
+            polygons=args.polygons, statistics=args.statistics, config=_config(args), progress=update,
         )  # fmt: skip
     finally:
         close()
@@ -125,6 +127,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="bundled model name or path to an .onnx file with a Contrasat card")
     p.add_argument("--probabilities", help="also write float32 class probabilities here")
     p.add_argument("--polygons", help="also write class polygons with area (.gpkg or .geojson)")
+    p.add_argument("--statistics", help="also write the area per class as CSV")
     p.add_argument("--tile", type=int, default=None, help="tile size in pixels (default: model card)")
     p.add_argument("--overlap", type=int, default=None, help="tile overlap in pixels (default: model card)")
     p.add_argument("--batch", type=int, default=4, help="tiles per inference batch")
@@ -138,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("map-floods", help="flood map from Sentinel-1 (optionally with Sentinel-2)")
     p.add_argument("--s1", required=True, help="Sentinel-1 raster, [VV, VH] in dB or linear power")
     p.add_argument("--s2", help="Sentinel-2 raster (for fusion models)")
+    p.add_argument("--pre-event", dest="pre_event", help="Sentinel-1 raster before the event: separates new flood "
+                   "water (1) from permanent water (2)")  # fmt: skip
     p.add_argument("--out", required=True, help="output class GeoTIFF (0 dry, 1 water, 255 nodata)")
     _add_run_options(p)
     p.set_defaults(func=cmd_map_floods)

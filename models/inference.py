@@ -33,7 +33,7 @@ class TileJob:
 
 
 def _read_tile(inputs: list[InputRaster], window: Window, job: TileJob, th: int, tw: int):
-    """Prepared network inputs (padded to th × tw) and the joint validity mask of one tile."""
+    """Prepared network inputs (padded to th × tw) and the joint validity mask of one tile for one date."""
     read_win = Window(window.col_off + job.col, window.row_off + job.row, job.width, job.height)
     feeds, valid = {}, np.ones((th, tw), dtype=bool)
     for raster in inputs:
@@ -49,9 +49,19 @@ def _read_tile(inputs: list[InputRaster], window: Window, job: TileJob, th: int,
     return feeds, valid
 
 
+def _read_sets(input_sets: list[list[InputRaster]], window: Window, job: TileJob, th: int, tw: int):
+    """One tile of every input set (e.g. post- and pre-event): feeds per set, validity joined over sets."""
+    feeds, valid = [], np.ones((th, tw), dtype=bool)
+    for inputs in input_sets:
+        f, ok = _read_tile(inputs, window, job, th, tw)
+        feeds.append(f)
+        valid &= ok
+    return feeds, valid
+
+
 def run_tiled(
     model: LoadedModel,
-    inputs: list[InputRaster],
+    input_sets: list[list[InputRaster]],
     window: Window,
     sink: Sink,
     tile: int,
@@ -60,13 +70,18 @@ def run_tiled(
     progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
 ) -> None:
-    """Run `model` over `window` of the aligned `inputs` and stream blended probabilities to `sink`."""
+    """Run `model` over `window` of each set of aligned inputs and stream blended probabilities to `sink`.
+
+    With S input sets (S dates of the same place), the sink receives S × C probability bands: set k's
+    classes are bands k·C .. k·C + C - 1. All sets of a tile run in one batch.
+    """
     height, width = int(window.height), int(window.width)
     th, tw = padded_size(height, tile), padded_size(width, tile)
     rows = tile_starts(height, th, overlap)
     cols = tile_starts(width, tw, overlap)
     weights = blend_weights(th, tw, overlap)
-    n_classes = len(model.card.classes)
+    n_sets = len(input_sets)
+    n_classes = len(model.card.classes) * n_sets
     total = len(rows) * len(cols)
     done = 0
 
@@ -87,13 +102,16 @@ def run_tiled(
         acc[:, -n:], wsum[-n:], valid[-n:] = 0.0, 0.0, False
         top += n
 
-    def run_batch(jobs: list[TileJob], tiles: list[tuple[dict, np.ndarray]]) -> None:
+    def run_batch(jobs: list[TileJob], tiles: list[tuple[list[dict], np.ndarray]]) -> None:
         nonlocal done
         if is_cancelled is not None and is_cancelled():
             raise Cancelled("cancelled by the user")
-        feeds = {name: np.stack([t[0][name] for t in tiles]) for name in tiles[0][0]}
-        out = model.run(feeds)
-        for job, (_, ok), probs in zip(jobs, tiles, out, strict=True):
+        names = tiles[0][0][0].keys()
+        feeds = {n: np.stack([t[0][k][n] for k in range(n_sets) for t in tiles]) for n in names}
+        out = model.run(feeds)  # (n_sets * len(tiles), C, th, tw), set-major
+        per_tile = out.reshape(n_sets, len(tiles), *out.shape[1:]).transpose(1, 0, 2, 3, 4)
+        per_tile = per_tile.reshape(len(tiles), n_classes, *out.shape[2:])
+        for job, (_, ok), probs in zip(jobs, tiles, per_tile, strict=True):
             r0, h, w = job.row - top, job.height, job.width
             wt = weights[:h, :w]
             acc[:, r0 : r0 + h, job.col : job.col + w] += probs[:, :h, :w] * wt
@@ -106,11 +124,11 @@ def run_tiled(
     for row in rows:
         flush(row)
         jobs: list[TileJob] = []
-        tiles: list[tuple[dict, np.ndarray]] = []
+        tiles: list[tuple[list[dict], np.ndarray]] = []
         for col in cols:
             job = TileJob(row, col, min(th, height - row), min(tw, width - col))
             jobs.append(job)
-            tiles.append(_read_tile(inputs, window, job, th, tw))
+            tiles.append(_read_sets(input_sets, window, job, th, tw))
             if len(jobs) == batch_size:
                 run_batch(jobs, tiles)
                 jobs, tiles = [], []

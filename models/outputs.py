@@ -12,7 +12,7 @@ import numpy as np
 import rasterio
 from rasterio.crs import CRS
 
-from .card import ModelCard
+from .card import ClassInfo, ModelCard
 from .errors import InputError
 
 EARTH_RADIUS_M = 6371007.2  # authalic radius: sphere with the WGS84 ellipsoid's surface area
@@ -76,14 +76,11 @@ def hex_to_rgba(color: str) -> tuple[int, int, int, int]:
     return tuple(int(text[i : i + 2], 16) for i in (0, 2, 4, 6))  # type: ignore[return-value]
 
 
-def describe_classes(dst: rasterio.io.DatasetWriter, card: ModelCard) -> None:
-    """Colour table and metadata so any GIS shows the class raster with the card's colours and names."""
-    dst.write_colormap(1, {c.value: hex_to_rgba(c.color) for c in card.classes})
+def describe_classes(dst: rasterio.io.DatasetWriter, card: ModelCard, classes: list[ClassInfo]) -> None:
+    """Colour table and metadata so any GIS shows the class raster with its colours and names."""
+    dst.write_colormap(1, {c.value: hex_to_rgba(c.color) for c in classes})
     dst.set_band_description(1, f"{card.task} class")
-    dst.update_tags(
-        model=card.name,
-        classes=";".join(f"{c.value}={c.name}" for c in card.classes),
-    )
+    dst.update_tags(model=card.name, classes=";".join(f"{c.value}={c.name}" for c in classes))
 
 
 def row_pixel_area_km2(crs: CRS, transform, row0: int, rows: int) -> np.ndarray:
@@ -99,7 +96,9 @@ def row_pixel_area_km2(crs: CRS, transform, row0: int, rows: int) -> np.ndarray:
     return np.full(rows, area)
 
 
-def write_polygons(class_raster: Path, path: str | Path, card: ModelCard, skip_values: set[int]) -> int:
+def write_polygons(
+    class_raster: Path, path: str | Path, classes: list[ClassInfo], nodata: int, skip_values: set[int]
+) -> int:
     """Polygonise a class raster into a vector file (format from the extension) with class, name, area_km2.
 
     Returns the number of polygons written; the file appears only when complete.
@@ -114,12 +113,12 @@ def write_polygons(class_raster: Path, path: str | Path, card: ModelCard, skip_v
     driver = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}.get(path.suffix.lower())
     if driver is None:
         raise InputError(f"polygon output must end in .gpkg or .geojson: {path.name}")
-    names = {c.value: c.name for c in card.classes}
+    names = {c.value: c.name for c in classes}
     schema = {"geometry": "Polygon", "properties": {"class": "int", "name": "str", "area_km2": "float"}}
     count = 0
     with rasterio.open(class_raster) as src:
         data = src.read(1)
-        keep = (data != card.output_nodata) & ~np.isin(data, list(skip_values))
+        keep = (data != nodata) & ~np.isin(data, list(skip_values))
         crs = src.crs
         with atomic_path(path) as tmp:
             with fiona.open(tmp, "w", driver=driver, crs=crs.to_wkt(), schema=schema, layer=path.stem) as dst:
@@ -129,3 +128,16 @@ def write_polygons(class_raster: Path, path: str | Path, card: ModelCard, skip_v
                     dst.write({"geometry": geom, "properties": props})
                     count += 1
     return count
+
+
+def write_statistics(path: str | Path, classes: list[ClassInfo], areas_km2: list[float], model: str) -> Path:
+    """Area per class as CSV (value, name, area_km2, share of the mapped area), written atomically."""
+    import csv
+
+    total = sum(areas_km2) or 1.0
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["value", "name", "area_km2", "share", "model"])
+        for c, area in zip(classes, areas_km2, strict=True):
+            writer.writerow([c.value, c.name, f"{area:.6f}", f"{area / total:.6f}", model])
+    return Path(path)

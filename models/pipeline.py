@@ -15,7 +15,7 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from .aoi import aoi_mask, aoi_on_grid, aoi_window, read_aoi
-from .card import ModelCard, read_card
+from .card import ClassInfo, ModelCard, read_card
 from .errors import InputError
 from .inference import run_tiled
 from .outputs import (
@@ -26,6 +26,7 @@ from .outputs import (
     probability_profile,
     row_pixel_area_km2,
     write_polygons,
+    write_statistics,
 )
 from .rasters import (
     InputRaster,
@@ -51,6 +52,23 @@ def class_argmax(probs: np.ndarray) -> np.ndarray:
     return classes
 
 
+# Output classes of a flood map made with a pre-event reference (same model run on both dates).
+CHANGE_CLASSES = [
+    ClassInfo(0, "dry", "#00000000"),
+    ClassInfo(1, "flood water", "#00b4ffff"),
+    ClassInfo(2, "permanent water", "#0b2c7aff"),
+]
+
+
+def change_classes(post: np.ndarray, pre: np.ndarray) -> np.ndarray:
+    """0 dry, 1 new flood water (water after, not before), 2 permanent water (water on both dates)."""
+    out = np.zeros(post.shape, dtype=np.uint8)
+    post_water, pre_water = post >= 1, pre >= 1
+    out[post_water & ~pre_water] = 1
+    out[post_water & pre_water] = 2
+    return out
+
+
 # An AOI is a vector file path, or (GeoJSON-like geometry, CRS) as drawn on a map canvas.
 AOI = str | Path | tuple[dict[str, Any], Any] | None
 
@@ -73,9 +91,11 @@ class JobResult:
     output: Path
     probabilities: Path | None
     polygons: Path | None
+    statistics: Path | None
     model_name: str
     provider: str
     card: ModelCard
+    classes: list[ClassInfo]  # the output raster's class table (the card's, or CHANGE_CLASSES)
     class_area_km2: dict[str, float]
     flooded_km2: float | None
     shape: tuple[int, int]
@@ -101,21 +121,31 @@ def run_job(
     out: str | Path,
     *,
     aoi: AOI = None,
+    pre_event: str | Path | None = None,
     model: str | Path | None = None,
     probabilities: str | Path | None = None,
     polygons: str | Path | None = None,
+    statistics: str | Path | None = None,
     config: RunConfig | None = None,
     progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
 ) -> JobResult:
-    """Run the model of `task` on `sources` ({'S1': path, 'S2': path}) and write the outputs atomically."""
+    """Run the model of `task` on `sources` ({'S1': path, 'S2': path}) and write the outputs atomically.
+
+    `pre_event` (flood only): an S1 raster of the same place before the event; the model runs on both
+    dates and the output separates new flood water from permanent water (CHANGE_CLASSES).
+    """
     config = config or RunConfig()
     model_path = resolve_model(model, task)
     card = read_card(model_path)
     if card.task != task:
         raise InputError(f"model {card.name} is a '{card.task}' model, not a '{task}' model")
     out = check_writable(out)
-    for extra, label in ((probabilities, "probabilities"), (polygons, "polygons")):
+    for extra, label in (
+        (probabilities, "probabilities"),
+        (polygons, "polygons"),
+        (statistics, "statistics"),
+    ):
         if extra is not None:
             check_writable(extra, label)
     notes = []
@@ -141,6 +171,16 @@ def run_job(
                 check_overlap(raster, grid, raster.spec.sensor[:2])
                 align(raster, grid)
 
+        input_sets = [inputs]
+        if pre_event is not None:
+            if task != "flood" or card.input_for("S1") is None or len(card.inputs) != 1:
+                raise InputError(f"a pre-event reference needs an S1-only flood model, not {card.name}")
+            pre = open_input(pre_event, card.inputs[0], "pre-event S1")
+            stack.callback(pre.close)
+            check_overlap(pre, grid, "pre-event S1")
+            align(pre, grid)
+            input_sets.append([pre])
+
         geometry = _load_aoi(aoi, grid.crs)
         if geometry is not None:
             window = aoi_window(geometry, grid.transform, grid.width, grid.height)
@@ -164,7 +204,8 @@ def run_job(
         out_transform = window_transform(window, grid.transform)
         height, width = int(window.height), int(window.width)
         n_classes = len(card.classes)
-        counts = np.zeros(n_classes, dtype=np.float64)
+        out_classes = CHANGE_CLASSES if pre_event is not None else card.classes
+        counts = np.zeros(len(out_classes), dtype=np.float64)
 
         with ExitStack() as files:
             class_tmp = files.enter_context(atomic_path(out))
@@ -191,7 +232,11 @@ def run_job(
                 block = Window(0, row0, width, rows)
                 if geometry is not None:
                     valid = valid & aoi_mask(geometry, window_transform(block, out_transform), (rows, width))
-                classes = class_argmax(probs)
+                if pre_event is not None:
+                    classes = change_classes(class_argmax(probs[:n_classes]), class_argmax(probs[n_classes:]))
+                    probs = probs[:n_classes]
+                else:
+                    classes = class_argmax(probs)
                 classes[~valid] = card.output_nodata
                 dst.write(classes, 1, window=block)
                 if prob_dst is not None:
@@ -199,16 +244,16 @@ def run_job(
                     probs[:, ~valid] = np.nan
                     prob_dst.write(probs, window=block)
                 areas = row_pixel_area_km2(grid.crs, out_transform, row0, rows)
-                per_row = np.stack([(classes == v).sum(axis=1) for v in range(n_classes)])
+                per_row = np.stack([(classes == c.value).sum(axis=1) for c in out_classes])
                 counts[:] += per_row @ areas
 
             run_tiled(
-                loaded, inputs, window, sink, tile=tile, overlap=overlap, batch_size=config.batch_size,
+                loaded, input_sets, window, sink, tile=tile, overlap=overlap, batch_size=config.batch_size,
                 progress=progress, is_cancelled=is_cancelled,
             )  # fmt: skip
             if counts.sum() == 0:
                 raise InputError("no output pixel is valid (inputs hold no data inside the AOI)")
-            describe_classes(dst, card)
+            describe_classes(dst, card, out_classes)
             dst.close()
             if prob_dst is not None:
                 for i, c in enumerate(card.classes, start=1):
@@ -218,13 +263,19 @@ def run_job(
     polygon_path = None
     if polygons is not None:
         skip = {0} if task == "flood" else set()
-        write_polygons(out, polygons, card, skip)
+        write_polygons(out, polygons, out_classes, card.output_nodata, skip)
         polygon_path = Path(polygons)
-    areas = {c.name: float(counts[c.value]) for c in card.classes}
-    flooded = float(counts[1:].sum()) if task == "flood" else None
+    areas = {c.name: float(counts[i]) for i, c in enumerate(out_classes)}
+    if statistics is not None:
+        write_statistics(statistics, out_classes, [float(a) for a in counts], card.name)
+    # with a pre-event reference, "flooded" is new water only; permanent water is reported beside it
+    flooded = (
+        (float(counts[1]) if pre_event is not None else float(counts[1:].sum())) if task == "flood" else None
+    )
     return JobResult(
         output=out, probabilities=Path(probabilities) if probabilities else None, polygons=polygon_path,
-        model_name=card.name, provider=loaded.provider, card=card, class_area_km2=areas,
+        statistics=Path(statistics) if statistics else None,
+        model_name=card.name, provider=loaded.provider, card=card, classes=out_classes, class_area_km2=areas,
         flooded_km2=flooded, shape=(height, width), crs=grid.crs.to_string(), notes=notes,
     )  # fmt: skip
 

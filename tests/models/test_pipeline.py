@@ -156,3 +156,36 @@ def test_threshold_really_is_the_boundary(s1_sample):
     assert 0.05 < (exp == 1).mean() < 0.95
     assert THRESHOLD_DB == -20.0
     assert json.dumps(int((exp == 255).sum()))
+
+
+def test_pre_event_separates_new_flood_from_permanent_water(tmp_path, threshold_model, s1_sample):
+    """Pre-event image: left half was dry (VH raised 15 dB), right half identical -> new vs permanent water."""
+    pre = tmp_path / "pre.tif"
+    with rasterio.open(s1_sample) as src:
+        data = src.read()
+        data[1, :, :256] += 15.0
+        with rasterio.open(pre, "w", **src.profile) as dst:
+            dst.write(data)
+            dst.descriptions = src.descriptions
+    result = map_floods(s1_sample, tmp_path / "f.tif", pre_event=pre, model=threshold_model,
+                        polygons=tmp_path / "p.gpkg", statistics=tmp_path / "s.csv")  # fmt: skip
+    classes, _, _ = _read(result.output)
+    post = expected_classes(s1_sample)
+    water = post == 1
+    pre_water = water.copy()
+    pre_water[:, :256] &= data[1, :, :256] < THRESHOLD_DB
+    assert (classes[water & ~pre_water] == 1).all()
+    assert (classes[water & pre_water] == 2).all()
+    assert (classes[post == 0] == 0).all() and (classes[post == 255] == 255).all()
+    assert [c.name for c in result.classes] == ["dry", "flood water", "permanent water"]
+    assert result.flooded_km2 == pytest.approx(result.class_area_km2["flood water"])
+    assert result.class_area_km2["permanent water"] > 0
+    with fiona.open(result.polygons) as src:
+        assert {f["properties"]["name"] for f in src} == {"flood water", "permanent water"}
+    import csv
+
+    with open(result.statistics, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["name"] for r in rows] == ["dry", "flood water", "permanent water"]
+    assert float(rows[1]["area_km2"]) == pytest.approx(result.flooded_km2, rel=1e-5)
+    assert sum(float(r["share"]) for r in rows) == pytest.approx(1.0, abs=1e-4)
