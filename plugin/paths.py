@@ -1,0 +1,58 @@
+"""Which layers the runtime can read, and where outputs go by default."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+from qgis.core import QgsMapLayer, QgsProject, QgsProviderRegistry, QgsRasterLayer
+
+OUTPUT_SUBDIR = "contrasat"
+RASTER_SUFFIXES = (".tif", ".tiff")
+
+
+def layer_file_path(layer: QgsMapLayer | None) -> Path | None:
+    """The file behind a GDAL raster layer, or None when the runtime cannot open it by path.
+
+    The runtime reads inputs with rasterio by file name, so layers from other providers (WMS, XYZ,
+    PostGIS rasters...), GDAL sub-datasets and virtual paths are not offered.
+    """
+    if not isinstance(layer, QgsRasterLayer) or not layer.isValid() or layer.providerType() != "gdal":
+        return None
+    parts = QgsProviderRegistry.instance().decodeUri("gdal", layer.source())
+    if parts.get("layerName") or parts.get("vsiPrefix"):
+        return None
+    path = Path(parts.get("path") or "")
+    return path if path.is_file() else None
+
+
+def default_output_dir(project: QgsProject | None = None) -> Path:
+    """`contrasat/` next to the saved project file, else under the system temp directory.
+
+    The temp fallback is not per-session (unlike Processing's temp folder) so a project saved later
+    still finds its flood layers after QGIS restarts.
+    """
+    project = project or QgsProject.instance()
+    home = project.absolutePath()
+    base = Path(home) if home else Path(tempfile.gettempdir())
+    return base / OUTPUT_SUBDIR
+
+
+def unique_output_path(folder: Path, stem: str, suffix: str = ".tif") -> Path:
+    """`folder/<stem>_flood.tif`, numbered `_2`, `_3`, ... so an earlier result is never overwritten."""
+    safe = re.sub(r"[^\w.-]+", "_", stem).strip("._") or "layer"
+    candidate = folder / f"{safe}_flood{suffix}"
+    n = 2
+    while candidate.exists():
+        candidate = folder / f"{safe}_flood_{n}{suffix}"
+        n += 1
+    return candidate
+
+
+def normalise_output_path(text: str | Path) -> Path:
+    """An absolute GeoTIFF path: `.tif` is appended when the user typed no raster extension."""
+    path = Path(text).expanduser()
+    if path.suffix.lower() not in RASTER_SUFFIXES:
+        path = path.with_name(path.name + ".tif")
+    return path.absolute()

@@ -1,0 +1,115 @@
+"""Fixtures for plugin tests: the loaded plugin on pytest-qgis's stub iface, layers, and task waiting."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from contrasat import classFactory
+from contrasat.plugin.plugin import ContrasatPlugin
+from contrasat.plugin.tasks import MapFloodsTask, TaskOutcome
+from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
+from qgis.PyQt.QtCore import QCoreApplication, QEvent
+from rasterio.transform import from_origin
+from runtime_helpers import S1_SAMPLE, make_model, s1_spec
+
+TASK_TIMEOUT_S = 300  # the bundled U-Net on 512x512 takes seconds on CPU; this only catches hangs
+
+
+def _flush_deletes() -> None:
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+    QCoreApplication.processEvents()
+
+
+@pytest.fixture
+def flush_deletes() -> Callable[[], None]:
+    """flush_deletes(): deliver pending deleteLater() calls, as QGIS's event loop would after unload."""
+    return _flush_deletes
+
+
+def _wait_for(task: MapFloodsTask | None, timeout: float = TASK_TIMEOUT_S) -> TaskOutcome:
+    assert task is not None, "run_map_floods refused to start a task"
+    outcome = task.outcome  # held directly: the task manager deletes the QgsTask after finished()
+    deadline = time.monotonic() + timeout
+    while not outcome.done:
+        if time.monotonic() > deadline:
+            task.cancel()
+            raise AssertionError(f"task did not finish within {timeout} s")
+        QgsApplication.processEvents()
+        time.sleep(0.01)
+    QgsApplication.processEvents()  # let the task manager clean up before the next test
+    return outcome
+
+
+@pytest.fixture
+def wait_task() -> Callable[..., TaskOutcome]:
+    """wait_task(task, timeout=...): the task's outcome once the plugin has handled it."""
+    return _wait_for
+
+
+@pytest.fixture
+def plugin(qgis_iface, qgis_new_project) -> Iterator[ContrasatPlugin]:
+    """The plugin as QGIS loads it: classFactory(iface) then initGui(); unloaded afterwards."""
+    instance = classFactory(qgis_iface)
+    instance.initGui()
+    yield instance
+    instance.unload()
+    _flush_deletes()
+
+
+@pytest.fixture(scope="session")
+def s1_sample() -> Path:
+    assert S1_SAMPLE.exists(), "bundled sample missing from resources/sample"
+    return S1_SAMPLE
+
+
+@pytest.fixture(scope="session")
+def threshold_model(tmp_path_factory) -> Path:
+    """Tiny S1 model (water where VH < -20 dB, tiles of 128): exact answers without the trained weights."""
+    return make_model(tmp_path_factory.mktemp("models") / "vh_threshold.onnx", [s1_spec()])
+
+
+def _add_raster(path: Path, name: str, iface=None) -> QgsRasterLayer:
+    layer = QgsRasterLayer(str(path), name, "gdal")
+    assert layer.isValid(), path
+    QgsProject.instance().addMapLayer(layer)
+    if iface is not None:
+        iface.setActiveLayer(layer)
+    return layer
+
+
+@pytest.fixture
+def add_raster(qgis_new_project) -> Callable[..., QgsRasterLayer]:
+    """add_raster(path, name, iface=None): load a raster into a fresh project (active when iface is given)."""
+    return _add_raster
+
+
+@pytest.fixture
+def s1_layer(qgis_iface, add_raster, s1_sample) -> QgsRasterLayer:
+    """The real Sentinel-1 sample as the project's active layer."""
+    return add_raster(s1_sample, "Spain_7370579_S1Hand", qgis_iface)
+
+
+def _write_raster(
+    path: Path, data: np.ndarray, descriptions: tuple[str, ...] | None = None, nodata=None
+) -> Path:
+    bands, rows, cols = data.shape
+    profile = {
+        "driver": "GTiff", "dtype": data.dtype.name, "count": bands, "width": cols, "height": rows,
+        "crs": "EPSG:4326", "transform": from_origin(-1.0, 40.0, 0.0001, 0.0001), "nodata": nodata,
+    }  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        if descriptions:
+            dst.descriptions = descriptions
+    return path
+
+
+@pytest.fixture
+def write_raster() -> Callable[..., Path]:
+    """write_raster(path, data (bands, rows, cols), descriptions=None, nodata=None): a tiny EPSG:4326 GeoTIFF."""
+    return _write_raster
