@@ -77,6 +77,22 @@ def cmd_land_cover(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_classify_series(args: argparse.Namespace) -> int:
+    from .models.series import classify_series
+
+    stack = args.stack[0] if len(args.stack) == 1 else args.stack
+    update, close = _progress_bar("classify-series")
+    try:
+        result = classify_series(
+            stack, args.out, dates=args.dates, aoi=args.aoi, model=args.model, config=_config(args),
+            progress=update,
+        )  # fmt: skip
+    finally:
+        close()
+    _print_result(result)
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .models.registry import DEFAULTS, bundled_models
 
@@ -152,6 +168,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output class GeoTIFF (classes of the model card)")
     _add_run_options(p)
     p.set_defaults(func=cmd_land_cover)
+    p = sub.add_parser("classify-series", help="land cover from a multi-date S2 stack (pixel time series)")
+    p.add_argument(
+        "--stack", required=True, nargs="+",
+        help="single-date S2 (or index) rasters dated by name/tag, or one raster with one index band per date",
+    )  # fmt: skip
+    p.add_argument("--dates", nargs="+", help="YYYY-MM-DD per raster, or per band of a one-file stack")
+    p.add_argument("--out", required=True, help="output class GeoTIFF (card classes, 255 nodata)")
+    p.add_argument("--aoi", help="polygon file (GeoJSON, GeoPackage, ...) in any CRS")
+    p.add_argument("--model", help="bundled model name or path to an .onnx file with a Contrasat card")
+    p.add_argument("--tile", type=int, default=None, help="pixel block side (default 64)")
+    p.add_argument("--provider", choices=["auto", "cuda", "cpu"], default="auto")
+    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: its default)")
+    p.set_defaults(func=cmd_classify_series, overlap=None, batch=4)
     p = sub.add_parser("models", help="bundled models, their inputs and metrics")
     p.set_defaults(func=cmd_models)
     p = sub.add_parser("demo", help="run the jobs on the bundled real sample and write PNG previews")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-CHUNK_PIXELS = 256  # series per chunk: keeps the (chunk, T, T) temporaries in cache, memory bounded
+CHUNK_PIXELS = 64  # series per chunk: keeps the (chunk, T, T) temporaries in cache, memory bounded
 
 
 def _lerp_percentile(sorted_lo: np.ndarray, sorted_hi: np.ndarray, frac: float) -> np.ndarray:

@@ -1,0 +1,338 @@
+"""The classify-series job: a multi-date Sentinel-2 stack -> per-pixel index series -> recurrence plots -> ONNX
+-> class raster. Windowed in pixel blocks, so memory is bounded by block size × dates, not by raster size.
+
+Public API (used by the CLI and the QGIS Processing algorithm / plugin action):
+
+    classify_series(stack, out, *, dates=None, aoi=None, model=None, config=None, progress=None,
+                    is_cancelled=None) -> JobResult
+
+`stack` is either
+- a list of single-date rasters (2 or more): each an S2 raster whose bands are found by description
+  (B02/B04/B08) or by full L1C/L2A band count, or a one-band raster already holding the model's index
+  (e.g. NDVI). Dates come from `dates`, else from a date tag (DATE, ACQUISITION_DATE, SENSING_TIME,
+  TIFFTAG_DATETIME), else from the file name (YYYYMMDD or YYYY-MM-DD);
+- or one multi-band raster holding the index, one band per date; dates from `dates` or band descriptions.
+Invalid dates per pixel: non-finite values, the dataset nodata (0 for S2 DNs), and a band described
+'CLM'/'cloud' (non-zero = cloud) when present. The card's series contract (card.training['series'])
+defines index, gap filling, resampling and normalisation. Output: uint8 classes of the card, 255 = nodata
+(pixels without any valid date or outside the AOI), written atomically; progress(fraction) is called
+after each block and is_cancelled() checked before each, raising Cancelled.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, fields
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
+
+from .aoi import aoi_mask, aoi_on_grid, aoi_window, read_aoi
+from .bands import S2L1C_BANDS, S2L2A_BANDS, normalise_band_name, resolve_bands
+from .card import ModelCard, read_card
+from .errors import Cancelled, InputError, ModelError
+from .indices import INDEX_BANDS, compute_index, detect_offset, fill_gaps, resample_series, to_reflectance
+from .outputs import atomic_path, check_writable, class_profile, describe_classes, row_pixel_area_km2
+from .pipeline import AOI, JobResult, RunConfig
+from .recurrence import recurrence_plot
+from .registry import resolve_model
+from .session import load_model
+
+SERIES_KEY = "series"  # card.training[SERIES_KEY]: the series contract written by the exporter
+TASK = "pixel_timeseries"
+DATE_TAGS = ("DATE", "ACQUISITION_DATE", "SENSING_TIME", "DATETIME", "TIFFTAG_DATETIME")
+DATE_RE = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
+BLOCK = 64  # pixels per block side when the run config gives no tile size
+BATCH = 1024  # plots per ONNX Runtime call
+
+
+def parse_date(text: str | None) -> date | None:
+    """First plausible YYYY-MM-DD / YYYYMMDD date in `text`, else None."""
+    for match in DATE_RE.finditer(text or ""):
+        try:
+            found = date(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:
+            continue
+        if 1970 <= found.year <= 2100:
+            return found
+    return None
+
+
+def _file_date(src: rasterio.io.DatasetReader, path: Path) -> date | None:
+    tags = {k.upper(): v for k, v in src.tags().items()}
+    for key in DATE_TAGS:
+        if key in tags and parse_date(tags[key]):
+            return parse_date(tags[key])
+    return parse_date(path.stem)
+
+
+@dataclass
+class _Layer:
+    """One date: where its bands are, how DNs become reflectance, or that it already holds the index."""
+
+    src: Any  # dataset or WarpedVRT on the output grid
+    day: date
+    bands: dict[str, int]  # band name -> 1-based index (index mode: {'INDEX': band})
+    cloud: int | None
+    offset: float
+    is_index: bool
+    nodata: float | None
+
+
+def _as_list(stack: str | Path | Sequence[str | Path]) -> list[Path]:
+    items = [stack] if isinstance(stack, str | Path) else list(stack)
+    if not items:
+        raise InputError("the stack is empty: give one multi-band raster or several single-date rasters")
+    paths = [Path(p) for p in items]
+    for p in paths:
+        if not p.is_file():
+            raise InputError(f"stack raster not found: {p}")
+    return paths
+
+
+def _open(path: Path, stack: ExitStack):
+    try:
+        return stack.enter_context(rasterio.open(path))
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"not a readable raster: {path.name}") from exc
+
+
+def _on_grid(src, ref, stack: ExitStack):
+    """The dataset itself when it shares the reference grid, else a nearest-neighbour WarpedVRT onto it."""
+    if src.crs == ref.crs and src.transform == ref.transform and src.shape == ref.shape:
+        return src
+    if src.crs is None or ref.crs is None:
+        raise InputError(f"{Path(src.name).name} is on another grid and has no CRS to align it")
+    return stack.enter_context(
+        WarpedVRT(src, crs=ref.crs, transform=ref.transform, width=ref.width, height=ref.height,
+                  resampling=Resampling.nearest)
+    )  # fmt: skip
+
+
+def _single_date_layers(paths: list[Path], dates, indices: list[str], stack: ExitStack) -> list[_Layer]:
+    needed = sorted({b for name in indices for b in INDEX_BANDS[name]})
+    ref = None
+    layers = []
+    for i, path in enumerate(paths):
+        src = _open(path, stack)
+        ref = ref or src
+        day = dates[i] if dates else _file_date(src, path)
+        if day is None:
+            raise InputError(f"no date for {path.name}: name it with YYYYMMDD, tag DATE, or pass dates")
+        descriptions = list(src.descriptions)
+        cloud = next(
+            (
+                k + 1
+                for k, d in enumerate(descriptions)
+                if d and d.strip().upper() in ("CLM", "CLOUD", "CLOUDS")
+            ),
+            None,
+        )
+        if src.count == 1 or (src.count == 2 and cloud is not None):
+            if len(indices) != 1:
+                raise InputError(f"{path.name} has one band but the model needs {', '.join(indices)}")
+            band = 2 if cloud == 1 else 1
+            layers.append(
+                _Layer(_on_grid(src, ref, stack), day, {"INDEX": band}, cloud, 0.0, True, src.nodata)
+            )
+            continue
+        table = S2L2A_BANDS if src.count == len(S2L2A_BANDS) else S2L1C_BANDS
+        found = resolve_bands(descriptions, table, needed)
+        if found is None:
+            raise InputError(
+                f"{path.name}: cannot find S2 bands {', '.join(needed)} (by description or band count)"
+            )
+        bands = dict(zip(needed, found, strict=True))
+        nodata = 0.0 if src.nodata is None else src.nodata
+        # offset decided once per file from a decimated read of the darkest needed band
+        dark = "B02" if "B02" in bands else "B04"
+        sample = src.read(bands[dark], out_shape=(min(src.height, 256), min(src.width, 256))).astype(
+            np.float32
+        )
+        offset = detect_offset(sample, sample != nodata)
+        layers.append(_Layer(_on_grid(src, ref, stack), day, bands, cloud, offset, False, nodata))
+    return layers
+
+
+def _band_stack_layers(path: Path, dates, indices: list[str], stack: ExitStack) -> list[_Layer]:
+    src = _open(path, stack)
+    if len(indices) != 1:
+        raise InputError(f"a one-file stack holds one index per date; the model needs {', '.join(indices)}")
+    if any(normalise_band_name(d) for d in src.descriptions):
+        raise InputError(f"{path.name} holds S2 bands of one date; give several dated rasters as the stack")
+    if dates is None:
+        dates = [parse_date(d) for d in src.descriptions]
+        if any(d is None for d in dates):
+            raise InputError(f"{path.name}: band descriptions carry no dates; pass one date per band")
+    if len(dates) != src.count:
+        raise InputError(f"{path.name} has {src.count} bands but {len(dates)} dates were given")
+    return [_Layer(src, d, {"INDEX": i + 1}, None, 0.0, True, src.nodata) for i, d in enumerate(dates)]
+
+
+def _read_block(layers: list[_Layer], indices: list[str], win: Window) -> tuple[np.ndarray, np.ndarray]:
+    """(C, T, h, w) index values and (T, h, w) validity of one block."""
+    h, w = int(win.height), int(win.width)
+    values = np.full((len(indices), len(layers), h, w), np.nan, dtype=np.float32)
+    valid = np.zeros((len(layers), h, w), dtype=bool)
+    for t, layer in enumerate(layers):
+        if layer.is_index:
+            x = layer.src.read(layer.bands["INDEX"], window=win).astype(np.float32)
+            ok = np.isfinite(x) & (x >= -1.5) & (x <= 1.5)  # indices live in about [-1, 1]
+            if layer.nodata is not None and not np.isnan(layer.nodata):
+                ok &= x != layer.nodata
+            values[0, t] = x
+        else:
+            names = list(layer.bands)
+            dn = layer.src.read([layer.bands[b] for b in names], window=win).astype(np.float32)
+            ok = np.all(np.isfinite(dn) & (dn != layer.nodata), axis=0)
+            refl = {b: to_reflectance(dn[i], layer.offset) for i, b in enumerate(names)}
+            for c, name in enumerate(indices):
+                values[c, t] = compute_index(name, refl)
+            ok &= np.all(np.isfinite(values[:, t]), axis=0)
+        if layer.cloud is not None:
+            ok &= layer.src.read(layer.cloud, window=win) == 0
+        valid[t] = ok
+    return values, valid
+
+
+def _load_aoi(aoi: AOI, grid_crs: CRS):
+    if aoi is None:
+        return None
+    if isinstance(aoi, tuple):
+        return aoi_on_grid(aoi[0], CRS.from_user_input(aoi[1]), grid_crs)
+    geometry, crs = read_aoi(aoi)
+    return aoi_on_grid(geometry, crs, grid_crs)
+
+
+def _contract(card: ModelCard) -> dict[str, Any]:
+    contract = card.training.get(SERIES_KEY)
+    if card.task != TASK:
+        raise InputError(f"model {card.name} is a '{card.task}' model, not a '{TASK}' model")
+    if not isinstance(contract, dict) or "indices" not in contract or "n_steps" not in contract:
+        raise ModelError(f"model card of {card.name} has no series contract (training.{SERIES_KEY})")
+    unknown = [i for i in contract["indices"] if i not in INDEX_BANDS]
+    if unknown:
+        raise ModelError(f"model card of {card.name} asks for unknown indices {', '.join(unknown)}")
+    return contract
+
+
+def classify_series(
+    stack: str | Path | Sequence[str | Path],
+    out: str | Path,
+    *,
+    dates: Sequence[date | str] | None = None,
+    aoi: AOI = None,
+    model: str | Path | None = None,
+    config: RunConfig | None = None,
+    progress: Callable[[float], None] | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
+) -> JobResult:
+    """Classify every pixel of a multi-date stack from its index time series (see the module docstring)."""
+    config = config or RunConfig()
+    model_path = resolve_model(model, TASK)
+    card = read_card(model_path)
+    contract = _contract(card)
+    indices, n_steps = list(contract["indices"]), int(contract["n_steps"])
+    out = check_writable(out)
+    paths = _as_list(stack)
+    if dates is not None:
+        parsed = [d if isinstance(d, date) else parse_date(str(d)) for d in dates]
+        if any(d is None for d in parsed):
+            raise InputError("dates must be YYYY-MM-DD or YYYYMMDD")
+        dates = parsed
+        if len(paths) > 1 and len(dates) != len(paths):
+            raise InputError(f"{len(paths)} rasters but {len(dates)} dates were given")
+    spec = card.inputs[0]
+    mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]
+    std = np.asarray(spec.std, dtype=np.float32)[:, None, None]
+
+    with ExitStack() as files:
+        if len(paths) == 1:
+            layers = _band_stack_layers(paths[0], dates, indices, files)
+        else:
+            layers = _single_date_layers(paths, dates, indices, files)
+        order = np.argsort([layer.day.toordinal() for layer in layers], kind="stable")
+        layers = [layers[i] for i in order]
+        days = np.array([(layer.day - layers[0].day).days for layer in layers], dtype=np.float64)
+        if len({layer.day for layer in layers}) < int(contract.get("min_dates", 4)):
+            raise InputError(f"the stack needs at least {contract.get('min_dates', 4)} distinct dates")
+        grid = layers[0].src
+        geometry = _load_aoi(aoi, grid.crs)
+        window = (
+            aoi_window(geometry, grid.transform, grid.width, grid.height)
+            if geometry is not None
+            else Window(0, 0, grid.width, grid.height)
+        )
+        out_transform = window_transform(window, grid.transform)
+        height, width = int(window.height), int(window.width)
+        loaded = load_model(model_path, provider=config.provider, threads=config.threads)
+        block = config.tile_size or BLOCK
+        blocks = [(r, c) for r in range(0, height, block) for c in range(0, width, block)]
+        counts = np.zeros(len(card.classes))
+        plots = np.empty((BATCH, len(indices), n_steps, n_steps), dtype=np.float32)  # reused: bounded memory
+        with atomic_path(out) as tmp:
+            with rasterio.open(
+                tmp, "w", **class_profile(grid.crs, out_transform, width, height, card.output_nodata)
+            ) as dst:
+                for k, (r, c) in enumerate(blocks):
+                    if is_cancelled is not None and is_cancelled():
+                        raise Cancelled("classify-series cancelled")
+                    h, w = min(block, height - r), min(block, width - c)
+                    win = Window(window.col_off + c, window.row_off + r, w, h)
+                    values, valid = _read_block(layers, indices, win)
+                    keep = valid.any(axis=0)
+                    if geometry is not None:
+                        keep &= aoi_mask(
+                            geometry, window_transform(Window(c, r, w, h), out_transform), (h, w)
+                        )
+                    classes = np.full((h, w), card.output_nodata, dtype=np.uint8)
+                    rows = np.flatnonzero(keep.ravel())
+                    if rows.size:
+                        series = values.reshape(len(indices), len(layers), h * w)[:, :, rows]
+                        ok = valid.reshape(len(layers), h * w)[:, rows]
+                        filled = fill_gaps(
+                            np.moveaxis(series, 1, -1),
+                            np.broadcast_to(ok.T, series.shape[:1] + ok.T.shape),
+                            days,
+                        )
+                        steps = np.moveaxis(resample_series(filled, days, n_steps), 0, 1)  # (N, C, S)
+                        labels = np.empty(rows.size, dtype=np.uint8)
+                        for s in range(0, rows.size, BATCH):
+                            part = steps[s : s + BATCH]
+                            rp = recurrence_plot(part, out=plots[: len(part)])
+                            rp -= mean[None]
+                            rp /= std[None]
+                            probs = loaded.run({spec.name: rp})
+                            labels[s : s + len(part)] = np.argmax(probs, axis=1)
+                        classes.ravel()[rows] = labels
+                    dst.write(classes, 1, window=Window(c, r, w, h))
+                    areas = row_pixel_area_km2(grid.crs, out_transform, r, h)
+                    for value in range(len(counts)):
+                        counts[value] += float(((classes == value) * areas[:, None]).sum())
+                    if progress is not None:
+                        progress((k + 1) / len(blocks))
+                if counts.sum() == 0:
+                    raise InputError("no pixel has a valid date (inside the AOI)")
+                describe_classes(dst, card, card.classes)
+                codes = card.training.get("original_codes")
+                if codes:
+                    dst.update_tags(original_codes=";".join(f"{k}={v}" for k, v in codes.items()))
+    values = {
+        "output": out, "probabilities": None, "polygons": None, "statistics": None, "model_name": card.name,
+        "provider": loaded.provider, "card": card, "classes": card.classes,
+        "class_area_km2": {c.name: float(counts[c.value]) for c in card.classes}, "flooded_km2": None,
+        "shape": (height, width), "crs": grid.crs.to_string() if grid.crs else "",
+        "notes": [f"{len(layers)} dates from {layers[0].day} to {layers[-1].day}; index {', '.join(indices)}"],
+    }  # fmt: skip
+    # JobResult is shared with the other jobs and grows fields; pass the ones it has
+    return JobResult(**{k: v for k, v in values.items() if k in {f.name for f in fields(JobResult)}})
