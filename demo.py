@@ -22,7 +22,7 @@ def _class_rgba(path: Path, result: JobResult) -> np.ndarray:
     with rasterio.open(path) as src:
         classes = src.read(1)
     rgba = np.zeros(classes.shape + (4,), dtype=np.float32)
-    for c in result.card.classes:
+    for c in result.classes:
         rgba[classes == c.value] = np.array(hex_to_rgba(c.color)) / 255.0
     return rgba
 
@@ -52,8 +52,11 @@ def flood_preview(result: JobResult, png: Path) -> Path:
     if panels == 3:
         with rasterio.open(SAMPLE_LABEL) as src:
             label = src.read(1)
-        axes[2].imshow(np.ma.masked_less(label, 0), cmap="Blues", vmin=0, vmax=1.2)
-        axes[2].set_title("Sen1Floods11 hand label")
+        water = np.zeros(label.shape + (4,), dtype=np.float32)
+        water[label == 1] = np.array(hex_to_rgba(result.classes[-1].color)) / 255.0
+        axes[2].imshow(_stretch(vh), cmap="gray")
+        axes[2].imshow(water)
+        axes[2].set_title("Sen1Floods11 hand label (water)")
     for ax in axes:
         ax.set_axis_off()
     fig.suptitle("Contrasat demo - Spain_7370579 (Sen1Floods11)")
@@ -78,7 +81,7 @@ def land_cover_preview(result: JobResult, png: Path) -> Path:
     axes[0].set_title("Sentinel-2 true colour")
     axes[1].imshow(_class_rgba(result.output, result))
     axes[1].set_title(f"{result.model_name}")
-    handles = [Patch(color=np.array(hex_to_rgba(c.color)) / 255.0, label=c.name) for c in result.card.classes]
+    handles = [Patch(color=np.array(hex_to_rgba(c.color)) / 255.0, label=c.name) for c in result.classes]
     axes[1].legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     for ax in axes:
         ax.set_axis_off()
