@@ -39,15 +39,24 @@ def default_output_dir(project: QgsProject | None = None) -> Path:
     return base / OUTPUT_SUBDIR
 
 
-def unique_output_path(folder: Path, stem: str, suffix: str = ".tif") -> Path:
-    """`folder/<stem>_flood.tif`, numbered `_2`, `_3`, ... so an earlier result is never overwritten."""
+def unique_output_path(folder: Path, stem: str, suffix: str = ".tif", kind: str = "flood") -> Path:
+    """`folder/<stem>_<kind>.tif`, numbered `_2`, `_3`, ... so an earlier result is never overwritten."""
     safe = re.sub(r"[^\w.-]+", "_", stem).strip("._") or "layer"
-    candidate = folder / f"{safe}_flood{suffix}"
+    candidate = folder / f"{safe}_{kind}{suffix}"
     n = 2
     while candidate.exists():
-        candidate = folder / f"{safe}_flood_{n}{suffix}"
+        candidate = folder / f"{safe}_{kind}_{n}{suffix}"
         n += 1
     return candidate
+
+
+def sibling_outputs(out: Path) -> dict[str, Path]:
+    """Names of the optional outputs that go with class raster `out` (same folder, same stem)."""
+    return {
+        "probabilities": out.with_name(f"{out.stem}_probabilities.tif"),
+        "polygons": out.with_name(f"{out.stem}_polygons.gpkg"),
+        "statistics": out.with_name(f"{out.stem}_areas.csv"),
+    }
 
 
 def normalise_output_path(text: str | Path) -> Path:

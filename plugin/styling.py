@@ -1,11 +1,21 @@
-"""Render class rasters written by the runtime with the colours and names of their model card."""
+"""Render job outputs: class rasters and polygons with the colours and names of their class table."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from qgis.core import QgsPalettedRasterRenderer, QgsRasterLayer, QgsRasterRange
+from qgis.core import (
+    QgsCategorizedSymbolRenderer,
+    QgsColorRampShader,
+    QgsFillSymbol,
+    QgsPalettedRasterRenderer,
+    QgsRasterLayer,
+    QgsRasterRange,
+    QgsRasterShader,
+    QgsRendererCategory,
+    QgsSingleBandPseudoColorRenderer,
+)
 from qgis.PyQt.QtGui import QColor
 
 # Flood class 0 is "dry": drawn opaque it would hide the whole basemap, so it is made transparent
@@ -66,3 +76,32 @@ def style_class_layer(
         provider.setUserNoDataValue(1, [QgsRasterRange(nodata, nodata)])
     layer.setRenderer(class_renderer(layer, classes, transparent_values=transparent_values))
     layer.triggerRepaint()
+
+
+def polygon_renderer(classes: Sequence[ClassLike], field: str = "class") -> QgsCategorizedSymbolRenderer:
+    """Categorised fill renderer for class polygons (one category per class, labelled with its name)."""
+    categories = []
+    for cls in classes:
+        symbol = QgsFillSymbol.createSimple({"outline_width": "0.1"})
+        color = parse_color(cls.color)
+        if color.alpha() == 0:
+            color.setAlpha(255)  # a polygon exists only for mapped classes: never draw it invisible
+        symbol.setColor(color)
+        categories.append(QgsRendererCategory(int(cls.value), symbol, str(cls.name)))
+    return QgsCategorizedSymbolRenderer(field, categories)
+
+
+def probability_renderer(layer: QgsRasterLayer, band: int) -> QgsSingleBandPseudoColorRenderer:
+    """Probability 0..1 of one class as a white-to-blue ramp."""
+    shader_fn = QgsColorRampShader(0.0, 1.0)
+    shader_fn.setColorRampType(QgsColorRampShader.Interpolated)
+    shader_fn.setColorRampItemList(
+        [
+            QgsColorRampShader.ColorRampItem(0.0, QColor(255, 255, 255, 0), "0"),
+            QgsColorRampShader.ColorRampItem(0.5, QColor(107, 174, 214), "0.5"),
+            QgsColorRampShader.ColorRampItem(1.0, QColor(8, 48, 107), "1"),
+        ]
+    )
+    shader = QgsRasterShader(0.0, 1.0)
+    shader.setRasterShaderFunction(shader_fn)
+    return QgsSingleBandPseudoColorRenderer(layer.dataProvider(), band, shader)

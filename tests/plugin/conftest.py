@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,12 +12,17 @@ import pytest
 import rasterio
 from contrasat import classFactory
 from contrasat.plugin.plugin import ContrasatPlugin
-from contrasat.plugin.tasks import MapFloodsTask, TaskOutcome
+from contrasat.plugin.tasks import JobTask, TaskOutcome
 from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import QCoreApplication, QEvent
 from rasterio.transform import from_origin
-from runtime_helpers import S1_SAMPLE, make_model, s1_spec
+from runtime_helpers import REPO, S1_SAMPLE, S2_SAMPLE, make_model, s1_spec
 
+# pytest.ini puts only tests/ on sys.path (importlib mode): make this folder's helpers importable too.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from plugin_models import make_land_cover_model, make_series_model  # noqa: E402
+
+SERIES_STACK = REPO / "resources" / "series" / "slovenia_ndvi_stack.tif"
 TASK_TIMEOUT_S = 300  # the bundled U-Net on 512x512 takes seconds on CPU; this only catches hangs
 
 
@@ -31,8 +37,8 @@ def flush_deletes() -> Callable[[], None]:
     return _flush_deletes
 
 
-def _wait_for(task: MapFloodsTask | None, timeout: float = TASK_TIMEOUT_S) -> TaskOutcome:
-    assert task is not None, "run_map_floods refused to start a task"
+def _wait_for(task: JobTask | None, timeout: float = TASK_TIMEOUT_S) -> TaskOutcome:
+    assert task is not None, "the plugin refused to start a task"
     outcome = task.outcome  # held directly: the task manager deletes the QgsTask after finished()
     deadline = time.monotonic() + timeout
     while not outcome.done:
@@ -113,3 +119,34 @@ def _write_raster(
 def write_raster() -> Callable[..., Path]:
     """write_raster(path, data (bands, rows, cols), descriptions=None, nodata=None): a tiny EPSG:4326 GeoTIFF."""
     return _write_raster
+
+
+@pytest.fixture(scope="session")
+def s2_sample() -> Path:
+    assert S2_SAMPLE.exists(), "bundled sample missing from resources/sample"
+    return S2_SAMPLE
+
+
+@pytest.fixture(scope="session")
+def lc_model(tmp_path_factory) -> Path:
+    """Tiny S2 land-cover model: 'water' exactly where B08 < 1000."""
+    return make_land_cover_model(tmp_path_factory.mktemp("models") / "lc_threshold.onnx")
+
+
+@pytest.fixture(scope="session")
+def series_model(tmp_path_factory) -> Path:
+    """Tiny time-series model on NDVI recurrence plots."""
+    return make_series_model(tmp_path_factory.mktemp("models") / "series_test.onnx")
+
+
+@pytest.fixture(scope="session")
+def series_stack() -> Path:
+    if not SERIES_STACK.is_file():
+        pytest.skip(f"bundled series missing: {SERIES_STACK}")
+    return SERIES_STACK
+
+
+@pytest.fixture
+def messages(qgis_iface) -> Callable[[int], list[str]]:
+    """messages(level): message bar texts pushed at that level during the test."""
+    return lambda level: qgis_iface.messageBar().get_messages(level)

@@ -12,7 +12,7 @@ import rasterio
 from contrasat.models.errors import InputError
 from contrasat.models.registry import WEIGHTS_DIR
 from contrasat.plugin import tasks as tasks_module
-from contrasat.plugin.tasks import MapFloodsTask
+from contrasat.plugin.tasks import JobTask, MapFloodsTask
 from qgis.core import Qgis, QgsProject, QgsRasterLayer
 from runtime_helpers import expected_classes
 
@@ -56,7 +56,7 @@ def test_map_floods_on_sample(plugin, s1_layer, qgis_iface, tmp_path, threshold_
     out = tmp_path / "out" / "flood.tif"  # folder does not exist yet: the plugin creates it
     task = plugin.run_map_floods(s1_layer, out, model=threshold_model)
     outcome = wait_task(task)
-    assert outcome.succeeded, outcome.error
+    assert outcome.succeeded and not outcome.cancelled, outcome.error
     assert outcome.progress and outcome.progress[-1] == pytest.approx(1.0)
     _, message = _check_flood_layer(plugin, s1_layer, out, qgis_iface)
     with rasterio.open(out) as src:
@@ -108,14 +108,14 @@ def test_all_nan_raster(plugin, add_raster, write_raster, qgis_iface, tmp_path, 
 def test_cancel_after_first_progress(
     plugin, s1_layer, qgis_iface, tmp_path, threshold_model, wait_task, monkeypatch
 ):
-    original = MapFloodsTask._report_progress
+    original = JobTask._report_progress
 
     def report_then_cancel(self, fraction):
         original(self, fraction)
         if len(self.outcome.progress) == 1:
             self.cancel()  # as the user pressing the task's cancel button mid-run
 
-    monkeypatch.setattr(MapFloodsTask, "_report_progress", report_then_cancel)
+    monkeypatch.setattr(JobTask, "_report_progress", report_then_cancel)
     before = _added_layers()
     out_dir = tmp_path / "out"
     outcome = wait_task(plugin.run_map_floods(s1_layer, out_dir / "flood.tif", model=threshold_model))
@@ -133,14 +133,14 @@ def test_cancel_after_last_batch_removes_output(
     plugin, s1_layer, qgis_iface, tmp_path, threshold_model, wait_task, monkeypatch
 ):
     """A cancel that arrives after the runtime's last check still leaves nothing behind."""
-    original = MapFloodsTask._report_progress
+    original = JobTask._report_progress
 
     def cancel_at_end(self, fraction):
         original(self, fraction)
         if fraction >= 1.0:
             self.cancel()
 
-    monkeypatch.setattr(MapFloodsTask, "_report_progress", cancel_at_end)
+    monkeypatch.setattr(JobTask, "_report_progress", cancel_at_end)
     out_dir = tmp_path / "out"
     outcome = wait_task(plugin.run_map_floods(s1_layer, out_dir / "flood.tif", model=threshold_model))
     assert outcome.cancelled
@@ -162,7 +162,7 @@ def test_non_file_layer_is_refused(plugin, qgis_iface, qgis_new_project, tmp_pat
 
 
 def _fake_runtime(monkeypatch, behaviour):
-    monkeypatch.setattr(tasks_module, "load_map_floods", lambda: behaviour)
+    monkeypatch.setattr(tasks_module, "load_job", lambda job: behaviour)
 
 
 def test_runtime_input_error_message_is_shown(plugin, s1_layer, qgis_iface, tmp_path, wait_task, monkeypatch):
@@ -191,10 +191,10 @@ def test_unexpected_exception_is_reported_not_raised(
 def test_missing_runtime_dependency_is_explained(
     plugin, s1_layer, qgis_iface, tmp_path, wait_task, monkeypatch
 ):
-    def no_runtime():
+    def no_runtime(job):
         raise ImportError("No module named 'onnxruntime'")
 
-    monkeypatch.setattr(tasks_module, "load_map_floods", no_runtime)
+    monkeypatch.setattr(tasks_module, "load_job", no_runtime)
     wait_task(plugin.run_map_floods(s1_layer, tmp_path / "f.tif"))
     (critical,) = _messages(qgis_iface, Qgis.Critical)
     assert "onnxruntime" in critical

@@ -24,7 +24,9 @@ def test_required_fields_present():
     assert meta["name"] == "Contrasat"
     assert meta["qgisMinimumVersion"] == "3.22"
     assert meta["category"] == "Raster"
-    assert meta.getboolean("hasProcessingProvider") is False
+    assert meta.getboolean("hasProcessingProvider") is True
+    for key in ("about", "changelog", "tags", "icon", "tracker"):
+        assert meta.get(key, "").strip(), key
     for key in ("homepage", "tracker", "repository"):
         assert meta[key].startswith("https://"), key
 

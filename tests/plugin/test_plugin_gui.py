@@ -26,18 +26,28 @@ def test_init_gui_adds_action_to_toolbar_and_raster_menu(plugin, qgis_iface):
     assert not action.icon().isNull()
     assert plugin.toolbar.windowTitle() == "Contrasat"
     assert action in plugin.toolbar.actions()
-    qgis_iface.addPluginToRasterMenu.assert_called_once_with("&Contrasat", action)
+    qgis_iface.addPluginToRasterMenu.assert_any_call("&Contrasat", action)
+    menu = [call.args[1] for call in qgis_iface.addPluginToRasterMenu.call_args_list]
+    assert menu == plugin.actions
+    assert [a.objectName() for a in plugin.actions] == [
+        "ContrasatMapFloods", "ContrasatPanel", "ContrasatLandCover", "ContrasatClassifySeries",
+        "ContrasatSettings", "ContrasatDependencies",
+    ]  # fmt: skip
+    assert all(a.text() and a.toolTip() for a in plugin.actions)
     toolbars, actions = _contrasat_widgets(qgis_iface)
-    assert toolbars == [plugin.toolbar] and actions == [action]
+    assert toolbars == [plugin.toolbar] and set(actions) == set(plugin.actions)
 
 
 def test_unload_leaves_nothing_behind(qgis_iface, qgis_new_project, flush_deletes):
     instance = classFactory(qgis_iface)
     instance.initGui()
-    action = instance.map_floods_action
+    actions = list(instance.actions)
+    instance.show_dock()  # the dock and its canvas tools must go too
     instance.unload()
     flush_deletes()
-    qgis_iface.removePluginRasterMenu.assert_called_once_with("&Contrasat", action)
+    removed = [call.args[1] for call in qgis_iface.removePluginRasterMenu.call_args_list]
+    assert removed == actions
+    assert instance.dock is None and instance.provider is None
     toolbars, actions = _contrasat_widgets(qgis_iface)
     assert toolbars == [] and actions == []
     assert instance.toolbar is None and instance.actions == []

@@ -1,0 +1,164 @@
+"""Model picker: the bundled models of one task (or an .onnx file) and the chosen model's card."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+from qgis.PyQt.QtCore import QCoreApplication, pyqtSignal
+from qgis.PyQt.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+
+def tr(text: str) -> str:
+    """Translate in the picker's context."""
+    return QCoreApplication.translate("ModelPicker", text)
+
+
+def _metric(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_metric(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _swatch(color: str) -> str:
+    """CSS colour of a class swatch; a fully transparent class (e.g. flood 'dry') shows as white."""
+    digits = color.lstrip("#")
+    if len(digits) == 8 and digits[6:].lower() == "00":
+        return "#ffffff"
+    return "#" + "".join(ch for ch in digits[:6] if ch in "0123456789abcdefABCDEF")
+
+
+def card_html(card: Any) -> str:
+    """The card as a user reads it: inputs (sensor, bands, units), classes with colours, metrics."""
+    esc = html.escape
+    parts = [f"<b>{esc(card.name)}</b> — {esc(card.task)}"]
+    if card.description:
+        parts.append(f"<br>{esc(card.description)}")
+    inputs = "".join(
+        f"<li>{esc(i.sensor)}: {esc(', '.join(i.bands))} ({esc(i.units)})</li>" for i in card.inputs
+    )
+    parts.append(f"<br><u>{esc(tr('Inputs'))}</u><ul>{inputs}</ul>")
+    classes = "".join(
+        f"<li><span style='background:{_swatch(c.color)}'>&nbsp;&nbsp;&nbsp;</span> {c.value}: {esc(c.name)}</li>"
+        for c in card.classes
+    )
+    parts.append(f"<u>{esc(tr('Classes'))}</u><ul>{classes}</ul>")
+    if card.metrics:
+        metrics = "".join(f"<li>{esc(str(k))}: {esc(_metric(v))}</li>" for k, v in card.metrics.items())
+        parts.append(f"<u>{esc(tr('Metrics'))}</u><ul>{metrics}</ul>")
+    parts.append(
+        esc(tr("Tile {} px, overlap {} px, licence {}").format(card.tile_size, card.overlap, card.license))
+    )
+    return "".join(parts)
+
+
+class ModelPicker(QWidget):
+    """A combo of bundled models for `task` plus files the user browsed to; shows the selected card."""
+
+    modelChanged = pyqtSignal()  # noqa: N815 - Qt signal naming
+
+    def __init__(self, task: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.task = task
+        self._cards: dict[str, Any] = {}  # path -> card
+        self.combo = QComboBox(self)
+        self.combo.setToolTip(
+            tr("Bundled models for this job; Browse adds an .onnx file with a Contrasat card")
+        )
+        self.browse = QPushButton(tr("Browse…"), self)
+        self.card_view = QTextBrowser(self)
+        self.card_view.setMaximumHeight(140)
+        self.card_view.setOpenExternalLinks(True)
+        row = QHBoxLayout()
+        row.addWidget(self.combo, 1)
+        row.addWidget(self.browse)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(self.card_view)
+        self.combo.currentIndexChanged.connect(self._on_changed)
+        self.browse.clicked.connect(self._browse)
+        self.reload()
+
+    def reload(self) -> None:
+        """List the bundled models of this task (card reading needs onnx; its absence is shown, not raised)."""
+        self.combo.blockSignals(True)
+        self.combo.clear()
+        self.card_view.clear()
+        try:
+            from ..models.registry import DEFAULTS, bundled_models
+
+            models = [(p, c) for p, c in bundled_models() if c.task == self.task]
+        except ImportError as exc:
+            models = []
+            self.card_view.setPlainText(tr("Cannot read model cards: {}").format(exc))
+        default = DEFAULTS.get(self.task) if models else None
+        for path, card in sorted(models, key=lambda pc: pc[0].stem != default):  # default model first
+            self._cards[str(path)] = card
+            self.combo.addItem(card.name, str(path))
+        self.combo.blockSignals(False)
+        self._on_changed()
+
+    def set_model_path(self, path: str | Path) -> bool:
+        """Select an .onnx file (added to the list when new); False with the reason shown when unreadable."""
+        key = str(Path(path))
+        if key not in self._cards:
+            try:
+                from ..models.card import read_card
+                from ..models.errors import ModelError
+
+                try:
+                    card = read_card(key)
+                except ModelError as exc:
+                    self.card_view.setPlainText(str(exc))
+                    return False
+            except ImportError as exc:
+                self.card_view.setPlainText(tr("Cannot read model cards: {}").format(exc))
+                return False
+            if card.task != self.task:
+                self.card_view.setPlainText(
+                    tr("{} is a '{}' model; this job needs a '{}' model").format(
+                        card.name, card.task, self.task
+                    )
+                )
+                return False
+            self._cards[key] = card
+            self.combo.addItem(f"{card.name} ({Path(key).name})", key)
+        self.combo.setCurrentIndex(self.combo.findData(key))
+        self._on_changed()
+        return True
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, tr("Choose a model"), "", tr("ONNX models (*.onnx)"))
+        if path:
+            self.set_model_path(path)
+
+    def model_path(self) -> Path | None:
+        data = self.combo.currentData()
+        return Path(data) if data else None
+
+    def card(self) -> Any:
+        """The selected model's card, or None when no model is available."""
+        data = self.combo.currentData()
+        return self._cards.get(data) if data else None
+
+    def _on_changed(self, *_args: Any) -> None:
+        card = self.card()
+        if card is not None:
+            self.card_view.setHtml(card_html(card))
+        elif self.combo.count() == 0 and not self.card_view.toPlainText():
+            self.card_view.setPlainText(
+                tr("No bundled '{}' model yet: Browse to an .onnx file.").format(self.task)
+            )
+        self.modelChanged.emit()

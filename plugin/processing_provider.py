@@ -1,0 +1,48 @@
+"""The Processing provider `contrasat`: registered by the plugin in QGIS and in qgis_process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import QgsProcessingProvider
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtGui import QIcon
+
+from .algorithms import ClassifySeriesAlgorithm, LandCoverAlgorithm, MapFloodsAlgorithm
+from .series_panel import series_available
+
+ICON = Path(__file__).resolve().parent.parent / "resources" / "icons" / "contrasat.svg"
+
+
+class ContrasatProvider(QgsProcessingProvider):
+    """Provides contrasat:map_floods, contrasat:land_cover and, when the runtime has it, classify_series."""
+
+    def id(self) -> str:
+        return "contrasat"
+
+    def name(self) -> str:
+        return "Contrasat"
+
+    def longName(self) -> str:  # noqa: N802
+        return QCoreApplication.translate("ContrasatProvider", "Contrasat flood and land-cover mapping")
+
+    def icon(self) -> QIcon:
+        return QIcon(str(ICON))
+
+    def loadAlgorithms(self) -> None:  # noqa: N802
+        self.addAlgorithm(MapFloodsAlgorithm())
+        self.addAlgorithm(LandCoverAlgorithm())
+        if series_available():
+            self.addAlgorithm(ClassifySeriesAlgorithm())
+
+    def supportedOutputRasterLayerExtensions(self) -> list[str]:  # noqa: N802
+        return ["tif"]
+
+    def supportedOutputVectorLayerExtensions(self) -> list[str]:  # noqa: N802
+        return ["gpkg", "geojson"]  # the runtime writes single-file polygon formats only
+
+    def defaultVectorFileExtension(self, hasGeometry: bool = True) -> str:  # noqa: N802, N803
+        return "gpkg"
+
+    def defaultRasterFileExtension(self) -> str:  # noqa: N802
+        return "tif"

@@ -1,0 +1,108 @@
+"""The time-series job of the dock: a set of Sentinel-2 (or index) layers classified per pixel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qgis.core import QgsProject, QgsRasterLayer
+from qgis.PyQt.QtCore import QCoreApplication, Qt, pyqtSignal
+from qgis.PyQt.QtWidgets import (
+    QGroupBox,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .model_picker import ModelPicker
+from .paths import layer_file_path, unique_output_path
+from .settings import RunSettings
+from .tasks import JobRequest
+
+SERIES_TASK = "pixel_timeseries"
+
+
+def tr(text: str) -> str:
+    """Translate in the panel's context."""
+    return QCoreApplication.translate("SeriesPanel", text)
+
+
+def series_available() -> bool:
+    """True when the runtime has the time-series job (models/series.py and its dependencies import)."""
+    try:
+        from ..models import series  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class SeriesPanel(QWidget):
+    """Checkable list of raster layers (one per date, or one multi-date index stack) and the series model."""
+
+    runRequested = pyqtSignal(object)  # noqa: N815 - emits the panel itself
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("ContrasatPanel_classify_series")
+        box = QGroupBox(tr("Sentinel-2 dates"), self)
+        self.layers = QListWidget(box)
+        self.layers.setToolTip(
+            tr("Tick one raster per date (dates from tags or file names), or one index stack")
+        )
+        hint = QLabel(tr("Tick the layers of the series; dates come from tags or file names."), box)
+        hint.setWordWrap(True)
+        inner = QVBoxLayout(box)
+        inner.addWidget(hint)
+        inner.addWidget(self.layers)
+        model_box = QGroupBox(tr("Model"), self)
+        self.model_picker = ModelPicker(SERIES_TASK, model_box)
+        QVBoxLayout(model_box).addWidget(self.model_picker)
+        self.run_button = QPushButton(tr("Classify series"), self)
+        self.run_button.setObjectName("ContrasatRun_classify_series")
+        self.run_button.clicked.connect(lambda: self.runRequested.emit(self))
+        layout = QVBoxLayout(self)
+        layout.addWidget(box)
+        layout.addWidget(model_box)
+        layout.addWidget(self.run_button)
+        project = QgsProject.instance()
+        project.layersAdded.connect(self.refresh_layers)
+        project.layersRemoved.connect(self.refresh_layers)
+        self.refresh_layers()
+
+    def refresh_layers(self, *_args: Any) -> None:
+        """List the project's file rasters, keeping ticks on layers still present."""
+        ticked = set(self.checked_layer_ids())
+        self.layers.clear()
+        for layer in QgsProject.instance().mapLayers().values():
+            if isinstance(layer, QgsRasterLayer) and layer_file_path(layer) is not None:
+                item = QListWidgetItem(layer.name(), self.layers)
+                item.setData(Qt.UserRole, layer.id())
+                item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+                item.setCheckState(Qt.Checked if layer.id() in ticked else Qt.Unchecked)
+
+    def checked_layer_ids(self) -> list[str]:
+        items = [self.layers.item(i) for i in range(self.layers.count())]
+        return [i.data(Qt.UserRole) for i in items if i.checkState() == Qt.Checked]
+
+    def set_checked(self, layers: list[QgsRasterLayer]) -> None:
+        wanted = {layer.id() for layer in layers}
+        for i in range(self.layers.count()):
+            item = self.layers.item(i)
+            item.setCheckState(Qt.Checked if item.data(Qt.UserRole) in wanted else Qt.Unchecked)
+
+    def collect(self, out_dir: Path, aoi: Any, settings: RunSettings | None) -> JobRequest:
+        """The job as requested; ValueError with a user message when something is missing."""
+        model = self.model_picker.model_path()
+        if model is None:
+            raise ValueError(tr("No time-series model: pick one (Browse… for an .onnx file)."))
+        project = QgsProject.instance()
+        layers = [project.mapLayer(i) for i in self.checked_layer_ids()]
+        paths = [layer_file_path(layer) for layer in layers if layer is not None]
+        if not paths or any(p is None for p in paths):
+            raise ValueError(tr("Tick the raster layers of the series (one per date, or one stack)."))
+        out = unique_output_path(out_dir, layers[0].name(), kind="series")
+        options = {"model": model, "aoi": aoi}
+        return JobRequest("classify_series", paths, out, options, layers[0].name(), settings)

@@ -1,0 +1,333 @@
+"""The dock end to end: panels, band mapping and its override, drawn/selected AOI, outputs, summary, cancel."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import rasterio
+from contrasat.plugin.tasks import JobTask
+from qgis.core import (
+    Qgis,
+    QgsCoordinateReferenceSystem,
+    QgsFeature,
+    QgsGeometry,
+    QgsPointXY,
+    QgsProject,
+    QgsRasterLayer,
+    QgsRectangle,
+    QgsVectorLayer,
+)
+from qgis.gui import QgsMapMouseEvent
+from qgis.PyQt.QtCore import QEvent, QPoint, Qt
+from runtime_helpers import expected_classes
+
+
+@pytest.fixture
+def dock(plugin, tmp_path):
+    """The plugin's dock, writing into tmp_path/out."""
+    instance = plugin.show_dock()
+    instance.output_dir.setFilePath(str(tmp_path / "out"))
+    return instance
+
+
+def _new_layers(before):
+    return [lyr for lyr in QgsProject.instance().mapLayers().values() if lyr not in before]
+
+
+def _files(folder):
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def _click(tool, kind, point, button=Qt.LeftButton):
+    """Send a mouse event at map coordinates `point` to a map tool, as the canvas would."""
+    canvas = tool.canvas()
+    pixel = canvas.getCoordinateTransform().transform(point)
+    event = QgsMapMouseEvent(canvas, kind, QPoint(round(pixel.x()), round(pixel.y())), button)
+    handler = {
+        QEvent.MouseButtonPress: tool.canvasPressEvent,
+        QEvent.MouseMove: tool.canvasMoveEvent,
+        QEvent.MouseButtonRelease: tool.canvasReleaseEvent,
+    }[kind]
+    handler(event)
+    return tool.toMapCoordinates(event.pos())  # where the click landed, after rounding to a pixel
+
+
+def _canvas_on(layer, canvas):
+    canvas.resize(600, 600)
+    canvas.setDestinationCrs(layer.crs())
+    canvas.setExtent(layer.extent())
+    canvas.refresh()
+
+
+def _inner(extent: QgsRectangle, lo=0.25, hi=0.75):
+    x = lambda f: extent.xMinimum() + f * extent.width()  # noqa: E731
+    y = lambda f: extent.yMinimum() + f * extent.height()  # noqa: E731
+    return x, y, QgsPointXY(x(lo), y(hi)), QgsPointXY(x(hi), y(lo))
+
+
+def test_dock_has_the_jobs_side_by_side(dock, plugin):
+    titles = [dock.tabs.tabText(i) for i in range(dock.tabs.count())]
+    assert titles == ["Map floods", "Land cover", "Time series"]
+    assert set(dock.panels["map_floods"].layer_combos) == {"primary", "s2", "pre_event"}
+    assert set(dock.panels["land_cover"].layer_combos) == {"primary", "s1"}
+    assert plugin.named_actions["Panel"].isChecked() == dock.isVisible()
+    plugin.named_actions["LandCover"].trigger()
+    assert dock.tabs.currentWidget() is dock.panels["land_cover"]
+
+
+def test_panel_action_creates_and_toggles_dock(plugin):
+    assert plugin.dock is None  # built on first use: QGIS start-up reads no model card
+    plugin.named_actions["Panel"].trigger()
+    dock = plugin.dock
+    assert dock is not None and not dock.isHidden()
+    plugin.named_actions["Panel"].trigger()
+    assert dock.isHidden()
+
+
+def test_model_card_and_guessed_bands(dock, s1_layer, threshold_model):
+    panel = dock.panels["map_floods"]
+    assert panel.model_picker.set_model_path(threshold_model)
+    text = panel.model_picker.card_view.toPlainText()
+    for word in ("vh_threshold", "S1: VV, VH (dB)", "dry", "water", "note: test model"):
+        assert word in text, word
+    panel.set_layer("primary", s1_layer)
+    bands = panel.band_widgets["primary"]
+    assert bands.guessed == [1, 2] and bands.mapping() == [1, 2] and bands.override() is None
+    assert "descriptions" in bands.status.text()
+    assert [c.currentText() for c in bands.combos] == ["1: VV", "2: VH"]
+    assert not panel.band_widgets["s2"].isVisibleTo(panel)  # no S2 layer: nothing to map
+
+
+def test_picker_refuses_model_of_other_task(dock, lc_model):
+    picker = dock.panels["map_floods"].model_picker
+    assert not picker.set_model_path(lc_model)
+    assert "'land_cover' model" in picker.card_view.toPlainText()
+
+
+def test_land_cover_with_drawn_rectangle(dock, plugin, qgis_iface, add_raster, s2_sample, lc_model, tmp_path,
+                                         wait_task, messages):  # fmt: skip
+    layer = add_raster(s2_sample, "S2 sample", qgis_iface)
+    canvas = qgis_iface.mapCanvas()
+    _canvas_on(layer, canvas)
+    panel = dock.panels["land_cover"]
+    panel.model_picker.set_model_path(lc_model)
+    panel.set_layer("primary", layer)
+    assert panel.band_widgets["primary"].mapping() == [3, 8]  # B03, B08 of 13 described bands
+
+    dock.aoi.rectangle_button.click()
+    tool = dock.aoi.rectangle_tool
+    assert canvas.mapTool() is tool
+    _, _, top_left, bottom_right = _inner(layer.extent())
+    _click(tool, QEvent.MouseButtonPress, top_left)
+    _click(tool, QEvent.MouseMove, bottom_right)
+    _click(tool, QEvent.MouseButtonRelease, bottom_right)
+    assert canvas.mapTool() is not tool, "the tool hands the canvas back once the AOI is drawn"
+    geometry, crs = dock.aoi.aoi()
+    assert crs == "EPSG:4326" and geometry["type"] == "Polygon"
+    box = dock.aoi.geometry.boundingBox()
+    assert box.width() == pytest.approx(layer.extent().width() / 2, rel=0.02)
+
+    before = list(QgsProject.instance().mapLayers().values())
+    outcome = wait_task(dock.run_panel(panel))
+    assert outcome.succeeded, outcome.error
+    result = outcome.result
+    assert abs(result.shape[0] - 256) <= 3 and abs(result.shape[1] - 256) <= 3, "clipped to the AOI"
+    (new,) = _new_layers(before)
+    assert new.name() == "Land cover (S2 sample)"
+    labels = {c.value: c.label for c in new.renderer().classes()}
+    assert labels == {0: "land", 1: "water"}
+    assert [dock.summary.item(i, 0).text() for i in range(dock.summary.rowCount())] == ["land", "water"]
+    with open(result.statistics, encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["name"] for r in rows] == ["land", "water"]
+    assert float(rows[1]["area_km2"]) == pytest.approx(float(dock.summary.item(1, 1).text()), abs=1e-3)
+    assert str(result.statistics) in dock.csv_label.text()
+    assert any("km²" in m for m in messages(Qgis.Success))
+
+
+def test_polygon_tool_and_selected_features(dock, qgis_iface, s1_layer):
+    canvas = qgis_iface.mapCanvas()
+    _canvas_on(s1_layer, canvas)
+    dock.aoi.polygon_button.click()
+    tool = dock.aoi.polygon_tool
+    x, y, _, _ = _inner(s1_layer.extent())
+    clicked = [
+        _click(tool, QEvent.MouseButtonRelease, QgsPointXY(x(fx), y(fy)))
+        for fx, fy in ((0.2, 0.2), (0.8, 0.2), (0.5, 0.8))
+    ]
+    _click(tool, QEvent.MouseButtonRelease, QgsPointXY(x(0.5), y(0.5)), Qt.RightButton)  # closes
+    triangle = dock.aoi.geometry
+    assert triangle is not None and dock.aoi.aoi()[0]["type"] == "Polygon"
+    assert triangle.equals(QgsGeometry.fromPolygonXY([clicked]))
+    assert triangle.area() == pytest.approx(0.18 * s1_layer.extent().area(), rel=0.15)
+
+    polygons = QgsVectorLayer("Polygon?crs=EPSG:3857", "fields", "memory")
+    features = []
+    for i in range(2):
+        feature = QgsFeature()
+        feature.setGeometry(QgsGeometry.fromRect(QgsRectangle(i * 100, 0, i * 100 + 50, 50)))
+        features.append(feature)
+    polygons.dataProvider().addFeatures(features)
+    QgsProject.instance().addMapLayer(polygons)
+    qgis_iface.setActiveLayer(polygons)
+    assert not dock.aoi.use_selected_features()  # nothing selected yet
+    assert "No feature is selected" in dock.aoi.status.text()
+    polygons.selectAll()
+    dock.aoi.selection_button.click()
+    geometry, crs = dock.aoi.aoi()
+    assert crs == "EPSG:3857" and geometry["type"] == "MultiPolygon"
+    assert dock.aoi.geometry.area() == pytest.approx(5000)
+    dock.aoi.clear_button.click()
+    assert dock.aoi.aoi() is None
+
+
+def test_band_override_builds_the_right_input(dock, qgis_iface, add_raster, write_raster, s1_sample,
+                                              threshold_model, tmp_path, wait_task):  # fmt: skip
+    """Bands stored VH, VV without descriptions: the guess (storage order) is wrong, the override fixes it."""
+    with rasterio.open(s1_sample) as src:
+        data, transform = src.read()[::-1].copy(), src.transform
+    path = tmp_path / "swapped.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=512, height=512, count=2, dtype="float32",
+                       crs="EPSG:4326", transform=transform, nodata=float("nan")) as dst:  # fmt: skip
+        dst.write(data)
+    layer = add_raster(path, "swapped", qgis_iface)
+    panel = dock.panels["map_floods"]
+    panel.model_picker.set_model_path(threshold_model)
+    panel.set_layer("primary", layer)
+    bands = panel.band_widgets["primary"]
+    assert bands.guessed == [1, 2]
+    bands.combos[0].setCurrentIndex(2)  # VV is band 2
+    bands.combos[1].setCurrentIndex(1)  # VH is band 1
+    assert bands.mapping() == [2, 1] and "Manual" in bands.status.text()
+    outcome = wait_task(dock.run_panel(panel))
+    assert outcome.succeeded, outcome.error
+    with rasterio.open(outcome.result.output) as out:
+        np.testing.assert_array_equal(out.read(1), expected_classes(s1_sample))
+    assert _files(tmp_path / "out") == ["swapped_flood.tif", "swapped_flood_areas.csv"]
+
+
+def test_undescribed_bands_must_be_chosen(
+    dock, qgis_iface, add_raster, write_raster, threshold_model, tmp_path
+):
+    path = write_raster(tmp_path / "three.tif", np.full((3, 16, 16), -12.0, np.float32))
+    panel = dock.panels["map_floods"]
+    panel.model_picker.set_model_path(threshold_model)
+    panel.set_layer("primary", add_raster(path, "three", qgis_iface))
+    bands = panel.band_widgets["primary"]
+    assert bands.guessed is None and bands.mapping() is None
+    assert "choose the bands" in bands.status.text()
+    assert dock.run_panel(panel) is None
+    assert "Choose the bands of 'three'" in dock.message.text()
+    bands.combos[0].setCurrentIndex(1)
+    bands.combos[1].setCurrentIndex(3)
+    assert bands.override().bands == [1, 3] and bands.override().names == ["VV", "VH"]
+
+
+def test_flood_with_pre_event_probabilities_and_polygons(dock, qgis_iface, add_raster, s1_sample,
+                                                         threshold_model, tmp_path, wait_task):  # fmt: skip
+    s1 = add_raster(s1_sample, "post", qgis_iface)
+    pre = add_raster(s1_sample, "pre")
+    panel = dock.panels["map_floods"]
+    panel.model_picker.set_model_path(threshold_model)
+    panel.set_layer("primary", s1)
+    panel.set_layer("pre_event", pre)
+    panel.probabilities.setChecked(True)
+    panel.polygons.setChecked(True)
+    before = list(QgsProject.instance().mapLayers().values())
+    outcome = wait_task(dock.run_panel(panel))
+    assert outcome.succeeded, outcome.error
+    added = _new_layers(before)
+    names = sorted(lyr.name() for lyr in added)
+    assert names == ["Flood map (post)", "Flood map polygons (post)", "Flood map probability (post)"]
+    flood = next(lyr for lyr in added if lyr.name() == "Flood map (post)")
+    labels = [c.label for c in flood.renderer().classes()]
+    assert labels == ["dry", "flood water", "permanent water"]  # styled from result.classes, not the card
+    polygons = next(lyr for lyr in added if "polygons" in lyr.name())
+    assert {c.label() for c in polygons.renderer().categories()} >= {"permanent water"}
+    assert "area_km2" in polygons.fields().names()
+    # same image on both dates: all water is permanent, none is new
+    assert outcome.result.flooded_km2 == 0 and outcome.result.class_area_km2["permanent water"] > 0
+    probability = next(lyr for lyr in added if "probability" in lyr.name())
+    assert (
+        isinstance(probability, QgsRasterLayer) and probability.renderer().type() == "singlebandpseudocolor"
+    )
+
+
+def test_cancel_from_dock_leaves_nothing(dock, s1_layer, threshold_model, tmp_path, wait_task, monkeypatch):
+    original = JobTask._report_progress
+
+    def press_cancel(self, fraction):
+        original(self, fraction)
+        if len(self.outcome.progress) == 1:
+            dock.cancel_button.click()  # GUI button from the worker: QgsTask.cancel is thread-safe
+
+    monkeypatch.setattr(JobTask, "_report_progress", press_cancel)
+    panel = dock.panels["map_floods"]
+    panel.model_picker.set_model_path(threshold_model)
+    panel.set_layer("primary", s1_layer)
+    panel.probabilities.setChecked(True)
+    panel.polygons.setChecked(True)
+    before = list(QgsProject.instance().mapLayers().values())
+    outcome = wait_task(dock.run_panel(panel))
+    assert outcome.cancelled
+    assert _new_layers(before) == [] and _files(tmp_path / "out") == []
+    assert "Cancelled" in dock.message.text() and not dock.cancel_button.isEnabled()
+
+
+def test_series_action_on_selected_layers(plugin, qgis_iface, add_raster, series_stack, series_model,
+                                          tmp_path, wait_task, messages):  # fmt: skip
+    layer = add_raster(series_stack, "slovenia", qgis_iface)
+    dock = plugin.show_dock()
+    dock.output_dir.setFilePath(str(tmp_path / "out"))
+    dock.panels["classify_series"].model_picker.set_model_path(series_model)
+    qgis_iface.layerTreeView().selectedLayers.return_value = [layer]  # as selected in the Layers panel
+    plugin.named_actions["ClassifySeries"].trigger()
+    outcome = wait_task(dock.task)
+    assert outcome.succeeded, outcome.error
+    (new,) = [lyr for lyr in QgsProject.instance().mapLayers().values() if lyr is not layer]
+    assert new.name() == "Series land cover (slovenia)"
+    assert [c.label for c in new.renderer().classes()] == ["stable", "changing"]
+    assert _files(tmp_path / "out") == ["slovenia_series.tif", "slovenia_series_areas.csv"]
+    assert dock.summary.rowCount() == 2
+
+
+def test_series_action_without_selection_explains(plugin, messages, qgis_new_project):
+    assert plugin.classify_selected_layers([]) is None
+    assert any("select the Sentinel-2 layers" in m for m in messages(Qgis.Critical))
+
+
+def test_crs_of_drawn_aoi_follows_canvas(dock, qgis_iface):
+    canvas = qgis_iface.mapCanvas()
+    canvas.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:3857"))
+    dock.aoi._on_drawn(QgsGeometry.fromRect(QgsRectangle(0, 0, 10, 10)))
+    assert dock.aoi.aoi()[1] == "EPSG:3857"
+
+
+def test_bundled_models_listed_default_first(dock):
+    from contrasat.models.registry import bundled_models
+
+    for job, panel in dock.panels.items():
+        picker = panel.model_picker
+        bundled = [c.name for _, c in bundled_models() if c.task == picker.task]
+        listed = [picker.combo.itemText(i) for i in range(picker.combo.count())]
+        assert sorted(listed) == sorted(bundled), job
+        if not bundled:
+            assert "No bundled" in picker.card_view.toPlainText()
+            assert dock.run_panel(panel) is None and "No " in dock.message.text()
+    if any(c.name == "flood_s1_unet" for _, c in bundled_models()):
+        assert dock.panels["map_floods"].model_picker.card().name == "flood_s1_unet"
+
+
+def test_card_html_shows_nested_metrics_and_transparent_swatch():
+    from contrasat.models.card import ClassInfo, ModelCard
+    from contrasat.plugin.model_picker import card_html
+    from runtime_helpers import s1_spec
+
+    card = ModelCard(name="m", task="flood", inputs=[s1_spec()],
+                     classes=[ClassInfo(0, "dry", "#00000000"), ClassInfo(1, "water", "#1f78b4ff")],
+                     metrics={"heldout": {"water_iou": {"model": 0.632}}, "split": "chip X"})  # fmt: skip
+    html = card_html(card)
+    assert "heldout: water_iou model 0.632" in html and "split: chip X" in html
+    assert "background:#ffffff" in html and "background:#1f78b4" in html
