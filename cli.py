@@ -93,6 +93,20 @@ def cmd_classify_series(args: argparse.Namespace) -> int:
     return 0
 
 
+def _flatten(metrics: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """Card metrics as (dotted key, value) lines; a dict of numbers stays on one line (model vs baselines)."""
+    lines = []
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and all(isinstance(v, int | float) for v in value.values()):
+            lines.append((name, ", ".join(f"{k}={v:.4g}" for k, v in value.items())))
+        elif isinstance(value, dict):
+            lines.extend(_flatten(value, f"{name}."))
+        elif not isinstance(value, list):
+            lines.append((name, f"{value:.4g}" if isinstance(value, float) else str(value)))
+    return lines
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .models.registry import DEFAULTS, bundled_models
 
@@ -106,9 +120,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         for spec in card.inputs:
             print(f"  input {spec.name}: {spec.sensor} [{', '.join(spec.bands)}] in {spec.units}")
         print(f"  classes: {', '.join(f'{c.value}={c.name}' for c in card.classes)}")
-        for key, value in card.metrics.items():
-            if not isinstance(value, dict | list):
-                print(f"  {key}: {value}")
+        for key, value in _flatten(card.metrics):
+            print(f"  {key}: {value}")
     return 0
 
 

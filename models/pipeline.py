@@ -195,6 +195,8 @@ def run_job(
             detect_units(raster, window)
             if raster.linear:
                 notes.append(f"{raster.path.name}: linear backscatter detected, converted to dB")
+            if raster.offset:
+                notes.append(f"{raster.path.name}: +{raster.offset:g} L1C offset detected and removed")
 
         loaded = load_model(model_path, provider=config.provider, threads=config.threads)
         tile = config.tile_size or card.tile_size

@@ -7,6 +7,9 @@ import numpy as np
 from .card import InputSpec
 
 DB_FLOOR = 1e-5  # linear backscatter floor before log10 (-50 dB)
+# Sentinel-2 processing baseline 04.00 (from January 2022) stores DN = reflectance x 10000 + 1000.
+S2_OFFSET = 1000.0
+S2_OFFSET_QUANTILE = 0.01
 
 
 def looks_linear(values: np.ndarray) -> bool:
@@ -20,6 +23,19 @@ def looks_linear(values: np.ndarray) -> bool:
         return False
     negative_share = float(np.mean(finite < 0))
     return negative_share < 0.01 and float(np.median(finite)) < 1.0
+
+
+def s2_offset(values: np.ndarray) -> float:
+    """The additive offset of Sentinel-2 values (B, N) of valid pixels: S2_OFFSET or 0.
+
+    With the offset every valid value is >= 1000, even in the darkest band (B10 cirrus, or water in the
+    SWIR bands), whose reflectance is near zero; without it the darkest band's low quantile is far below
+    1000. Decided on the darkest band's 1% quantile so a few bright or saturated pixels cannot flip it.
+    """
+    if values.ndim != 2 or values.shape[1] == 0:
+        return 0.0
+    low = np.quantile(values.astype(np.float64), S2_OFFSET_QUANTILE, axis=1)
+    return S2_OFFSET if float(np.min(low)) >= S2_OFFSET else 0.0
 
 
 def to_db(linear: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from rasterio.windows import Window
 from .bands import SENSOR_BANDS, resolve_bands
 from .card import InputSpec
 from .errors import InputError
-from .preprocess import looks_linear, valid_mask
+from .preprocess import looks_linear, s2_offset, valid_mask
 
 SAMPLE_EDGE = 512  # decimated read used to sniff units and emptiness without reading the whole raster
 
@@ -41,12 +41,16 @@ class InputRaster:
     nodata: float | None
     linear: bool = False
     reader: rasterio.io.DatasetReaderBase | None = None
+    offset: float = 0.0  # subtracted from S2 values that carry the baseline-04.00 offset
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Raw values (B, h, w) in card band order and the validity mask (h, w) for a window of the grid."""
         source = self.reader if self.reader is not None else self.dataset
         raw = source.read(self.band_indexes, window=window)
-        return raw, valid_mask(raw, self.nodata)
+        ok = valid_mask(raw, self.nodata)  # nodata is judged on stored values, before the offset
+        if self.offset:
+            raw = raw.astype(np.float32) - np.float32(self.offset)
+        return raw, ok
 
     def close(self) -> None:
         if self.reader is not None:
@@ -110,7 +114,12 @@ def has_valid_pixels(raster: InputRaster, window: Window, block: int = 1024) -> 
 
 
 def detect_units(raster: InputRaster, window: Window) -> None:
-    """Set `raster.linear` for S1 inputs whose values are linear power instead of the card's dB."""
+    """Set `raster.linear` for S1 inputs in linear power, `raster.offset` for S2 inputs with the +1000 offset."""
+    if raster.spec.sensor.startswith("S2"):
+        offset, raster.offset = raster.offset, 0.0  # sniff the stored values, not offset-corrected ones
+        raw, ok = sample(raster, window)
+        raster.offset = s2_offset(raw[:, ok]) if ok.any() else offset
+        return
     if raster.spec.sensor != "S1" or raster.spec.units != "dB":
         return
     raw, ok = sample(raster, window)

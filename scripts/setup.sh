@@ -24,6 +24,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "==> installing Python dependencies (torch CPU wheel pinned)"
 .venv/bin/python -m pip install -q -e ".[train,dev]"
+# configilm ships real BigEarthNet v2 S1+S2 patches for pre-training; its own dependencies would replace the
+# CPU torch with a CUDA build, so it is installed alone (the kit reads its data with lmdb + safetensors).
+.venv/bin/python -m pip install -q --no-deps "configilm==0.7.1"
 .venv/bin/python - <<'PY'
 import onnxruntime, rasterio, torch
 from qgis.core import Qgis
