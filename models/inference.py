@@ -7,6 +7,7 @@ one tile high; rows that no later tile touches are final and are handed to `sink
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,17 +122,22 @@ def run_tiled(
         if progress is not None:
             progress(done / total)
 
+    batches = []  # (row, jobs): a tile row split into batches, in raster order
     for row in rows:
-        flush(row)
-        jobs: list[TileJob] = []
-        tiles: list[tuple[list[dict], np.ndarray]] = []
-        for col in cols:
-            job = TileJob(row, col, min(th, height - row), min(tw, width - col))
-            jobs.append(job)
-            tiles.append(_read_sets(input_sets, window, job, th, tw))
-            if len(jobs) == batch_size:
-                run_batch(jobs, tiles)
-                jobs, tiles = [], []
-        if jobs:
+        row_jobs = [TileJob(row, col, min(th, height - row), min(tw, width - col)) for col in cols]
+        batches.extend((row, row_jobs[i : i + batch_size]) for i in range(0, len(row_jobs), batch_size))
+
+    def read_batch(jobs: list[TileJob]) -> list[tuple[list[dict], np.ndarray]]:
+        return [_read_sets(input_sets, window, job, th, tw) for job in jobs]
+
+    # One reader thread prepares the next batch while ONNX Runtime runs this one (GDAL and ORT both
+    # release the GIL). Only that thread touches the datasets, so they are never used concurrently.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="contrasat-read") as pool:
+        pending = pool.submit(read_batch, batches[0][1])
+        for i, (row, jobs) in enumerate(batches):
+            tiles = pending.result()
+            if i + 1 < len(batches):
+                pending = pool.submit(read_batch, batches[i + 1][1])
+            flush(row)
             run_batch(jobs, tiles)
     flush(height)

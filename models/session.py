@@ -34,11 +34,32 @@ class LoadedModel:
         return self.session.run(None, feeds)[0]
 
 
+_CACHE: dict[tuple, LoadedModel] = {}
+_CACHE_SIZE = 4
+
+
 def load_model(path: str | Path, provider: str = "auto", threads: int = 0) -> LoadedModel:
-    """Open an ONNX model with its card. `provider`: 'auto', 'cuda' or 'cpu'; `threads` 0 lets ORT decide."""
+    """Open an ONNX model with its card. `provider`: 'auto', 'cuda' or 'cpu'; `threads` 0 lets ORT decide.
+
+    Sessions are cached by file, modification time and settings: an analyst mapping scene after scene
+    in QGIS pays for graph optimisation once, and a replaced file is reloaded.
+    """
+    path = Path(path).resolve()
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ModelError(f"model file not found: {path}") from exc
+    key = (str(path), stat.st_mtime_ns, stat.st_size, provider, threads)
+    if key not in _CACHE:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = _open_session(path, provider, threads)
+    return _CACHE[key]
+
+
+def _open_session(path: Path, provider: str, threads: int) -> LoadedModel:
     import onnxruntime as ort
 
-    path = Path(path)
     card = read_card(path)
     if provider == "cpu":
         providers = ["CPUExecutionProvider"]
