@@ -12,7 +12,7 @@ SAMPLE_S1 = REPO / "resources" / "sample" / "Spain_7370579_S1Hand.tif"
 RESULTS = REPO / "bench" / "results"
 
 
-def mosaic(path: Path, reps: int) -> Path:
+def mosaic(path: Path, reps: int, compress: str | None = "deflate") -> Path:
     """Write the real S1 chip repeated reps × reps times (mirrored so the seams stay natural)."""
     with rasterio.open(SAMPLE_S1) as src:
         chip = src.read()
@@ -25,7 +25,11 @@ def mosaic(path: Path, reps: int) -> Path:
         rows.append(np.concatenate(row, axis=2))
     data = np.concatenate(rows, axis=1)
     profile.update(width=data.shape[2], height=data.shape[1], tiled=True, blockxsize=256, blockysize=256,
-                   compress="deflate", transform=rasterio.Affine(t.a, t.b, t.c, t.d, t.e, t.f))  # fmt: skip
+                   transform=rasterio.Affine(t.a, t.b, t.c, t.d, t.e, t.f))  # fmt: skip
+    profile.pop("compress", None)
+    profile.pop("predictor", None)
+    if compress:
+        profile.update(compress=compress, predictor=3)
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
         dst.descriptions = descriptions

@@ -40,13 +40,16 @@ def _read_tile(inputs: list[InputRaster], window: Window, job: TileJob, th: int,
     for raster in inputs:
         raw, ok = raster.read(read_win)
         x = prepare(raw, raster.spec, linear=raster.linear)
-        x[:, ~ok] = 0.0
-        padded = np.zeros((x.shape[0], th, tw), dtype=np.float32)
-        padded[:, : job.height, : job.width] = x
-        feeds[raster.spec.name] = padded
-        tile_ok = np.zeros((th, tw), dtype=bool)
-        tile_ok[: job.height, : job.width] = ok
-        valid &= tile_ok
+        np.copyto(x, 0.0, where=~ok[None])
+        if x.shape[1:] != (th, tw):  # an edge tile of a raster smaller than the tile: pad
+            padded = np.zeros((x.shape[0], th, tw), dtype=np.float32)
+            padded[:, : job.height, : job.width] = x
+            x = padded
+            tile_ok = np.zeros((th, tw), dtype=bool)
+            tile_ok[: job.height, : job.width] = ok
+            ok = tile_ok
+        feeds[raster.spec.name] = x
+        valid &= ok
     return feeds, valid
 
 
@@ -103,16 +106,12 @@ def run_tiled(
         acc[:, -n:], wsum[-n:], valid[-n:] = 0.0, 0.0, False
         top += n
 
-    def run_batch(jobs: list[TileJob], tiles: list[tuple[list[dict], np.ndarray]]) -> None:
+    def blend(jobs: list[TileJob], out: np.ndarray, oks: list[np.ndarray]) -> None:
+        """Add one batch's probabilities (n_sets * len(jobs), C, th, tw; set-major) into the strip."""
         nonlocal done
-        if is_cancelled is not None and is_cancelled():
-            raise Cancelled("cancelled by the user")
-        names = tiles[0][0][0].keys()
-        feeds = {n: np.stack([t[0][k][n] for k in range(n_sets) for t in tiles]) for n in names}
-        out = model.run(feeds)  # (n_sets * len(tiles), C, th, tw), set-major
-        per_tile = out.reshape(n_sets, len(tiles), *out.shape[1:]).transpose(1, 0, 2, 3, 4)
-        per_tile = per_tile.reshape(len(tiles), n_classes, *out.shape[2:])
-        for job, (_, ok), probs in zip(jobs, tiles, per_tile, strict=True):
+        per_tile = out.reshape(n_sets, len(jobs), *out.shape[1:]).transpose(1, 0, 2, 3, 4)
+        per_tile = per_tile.reshape(len(jobs), n_classes, *out.shape[2:])
+        for job, ok, probs in zip(jobs, oks, per_tile, strict=True):
             r0, h, w = job.row - top, job.height, job.width
             wt = weights[:h, :w]
             acc[:, r0 : r0 + h, job.col : job.col + w] += probs[:, :h, :w] * wt
@@ -127,17 +126,33 @@ def run_tiled(
         row_jobs = [TileJob(row, col, min(th, height - row), min(tw, width - col)) for col in cols]
         batches.extend((row, row_jobs[i : i + batch_size]) for i in range(0, len(row_jobs), batch_size))
 
-    def read_batch(jobs: list[TileJob]) -> list[tuple[list[dict], np.ndarray]]:
-        return [_read_sets(input_sets, window, job, th, tw) for job in jobs]
+    def read_batch(jobs: list[TileJob]) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+        """Feeds stacked set-major (all tiles of set 0, then of set 1, ...) and each tile's validity."""
+        tiles = [_read_sets(input_sets, window, job, th, tw) for job in jobs]
+        names = tiles[0][0][0].keys()
+        feeds = {n: np.stack([t[0][k][n] for k in range(n_sets) for t in tiles]) for n in names}
+        return feeds, [ok for _, ok in tiles]
 
-    # One reader thread prepares the next batch while ONNX Runtime runs this one (GDAL and ORT both
-    # release the GIL). Only that thread touches the datasets, so they are never used concurrently.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="contrasat-read") as pool:
-        pending = pool.submit(read_batch, batches[0][1])
+    # Three stages overlap: a reader thread prepares batch i+1 and a runner thread keeps ONNX Runtime
+    # busy with batch i while this thread blends batch i-1 and writes finished rows (GDAL, ORT and
+    # numpy release the GIL). Only the reader touches the datasets, so they are never used concurrently.
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="contrasat-read") as reader,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="contrasat-run") as runner,
+    ):
+        pending_read = reader.submit(read_batch, batches[0][1])
+        previous = None  # (row, jobs, future of the ORT output, validity)
         for i, (row, jobs) in enumerate(batches):
-            tiles = pending.result()
+            feeds, oks = pending_read.result()
             if i + 1 < len(batches):
-                pending = pool.submit(read_batch, batches[i + 1][1])
-            flush(row)
-            run_batch(jobs, tiles)
+                pending_read = reader.submit(read_batch, batches[i + 1][1])
+            if is_cancelled is not None and is_cancelled():
+                raise Cancelled("cancelled by the user")
+            running = (row, jobs, runner.submit(model.run, feeds), oks)
+            if previous is not None:
+                flush(previous[0])
+                blend(previous[1], previous[2].result(), previous[3])
+            previous = running
+        flush(previous[0])
+        blend(previous[1], previous[2].result(), previous[3])
     flush(height)

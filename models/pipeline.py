@@ -69,6 +69,8 @@ def change_classes(post: np.ndarray, pre: np.ndarray) -> np.ndarray:
     return out
 
 
+GDAL_CACHE_BYTES = 64 * 1024 * 1024
+
 # An AOI is a vector file path, or (GeoJSON-like geometry, CRS) as drawn on a map canvas.
 AOI = str | Path | tuple[dict[str, Any], Any] | None
 
@@ -136,6 +138,29 @@ def run_job(
     dates and the output separates new flood water from permanent water (CHANGE_CLASSES).
     """
     config = config or RunConfig()
+    # GDAL's block cache would otherwise grow with the raster (default: 5% of RAM); windowed reading
+    # and strip-wise writing need only a few tiles of it.
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+        return _run_job(task, sources, out, aoi=aoi, pre_event=pre_event, model=model,
+                        probabilities=probabilities, polygons=polygons, statistics=statistics,
+                        config=config, progress=progress, is_cancelled=is_cancelled)  # fmt: skip
+
+
+def _run_job(
+    task: str,
+    sources: dict[str, str | Path | None],
+    out: str | Path,
+    *,
+    aoi: AOI,
+    pre_event: str | Path | None,
+    model: str | Path | None,
+    probabilities: str | Path | None,
+    polygons: str | Path | None,
+    statistics: str | Path | None,
+    config: RunConfig,
+    progress: Callable[[float], None] | None,
+    is_cancelled: Callable[[], bool] | None,
+) -> JobResult:
     model_path = resolve_model(model, task)
     card = read_card(model_path)
     if card.task != task:

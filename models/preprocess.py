@@ -64,6 +64,7 @@ def prepare(raw: np.ndarray, spec: InputSpec, linear: bool = False) -> np.ndarra
         np.clip(x, spec.clip[0], spec.clip[1], out=x)
     mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]
     std = np.asarray(spec.std, dtype=np.float32)[:, None, None]
-    x = (x - mean) / std
-    x[~np.isfinite(x)] = 0.0
+    x -= mean
+    x /= std
+    np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     return x

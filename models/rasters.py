@@ -87,18 +87,30 @@ def open_input(path: str | Path, spec: InputSpec, label: str) -> InputRaster:
         raise
 
 
-def sample(raster: InputRaster, window: Window | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """A decimated read (at most SAMPLE_EDGE² pixels) of a window, for sniffing units and emptiness."""
+def sample(raster: InputRaster, window: Window | None = None, grid: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Raw values (B, N) and validity (N,) of a spread sample of a window, for sniffing units.
+
+    A small window is read whole; a large one through grid × grid patches spread over it, so the cost
+    does not grow with the raster (a decimated read would decode every block of the file).
+    """
     source = raster.reader if raster.reader is not None else raster.dataset
     window = window or Window(0, 0, source.width, source.height)
-    scale = max(window.width, window.height) / SAMPLE_EDGE
-    out_h = max(1, int(window.height / max(scale, 1)))
-    out_w = max(1, int(window.width / max(scale, 1)))
-    raw = source.read(
-        raster.band_indexes, window=window, out_shape=(len(raster.band_indexes), out_h, out_w),
-        resampling=Resampling.nearest,
-    )  # fmt: skip
-    return raw, valid_mask(raw, raster.nodata)
+    col0, row0 = int(window.col_off), int(window.row_off)
+    width, height = int(window.width), int(window.height)
+    edge = SAMPLE_EDGE // grid
+    if width * height <= SAMPLE_EDGE * SAMPLE_EDGE:
+        patches = [Window(col0, row0, width, height)]
+    else:
+        pw, ph = min(edge, width), min(edge, height)
+        cols = np.linspace(col0, col0 + width - pw, grid).astype(int)
+        rows = np.linspace(row0, row0 + height - ph, grid).astype(int)
+        patches = [Window(int(c), int(r), pw, ph) for r in rows for c in cols]
+    raws, oks = [], []
+    for patch in patches:
+        raw, ok = raster.read(patch)
+        raws.append(raw.reshape(raw.shape[0], -1))
+        oks.append(ok.ravel())
+    return np.concatenate(raws, axis=1), np.concatenate(oks)
 
 
 def has_valid_pixels(raster: InputRaster, window: Window, block: int = 1024) -> bool:
