@@ -4,3 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")"
 ../.venv/bin/python throughput.py
 ../.venv/bin/python memory.py
+../.venv/bin/python report.py

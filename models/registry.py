@@ -10,7 +10,11 @@ from .errors import ModelError
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 # The default per task; other bundled models are picked by name or path.
-DEFAULTS: dict[str, str] = {"flood": "flood_s1_unet", "land_cover": "landcover_s2"}
+DEFAULTS: dict[str, str] = {
+    "flood": "flood_s1_unet",
+    "land_cover": "landcover_s2",
+    "pixel_timeseries": "pixel_ts_landcover",
+}
 
 
 def bundled_models() -> list[tuple[Path, ModelCard]]:
