@@ -98,8 +98,11 @@ def _flatten(metrics: dict, prefix: str = "") -> list[tuple[str, str]]:
     lines = []
     for key, value in metrics.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict) and all(isinstance(v, int | float) for v in value.values()):
-            lines.append((name, ", ".join(f"{k}={v:.4g}" for k, v in value.items())))
+        if isinstance(value, dict) and all(v is None or isinstance(v, int | float) for v in value.values()):
+            # None = undefined (e.g. IoU on a chip without water)
+            lines.append(
+                (name, ", ".join(f"{k}={'n/a' if v is None else f'{v:.4g}'}" for k, v in value.items()))
+            )
         elif isinstance(value, dict):
             lines.extend(_flatten(value, f"{name}."))
         elif not isinstance(value, list):

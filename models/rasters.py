@@ -113,7 +113,7 @@ def sample(raster: InputRaster, window: Window | None = None, grid: int = 3) -> 
     return np.concatenate(raws, axis=1), np.concatenate(oks)
 
 
-def has_valid_pixels(raster: InputRaster, window: Window, block: int = 1024) -> bool:
+def has_valid_pixels(raster: InputRaster, window: Window, block: int = 256) -> bool:
     """Exact check, block by block, that a window holds at least one valid pixel."""
     for row in range(int(window.row_off), int(window.row_off + window.height), block):
         h = min(block, int(window.row_off + window.height) - row)
