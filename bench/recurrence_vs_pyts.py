@@ -18,7 +18,11 @@ from contrasat.models.recurrence import recurrence_plot
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-DATA = Path(os.environ.get("CONTRASAT_DATA", "/work/shared/data")) / "eolearn" / "slovenia_patch.npz"
+DATA = (
+    Path(os.environ.get("CONTRASAT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    / "eolearn"
+    / "slovenia_patch.npz"
+)
 TILE, CHUNK = 256, 4096
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 MODES = {

@@ -8,7 +8,6 @@ last date, then turned into unthresholded recurrence plots by models.recurrence.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -41,8 +40,10 @@ PASTIS_BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "
 
 
 def data_root() -> Path:
-    """The shared real-data folder (CONTRASAT_DATA overrides)."""
-    return Path(os.environ.get("CONTRASAT_DATA", "/work/shared/data"))
+    """The shared real-data folder: $CONTRASAT_DATA, else <repo>/../shared/data (one rule for every kit)."""
+    from .data_floods import data_root as shared_root
+
+    return shared_root()
 
 
 def slovenia_path() -> Path:
