@@ -143,20 +143,17 @@ def write_report(runs: list[Path], out: Path) -> Path:
             "",
             "## Recurrence plots vs pyts",
             "",
-            f"{bench['pixels']} real NDVI series × {bench['dates']} dates (one 256×256 tile), chunks of {bench['chunk']}, "
-            f"single thread, best of {bench['repeats']} (`bench/recurrence_vs_pyts.py`). 'reused buffer' is how the "
-            "runtime calls it; 'new arrays' allocates per chunk like pyts. float64 output is bit-equal to pyts. "
-            "Measured while other training jobs loaded the 2 cores (load average about 8): pyts' float64 arrays "
-            "suffer more from that than cache-sized numpy chunks; an ad-hoc run on a quieter machine gave about "
-            "3× (distances) and 10× (eps) with the reused buffer, so the ratio depends on load.",
+            f"{bench['pixels']} real NDVI series × {bench['dates']} dates (one 256×256 tile), single thread, best"
+            f" of {bench['repeats']} (`bench/recurrence_vs_pyts.py`; the method and all columns are in"
+            " docs/benchmarks.md). Speed-up of `models/recurrence.py` over pyts with a reused buffer; float64"
+            " output is bit-equal to pyts.",
             "",
-            "| mode | pyts s | ours s (reused buffer) | speed-up | ours s (new arrays) | speed-up | float64 = pyts |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            "| mode | pyts s | ours s | speed-up | float64 = pyts |",
+            "| --- | ---: | ---: | ---: | --- |",
         ]
         for name, m in bench["modes"].items():
             lines.append(
-                f"| {name} | {m['pyts_s']} | {m['ours_s']} | {m['speedup']}× | {m['ours_new_arrays_s']} | "
-                f"{m['speedup_new_arrays']}× | {m['float64_equal_to_pyts']} |"
+                f"| {name} | {m['pyts_s']} | {m['ours_s']} | {m['speedup']}× | {m['float64_equal_to_pyts']} |"
             )
     out.write_text("\n".join(lines) + "\n")
     return out
