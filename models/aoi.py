@@ -15,6 +15,9 @@ from shapely.ops import unary_union
 
 from .errors import InputError
 
+# An AOI is a vector file path, or (GeoJSON-like geometry, CRS) as drawn on a map canvas.
+AOI = str | Path | tuple[dict[str, Any], Any] | None
+
 
 def read_aoi(path: str | Path) -> tuple[dict[str, Any], CRS]:
     """Union of all polygons in a vector file (GeoJSON, GeoPackage, ...) and the file's CRS."""
@@ -62,3 +65,16 @@ def aoi_window(geometry: dict[str, Any], transform, width: int, height: int) -> 
 def aoi_mask(geometry: dict[str, Any], transform, shape_hw: tuple[int, int]) -> np.ndarray:
     """(H, W) bool, True inside the AOI (pixel centres), for a block with the given transform."""
     return geometry_mask([geometry], out_shape=shape_hw, transform=transform, invert=True, all_touched=False)
+
+
+def load_aoi(aoi: AOI, grid_crs: CRS) -> dict[str, Any] | None:
+    """The AOI given to a job (file or drawn geometry), as one geometry in the raster grid's CRS."""
+    if aoi is None:
+        return None
+    if isinstance(aoi, tuple):
+        geometry, crs = aoi
+        if not geometry:
+            raise InputError("AOI is empty")
+        return aoi_on_grid(geometry, CRS.from_user_input(crs), grid_crs)
+    geometry, crs = read_aoi(aoi)
+    return aoi_on_grid(geometry, crs, grid_crs)

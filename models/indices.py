@@ -14,22 +14,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from .preprocess import S2_OFFSET, s2_offset
+
 INDEX_BANDS: dict[str, tuple[str, ...]] = {
     "NDVI": ("B04", "B08"),
     "EVI": ("B02", "B04", "B08"),
     "SAVI": ("B04", "B08"),
 }
-BOA_OFFSET = 1000.0  # DN offset of processing baseline >= 04.00
+BOA_OFFSET = S2_OFFSET  # DN offset of processing baseline >= 04.00
 SCALE = 10000.0
 
 
 def detect_offset(dark_band: np.ndarray, valid: np.ndarray | None = None) -> float:
     """1000 when the darkest band's 1st percentile over valid pixels is >= 1000 (baseline >= 04.00), else 0."""
     values = dark_band[valid] if valid is not None else dark_band.ravel()
-    values = values[np.isfinite(values) & (values > 0)]
-    if values.size == 0:
-        return 0.0
-    return BOA_OFFSET if float(np.percentile(values, 1)) >= BOA_OFFSET else 0.0
+    values = values[np.isfinite(values) & (values > 0)]  # 0 is Sentinel-2 nodata
+    return s2_offset(values[None, :])
 
 
 def to_reflectance(dn: np.ndarray, offset: float = 0.0) -> np.ndarray:

@@ -96,6 +96,12 @@ def row_pixel_area_km2(crs: CRS, transform, row0: int, rows: int) -> np.ndarray:
     return np.full(rows, area)
 
 
+def class_areas_km2(classes: np.ndarray, values: list[int], row_area_km2: np.ndarray) -> np.ndarray:
+    """Area in km² of each class value in a block of rows, given each row's pixel area."""
+    per_row = np.stack([(classes == v).sum(axis=1) for v in values])
+    return per_row @ row_area_km2
+
+
 def write_polygons(
     class_raster: Path, path: str | Path, classes: list[ClassInfo], nodata: int, skip_values: set[int]
 ) -> int:

@@ -10,17 +10,17 @@ from typing import Any
 
 import numpy as np
 import rasterio
-from rasterio.crs import CRS
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
-from .aoi import aoi_mask, aoi_on_grid, aoi_window, read_aoi
+from .aoi import AOI, aoi_mask, aoi_window, load_aoi
 from .card import ClassInfo, ModelCard, read_card
 from .errors import InputError
 from .inference import run_tiled
 from .outputs import (
     atomic_path,
     check_writable,
+    class_areas_km2,
     class_profile,
     describe_classes,
     probability_profile,
@@ -71,9 +71,6 @@ def change_classes(post: np.ndarray, pre: np.ndarray) -> np.ndarray:
 
 GDAL_CACHE_BYTES = 64 * 1024 * 1024
 
-# An AOI is a vector file path, or (GeoJSON-like geometry, CRS) as drawn on a map canvas.
-AOI = str | Path | tuple[dict[str, Any], Any] | None
-
 
 @dataclass
 class RunConfig:
@@ -103,18 +100,6 @@ class JobResult:
     shape: tuple[int, int]
     crs: str
     notes: list[str] = field(default_factory=list)
-
-
-def _load_aoi(aoi: AOI, grid_crs: CRS) -> dict[str, Any] | None:
-    if aoi is None:
-        return None
-    if isinstance(aoi, tuple):
-        geometry, crs = aoi
-        if not geometry:
-            raise InputError("AOI is empty")
-        return aoi_on_grid(geometry, CRS.from_user_input(crs), grid_crs)
-    geometry, crs = read_aoi(aoi)
-    return aoi_on_grid(geometry, crs, grid_crs)
 
 
 def run_job(
@@ -206,7 +191,7 @@ def _run_job(
             align(pre, grid)
             input_sets.append([pre])
 
-        geometry = _load_aoi(aoi, grid.crs)
+        geometry = load_aoi(aoi, grid.crs)
         if geometry is not None:
             window = aoi_window(geometry, grid.transform, grid.width, grid.height)
         else:
@@ -271,8 +256,7 @@ def _run_job(
                     probs[:, ~valid] = np.nan
                     prob_dst.write(probs, window=block)
                 areas = row_pixel_area_km2(grid.crs, out_transform, row0, rows)
-                per_row = np.stack([(classes == c.value).sum(axis=1) for c in out_classes])
-                counts[:] += per_row @ areas
+                counts[:] += class_areas_km2(classes, [c.value for c in out_classes], areas)
 
             run_tiled(
                 loaded, input_sets, window, sink, tile=tile, overlap=overlap, batch_size=config.batch_size,

@@ -24,26 +24,33 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
-from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
-from .aoi import aoi_mask, aoi_on_grid, aoi_window, read_aoi
+from .aoi import AOI, aoi_mask, aoi_window, load_aoi
 from .bands import S2L1C_BANDS, S2L2A_BANDS, normalise_band_name, resolve_bands
 from .card import ModelCard, read_card
 from .errors import Cancelled, InputError, ModelError
 from .indices import INDEX_BANDS, compute_index, detect_offset, fill_gaps, resample_series, to_reflectance
-from .outputs import atomic_path, check_writable, class_profile, describe_classes, row_pixel_area_km2
-from .pipeline import AOI, JobResult, RunConfig
+from .outputs import (
+    atomic_path,
+    check_writable,
+    class_areas_km2,
+    class_profile,
+    describe_classes,
+    row_pixel_area_km2,
+)
+from .pipeline import JobResult, RunConfig
+from .preprocess import prepare
 from .recurrence import recurrence_plot
 from .registry import resolve_model
 from .session import load_model
@@ -205,15 +212,6 @@ def _read_block(layers: list[_Layer], indices: list[str], win: Window) -> tuple[
     return values, valid
 
 
-def _load_aoi(aoi: AOI, grid_crs: CRS):
-    if aoi is None:
-        return None
-    if isinstance(aoi, tuple):
-        return aoi_on_grid(aoi[0], CRS.from_user_input(aoi[1]), grid_crs)
-    geometry, crs = read_aoi(aoi)
-    return aoi_on_grid(geometry, crs, grid_crs)
-
-
 def _contract(card: ModelCard) -> dict[str, Any]:
     contract = card.training.get(SERIES_KEY)
     if card.task != TASK:
@@ -253,8 +251,6 @@ def classify_series(
         if len(paths) > 1 and len(dates) != len(paths):
             raise InputError(f"{len(paths)} rasters but {len(dates)} dates were given")
     spec = card.inputs[0]
-    mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]
-    std = np.asarray(spec.std, dtype=np.float32)[:, None, None]
 
     with ExitStack() as files:
         if len(paths) == 1:
@@ -267,7 +263,7 @@ def classify_series(
         if len({layer.day for layer in layers}) < int(contract.get("min_dates", 4)):
             raise InputError(f"the stack needs at least {contract.get('min_dates', 4)} distinct dates")
         grid = layers[0].src
-        geometry = _load_aoi(aoi, grid.crs)
+        geometry = load_aoi(aoi, grid.crs)
         window = (
             aoi_window(geometry, grid.transform, grid.width, grid.height)
             if geometry is not None
@@ -310,15 +306,12 @@ def classify_series(
                         for s in range(0, rows.size, BATCH):
                             part = steps[s : s + BATCH]
                             rp = recurrence_plot(part, out=plots[: len(part)])
-                            rp -= mean[None]
-                            rp /= std[None]
-                            probs = loaded.run({spec.name: rp})
+                            probs = loaded.run({spec.name: prepare(rp, spec)})
                             labels[s : s + len(part)] = np.argmax(probs, axis=1)
                         classes.ravel()[rows] = labels
                     dst.write(classes, 1, window=Window(c, r, w, h))
                     areas = row_pixel_area_km2(grid.crs, out_transform, r, h)
-                    for value in range(len(counts)):
-                        counts[value] += float(((classes == value) * areas[:, None]).sum())
+                    counts += class_areas_km2(classes, [c.value for c in card.classes], areas)
                     if progress is not None:
                         progress((k + 1) / len(blocks))
                 if counts.sum() == 0:
@@ -327,12 +320,10 @@ def classify_series(
                 codes = card.training.get("original_codes")
                 if codes:
                     dst.update_tags(original_codes=";".join(f"{k}={v}" for k, v in codes.items()))
-    values = {
-        "output": out, "probabilities": None, "polygons": None, "statistics": None, "model_name": card.name,
-        "provider": loaded.provider, "card": card, "classes": card.classes,
-        "class_area_km2": {c.name: float(counts[c.value]) for c in card.classes}, "flooded_km2": None,
-        "shape": (height, width), "crs": grid.crs.to_string() if grid.crs else "",
-        "notes": [f"{len(layers)} dates from {layers[0].day} to {layers[-1].day}; index {', '.join(indices)}"],
-    }  # fmt: skip
-    # JobResult is shared with the other jobs and grows fields; pass the ones it has
-    return JobResult(**{k: v for k, v in values.items() if k in {f.name for f in fields(JobResult)}})
+    return JobResult(
+        output=out, probabilities=None, polygons=None, statistics=None, model_name=card.name,
+        provider=loaded.provider, card=card, classes=card.classes,
+        class_area_km2={c.name: float(counts[c.value]) for c in card.classes}, flooded_km2=None,
+        shape=(height, width), crs=grid.crs.to_string() if grid.crs else "",
+        notes=[f"{len(layers)} dates from {layers[0].day} to {layers[-1].day}; index {', '.join(indices)}"],
+    )  # fmt: skip

@@ -7,11 +7,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ..config_flood import SHIPPED_HOLDOUT
 from .views import AugConfig
 
 METHODS = ("multimodal", "simclr_s1", "simclr_s2")
 # Test scenes of the downstream tasks never enter pre-training, not even unlabelled.
-HELD_OUT_FLOOD_CHIP = "Spain_7370579"  # the bundled flood model's held-out chip: comparable numbers
+HELD_OUT_FLOOD_CHIP = SHIPPED_HOLDOUT  # the bundled flood model's held-out chip: comparable numbers
 HELD_OUT_LC_SITE = "282D_485L_3_3"  # TerraMind site scored for land cover (water, trees, bare, rangeland)
 
 
