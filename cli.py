@@ -301,10 +301,44 @@ def _sniff_progress(argv: list[str]) -> str:
 def _setup_logging(verbose: int, quiet: int) -> None:
     import logging
 
-    level = logging.WARNING - 10 * (verbose or 0) + 10 * (quiet or 0)
-    logging.basicConfig(
-        level=max(logging.DEBUG, min(level, logging.CRITICAL)), format="contrasat: %(message)s"
+    level = max(
+        logging.DEBUG, min(logging.WARNING - 10 * (verbose or 0) + 10 * (quiet or 0), logging.CRITICAL)
     )
+    logging.basicConfig(level=level, format="contrasat: %(levelname)s: %(message)s")
+    logging.getLogger("contrasat").setLevel(level)
+    # GDAL/OGR report through rasterio's and fiona's loggers; the runtime turns what matters into one
+    # error line, so their own lines (e.g. every failed write on a full disk) show only with -v.
+    for name in ("rasterio", "fiona"):
+        logging.getLogger(name).setLevel(logging.DEBUG if (verbose or 0) >= 1 else logging.CRITICAL + 1)
+
+
+def _hide_native_stderr() -> object | None:
+    """Send what C libraries write to fd 2 (libtiff, sqlite: one line per failed write on a full disk) to
+    /dev/null, keeping Python's sys.stderr (messages, JSON events, tracebacks) on the real stderr.
+
+    Returns an undo callable, or None when stderr is not the process's fd 2 (e.g. captured by a test).
+    """
+    import os
+
+    try:
+        if sys.stderr.fileno() != 2:
+            return None
+    except (AttributeError, OSError, ValueError):
+        return None
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    original, sys.stderr = sys.stderr, open(saved, "w", buffering=1, closefd=False)  # noqa: SIM115
+
+    def undo() -> None:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        sys.stderr = original
+
+    return undo
 
 
 def _on_sigterm(signum, frame) -> None:
@@ -319,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "train":
         return cmd_train(argv[1:])
+    verbose = any(a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in argv)
+    undo = None if verbose else _hide_native_stderr()
     reporter = Reporter(_sniff_progress(argv), desc=next((a for a in argv if not a.startswith("-")), ""))
     previous = None
     if threading.current_thread() is threading.main_thread():
@@ -347,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
         reporter.close_bar()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if undo is not None:
+            undo()
 
 
 if __name__ == "__main__":

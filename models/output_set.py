@@ -44,7 +44,25 @@ def one_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno is not None:
         return _describe_errno(exc)
     text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:200]
+    line = text[0] if text else type(exc).__name__
+    if line.startswith(("b'", 'b"')) and line.endswith(line[1]):  # GDAL messages passed on as bytes
+        line = line[2:-1]
+    return line[:200]
+
+
+@contextlib.contextmanager
+def writing(label: str, path: Path):
+    """Turn any failure while writing an output (full disk, I/O, GDAL/OGR errors) into one OutputError line."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except Exception as exc:
+        from .errors import ContrasatError
+
+        if isinstance(exc, ContrasatError):
+            raise
+        raise OutputError(f"could not write {label} {path.name}: {one_line(exc)}") from exc
 
 
 def same_file(a: Path, b: Path) -> bool:

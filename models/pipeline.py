@@ -20,7 +20,7 @@ from .errors import InputError, ModelError
 from .inference import run_tiled
 from .notes import Note
 from .notes import warning as note_warning
-from .output_set import OutputSet, same_file, verify_raster, verify_table, verify_vector
+from .output_set import OutputSet, same_file, verify_raster, verify_table, verify_vector, writing
 from .outputs import (
     class_areas_km2,
     class_profile,
@@ -281,11 +281,13 @@ class ClassSink:
         else:
             classes = class_argmax(probs)
         classes[~valid] = self.card.output_nodata
-        self.dst.write(classes, 1, window=block)
+        with writing("output", Path(self.dst.name)):
+            self.dst.write(classes, 1, window=block)
         if self.prob_dst is not None:
             probs = probs.astype(np.float32, copy=True)
             probs[:, ~valid] = np.nan
-            self.prob_dst.write(probs, window=block)
+            with writing("probabilities", Path(self.prob_dst.name)):
+                self.prob_dst.write(probs, window=block)
         areas = pixel_areas_km2(self.crs, self.out_transform, row0, rows, width)
         self.counts += class_areas_km2(classes, [c.value for c in self.out_classes], areas)
 
@@ -371,12 +373,14 @@ def _run_job(
                 ))  # fmt: skip
             if sink.counts.sum() == 0:
                 raise InputError("no output pixel is valid (inputs hold no data inside the AOI)")
-            describe_classes(dst, card, out_classes)
-            dst.close()
+            with writing("output", class_out.target):
+                describe_classes(dst, card, out_classes)
+                dst.close()
             if prob_dst is not None:
-                for i, c in enumerate(card.classes, start=1):
-                    prob_dst.set_band_description(i, f"p({c.name})")
-                prob_dst.close()
+                with writing("probabilities", prob_out.target):
+                    for i, c in enumerate(card.classes, start=1):
+                        prob_dst.set_band_description(i, f"p({c.name})")
+                    prob_dst.close()
     counts = sink.counts
     _finish_extras(outputs, task, out_classes, card, counts)
     # with a pre-event reference, "flooded" is new water only; permanent water is reported beside it
@@ -400,11 +404,13 @@ def _finish_extras(
     for out in outputs.outputs[1:]:
         if out.label == "polygons":
             skip = {0} if task == "flood" else set()
-            written = write_polygons(class_out.temp, out.temp, out_classes, card.output_nodata, skip,
-                                     driver_for=out.target)  # fmt: skip
+            with writing("polygons", out.target):
+                written = write_polygons(class_out.temp, out.temp, out_classes, card.output_nodata, skip,
+                                         driver_for=out.target)  # fmt: skip
             out.verify = verify_vector(lambda n=written: n)
         elif out.label == "statistics":
-            rows = write_statistics(out.temp, out_classes, [float(a) for a in counts], card.name)
+            with writing("statistics", out.target):
+                rows = write_statistics(out.temp, out_classes, [float(a) for a in counts], card.name)
             out.verify = verify_table(rows)
 
 

@@ -7,6 +7,7 @@ not tested fails the suite. `python tests/hostile_cases.py > docs/reliability.md
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 
 
@@ -105,6 +106,18 @@ CASES: list[Case] = [
         "`contrasat: cancelled`, exit 130, temporaries removed",
     ),
 ]
+
+
+def snapshot(folder) -> dict[str, object]:
+    """Every entry of a folder tree: file bytes, or the kind of a special file."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        mode = path.lstat().st_mode
+        if stat.S_ISREG(mode):
+            found[str(path.relative_to(folder))] = path.read_bytes()
+        else:
+            found[str(path.relative_to(folder))] = stat.S_IFMT(mode)
+    return found
 
 
 def ids(group: str) -> list[str]:

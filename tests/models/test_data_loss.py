@@ -9,20 +9,8 @@ import stat
 
 import pytest
 from contrasat.cli import main
-from hostile_cases import ids
+from hostile_cases import ids, snapshot
 from runtime_helpers import S1_SAMPLE, S2_SAMPLE
-
-
-def snapshot(folder) -> dict[str, object]:
-    """Every entry of a folder tree: file bytes, or the kind of a special file."""
-    found = {}
-    for path in sorted(folder.rglob("*")):
-        mode = path.lstat().st_mode
-        if stat.S_ISREG(mode):
-            found[str(path.relative_to(folder))] = path.read_bytes()
-        else:
-            found[str(path.relative_to(folder))] = stat.S_IFMT(mode)
-    return found
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, list[str]]:
