@@ -51,11 +51,15 @@ def resolve_bands(
     """Indexes (1-based) of the `wanted` bands in a raster.
 
     Descriptions win when they name every wanted band; otherwise a raster whose band count equals the
-    sensor's full table is assumed to be in the sensor's storage order. None means the bands cannot be found.
+    sensor's full table, and whose descriptions name no band at all, is assumed to be in the sensor's
+    storage order (descriptions naming other bands, e.g. HH/HV or L2A + SCL, are never overruled by
+    order). None means the bands cannot be found.
     """
     by_name = match_bands(descriptions, wanted)
     if by_name is not None:
         return by_name
+    if any(normalise_band_name(d) for d in descriptions):
+        return None
     if len(descriptions) == len(sensor_bands) and all(b in sensor_bands for b in wanted):
         return [list(sensor_bands).index(b) + 1 for b in wanted]
     return None

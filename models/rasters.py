@@ -7,16 +7,19 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio._err import CPLE_BaseError
 from rasterio.enums import Resampling
-from rasterio.errors import RasterioIOError
+from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from .bands import SENSOR_BANDS, resolve_bands
+from .bands import SENSOR_BANDS, normalise_band_name, resolve_bands
 from .card import InputSpec
 from .errors import InputError
 from .notes import Note, info
-from .preprocess import looks_linear, s2_offset, valid_mask
+from .output_set import one_line
+from .preprocess import valid_mask
+from .units import decide_s1, decide_s2
 
 SAMPLE_EDGE = 512  # decimated read used to sniff units and emptiness without reading the whole raster
 
@@ -40,19 +43,35 @@ class InputRaster:
     dataset: rasterio.io.DatasetReader
     band_indexes: list[int]
     nodata: float | None
-    linear: bool = False
+    linear: bool = False  # S1 in linear power (after `amplitude` squaring): prepare() converts to dB
     reader: rasterio.io.DatasetReaderBase | None = None
     offset: float = 0.0  # subtracted from S2 values that carry the baseline-04.00 offset
     label: str = ""  # how messages name this input ('S1', 'pre-event S1', ...)
     files: list[str] = field(default_factory=list)  # every file GDAL reads for it (VRT sources, sidecars)
+    scale: np.ndarray | None = None  # per band (B, 1, 1): the file's scale, dB × 100 -> dB, reflectance 0..1
+    add: np.ndarray | None = None  # per band (B, 1, 1): the file's offset
+    amplitude: bool = False  # S1 amplitude: squared to power
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
-        """Raw values (B, h, w) in card band order and the validity mask (h, w) for a window of the grid."""
+        """Values (B, h, w) in card band order and units, and the validity mask (h, w) for a window of the grid."""
         source = self.reader if self.reader is not None else self.dataset
-        raw = source.read(self.band_indexes, window=window)
-        ok = valid_mask(raw, self.nodata)  # nodata is judged on stored values, before the offset
-        if self.offset:
-            raw = raw.astype(np.float32) - np.float32(self.offset)
+        try:
+            raw = source.read(self.band_indexes, window=window)
+        except (RasterioError, CPLE_BaseError) as exc:
+            raise InputError(
+                f"{self.label} raster {self.path.name} cannot be read ({one_line(exc)})"
+            ) from exc
+        ok = valid_mask(raw, self.nodata)  # nodata is judged on stored values, before any conversion
+        if self.scale is not None or self.add is not None or self.offset or self.amplitude:
+            raw = raw.astype(np.float32)
+            if self.scale is not None:
+                raw *= self.scale
+            if self.add is not None:
+                raw += self.add
+            if self.offset:
+                raw -= np.float32(self.offset)
+            if self.amplitude:
+                np.square(raw, out=raw)
         return raw, ok
 
     def close(self) -> None:
@@ -66,21 +85,15 @@ def open_input(path: str | Path, spec: InputSpec, label: str) -> InputRaster:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{label} raster not found: {path}")
+    if path.is_dir():
+        raise InputError(f"{label} raster path is a folder, not a file: {path}")
     try:
         dataset = rasterio.open(path)
-    except RasterioIOError as exc:
+    except (RasterioError, CPLE_BaseError) as exc:
         raise InputError(f"{label} file is not a raster GDAL can read: {path.name}") from exc
     try:
-        if dataset.crs is None:
-            raise InputError(f"{label} raster has no coordinate reference system: {path.name}")
-        sensor_bands = SENSOR_BANDS.get(spec.sensor, tuple(spec.bands))
-        indexes = resolve_bands(list(dataset.descriptions), sensor_bands, spec.bands)
-        if indexes is None:
-            raise InputError(
-                f"{label} raster {path.name} has {dataset.count} band(s); the model needs "
-                f"{'/'.join(spec.bands)} (name them in band descriptions or give all "
-                f"{len(sensor_bands)} {spec.sensor} bands in order)"
-            )
+        check_georeferencing(dataset, label, path.name)
+        indexes = _band_indexes(dataset, spec, label, path.name)
         nodata = dataset.nodata
         if nodata is None and spec.sensor.startswith("S2"):
             nodata = 0.0  # Sentinel-2 products store no-data as 0 reflectance
@@ -89,6 +102,57 @@ def open_input(path: str | Path, spec: InputSpec, label: str) -> InputRaster:
     except Exception:
         dataset.close()
         raise
+
+
+def check_georeferencing(dataset, label: str, name: str) -> None:
+    """A usable input has a CRS and a north-up geotransform, and every file it refers to exists."""
+    missing = [f for f in dataset.files[1:] if not f.startswith("/vsi") and not Path(f).exists()]
+    if missing:
+        raise InputError(f"{label} raster {name} refers to a file that does not exist: {missing[0]}")
+    gcps, _ = dataset.gcps
+    if dataset.transform.is_identity and gcps:
+        raise InputError(
+            f"{label} raster {name} is georeferenced by ground control points only; warp it first (gdalwarp)"
+        )
+    if dataset.crs is None:
+        raise InputError(f"{label} raster has no coordinate reference system: {name}")
+    if dataset.transform.is_identity:
+        raise InputError(f"{label} raster {name} has a CRS but no geotransform (pixel positions are unknown)")
+    if dataset.transform.b != 0 or dataset.transform.d != 0:
+        raise InputError(
+            f"{label} raster {name} has a rotated geotransform; warp it to north-up first (gdalwarp)"
+        )
+
+
+def _band_indexes(dataset, spec: InputSpec, label: str, name: str) -> list[int]:
+    """Card bands of `spec` in a raster: by description, else by a sensor table whose length is the band count."""
+    descriptions = list(dataset.descriptions)
+    names = [normalise_band_name(d) for d in descriptions]
+    if spec.sensor == "S1" and {"HH", "HV"} & set(names) and not {"VV", "VH"} <= set(names):
+        found = "/".join(n for n in names if n in ("HH", "HV"))
+        raise InputError(
+            f"{label} raster {name} holds {found} polarisation(s); the model needs {'/'.join(spec.bands)}"
+        )
+    tables = [SENSOR_BANDS.get(spec.sensor, tuple(spec.bands))]
+    if spec.sensor.startswith("S2"):  # L1C (13 bands) and L2A (12, no B10) both map by count
+        tables += [t for k, t in SENSOR_BANDS.items() if k.startswith("S2") and t not in tables]
+    for table in tables:
+        indexes = resolve_bands(descriptions, table, spec.bands)
+        if indexes is not None:
+            return indexes
+    if spec.sensor.startswith("S2") and "B10" in spec.bands:
+        l2a = dataset.count == len(SENSOR_BANDS["S2L2A"]) or ("B10" not in names and any(names))
+        if l2a:
+            raise InputError(
+                f"{label} raster {name} looks like L2A (no B10 band); the model needs B10, i.e. L1C input "
+                "(use a model without B10, see `contrasat models`)"
+            )
+    table = tables[0]
+    raise InputError(
+        f"{label} raster {name} has {dataset.count} band(s); the model needs "
+        f"{'/'.join(spec.bands)} (name them in band descriptions or give all "
+        f"{len(table)} {spec.sensor} bands in order)"
+    )
 
 
 def sample(raster: InputRaster, window: Window | None = None, grid: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -130,25 +194,36 @@ def has_valid_pixels(raster: InputRaster, window: Window, block: int = 256) -> b
 
 
 def detect_units(raster: InputRaster, window: Window) -> list[Note]:
-    """Set `raster.linear` for S1 inputs in linear power, `raster.offset` for S2 inputs with the +1000 offset.
+    """Decide once how the raster's stored values become the card's units (see units.py); return notes.
 
-    Returns notes naming each conversion decided.
+    The file's own scale/offset metadata is applied first; then S1 is told apart as dB (× 1, 10, 100),
+    linear power or amplitude, and S2 as reflectance × 10000 (with or without +1000) or float 0..1.
     """
-    notes = []
-    if raster.spec.sensor.startswith("S2"):
-        offset, raster.offset = raster.offset, 0.0  # sniff the stored values, not offset-corrected ones
-        raw, ok = sample(raster, window)
-        raster.offset = s2_offset(raw[:, ok]) if ok.any() else offset
-        if raster.offset:
-            notes.append(info(f"{raster.path.name}: +{raster.offset:g} L1C offset detected and removed"))
-        return notes
-    if raster.spec.sensor != "S1" or raster.spec.units != "dB":
-        return notes
+    ds, name = raster.dataset, raster.path.name
+    raster.scale = raster.add = None
+    raster.offset, raster.linear, raster.amplitude = 0.0, False, False
+    notes: list[Note] = []
+    scales = np.array([ds.scales[i - 1] for i in raster.band_indexes], dtype=np.float32)[:, None, None]
+    adds = np.array([ds.offsets[i - 1] for i in raster.band_indexes], dtype=np.float32)[:, None, None]
+    scaled = bool(np.any(scales != 1) or np.any(adds != 0))
+    if scaled:
+        raster.scale, raster.add = scales, adds
+        notes.append(info(f"{name}: the file's scale/offset applied"))
     raw, ok = sample(raster, window)
-    raster.linear = looks_linear(raw[:, ok])
-    if raster.linear:
-        notes.append(info(f"{raster.path.name}: linear backscatter detected, converted to dB"))
-    return notes
+    values = raw[:, ok]
+    dtype = np.dtype(ds.dtypes[raster.band_indexes[0] - 1])
+    if raster.spec.sensor.startswith("S2"):
+        units, more = decide_s2(values, dtype, scaled, name)
+    elif raster.spec.sensor == "S1" and raster.spec.units == "dB":
+        units, more = decide_s1(values, list(raster.spec.bands), dtype, scaled, name)
+    else:
+        return notes
+    if units.scale is not None:
+        raster.scale = units.scale if raster.scale is None else raster.scale * units.scale
+        if raster.add is not None:
+            raster.add = raster.add * units.scale
+    raster.offset, raster.linear, raster.amplitude = units.offset, units.linear, units.amplitude
+    return notes + more
 
 
 def align(raster: InputRaster, grid: Grid) -> None:
