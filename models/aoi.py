@@ -10,16 +10,36 @@ from rasterio.crs import CRS
 from rasterio.features import geometry_mask
 from rasterio.warp import transform_geom
 from rasterio.windows import Window, from_bounds
-from shapely.geometry import mapping, shape
+from shapely import make_valid
+from shapely.geometry import Polygon, mapping, shape
+from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
+from shapely.validation import explain_validity
 
 from .errors import InputError
+from .notes import warning
 
 # An AOI is a vector file path, or (GeoJSON-like geometry, CRS) as drawn on a map canvas.
 AOI = str | Path | tuple[dict[str, Any], Any] | None
 
 
-def read_aoi(path: str | Path) -> tuple[dict[str, Any], CRS]:
+def polygonal(geom: BaseGeometry, what: str, notes: list | None) -> BaseGeometry:
+    """The polygonal part of a geometry, repaired with make_valid when invalid (self-intersections keep
+    every lobe, unlike buffer(0)); a note says so. Refused when nothing with an area is left."""
+    if not geom.is_valid:
+        reason = explain_validity(geom)
+        geom = make_valid(geom)
+        if notes is not None:
+            notes.append(warning(f"{what} was not a valid polygon ({reason}); repaired with make_valid"))
+    if geom.geom_type == "GeometryCollection":
+        parts = [g for g in geom.geoms if g.geom_type in ("Polygon", "MultiPolygon")]
+        geom = unary_union(parts) if parts else Polygon()
+    if geom.is_empty or geom.area == 0 or geom.geom_type not in ("Polygon", "MultiPolygon"):
+        raise InputError(f"{what} has no area (empty, degenerate or not a polygon)")
+    return geom
+
+
+def read_aoi(path: str | Path, notes: list | None = None) -> tuple[dict[str, Any], CRS]:
     """Union of all polygons in a vector file (GeoJSON, GeoPackage, ...) and the file's CRS."""
     import fiona
 
@@ -34,18 +54,24 @@ def read_aoi(path: str | Path) -> tuple[dict[str, Any], CRS]:
         raise InputError(f"AOI file is not a readable vector file: {path.name}") from exc
     polygons = [g for g in geoms if g.geom_type in ("Polygon", "MultiPolygon") and not g.is_empty]
     if not polygons:
-        raise InputError(f"AOI file has no polygon: {path.name}")
-    return mapping(unary_union(polygons)), crs
+        kinds = sorted({g.geom_type for g in geoms}) or ["no geometry"]
+        raise InputError(f"AOI file has no polygon ({', '.join(kinds)}: no area to map): {path.name}")
+    if len(polygons) < len(geoms) and notes is not None:
+        notes.append(
+            warning(f"AOI {path.name}: {len(geoms) - len(polygons)} feature(s) without area ignored")
+        )
+    repaired = [polygonal(g, f"AOI {path.name}", notes) for g in polygons]
+    return mapping(unary_union(repaired)), crs
 
 
-def aoi_on_grid(geometry: dict[str, Any], aoi_crs: CRS, grid_crs: CRS) -> dict[str, Any]:
+def aoi_on_grid(
+    geometry: dict[str, Any], aoi_crs: CRS, grid_crs: CRS, notes: list | None = None
+) -> dict[str, Any]:
     """The AOI geometry reprojected to the raster grid's CRS (made valid, since reprojection can twist rings)."""
     geom = shape(transform_geom(aoi_crs, grid_crs, geometry))
-    if not geom.is_valid:
-        geom = geom.buffer(0)
-    if geom.is_empty or geom.area == 0:
+    if geom.is_empty or (geom.is_valid and geom.area == 0):
         raise InputError("AOI is empty once reprojected onto the raster")
-    return mapping(geom)
+    return mapping(polygonal(geom, "AOI", notes))
 
 
 def aoi_window(geometry: dict[str, Any], transform, width: int, height: int) -> Window:
@@ -75,6 +101,6 @@ def load_aoi(aoi: AOI, grid_crs: CRS, notes: list | None = None) -> dict[str, An
         geometry, crs = aoi
         if not geometry:
             raise InputError("AOI is empty")
-        return aoi_on_grid(geometry, CRS.from_user_input(crs), grid_crs)
-    geometry, crs = read_aoi(aoi)
-    return aoi_on_grid(geometry, crs, grid_crs)
+        return aoi_on_grid(geometry, CRS.from_user_input(crs), grid_crs, notes)
+    geometry, crs = read_aoi(aoi, notes)
+    return aoi_on_grid(geometry, crs, grid_crs, notes)

@@ -7,6 +7,7 @@ by the exporter (training/) and every runtime (CLI, plugin, benchmarks).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from .bands import SENSOR_BANDS
 from .errors import ModelError
 
 CARD_KEY = "contrasat.card"
+COLOR = re.compile(r"#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?")
 SCHEMA_VERSION = 1
 TASKS = ("flood", "land_cover", "pixel_timeseries")
 
@@ -79,6 +81,11 @@ class ModelCard:
         values = [c.value for c in self.classes]
         if not values or values != list(range(len(values))):
             raise ModelError("model card classes must be numbered 0..C-1")
+        for c in self.classes:
+            if not isinstance(c.color, str) or not COLOR.fullmatch(c.color):
+                raise ModelError(
+                    f"model card class '{c.name}' has colour {c.color!r}, not #rrggbb or #rrggbbaa"
+                )
         if self.output_nodata in values:
             raise ModelError("model card output nodata collides with a class value")
         if self.tile_size < 32 or not 0 <= self.overlap < self.tile_size // 2:

@@ -41,7 +41,7 @@ from .bands import S2L1C_BANDS, S2L2A_BANDS, normalise_band_name, resolve_bands
 from .card import ModelCard, read_card
 from .errors import Cancelled, InputError, ModelError
 from .indices import INDEX_BANDS, compute_index, detect_offset, fill_gaps, resample_series, to_reflectance
-from .notes import info
+from .notes import info, warning
 from .output_set import verify_raster
 from .outputs import (
     class_areas_km2,
@@ -186,6 +186,43 @@ def _band_stack_layers(path: Path, dates, indices: list[str], stack: ExitStack) 
     return [_Layer(src, d, {"INDEX": i + 1}, None, 0.0, True, src.nodata) for i, d in enumerate(dates)]
 
 
+INDEX_RANGE = (-1.0, 1.0)
+REFLECTANCE_P99 = (
+    0.35  # a series whose values are all >= 0 and mostly below this is reflectance, not an index
+)
+
+
+def check_index_layers(layers: list[_Layer], name: str) -> None:
+    """Index stacks must look like a vegetation index: values in -1..1, not reflectance 0..0.3 or DNs."""
+    samples = []
+    for layer in layers:
+        if not layer.is_index:
+            continue
+        src = layer.src
+        x = src.read(layer.bands["INDEX"], out_shape=(min(src.height, 64), min(src.width, 64))).astype(
+            np.float64
+        )
+        ok = np.isfinite(x)
+        if layer.nodata is not None and not np.isnan(layer.nodata):
+            ok &= x != layer.nodata
+        samples.append(x[ok])
+    values = np.concatenate(samples) if samples else np.empty(0)
+    if values.size == 0:
+        return
+    outside = float(np.mean((values < INDEX_RANGE[0]) | (values > INDEX_RANGE[1])))
+    if outside > 0.01:
+        raise InputError(
+            f"{name}: {outside:.0%} of the values lie outside -1..1 (up to {values.max():g}): not a vegetation "
+            "index; give NDVI per date, or S2 rasters with B04/B08"
+        )
+    p99 = float(np.quantile(values, 0.99))
+    if values.min() >= 0 and p99 < REFLECTANCE_P99:
+        raise InputError(
+            f"{name}: every value is 0..{p99:.2f} with none negative, like red reflectance, not a vegetation index "
+            "such as NDVI; give NDVI per date, or S2 rasters with B04/B08"
+        )
+
+
 def _read_block(layers: list[_Layer], indices: list[str], win: Window) -> tuple[np.ndarray, np.ndarray]:
     """(C, T, h, w) index values and (T, h, w) validity of one block."""
     h, w = int(win.height), int(win.width)
@@ -273,6 +310,7 @@ def _classify(paths, outputs, card, model_path, contract, dates, aoi, config, pr
         order = np.argsort([layer.day.toordinal() for layer in layers], kind="stable")
         layers = [layers[i] for i in order]
         days = np.array([(layer.day - layers[0].day).days for layer in layers], dtype=np.float64)
+        check_index_layers(layers, paths[0].name if len(paths) == 1 else "the stack")
         if len({layer.day for layer in layers}) < int(contract.get("min_dates", 4)):
             raise InputError(f"the stack needs at least {contract.get('min_dates', 4)} distinct dates")
         grid = layers[0].src
@@ -288,6 +326,7 @@ def _classify(paths, outputs, card, model_path, contract, dates, aoi, config, pr
         block = config.tile_size or BLOCK
         blocks = [(r, c) for r in range(0, height, block) for c in range(0, width, block)]
         counts = np.zeros(len(card.classes))
+        nan_pixels = [0]
         plots = np.empty((BATCH, len(indices), n_steps, n_steps), dtype=np.float32)  # reused: bounded memory
         for raster_path in {str(f) for layer in layers for f in getattr(layer.src, "files", [])}:
             outputs.check_inputs([raster_path])
@@ -321,7 +360,11 @@ def _classify(paths, outputs, card, model_path, contract, dates, aoi, config, pr
                         part = steps[s : s + BATCH]
                         rp = recurrence_plot(part, out=plots[: len(part)])
                         probs = loaded.run({spec.name: prepare(rp, spec)})
-                        labels[s : s + len(part)] = np.argmax(probs, axis=1)
+                        answer = np.argmax(probs, axis=1).astype(np.uint8)
+                        nan = ~np.all(np.isfinite(probs), axis=1)  # a NaN answer is no class: nodata
+                        answer[nan] = card.output_nodata
+                        nan_pixels[0] += int(nan.sum())
+                        labels[s : s + len(part)] = answer
                     classes.ravel()[rows] = labels
                 dst.write(classes, 1, window=Window(c, r, w, h))
                 areas = pixel_areas_km2(
@@ -331,7 +374,15 @@ def _classify(paths, outputs, card, model_path, contract, dates, aoi, config, pr
                 if progress is not None:
                     progress((k + 1) / len(blocks))
             if counts.sum() == 0:
+                if nan_pixels[0]:
+                    raise ModelError(
+                        f"model {card.name} answered NaN for every pixel: it cannot map this input"
+                    )
                 raise InputError("no pixel has a valid date (inside the AOI)")
+            if nan_pixels[0]:
+                notes.append(
+                    warning(f"model {card.name} answered NaN for {nan_pixels[0]} pixels: left as nodata")
+                )
             describe_classes(dst, card, card.classes)
             codes = card.training.get("original_codes")
             if codes:

@@ -81,5 +81,58 @@ def _open_session(path: Path, provider: str, threads: int) -> LoadedModel:
     missing = [s.name for s in card.inputs if s.name not in names]
     if missing:
         raise ModelError(f"model card names inputs the network does not have: {', '.join(missing)}")
+    probe(session, card)
     used = session.get_providers()[0]
     return LoadedModel(path=path, card=card, session=session, provider=used)
+
+
+PROBE_EDGE = 32  # tile side of the load-time check: a multiple of 16 that any U-Net depth here accepts
+
+
+def probe(session, card: ModelCard) -> None:
+    """Check once, when a model is loaded, that the network does what its card says: input channels, a
+    4-D (N, C, H, W) output with one map per card class at the input's size (or (N, C) scores for pixel
+    time series). Each mismatch is one ModelError line instead of a crash or a wrong map later."""
+    declared = {i.name: i.shape for i in session.get_inputs()}
+    feeds = {}
+    series = card.task == "pixel_timeseries"
+    steps = int((card.training.get("series") or {}).get("n_steps", 0)) if series else 0
+    for spec in card.inputs:
+        shape = declared[spec.name]
+        if len(shape) != 4:
+            raise ModelError(
+                f"model {card.name}: network input '{spec.name}' has {len(shape)} dimensions, not 4 (N, C, H, W)"
+            )
+        if isinstance(shape[1], int) and shape[1] != len(spec.bands):
+            raise ModelError(
+                f"model {card.name}: network input '{spec.name}' takes {shape[1]} channels but the card lists "
+                f"{len(spec.bands)} bands ({', '.join(spec.bands)})"
+            )
+        edge = steps or PROBE_EDGE
+        h = shape[2] if isinstance(shape[2], int) else edge
+        w = shape[3] if isinstance(shape[3], int) else edge
+        feeds[spec.name] = np.zeros((1, len(spec.bands), h, w), dtype=np.float32)
+    if series and not steps:
+        return  # no series contract: the series job refuses the card itself
+    try:
+        out = np.asarray(session.run(None, feeds)[0])
+    except Exception as exc:
+        raise ModelError(f"model {card.name} fails on a test tile: {str(exc).splitlines()[0][:160]}") from exc
+    n = len(card.classes)
+    if series:
+        if out.shape != (1, n):
+            raise ModelError(
+                f"model {card.name} outputs shape {tuple(out.shape)}; expected (N, {n}) class scores"
+            )
+        return
+    h, w = next(iter(feeds.values())).shape[2:]
+    if out.ndim != 4:
+        raise ModelError(
+            f"model {card.name} outputs a {out.ndim}-D array {tuple(out.shape)}; expected (N, C, H, W) class maps"
+        )
+    if out.shape[1] != n:
+        raise ModelError(f"model {card.name} outputs {out.shape[1]} classes but its card lists {n}")
+    if tuple(out.shape[2:]) != (h, w):
+        raise ModelError(
+            f"model {card.name} outputs {out.shape[2]}x{out.shape[3]} px for a {h}x{w} px tile; it must keep the input size"
+        )
