@@ -11,7 +11,7 @@ import torch
 from contrasat.models.card import read_card
 from contrasat.models.pipeline import land_cover, map_floods
 from contrasat.training.contrastive.cards import LANDCOVER_CLASSES, card_for
-from contrasat.training.contrastive.export_cm import export_segnet, parity
+from contrasat.training.contrastive.export import export_segnet, parity
 from contrasat.training.contrastive.pool import specs_from
 from contrasat.training.contrastive.scenes import load_terramind
 from contrasat.training.contrastive.segment import ProbsNet, SegNet

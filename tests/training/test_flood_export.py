@@ -4,12 +4,12 @@ import onnxruntime as ort
 import pytest
 import torch
 from contrasat.models.card import read_card
-from contrasat.training import export as export_mod
-from contrasat.training.config_flood import FloodConfig
-from contrasat.training.data_floods import s1_spec
-from contrasat.training.flood_card import flood_card
-from contrasat.training.metrics import Counts
-from contrasat.training.unet import UNet
+from contrasat.training.common.metrics import Counts
+from contrasat.training.flood import export as export_mod
+from contrasat.training.flood.config import FloodConfig
+from contrasat.training.flood.data import s1_spec
+from contrasat.training.flood.networks import UNet
+from contrasat.training.flood.card import flood_card
 
 
 def _card():

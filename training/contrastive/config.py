@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..config_flood import SHIPPED_HOLDOUT
+from ..flood.config import SHIPPED_HOLDOUT
 from .views import AugConfig
 
 METHODS = ("multimodal", "simclr_s1", "simclr_s2")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import ddp
+from ..common import distributed as ddp
 from .config import PretrainConfig, to_dict
 from .encoders import DualEncoder, Embedder, n_params
 from .infonce import info_nce, nt_xent

@@ -1,7 +1,7 @@
 """`contrasat train contrastive ...`: pre-train, fine-tune, evaluate, run the experiment, report, export.
 
-Called as training.contrastive_cli.main(argv); also `python -m contrasat.training.contrastive_cli ...`.
-Runs single-process, or under `torchrun --nproc_per_node N -m contrasat.training.contrastive_cli pretrain`
+Registered in training/cli.py; also `python -m contrasat.training.contrastive.cli ...`.
+Runs single-process, or under `torchrun --nproc_per_node N -m contrasat.training.contrastive.cli pretrain`
 (DDP: gloo on CPU, nccl + AMP on CUDA). Exit codes: 0 success, 2 bad input (one-line message).
 """
 
@@ -14,20 +14,17 @@ import os
 import sys
 from pathlib import Path
 
-from .data_floods import REPO_ROOT
+from ..common.data_root import REPO_ROOT
+from ..common.errors import UsageError
 
 WEIGHTS = REPO_ROOT / "models" / "weights"
-DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "contrastive.toml"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "contrastive.toml"
 DEFAULT_REPORT = REPO_ROOT / "docs" / "results" / "contrastive.md"
 
 
-class UsageError(Exception):
-    """Bad input the user can fix: one line, exit code 2."""
-
-
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="contrasat train contrastive", description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="command", required=True)
+def add_commands(parser: argparse.ArgumentParser) -> None:
+    """The contrastive kit's commands under `contrasat train contrastive`."""
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -82,11 +79,12 @@ def _parser() -> argparse.ArgumentParser:
         "--with-s1", action="store_true", help="also export flood_s1_contrastive.onnx (multimodal init only)"
     )
     s.add_argument("--data", type=Path)
-    return ap
+    for name, p in sub.choices.items():
+        p.set_defaults(func=COMMANDS[name])
 
 
 def _load(cls: type, args: argparse.Namespace, section: str):
-    from .contrastive.config import load, read_table
+    from .config import load, read_table
 
     if not args.config.is_file():
         raise UsageError(f"config file not found: {args.config}")
@@ -108,8 +106,8 @@ def _data(args: argparse.Namespace) -> None:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from .contrastive.config import PretrainConfig
-    from .contrastive.pretrain import pretrain
+    from .config import PretrainConfig
+    from .pretrain import pretrain
 
     cfg = _load(PretrainConfig, args, "pretrain")
     _data(args)
@@ -127,22 +125,22 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def _specs_for(init: list[Path] | None):
-    from .contrastive.pool import load_pool, specs_from, specs_from_dict
-    from .contrastive.pretrain import load_encoders
+    from .pool import load_pool, specs_from, specs_from_dict
+    from .pretrain import load_encoders
 
     if init:
         return specs_from_dict(load_encoders(init[0])["specs"])
-    from .contrastive.config import PretrainConfig
+    from .config import PretrainConfig
 
     default = PretrainConfig()  # random init: the same pool statistics a pre-training run would use
     return specs_from(load_pool(default.sources, default.exclude))
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from .contrastive.config import FinetuneConfig
-    from .contrastive.finetune import finetune
-    from .contrastive.runs import save_run, task_summary
-    from .contrastive.tasks import load_task
+    from .config import FinetuneConfig
+    from .finetune import finetune
+    from .runs import save_run, task_summary
+    from .tasks import load_task
 
     cfg = _load(FinetuneConfig, args, "finetune")
     _data(args)
@@ -171,9 +169,9 @@ def _print_metrics(task: str, metrics: dict, split: str) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .contrastive.finetune import score
-    from .contrastive.runs import load_run
-    from .contrastive.tasks import load_task
+    from .finetune import score
+    from .runs import load_run
+    from .tasks import load_task
 
     _data(args)
     if not (args.run / "result.json").is_file():
@@ -185,8 +183,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    from .contrastive.config import ExperimentConfig, load
-    from .contrastive.experiment import run_experiment
+    from .config import ExperimentConfig, load
+    from .experiment import run_experiment
 
     if not args.config.is_file():
         raise UsageError(f"config file not found: {args.config}")
@@ -204,7 +202,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .contrastive.report import write_report
+    from .report import write_report
 
     if not (args.grid / "results.jsonl").is_file():
         raise UsageError(
@@ -216,8 +214,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _export(result: dict, net, specs, source: Path | str, out: Path) -> None:
-    from .contrastive.cards import card_for
-    from .contrastive.export_cm import export_segnet
+    from .cards import card_for
+    from .export import export_segnet
 
     task = result["config"]["task"]
     metrics = {
@@ -233,12 +231,12 @@ def _export(result: dict, net, specs, source: Path | str, out: Path) -> None:
             "at this scale), median seed shipped"
         )
     if task.startswith("flood"):
-        from .contrastive.report import threshold_reference
+        from .report import threshold_reference
 
         ref = threshold_reference()
         if ref is not None:
             metrics["heldout"]["reference_fixed_vh_-20dB_water_iou"] = round(ref, 4)
-    from .contrastive.cards import CREDITS
+    from .cards import CREDITS
 
     metrics = _rounded(metrics)
     training = {
@@ -262,7 +260,7 @@ def _rounded(value):
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .contrastive.runs import load_grid_run, load_run
+    from .runs import load_grid_run, load_run
 
     _data(args)
     if args.run is not None:
@@ -273,7 +271,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 0
     if args.grid is None or not args.key:
         raise UsageError("give --run DIR, or --grid DIR with --key task/method/mode/fraction/sSEED")
-    from .contrastive.report import config_summary
+    from .report import config_summary
 
     try:
         result, net, specs = load_grid_run(args.grid, args.key)
@@ -285,7 +283,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_ship(args: argparse.Namespace) -> int:
-    from .contrastive.report import best_key
+    from .report import best_key
 
     if not (args.grid / "results.jsonl").is_file():
         raise UsageError(f"no results.jsonl in {args.grid}")
@@ -310,14 +308,10 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one `contrasat train contrastive` subcommand; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except UsageError as exc:
-        print(f"contrasat train contrastive: {exc}", file=sys.stderr)
-        return 2
+    """`python -m contrasat.training.contrastive.cli ...` = `contrasat train contrastive ...` (torchrun)."""
+    from ..cli import main as train_main
+
+    return train_main(["contrastive", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

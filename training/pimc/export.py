@@ -16,10 +16,10 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from ..models.card import ClassInfo, InputSpec, ModelCard, write_card
-from ..models.series import SERIES_KEY
-from .pimc_data import LULC_CLASSES, N_STEPS, SPLIT_NAME, TEST_BLOCKS, VAL_BLOCKS
-from .pimc_models import Classifier, RPEncoder
+from ...models.card import ClassInfo, InputSpec, ModelCard, write_card
+from ...models.series import SERIES_KEY
+from .data import LULC_CLASSES, N_STEPS, SPLIT_NAME, TEST_BLOCKS, VAL_BLOCKS
+from .networks import Classifier, RPEncoder
 
 PARITY_TOL = 1e-4
 OPSET = 17

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .data_floods import IGNORE
+from .metrics import IGNORE
 
 
 def water_weight(water_share: float, cap: float = 5.0) -> float:

@@ -10,7 +10,7 @@ import onnxruntime as ort
 import torch
 
 from ...models.card import ModelCard, write_card
-from ..export import OPSET, PARITY_TOL, ParityError
+from ..flood.export import OPSET, PARITY_TOL, ParityError
 from .segment import INPUT_CHANNELS, ProbsNet, SegNet
 
 MAX_IR_VERSION = 10  # ONNX Runtime builds in the field read IR <= 10 with opset 17

@@ -1,4 +1,8 @@
-"""Leave-one-chip-out: one fold per chip, saved as it completes (a rerun resumes), then pooled."""
+"""Flood evaluation: threshold baselines on VH, held-out scoring, and leave-one-chip-out (LOCO).
+
+LOCO trains one fold per chip, saved as it completes (a rerun resumes), then pools the counts. The baselines
+(per-chip Otsu and a fixed threshold on VH dB) are scored by the same code on the same pixels as the model.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,68 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .config_flood import FloodConfig
-from .data_floods import Chip
-from .metrics import Counts, pooled
-from .train_flood import METHODS, counts_from, save_fold, train_fold
+import numpy as np
+import torch
+
+from ...models.card import InputSpec
+from ...models.preprocess import prepare
+from ..common.metrics import Counts, confusion, pooled
+from .config import FloodConfig
+from .data import Chip
+
+METHODS = ("model", "otsu_vh", "fixed_vh_-20dB")
+VH = 1  # band index in S1_BANDS order (VV, VH)
+FIXED_VH_DB = -20.0
+
+
+def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold (maximum between-class variance) of finite values, as in skimage.threshold_otsu."""
+    v = values[np.isfinite(values)].astype(np.float64)
+    if v.size == 0 or v.min() == v.max():
+        raise ValueError("Otsu needs at least two distinct finite values")
+    hist, edges = np.histogram(v, bins=bins)
+    centers = (edges[:-1] + edges[1:]) / 2
+    w1 = np.cumsum(hist)  # weight of the class below each candidate cut
+    w2 = np.cumsum(hist[::-1])[::-1]
+    m1 = np.cumsum(hist * centers) / np.maximum(w1, 1)
+    m2 = (np.cumsum((hist * centers)[::-1]) / np.maximum(w2[::-1], 1))[::-1]
+    between = w1[:-1] * w2[1:] * (m1[:-1] - m2[1:]) ** 2
+    return float(centers[int(np.argmax(between))])
+
+
+def otsu_vh(s1_db: np.ndarray) -> tuple[np.ndarray, float]:
+    """Water where VH is below this chip's own Otsu threshold; returns (mask, threshold dB)."""
+    t = otsu_threshold(np.clip(s1_db[VH], -50, 5))
+    return s1_db[VH] < t, t
+
+
+def fixed_vh(s1_db: np.ndarray, threshold_db: float = FIXED_VH_DB) -> np.ndarray:
+    """Water where VH < threshold_db (NaN compares False, i.e. not water)."""
+    with np.errstate(invalid="ignore"):
+        return s1_db[VH] < threshold_db
+
+
+@torch.no_grad()
+def predict_water(net: torch.nn.Module, s1_db: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """(H, W) water probability of a whole chip; H, W must suit the network's pooling."""
+    net.eval()
+    x = torch.from_numpy(prepare(s1_db, spec))[None]
+    return torch.softmax(net(x), dim=1)[0, 1].numpy()
+
+
+def score_chip(net: torch.nn.Module, spec: InputSpec, chip: Chip) -> tuple[dict[str, Counts], float]:
+    """Held-out counts for the model and both baselines, on the same valid pixels."""
+    otsu_mask, otsu_db = otsu_vh(chip.s1)
+    preds = {
+        "model": predict_water(net, chip.s1, spec) > 0.5,
+        "otsu_vh": otsu_mask,
+        "fixed_vh_-20dB": fixed_vh(chip.s1),
+    }
+    return {m: confusion(p, chip.label, chip.valid) for m, p in preds.items()}, otsu_db
+
+
+def counts_from(result: dict[str, Any]) -> dict[str, Counts]:
+    return {m: Counts(*(int(d[k]) for k in ("tp", "fp", "fn", "tn"))) for m, d in result["counts"].items()}
 
 
 def fold_dir(out: Path, holdout: str) -> Path:
@@ -33,6 +95,8 @@ def run_loco(
         if done.is_file() and json.loads(done.read_text())["config"] == cfg.to_dict():
             print(f"fold {chip.name}: reusing {done}")
         else:
+            from .train import save_fold, train_fold  # train imports this module's scoring
+
             run = train_fold(cfg, chips, chip.name, progress=progress)
             save_fold(run, cfg, folder, [c.name for c in chips if c.name != chip.name])
             ious = ", ".join(f"{m} {c.iou:.3f}" for m, c in run.counts.items())

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .augment import AugmentConfig
+from ..common.augment import AugmentConfig
 
 SHIPPED_HOLDOUT = "Spain_7370579"  # the bundled demo chip: the shipped model must never have seen it
 

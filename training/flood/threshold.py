@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models.card import ClassInfo, InputSpec, ModelCard, write_card
-from .flood_card import DATA_CREDIT, LOCO_SPLIT
+from ...models.card import ClassInfo, InputSpec, ModelCard, write_card
+from .card import DATA_CREDIT, LOCO_SPLIT
 
 THRESHOLD_DB = -20.0
 SHARPNESS = 4.0  # logit slope per dB: p(water) is 0.5 at -20 dB, about 0.98 at -21 dB

@@ -9,8 +9,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from ..models.card import ModelCard, write_card
-from .unet import ProbsModel
+from ...models.card import ModelCard, write_card
+from .networks import ProbsModel
 
 PARITY_TOL = 1e-4
 OPSET = 17

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models.indices import compute_index, fill_gaps, resample_series, to_reflectance
-from ..models.recurrence import recurrence_plot
+from ...models.indices import compute_index, fill_gaps, resample_series, to_reflectance
+from ...models.recurrence import recurrence_plot
 
 N_STEPS = 32  # recurrence plots are N_STEPS × N_STEPS whatever the number of dates
 FORECAST = 10  # forecasting target: the last 10 dates of the series
@@ -41,7 +41,7 @@ PASTIS_BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "
 
 def data_root() -> Path:
     """The shared real-data folder: $CONTRASAT_DATA, else <repo>/../shared/data (one rule for every kit)."""
-    from .data_floods import data_root as shared_root
+    from ..common.data_root import data_root as shared_root
 
     return shared_root()
 
