@@ -1,10 +1,16 @@
-"""Segmentation losses: class-weighted cross-entropy ignoring label -1, plus soft Dice on water."""
+"""Losses of every kit: segmentation (weighted cross-entropy ignoring label -1, soft Dice on water) and the
+one contrastive family (symmetric InfoNCE, CLIP-style, and SimCLR's NT-Xent).
+
+The contrastive losses work on the global batch under DDP: embeddings are all-gathered with gradients, so
+every rank sees the same negatives and computes the same loss value.
+"""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
+from .distributed import gather
 from .metrics import IGNORE
 
 
@@ -33,3 +39,25 @@ def flood_loss(logits: torch.Tensor, target: torch.Tensor, weight_water: float, 
     w = torch.tensor([1.0, weight_water], dtype=logits.dtype, device=logits.device)
     loss = F.cross_entropy(logits, target, weight=w, ignore_index=IGNORE)
     return loss + dice * dice_loss(logits, target) if dice > 0 else loss
+
+
+def info_nce(z1: torch.Tensor, z2: torch.Tensor, temperature: float | torch.Tensor = 0.1) -> torch.Tensor:
+    """Symmetric InfoNCE: row i of z1 and row i of z2 are positives, the other rows negatives.
+
+    mean of CE(sim(z1, z2) / t, diag) and CE(sim(z2, z1) / t, diag), cosine similarity. `temperature` may be
+    a tensor (a learnt CLIP scale s gives t = 1 / s).
+    """
+    z1, z2 = F.normalize(gather(z1), dim=1), F.normalize(gather(z2), dim=1)
+    logits = z1 @ z2.t() / temperature
+    target = torch.arange(z1.shape[0], device=z1.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+
+
+def nt_xent(za: torch.Tensor, zb: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    """SimCLR NT-Xent over 2N views: each view's positive is its twin, the other 2N-2 views are negatives."""
+    z = F.normalize(torch.cat([gather(za), gather(zb)], dim=0), dim=1)
+    n = z.shape[0] // 2
+    logits = z @ z.t() / temperature
+    logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return F.cross_entropy(logits, target)

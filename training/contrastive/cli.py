@@ -14,36 +14,24 @@ import os
 import sys
 from pathlib import Path
 
-from ..common.data_root import REPO_ROOT
 from ..common.errors import UsageError
+from ..common.options import add_recipe_options
+from ..common.runs import default_run_dir
 
-WEIGHTS = REPO_ROOT / "models" / "weights"
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "contrastive.toml"
-DEFAULT_REPORT = REPO_ROOT / "docs" / "results" / "contrastive.md"
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
     """The contrastive kit's commands under `contrasat train contrastive`."""
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--config", type=Path, default=DEFAULT_CONFIG, help="recipe (.toml/.json; default %(default)s)"
-        )
-        p.add_argument(
-            "--data", type=Path, help="shared data root (default $CONTRASAT_DATA or <repo>/../shared/data)"
-        )
-        p.add_argument("--seed", type=int)
-        p.add_argument("--steps", type=int)
-        p.add_argument("--quiet", action="store_true", help="no progress bar")
-
     p = sub.add_parser("pretrain", help="contrastive pre-training (resumes from <out>/ckpt.pt)")
-    common(p)
+    add_recipe_options(p, DEFAULT_CONFIG)
     p.add_argument("--method", choices=["multimodal", "simclr_s1", "simclr_s2"])
     p.add_argument("--out", type=Path, required=True, help="run directory")
 
     f = sub.add_parser("finetune", help="train a segmentation head on a task from pre-trained encoders")
-    common(f)
+    add_recipe_options(f, DEFAULT_CONFIG)
     f.add_argument("--task", choices=["flood_s1", "flood_fusion", "landcover_s2"])
     f.add_argument(
         "--init", type=Path, nargs="*", default=None, help="pre-training run dir(s); none = random"
@@ -58,23 +46,33 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     e.add_argument("--data", type=Path)
 
     x = sub.add_parser("experiment", help="the whole grid (methods x tasks x modes x fractions x seeds)")
-    common(x)
-    x.add_argument("--out", type=Path, default=Path("runs/contrastive/grid"), help="grid directory (resumes)")
+    add_recipe_options(x, DEFAULT_CONFIG)
+    x.add_argument(
+        "--out",
+        type=Path,
+        help="grid directory; give an earlier one to resume (default: runs/contrastive/grid-<timestamp>)",
+    )
     x.add_argument("--seeds", help="comma-separated seeds (default: the config's)")
 
     r = sub.add_parser("report", help="write the results page from an experiment grid")
-    r.add_argument("--grid", type=Path, default=Path("runs/contrastive/grid"))
-    r.add_argument("--out", type=Path, default=DEFAULT_REPORT)
+    r.add_argument("--grid", type=Path, required=True, help="an `experiment` grid directory")
+    r.add_argument(
+        "--out", type=Path, required=True, help="results page (docs/results/contrastive.md in the repository)"
+    )
 
     o = sub.add_parser("export", help="export a finetune run (--run) or a grid run (--grid --key) to ONNX")
     o.add_argument("--run", type=Path)
     o.add_argument("--grid", type=Path)
     o.add_argument("--key", help="grid run key task/method/mode/fraction/sSEED")
-    o.add_argument("--out", type=Path, required=True, help=f"ONNX path (bundled models live in {WEIGHTS})")
+    o.add_argument(
+        "--out", type=Path, required=True, help="ONNX path (bundled models live in models/weights)"
+    )
     o.add_argument("--data", type=Path)
     s = sub.add_parser("ship", help="export the best grid configurations (median seed) into models/weights")
-    s.add_argument("--grid", type=Path, default=Path("runs/contrastive/grid"))
-    s.add_argument("--weights", type=Path, default=WEIGHTS)
+    s.add_argument("--grid", type=Path, required=True, help="an `experiment` grid directory")
+    s.add_argument(
+        "--weights", type=Path, required=True, help="folder to write into (the repository's models/weights)"
+    )
     s.add_argument(
         "--with-s1", action="store_true", help="also export flood_s1_contrastive.onnx (multimodal init only)"
     )
@@ -84,7 +82,7 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(cls: type, args: argparse.Namespace, section: str):
-    from .config import load, read_table
+    from ..common.config import load, read_table
 
     if not args.config.is_file():
         raise UsageError(f"config file not found: {args.config}")
@@ -183,7 +181,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    from .config import ExperimentConfig, load
+    from ..common.config import load
+    from .config import ExperimentConfig
     from .experiment import run_experiment
 
     if not args.config.is_file():
@@ -194,6 +193,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         cfg.seeds = [int(s) for s in args.seeds.split(",")]
     if args.steps is not None:
         cfg.pretrain.steps = cfg.finetune.steps = args.steps
+    args.out = args.out or default_run_dir("contrastive", "grid")
     run_experiment(cfg, args.out, progress=not args.quiet)
     print(
         f"results in {args.out / 'results.jsonl'}; write the page with: contrasat train contrastive report --grid {args.out}"

@@ -12,54 +12,58 @@ import sys
 from pathlib import Path
 
 from ..common.errors import UsageError
+from ..common.options import add_recipe_options
+from ..common.runs import default_run_dir
 from .config import SHIPPED_HOLDOUT, FloodConfig, load_config
-from .data import REPO_ROOT, data_root, floods_dir, list_chips, load_chips
-
-DEFAULT_WEIGHTS = REPO_ROOT / "models" / "weights" / "flood_s1_unet.onnx"
-DEFAULT_REPORT = REPO_ROOT / "docs" / "results" / "flood.md"
+from .data import data_root, floods_dir, list_chips, load_chips
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
     """The flood kit's commands under `contrasat train flood`."""
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", type=Path, help="recipe file (.toml or .json); flags below override it")
-        p.add_argument("--steps", type=int, help="training steps per model")
-        p.add_argument("--seed", type=int)
-        p.add_argument(
-            "--data", type=Path, help="shared data root (default $CONTRASAT_DATA or <repo>/../shared/data)"
-        )
-        p.add_argument("--chips", help="comma-separated subset of chips (default: all)")
-        p.add_argument("--quiet", action="store_true", help="no progress bar")
-
     f = sub.add_parser("train", help="train one flood model (one fold, or all chips with --holdout none)")
-    common(f)
+    add_recipe_options(f)
+    f.add_argument("--chips", help="comma-separated subset of chips (default: all)")
     f.add_argument(
         "--holdout", default=SHIPPED_HOLDOUT, help="chip to hold out, or 'none' (default %(default)s)"
     )
-    f.add_argument("--out", type=Path, default=Path("runs/flood"), help="run directory")
+    f.add_argument("--out", type=Path, help="run directory (default: runs/flood/train-<timestamp>)")
     f.add_argument("--export", type=Path, help="also export ONNX + card to this path")
     f.add_argument("--loco", type=Path, help="a `flood loco` run directory whose figures go into the card")
     f.set_defaults(func=cmd_train)
 
     lo = sub.add_parser("loco", help="leave-one-chip-out for one recipe + baselines, report, export")
-    common(lo)
-    lo.add_argument("--out", type=Path, default=Path("runs/flood-loco"), help="run directory (folds resume)")
+    add_recipe_options(lo)
+    lo.add_argument("--chips", help="comma-separated subset of chips (default: all)")
+    lo.add_argument(
+        "--out",
+        type=Path,
+        help="run directory; give an earlier one to resume (default: runs/flood/loco-<timestamp>)",
+    )
     lo.add_argument(
         "--export",
         type=Path,
-        help=f"export the fold holding out --ship-holdout here (e.g. {DEFAULT_WEIGHTS})",
+        help="export the fold holding out --ship-holdout here (e.g. models/weights/flood_s1_unet.onnx)",
     )
     lo.add_argument("--ship-holdout", default=SHIPPED_HOLDOUT)
     lo.add_argument(
         "--folds", help="comma-separated held-out chips to run, in this order (default: every chip)"
     )
-    lo.add_argument("--report", type=Path, help=f"write the results page here (e.g. {DEFAULT_REPORT})")
+    lo.add_argument("--report", type=Path, help="write the results page here (e.g. docs/results/flood.md)")
     lo.add_argument(
         "--compare", type=Path, nargs="*", default=[], help="other recipes' `flood loco` run dirs to list"
     )
     lo.set_defaults(func=cmd_loco)
+
+    t = sub.add_parser(
+        "threshold", help="the fixed VH < -20 dB model as ONNX, its card scored from a LOCO run"
+    )
+    t.add_argument("--loco", required=True, type=Path, help="loco.json of a `flood loco` run")
+    t.add_argument(
+        "--out", required=True, type=Path, help="ONNX path (e.g. models/weights/flood_vh_threshold.onnx)"
+    )
+    t.set_defaults(func=cmd_threshold)
 
 
 def _config(args: argparse.Namespace) -> FloodConfig:
@@ -98,7 +102,7 @@ def _export_fold(folder: Path, path: Path, loco_summary: dict | None) -> dict:
     """Export a saved fold with its card; returns facts for the report."""
     from .card import flood_card
     from .evaluate import counts_from, loco_counts
-    from .export import OPSET, export_onnx
+    from .export import OPSET, export_unet
     from .train import load_fold
 
     result, net, spec = load_fold(folder)
@@ -108,7 +112,7 @@ def _export_fold(folder: Path, path: Path, loco_summary: dict | None) -> dict:
     heldout = counts_from(result) if result["counts"] else None
     loco = loco_counts(loco_summary) if loco_summary else None
     card = flood_card(spec, cfg, holdout, train_chips, heldout, loco, result["params"])
-    diff = export_onnx(net, card, path)
+    diff = export_unet(net, card, path)
     print(f"exported {path} ({path.stat().st_size / 1024:.0f} kB), ORT vs torch max |diff| {diff:.1e}")
     return {
         "chip": holdout,
@@ -123,6 +127,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .report import plot_curve
     from .train import save_fold, train_fold
 
+    args.out = args.out or default_run_dir("flood", "train")
     cfg = _config(args)
     chips = _chips(args)
     holdout = None if args.holdout.lower() == "none" else args.holdout
@@ -151,6 +156,7 @@ def cmd_loco(args: argparse.Namespace) -> int:
     from .evaluate import fold_dir, run_loco
     from .report import plot_curve, write_report
 
+    args.out = args.out or default_run_dir("flood", "loco")
     cfg = _config(args)
     chips = _chips(args)
     names = [c.name for c in chips]
@@ -190,6 +196,21 @@ def cmd_loco(args: argparse.Namespace) -> int:
         cmds = [o["command"] for o in others if "command" in o] + [args.argv_echo]
         write_report(summary, args.report, args.report.with_suffix(".png"), others, shipped, cmds)
         print(f"wrote {args.report}")
+    return 0
+
+
+def cmd_threshold(args: argparse.Namespace) -> int:
+    import onnx
+
+    from ...models.card import write_card
+    from .threshold import threshold_card, threshold_graph
+
+    if not args.loco.is_file():
+        raise UsageError(f"no such loco.json: {args.loco}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(threshold_graph(), str(args.out))
+    write_card(args.out, threshold_card(json.loads(args.loco.read_text())))
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -7,6 +7,7 @@ LOCO trains one fold per chip, saved as it completes (a rerun resumes), then poo
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,11 @@ import torch
 from ...models.card import InputSpec
 from ...models.preprocess import prepare
 from ..common.metrics import Counts, confusion, pooled
+from ..common.splits import leave_one_out
 from .config import FloodConfig
 from .data import Chip
 
+log = logging.getLogger(__name__)
 METHODS = ("model", "otsu_vh", "fixed_vh_-20dB")
 VH = 1  # band index in S1_BANDS order (VV, VH)
 FIXED_VH_DB = -20.0
@@ -89,19 +92,18 @@ def run_loco(
     out.mkdir(parents=True, exist_ok=True)
     by_name = {c.name: c for c in chips}
     folds: dict[str, dict[str, Any]] = {}
-    for chip in [by_name[h] for h in holdouts] if holdouts else chips:
-        folder = fold_dir(out, chip.name)
-        done = folder / "result.json"
+    for held, _, train_names in leave_one_out(by_name, held_out=holdouts or None):
+        done = fold_dir(out, held) / "result.json"
         if done.is_file() and json.loads(done.read_text())["config"] == cfg.to_dict():
-            print(f"fold {chip.name}: reusing {done}")
+            log.info("fold %s: reusing %s", held, done)
         else:
             from .train import save_fold, train_fold  # train imports this module's scoring
 
-            run = train_fold(cfg, chips, chip.name, progress=progress)
-            save_fold(run, cfg, folder, [c.name for c in chips if c.name != chip.name])
+            run = train_fold(cfg, chips, held, progress=progress)
+            save_fold(run, cfg, done.parent, train_names)
             ious = ", ".join(f"{m} {c.iou:.3f}" for m, c in run.counts.items())
-            print(f"fold {chip.name}: {run.seconds:.0f}s, water IoU {ious}", flush=True)
-        folds[chip.name] = json.loads(done.read_text())
+            log.info("fold %s: %.0fs, water IoU %s", held, run.seconds, ious)
+        folds[held] = json.loads(done.read_text())
     summary = summarise(cfg, {c.name: folds[c.name] for c in chips if c.name in folds})
     (out / "loco.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     return summary

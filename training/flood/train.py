@@ -18,6 +18,7 @@ from ...models.preprocess import prepare
 from ..common.augment import sample
 from ..common.losses import flood_loss, water_weight
 from ..common.metrics import Counts, confusion
+from ..common.schedule import scheduler
 from .config import FloodConfig
 from .data import Chip, band_stats, s1_spec
 from .evaluate import predict_water, score_chip
@@ -35,18 +36,6 @@ class FoldRun:
     history: dict[str, list] = field(default_factory=dict)
     seconds: float = 0.0
     otsu_db: float = math.nan
-
-
-def lr_lambda(cfg: FloodConfig):
-    """Linear warm-up then cosine decay to 5% over the fixed step budget."""
-
-    def f(step: int) -> float:
-        if step < cfg.warmup:
-            return (step + 1) / cfg.warmup
-        t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
-
-    return f
 
 
 def make_batch(
@@ -76,7 +65,7 @@ def train_fold(cfg: FloodConfig, chips: list[Chip], holdout: str | None, progres
 
     net = UNet(width=cfg.width, depth=cfg.depth)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
+    sched = scheduler(opt, cfg.warmup, cfg.steps)
     hist: dict[str, list] = {"step": [], "loss": [], "eval_step": [], "eval_iou": []}
     start = time.time()
     bar = tqdm(range(cfg.steps), desc=f"flood holdout={holdout}", disable=not progress, leave=False)

@@ -6,10 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..common.data_root import REPO_ROOT as REPO
 from ..common.errors import UsageError
-
-DEFAULT_RUNS = REPO / "runs" / "pimc"
+from ..common.runs import default_run_dir
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
@@ -17,16 +15,20 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("experiment", help="pre-train + downstream scores for the given seeds")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--out", default=str(DEFAULT_RUNS), help="run folder (results.json, checkpoints)")
+    p.add_argument(
+        "--out", help="run folder (results.json, checkpoints; default runs/pimc/experiment-<timestamp>)"
+    )
     p.add_argument("--data", default=None, help="slovenia_patch.npz (default: $CONTRASAT_DATA/eolearn/...)")
     p.add_argument("--pre-epochs", type=int, default=None)
     p.add_argument("--epochs", type=int, default=None)
     p = sub.add_parser("report", help="docs/results/pimc.md (+ PNG) from run folders")
-    p.add_argument("runs", nargs="*", default=[str(DEFAULT_RUNS)], help="folders holding results.json")
-    p.add_argument("--out", default=str(REPO / "docs" / "results" / "pimc.md"))
+    p.add_argument("runs", nargs="+", help="folders holding results.json")
+    p.add_argument(
+        "--out", required=True, help="results page to write (docs/results/pimc.md in the repository)"
+    )
     p = sub.add_parser("export", help="ONNX land-cover model with its card from a saved classifier")
     p.add_argument("checkpoint", help="pimc_classifier_seed<k>.pt written by 'experiment'")
-    p.add_argument("--out", default=str(REPO / "models" / "weights" / "pixel_ts_landcover.onnx"))
+    p.add_argument("--out", required=True, help="ONNX path (bundled: models/weights/pixel_ts_landcover.onnx)")
     p.add_argument("--results", default=None, help="results.json whose test scores go into the card")
     parser.set_defaults(func=cmd_pimc)
 
@@ -43,7 +45,7 @@ def cmd_pimc(args: argparse.Namespace) -> int:
         if args.epochs is not None:
             cfg.epochs = args.epochs
         try:
-            path = run(args.out, args.seeds, cfg, args.data)
+            path = run(args.out or default_run_dir("pimc", "experiment"), args.seeds, cfg, args.data)
         except FileNotFoundError as exc:
             raise UsageError(f"data not found: {exc.filename}") from exc
         print(f"wrote {path}")
