@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from contrasat.training.contrastive.bigearthnet import configilm_mock_lmdb
-from contrasat.training.data_floods import data_root
+from contrasat.training.flood.data import data_root
 
 
 def terramind_root() -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from contrasat.training.data_floods import Chip, floods_dir, list_chips, load_chip
+from contrasat.training.flood.data import Chip, floods_dir, list_chips, load_chip
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from contrasat.models.card import read_card
-from contrasat.training.contrastive_cli import main
+from contrasat.training.contrastive.cli import main
 from contrastive_helpers import floods_root, terramind_root
 
 TINY = """

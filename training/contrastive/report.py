@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from ..baselines import fixed_vh
-from ..data_floods import load_chip
-from ..metrics import confusion
+from ..common.metrics import confusion
+from ..flood.data import load_chip
+from ..flood.evaluate import fixed_vh
 from .config import HELD_OUT_FLOOD_CHIP, HELD_OUT_LC_SITE
 
 METHOD_NAMES = {

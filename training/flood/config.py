@@ -1,13 +1,13 @@
-"""The flood training recipe as one dataclass, loadable from a JSON or TOML file."""
+"""The flood training recipe as one dataclass, loaded from TOML or JSON by common/config.py."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .augment import AugmentConfig
+from ..common import config
+from ..common.augment import AugmentConfig
 
 SHIPPED_HOLDOUT = "Spain_7370579"  # the bundled demo chip: the shipped model must never have seen it
 
@@ -31,32 +31,13 @@ class FloodConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return config.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FloodConfig:
-        data = dict(data)
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown flood config keys: {', '.join(sorted(unknown))}")
-        aug = data.pop("augment", {}) or {}
-        aug_known = {f.name for f in fields(AugmentConfig)}
-        if set(aug) - aug_known:
-            raise ValueError(f"unknown augment keys: {', '.join(sorted(set(aug) - aug_known))}")
-        return cls(**data, augment=AugmentConfig(**aug))
+        return config.from_dict(cls, data)
 
 
 def load_config(path: str | Path | None) -> FloodConfig:
     """Defaults, overridden by a .toml or .json file when given."""
-    if path is None:
-        return FloodConfig()
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".toml":
-        import tomllib  # Python >= 3.11 (QGIS 3.22 on Debian ships 3.11); JSON works everywhere
-
-        data = tomllib.loads(text)
-    else:
-        data = json.loads(text)
-    return FloodConfig.from_dict(data)
+    return config.load(FloodConfig, path)

@@ -46,16 +46,5 @@ class UNet(nn.Module):
         return self.head(x)
 
 
-class ProbsModel(nn.Module):
-    """The exported graph: logits -> softmax over classes, so the ONNX output is probabilities."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, s1: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.net(s1), dim=1)
-
-
 def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

@@ -1,7 +1,7 @@
 """`contrasat train contrastive ...`: pre-train, fine-tune, evaluate, run the experiment, report, export.
 
-Called as training.contrastive_cli.main(argv); also `python -m contrasat.training.contrastive_cli ...`.
-Runs single-process, or under `torchrun --nproc_per_node N -m contrasat.training.contrastive_cli pretrain`
+Registered in training/cli.py; also `python -m contrasat.training.contrastive.cli ...`.
+Runs single-process, or under `torchrun --nproc_per_node N -m contrasat.training.contrastive.cli pretrain`
 (DDP: gloo on CPU, nccl + AMP on CUDA). Exit codes: 0 success, 2 bad input (one-line message).
 """
 
@@ -14,39 +14,24 @@ import os
 import sys
 from pathlib import Path
 
-from .data_floods import REPO_ROOT
+from ..common.errors import UsageError
+from ..common.options import add_recipe_options
+from ..common.runs import default_run_dir
 
-WEIGHTS = REPO_ROOT / "models" / "weights"
-DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "contrastive.toml"
-DEFAULT_REPORT = REPO_ROOT / "docs" / "results" / "contrastive.md"
-
-
-class UsageError(Exception):
-    """Bad input the user can fix: one line, exit code 2."""
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "contrastive.toml"
 
 
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="contrasat train contrastive", description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="command", required=True)
-
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--config", type=Path, default=DEFAULT_CONFIG, help="recipe (.toml/.json; default %(default)s)"
-        )
-        p.add_argument(
-            "--data", type=Path, help="shared data root (default $CONTRASAT_DATA or <repo>/../shared/data)"
-        )
-        p.add_argument("--seed", type=int)
-        p.add_argument("--steps", type=int)
-        p.add_argument("--quiet", action="store_true", help="no progress bar")
+def add_commands(parser: argparse.ArgumentParser) -> None:
+    """The contrastive kit's commands under `contrasat train contrastive`."""
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("pretrain", help="contrastive pre-training (resumes from <out>/ckpt.pt)")
-    common(p)
+    add_recipe_options(p, DEFAULT_CONFIG)
     p.add_argument("--method", choices=["multimodal", "simclr_s1", "simclr_s2"])
     p.add_argument("--out", type=Path, required=True, help="run directory")
 
     f = sub.add_parser("finetune", help="train a segmentation head on a task from pre-trained encoders")
-    common(f)
+    add_recipe_options(f, DEFAULT_CONFIG)
     f.add_argument("--task", choices=["flood_s1", "flood_fusion", "landcover_s2"])
     f.add_argument(
         "--init", type=Path, nargs="*", default=None, help="pre-training run dir(s); none = random"
@@ -61,32 +46,43 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--data", type=Path)
 
     x = sub.add_parser("experiment", help="the whole grid (methods x tasks x modes x fractions x seeds)")
-    common(x)
-    x.add_argument("--out", type=Path, default=Path("runs/contrastive/grid"), help="grid directory (resumes)")
+    add_recipe_options(x, DEFAULT_CONFIG)
+    x.add_argument(
+        "--out",
+        type=Path,
+        help="grid directory; give an earlier one to resume (default: runs/contrastive/grid-<timestamp>)",
+    )
     x.add_argument("--seeds", help="comma-separated seeds (default: the config's)")
 
     r = sub.add_parser("report", help="write the results page from an experiment grid")
-    r.add_argument("--grid", type=Path, default=Path("runs/contrastive/grid"))
-    r.add_argument("--out", type=Path, default=DEFAULT_REPORT)
+    r.add_argument("--grid", type=Path, required=True, help="an `experiment` grid directory")
+    r.add_argument(
+        "--out", type=Path, required=True, help="results page (docs/results/contrastive.md in the repository)"
+    )
 
     o = sub.add_parser("export", help="export a finetune run (--run) or a grid run (--grid --key) to ONNX")
     o.add_argument("--run", type=Path)
     o.add_argument("--grid", type=Path)
     o.add_argument("--key", help="grid run key task/method/mode/fraction/sSEED")
-    o.add_argument("--out", type=Path, required=True, help=f"ONNX path (bundled models live in {WEIGHTS})")
+    o.add_argument(
+        "--out", type=Path, required=True, help="ONNX path (bundled models live in models/weights)"
+    )
     o.add_argument("--data", type=Path)
     s = sub.add_parser("ship", help="export the best grid configurations (median seed) into models/weights")
-    s.add_argument("--grid", type=Path, default=Path("runs/contrastive/grid"))
-    s.add_argument("--weights", type=Path, default=WEIGHTS)
+    s.add_argument("--grid", type=Path, required=True, help="an `experiment` grid directory")
+    s.add_argument(
+        "--weights", type=Path, required=True, help="folder to write into (the repository's models/weights)"
+    )
     s.add_argument(
         "--with-s1", action="store_true", help="also export flood_s1_contrastive.onnx (multimodal init only)"
     )
     s.add_argument("--data", type=Path)
-    return ap
+    for name, p in sub.choices.items():
+        p.set_defaults(func=COMMANDS[name])
 
 
 def _load(cls: type, args: argparse.Namespace, section: str):
-    from .contrastive.config import load, read_table
+    from ..common.config import load, read_table
 
     if not args.config.is_file():
         raise UsageError(f"config file not found: {args.config}")
@@ -108,8 +104,8 @@ def _data(args: argparse.Namespace) -> None:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from .contrastive.config import PretrainConfig
-    from .contrastive.pretrain import pretrain
+    from .config import PretrainConfig
+    from .pretrain import pretrain
 
     cfg = _load(PretrainConfig, args, "pretrain")
     _data(args)
@@ -127,22 +123,22 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def _specs_for(init: list[Path] | None):
-    from .contrastive.pool import load_pool, specs_from, specs_from_dict
-    from .contrastive.pretrain import load_encoders
+    from .pool import load_pool, specs_from, specs_from_dict
+    from .pretrain import load_encoders
 
     if init:
         return specs_from_dict(load_encoders(init[0])["specs"])
-    from .contrastive.config import PretrainConfig
+    from .config import PretrainConfig
 
     default = PretrainConfig()  # random init: the same pool statistics a pre-training run would use
     return specs_from(load_pool(default.sources, default.exclude))
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from .contrastive.config import FinetuneConfig
-    from .contrastive.finetune import finetune
-    from .contrastive.runs import save_run, task_summary
-    from .contrastive.tasks import load_task
+    from .config import FinetuneConfig
+    from .finetune import finetune
+    from .runs import save_run, task_summary
+    from .tasks import load_task
 
     cfg = _load(FinetuneConfig, args, "finetune")
     _data(args)
@@ -171,9 +167,9 @@ def _print_metrics(task: str, metrics: dict, split: str) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .contrastive.finetune import score
-    from .contrastive.runs import load_run
-    from .contrastive.tasks import load_task
+    from .finetune import score
+    from .runs import load_run
+    from .tasks import load_task
 
     _data(args)
     if not (args.run / "result.json").is_file():
@@ -185,8 +181,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    from .contrastive.config import ExperimentConfig, load
-    from .contrastive.experiment import run_experiment
+    from ..common.config import load
+    from .config import ExperimentConfig
+    from .experiment import run_experiment
 
     if not args.config.is_file():
         raise UsageError(f"config file not found: {args.config}")
@@ -196,6 +193,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         cfg.seeds = [int(s) for s in args.seeds.split(",")]
     if args.steps is not None:
         cfg.pretrain.steps = cfg.finetune.steps = args.steps
+    args.out = args.out or default_run_dir("contrastive", "grid")
     run_experiment(cfg, args.out, progress=not args.quiet)
     print(
         f"results in {args.out / 'results.jsonl'}; write the page with: contrasat train contrastive report --grid {args.out}"
@@ -204,7 +202,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .contrastive.report import write_report
+    from .report import write_report
 
     if not (args.grid / "results.jsonl").is_file():
         raise UsageError(
@@ -216,8 +214,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _export(result: dict, net, specs, source: Path | str, out: Path) -> None:
-    from .contrastive.cards import card_for
-    from .contrastive.export_cm import export_segnet
+    from .cards import card_for
+    from .export import export_segnet
 
     task = result["config"]["task"]
     metrics = {
@@ -233,12 +231,12 @@ def _export(result: dict, net, specs, source: Path | str, out: Path) -> None:
             "at this scale), median seed shipped"
         )
     if task.startswith("flood"):
-        from .contrastive.report import threshold_reference
+        from .report import threshold_reference
 
         ref = threshold_reference()
         if ref is not None:
             metrics["heldout"]["reference_fixed_vh_-20dB_water_iou"] = round(ref, 4)
-    from .contrastive.cards import CREDITS
+    from .cards import CREDITS
 
     metrics = _rounded(metrics)
     training = {
@@ -262,7 +260,7 @@ def _rounded(value):
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .contrastive.runs import load_grid_run, load_run
+    from .runs import load_grid_run, load_run
 
     _data(args)
     if args.run is not None:
@@ -273,7 +271,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 0
     if args.grid is None or not args.key:
         raise UsageError("give --run DIR, or --grid DIR with --key task/method/mode/fraction/sSEED")
-    from .contrastive.report import config_summary
+    from .report import config_summary
 
     try:
         result, net, specs = load_grid_run(args.grid, args.key)
@@ -285,7 +283,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_ship(args: argparse.Namespace) -> int:
-    from .contrastive.report import best_key
+    from .report import best_key
 
     if not (args.grid / "results.jsonl").is_file():
         raise UsageError(f"no results.jsonl in {args.grid}")
@@ -310,14 +308,10 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one `contrasat train contrastive` subcommand; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except UsageError as exc:
-        print(f"contrasat train contrastive: {exc}", file=sys.stderr)
-        return 2
+    """`python -m contrasat.training.contrastive.cli ...` = `contrasat train contrastive ...` (torchrun)."""
+    from ..cli import main as train_main
+
+    return train_main(["contrastive", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

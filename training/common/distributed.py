@@ -1,4 +1,5 @@
-"""Process-group set-up that lets one script run single-process or under torchrun, unchanged.
+"""Process-group set-up that lets one script run single-process or under torchrun, unchanged, and the
+all-gather with gradients the contrastive losses use.
 
 torchrun sets WORLD_SIZE/RANK/LOCAL_RANK; then gloo on CPU, nccl (+ AMP in the loop) on CUDA.
 """
@@ -67,3 +68,31 @@ def sync_buffers(model: torch.nn.Module) -> None:
     if dist.is_initialized() and dist.get_world_size() > 1:
         for buf in model.buffers():
             dist.broadcast(buf.data, src=0)
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """all_gather whose backward sums every rank's gradient and returns this rank's slice.
+
+    Every rank computes the same loss on the global batch; with DDP averaging parameter gradients,
+    the update equals the single-process gradient of that global loss.
+    """
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor) -> torch.Tensor:
+        parts = [torch.empty_like(z) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, z.contiguous())
+        ctx.n, ctx.rank = z.shape[0], dist.get_rank()
+        return torch.cat(parts, dim=0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous()
+        dist.all_reduce(grad)
+        return grad[ctx.rank * ctx.n : (ctx.rank + 1) * ctx.n]
+
+
+def gather(z: torch.Tensor) -> torch.Tensor:
+    """Concatenate `z` from every rank in rank order, keeping the gradient of the local slice."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return z
+    return _GatherWithGrad.apply(z)

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .pimc_data import SPLIT_NAME, TEST_BLOCKS, VAL_BLOCKS, PixelSet, build_pixels, load_slovenia
-from .pimc_models import RPEncoder, SeriesCNN
-from .pimc_train import Norm, PimcConfig, persistence_rmse, pretrain, train_classifier, train_forecaster
+from .data import SPLIT_NAME, TEST_BLOCKS, VAL_BLOCKS, PixelSet, build_pixels, load_slovenia
+from .networks import RPEncoder, SeriesCNN
+from .train import Norm, PimcConfig, persistence_rmse, pretrain, train_classifier, train_forecaster
 
 # method -> (input kind, encoder init, frozen encoder)
 METHODS: dict[str, tuple[str, str, bool]] = {

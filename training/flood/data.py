@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import rasterio
 
-from ..models.bands import S1_BANDS
-from ..models.card import InputSpec
+from ...models.bands import S1_BANDS
+from ...models.card import InputSpec
+from ..common.data_root import REPO_ROOT, data_root
+from ..common.metrics import IGNORE
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["IGNORE", "REPO_ROOT", "S1_CLIP_DB", "Chip", "data_root", "floods_dir", "list_chips", "load_chip"]
+
 S1_CLIP_DB = (-50.0, 5.0)  # SCIENCE.md convention for S1 backscatter in dB
-IGNORE = -1  # label value excluded from losses and metrics
-
-
-def data_root() -> Path:
-    """Shared data folder: $CONTRASAT_DATA, else <repo>/../shared/data."""
-    env = os.environ.get("CONTRASAT_DATA")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
 
 
 def floods_dir(root: Path | None = None) -> Path:

@@ -8,22 +8,16 @@ to class probabilities (N, K).
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import onnxruntime as ort
 import torch
 
-from ..models.card import ClassInfo, InputSpec, ModelCard, write_card
-from ..models.series import SERIES_KEY
-from .pimc_data import LULC_CLASSES, N_STEPS, SPLIT_NAME, TEST_BLOCKS, VAL_BLOCKS
-from .pimc_models import Classifier, RPEncoder
-
-PARITY_TOL = 1e-4
-OPSET = 17
-IR_VERSION = 10  # onnxruntime here reads IR <= 13; 10 keeps older QGIS installs working too
+from ...models.card import ClassInfo, InputSpec, ModelCard
+from ...models.series import SERIES_KEY
+from ..common.export import export_onnx
+from .data import LULC_CLASSES, N_STEPS, SPLIT_NAME, TEST_BLOCKS, VAL_BLOCKS
+from .networks import Classifier, RPEncoder
 
 
 def series_contract(indices: list[str]) -> dict[str, Any]:
@@ -73,33 +67,12 @@ def lulc_card(norm: dict[str, float], scores: dict[str, Any] | None, indices: li
 
 
 def export_classifier(model: Classifier, card: ModelCard, path: str | Path) -> float:
-    """Write `model` (softmax output) to `path` with `card`; returns max |ORT - torch| (file removed if >= tol)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model = model.eval()
+    """Write `model` (softmax output) to `path` with `card`; returns max |ORT - torch| (ParityError if off)."""
     channels = len(card.inputs[0].bands)
-    example = torch.zeros(2, channels, N_STEPS, N_STEPS)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter is chosen on purpose (one file, opset 17)
-        torch.onnx.export(
-            model, (example,), str(path), opset_version=OPSET, dynamo=False, input_names=["rp"],
-            output_names=["probs"], dynamic_axes={"rp": {0: "n"}, "probs": {0: "n"}},
-        )  # fmt: skip
-    import onnx
-
-    proto = onnx.load(str(path))
-    proto.ir_version = min(proto.ir_version, IR_VERSION)
-    onnx.save(proto, str(path))
-    write_card(path, card)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    x = torch.randn(37, channels, N_STEPS, N_STEPS, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        ref = model(x).numpy()
-    diff = float(np.max(np.abs(sess.run(None, {"rp": x.numpy()})[0] - ref)))
-    if not diff < PARITY_TOL:
-        path.unlink(missing_ok=True)
-        raise RuntimeError(f"ONNX Runtime differs from torch by {diff:.2e} (limit {PARITY_TOL:.0e})")
-    return diff
+    return export_onnx(
+        model, card, path, example={"rp": (2, channels, N_STEPS, N_STEPS)},
+        dynamic={"rp": {0: "n"}, "probs": {0: "n"}}, checks=[{"rp": (37, channels, N_STEPS, N_STEPS)}],
+    )  # fmt: skip
 
 
 def export_checkpoint(checkpoint: Path, out: Path, results: str | None = None) -> Path:

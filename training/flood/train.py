@@ -13,17 +13,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..models.card import InputSpec
-from ..models.preprocess import prepare
-from .augment import sample
-from .baselines import fixed_vh, otsu_vh
-from .config_flood import FloodConfig
-from .data_floods import Chip, band_stats, s1_spec
-from .losses import flood_loss, water_weight
-from .metrics import Counts, confusion
-from .unet import UNet, n_params
-
-METHODS = ("model", "otsu_vh", "fixed_vh_-20dB")
+from ...models.card import InputSpec
+from ...models.preprocess import prepare
+from ..common.augment import sample
+from ..common.losses import flood_loss, water_weight
+from ..common.metrics import Counts, confusion
+from ..common.schedule import scheduler
+from .config import FloodConfig
+from .data import Chip, band_stats, s1_spec
+from .evaluate import predict_water, score_chip
+from .networks import UNet, n_params
 
 
 @dataclass
@@ -39,18 +38,6 @@ class FoldRun:
     otsu_db: float = math.nan
 
 
-def lr_lambda(cfg: FloodConfig):
-    """Linear warm-up then cosine decay to 5% over the fixed step budget."""
-
-    def f(step: int) -> float:
-        if step < cfg.warmup:
-            return (step + 1) / cfg.warmup
-        t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
-
-    return f
-
-
 def make_batch(
     chips: list[Chip], cfg: FloodConfig, spec: InputSpec, rng: np.random.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,25 +48,6 @@ def make_batch(
         xs.append(prepare(image, spec))  # the runtime's own normalisation: train == inference
         ys.append(label)
     return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys).astype(np.int64))
-
-
-@torch.no_grad()
-def predict_water(net: torch.nn.Module, s1_db: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """(H, W) water probability of a whole chip; H, W must suit the network's pooling."""
-    net.eval()
-    x = torch.from_numpy(prepare(s1_db, spec))[None]
-    return torch.softmax(net(x), dim=1)[0, 1].numpy()
-
-
-def score_chip(net: torch.nn.Module, spec: InputSpec, chip: Chip) -> tuple[dict[str, Counts], float]:
-    """Held-out counts for the model and both baselines, on the same valid pixels."""
-    otsu_mask, otsu_db = otsu_vh(chip.s1)
-    preds = {
-        "model": predict_water(net, chip.s1, spec) > 0.5,
-        "otsu_vh": otsu_mask,
-        "fixed_vh_-20dB": fixed_vh(chip.s1),
-    }
-    return {m: confusion(p, chip.label, chip.valid) for m, p in preds.items()}, otsu_db
 
 
 def train_fold(cfg: FloodConfig, chips: list[Chip], holdout: str | None, progress: bool = True) -> FoldRun:
@@ -97,7 +65,7 @@ def train_fold(cfg: FloodConfig, chips: list[Chip], holdout: str | None, progres
 
     net = UNet(width=cfg.width, depth=cfg.depth)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
+    sched = scheduler(opt, cfg.warmup, cfg.steps)
     hist: dict[str, list] = {"step": [], "loss": [], "eval_step": [], "eval_iou": []}
     start = time.time()
     bar = tqdm(range(cfg.steps), desc=f"flood holdout={holdout}", disable=not progress, leave=False)
@@ -152,7 +120,3 @@ def load_fold(folder: Path) -> tuple[dict[str, Any], UNet, InputSpec]:
     net.load_state_dict(torch.load(folder / "model.pt", map_location="cpu"))
     spec = s1_spec(result["spec"]["mean"], result["spec"]["std"])
     return result, net.eval(), spec
-
-
-def counts_from(result: dict[str, Any]) -> dict[str, Counts]:
-    return {m: Counts(*(int(d[k]) for k in ("tp", "fp", "fn", "tn"))) for m, d in result["counts"].items()}

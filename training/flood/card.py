@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..models.card import ClassInfo, InputSpec, ModelCard
-from .config_flood import FloodConfig
-from .metrics import Counts
+from ...models.card import ClassInfo, InputSpec, ModelCard
+from ..common.metrics import Counts
+from .config import FloodConfig
 
 DATA_CREDIT = (
     "Sen1Floods11 hand-labelled chips (Bonafilia et al., 'Sen1Floods11: a georeferenced dataset to train and "

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+IGNORE = -1  # label value excluded from losses and metrics (nodata, unlabelled)
+
 
 @dataclass
 class Counts:

@@ -1,10 +1,13 @@
-"""PIMC networks: recurrence-plot CNN, image-patch CNN, raw-series 1-D CNN baseline, heads and the CLIP loss."""
+"""PIMC networks: recurrence-plot CNN, image-patch CNN, raw-series 1-D CNN baseline, heads; the CLIP pre-training
+loss is the kits' one InfoNCE (common/losses.py) with a learnt scale."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..common.losses import info_nce
 
 EMBED = 64
 
@@ -76,14 +79,7 @@ class PIMC(nn.Module):
     def loss(self, rp: torch.Tensor, patch: torch.Tensor) -> torch.Tensor:
         a = F.normalize(self.rp_head(self.rp(rp)), dim=1)
         b = F.normalize(self.patch_head(self.patch(patch)), dim=1)
-        return clip_loss(a, b, self.logit_scale.clamp(max=4.6).exp())
-
-
-def clip_loss(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """Symmetric InfoNCE: row i of `a` must pick row i of `b` among the batch, and vice versa."""
-    logits = scale * a @ b.t()
-    target = torch.arange(len(a), device=a.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+        return info_nce(a, b, 1 / self.logit_scale.clamp(max=4.6).exp())  # learnt CLIP scale = 1 / t
 
 
 class Classifier(nn.Module):

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .pimc_data import FORECAST, LULC_CLASSES, PATCH, PixelSet
-from .pimc_models import PIMC, Classifier, Forecaster, RPEncoder, SeriesCNN
+from .data import FORECAST, LULC_CLASSES, PATCH, PixelSet
+from .networks import PIMC, Classifier, Forecaster, RPEncoder, SeriesCNN
 
 
 @dataclass

@@ -6,35 +6,38 @@ import argparse
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_RUNS = REPO / "runs" / "pimc"
+from ..common.errors import UsageError
+from ..common.runs import default_run_dir
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="contrasat train pimc", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_commands(parser: argparse.ArgumentParser) -> None:
+    """The PIMC kit's commands under `contrasat train pimc`."""
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("experiment", help="pre-train + downstream scores for the given seeds")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--out", default=str(DEFAULT_RUNS), help="run folder (results.json, checkpoints)")
+    p.add_argument(
+        "--out", help="run folder (results.json, checkpoints; default runs/pimc/experiment-<timestamp>)"
+    )
     p.add_argument("--data", default=None, help="slovenia_patch.npz (default: $CONTRASAT_DATA/eolearn/...)")
     p.add_argument("--pre-epochs", type=int, default=None)
     p.add_argument("--epochs", type=int, default=None)
     p = sub.add_parser("report", help="docs/results/pimc.md (+ PNG) from run folders")
-    p.add_argument("runs", nargs="*", default=[str(DEFAULT_RUNS)], help="folders holding results.json")
-    p.add_argument("--out", default=str(REPO / "docs" / "results" / "pimc.md"))
+    p.add_argument("runs", nargs="+", help="folders holding results.json")
+    p.add_argument(
+        "--out", required=True, help="results page to write (docs/results/pimc.md in the repository)"
+    )
     p = sub.add_parser("export", help="ONNX land-cover model with its card from a saved classifier")
     p.add_argument("checkpoint", help="pimc_classifier_seed<k>.pt written by 'experiment'")
-    p.add_argument("--out", default=str(REPO / "models" / "weights" / "pixel_ts_landcover.onnx"))
+    p.add_argument("--out", required=True, help="ONNX path (bundled: models/weights/pixel_ts_landcover.onnx)")
     p.add_argument("--results", default=None, help="results.json whose test scores go into the card")
-    return parser
+    parser.set_defaults(func=cmd_pimc)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code (2 for bad arguments or missing data)."""
-    args = build_parser().parse_args(argv)
+def cmd_pimc(args: argparse.Namespace) -> int:
+    """Run one PIMC command; returns the exit code (2 for missing data)."""
     if args.command == "experiment":
-        from .pimc_experiment import run
-        from .pimc_train import PimcConfig
+        from .experiment import run
+        from .train import PimcConfig
 
         cfg = PimcConfig()
         if args.pre_epochs is not None:
@@ -42,20 +45,26 @@ def main(argv: list[str] | None = None) -> int:
         if args.epochs is not None:
             cfg.epochs = args.epochs
         try:
-            path = run(args.out, args.seeds, cfg, args.data)
+            path = run(args.out or default_run_dir("pimc", "experiment"), args.seeds, cfg, args.data)
         except FileNotFoundError as exc:
-            print(f"contrasat: error: data not found: {exc.filename}", file=sys.stderr)
-            return 2
+            raise UsageError(f"data not found: {exc.filename}") from exc
         print(f"wrote {path}")
     elif args.command == "report":
-        from .pimc_report import write_report
+        from .report import write_report
 
         print(f"wrote {write_report([Path(r) for r in args.runs], Path(args.out))}")
     else:
-        from .pimc_export import export_checkpoint
+        from .export import export_checkpoint
 
         print(f"wrote {export_checkpoint(Path(args.checkpoint), Path(args.out), args.results)}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m contrasat.training.pimc.cli ...` = `contrasat train pimc ...`."""
+    from ..cli import main as train_main
+
+    return train_main(["pimc", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

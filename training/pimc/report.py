@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from ..common.data_root import REPO_ROOT as REPO
+
 BENCH = REPO / "bench" / "results" / "recurrence.json"
 
 

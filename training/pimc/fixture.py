@@ -15,9 +15,9 @@ import numpy as np
 import rasterio
 from rasterio.transform import from_bounds
 
-from .pimc_data import load_slovenia, slovenia_path
+from ..common.data_root import REPO_ROOT as REPO
+from .data import load_slovenia, slovenia_path
 
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "resources" / "series" / "slovenia_ndvi_stack.tif"
 
 

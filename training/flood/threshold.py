@@ -4,21 +4,18 @@ SCIENCE.md: a learned model must beat the fixed threshold on chips it never saw,
 so and offer the threshold. The U-Net loses to it on low-water chips (docs/results/flood.md), so the rule
 ships as `flood_vh_threshold`, scored by the same leave-one-chip-out evaluation (it needs no training).
 
-    python -m contrasat.training.threshold_model --loco runs/flood-loco-A/loco.json \
+    contrasat train flood threshold --loco runs/flood-loco-A/loco.json \
         --out models/weights/flood_vh_threshold.onnx
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 
-from ..models.card import ClassInfo, InputSpec, ModelCard, write_card
-from .flood_card import DATA_CREDIT, LOCO_SPLIT
+from ...models.card import ClassInfo, InputSpec, ModelCard
+from .card import DATA_CREDIT, LOCO_SPLIT
 
 THRESHOLD_DB = -20.0
 SHARPNESS = 4.0  # logit slope per dB: p(water) is 0.5 at -20 dB, about 0.98 at -21 dB
@@ -70,20 +67,3 @@ def threshold_card(loco: dict) -> ModelCard:
         metrics=metrics,
         training={"data": f"none (a fixed rule); evaluated on {DATA_CREDIT}", "recipe": "VH < -20 dB"},
     )  # fmt: skip
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--loco", required=True, type=Path, help="loco.json of a flood-loco run")
-    parser.add_argument("--out", required=True, type=Path)
-    args = parser.parse_args(argv)
-    import onnx
-
-    onnx.save(threshold_graph(), str(args.out))
-    write_card(args.out, threshold_card(json.loads(args.loco.read_text())))
-    print(f"wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -7,10 +7,18 @@ between-scene differences SCIENCE.md names: calibration/incidence gain, wind-rou
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from .data_floods import IGNORE, Chip
+from .metrics import IGNORE
+
+
+class Chip(Protocol):
+    """A labelled S1 chip: (2, H, W) dB image and (H, W) label (IGNORE where unusable)."""
+
+    s1: np.ndarray
+    label: np.ndarray
 
 
 @dataclass

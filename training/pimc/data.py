@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models.indices import compute_index, fill_gaps, resample_series, to_reflectance
-from ..models.recurrence import recurrence_plot
+from ...models.indices import compute_index, fill_gaps, resample_series, to_reflectance
+from ...models.recurrence import recurrence_plot
+from ..common.data_root import data_root
+from ..common.splits import spatial_blocks
 
 N_STEPS = 32  # recurrence plots are N_STEPS × N_STEPS whatever the number of dates
 FORECAST = 10  # forecasting target: the last 10 dates of the series
@@ -37,13 +39,6 @@ BLOCK = 25
 
 # PASTIS S2 band order (10 bands of L2A, reflectance × 10000).
 PASTIS_BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
-
-
-def data_root() -> Path:
-    """The shared real-data folder: $CONTRASAT_DATA, else <repo>/../shared/data (one rule for every kit)."""
-    from .data_floods import data_root as shared_root
-
-    return shared_root()
 
 
 def slovenia_path() -> Path:
@@ -112,15 +107,7 @@ def read_pastis(root: str | Path, patch_id: int | str, indices: tuple[str, ...] 
 
 def block_split(height: int, width: int) -> np.ndarray:
     """(H, W) int: 0 train, 1 val, 2 test under the 'blocks25' split."""
-    # the remainder rows/cols (101 = 4 × 25 + 1) join the last block
-    rows = np.minimum(np.arange(height) // BLOCK, max(height // BLOCK, 1) - 1)
-    cols = np.minimum(np.arange(width) // BLOCK, max(width // BLOCK, 1) - 1)
-    split = np.zeros((height, width), dtype=np.int64)
-    for r, c in VAL_BLOCKS:
-        split[np.ix_(rows == r, cols == c)] = 1
-    for r, c in TEST_BLOCKS:
-        split[np.ix_(rows == r, cols == c)] = 2
-    return split
+    return spatial_blocks(height, width, BLOCK, VAL_BLOCKS, TEST_BLOCKS)
 
 
 def class_targets(labels: np.ndarray) -> np.ndarray:
