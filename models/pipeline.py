@@ -262,15 +262,16 @@ class ClassSink:
         self.counts = np.zeros(len(out_classes), dtype=np.float64)
         self.nan_pixels = 0
         self.input_pixels = 0
+        self.aoi_pixels = 0
 
     def __call__(self, row0: int, probs: np.ndarray, valid: np.ndarray) -> None:
         n_classes = len(self.card.classes)
         rows, width = probs.shape[1], self.width
         block = Window(0, row0, width, rows)
         if self.geometry is not None:
-            valid = valid & aoi_mask(
-                self.geometry, window_transform(block, self.out_transform), (rows, width)
-            )
+            inside = aoi_mask(self.geometry, window_transform(block, self.out_transform), (rows, width))
+            self.aoi_pixels += int(inside.sum())
+            valid = valid & inside
         finite = np.all(np.isfinite(probs), axis=0)  # a model answering NaN gives no class: nodata, reported
         self.nan_pixels += int((valid & ~finite).sum())
         self.input_pixels += int(valid.sum())
@@ -362,6 +363,10 @@ def _run_job(
                 loaded, input_sets, window, sink, tile=tile, overlap=overlap, batch_size=config.batch_size,
                 progress=progress, is_cancelled=is_cancelled,
             )  # fmt: skip
+            if geometry is not None and sink.aoi_pixels == 0:
+                raise InputError(
+                    "the AOI covers no pixel centre of the raster (smaller or thinner than a pixel)"
+                )
             if sink.nan_pixels:
                 if sink.nan_pixels == sink.input_pixels:
                     raise ModelError(
