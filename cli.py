@@ -308,7 +308,8 @@ def _setup_logging(verbose: int, quiet: int) -> None:
     logging.getLogger("contrasat").setLevel(level)
     # GDAL/OGR report through rasterio's and fiona's loggers; the runtime turns what matters into one
     # error line, so their own lines (e.g. every failed write on a full disk) show only with -v.
-    for name in ("rasterio", "fiona"):
+    logging.captureWarnings(True)  # e.g. rasterio's NotGeoreferencedWarning before our own one-line refusal
+    for name in ("rasterio", "fiona", "py.warnings"):
         logging.getLogger(name).setLevel(logging.DEBUG if (verbose or 0) >= 1 else logging.CRITICAL + 1)
 
 

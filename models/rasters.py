@@ -58,8 +58,9 @@ class InputRaster:
         try:
             raw = source.read(self.band_indexes, window=window)
         except (RasterioError, CPLE_BaseError) as exc:
+            detail = one_line(exc.__cause__ or exc)
             raise InputError(
-                f"{self.label} raster {self.path.name} cannot be read ({one_line(exc)})"
+                f"{self.label} raster {self.path.name} cannot be read (truncated or damaged?): {detail}"
             ) from exc
         ok = valid_mask(raw, self.nodata)  # nodata is judged on stored values, before any conversion
         if self.scale is not None or self.add is not None or self.offset or self.amplitude:

@@ -133,7 +133,8 @@ CASES: list[Case] = [
     Case("batch-not-a-number", "arguments", "`--batch four`", EXIT2),
     Case("provider-unknown", "arguments", "`--provider tpu`", EXIT2),
     # damaged or unusual rasters
-    Case("truncated-cog", "rasters", "a GeoTIFF cut at 60 %", EXIT2),
+    Case("truncated-cog", "rasters", "a COG cut at 60 % (opens, tiles missing)", EXIT2 + ", no partial output"),
+    Case("truncated-tiff", "rasters", "a GeoTIFF cut at 60 % (header lost)", EXIT2),
     Case("vrt-missing-source", "rasters", "a VRT whose source file is gone", EXIT2),
     Case("pre-event-is-s1", "rasters", "`--pre-event` is the `--s1` file", EXIT2),
     Case("empty-file", "rasters", "a 0-byte .tif", EXIT2),
@@ -209,7 +210,29 @@ def markdown() -> str:
             continue
         lines += ["", f"## {title}", "", "| case | given | answer |", "| --- | --- | --- |"]
         lines += [f"| `{c.id}` | {c.given} | {c.answer} |" for c in rows]
+    lines += ["", "## What a job reports", "", PROTOCOL.strip()]
     return "\n".join(lines) + "\n"
+
+
+PROTOCOL = """
+`contrasat --progress json COMMAND ...` (or `--progress json` after the command) writes one JSON object per
+line on stderr; the QGIS plugin runs jobs as subprocesses and reads them (lines that are not JSON are to be
+ignored). `--progress auto` (default) shows a bar on a terminal, `none` nothing.
+
+| event | fields |
+| --- | --- |
+| `{"event": "progress", "fraction": 0.42}` | at most about 100 per job, non-decreasing, ends at 1.0 |
+| `{"event": "message", "level": "info", "text": "..."}` | notes: conversions, repairs, caps (`info` or `warning`) |
+| `{"event": "done", "result": {...}}` | the job summary, as printed by `--json` |
+| `{"event": "error", "message": "...", "exit": 2}` | the one-line error |
+| `{"event": "cancelled", "exit": 130}` | Ctrl-C or SIGTERM; every temporary removed |
+
+A job ends with exactly one of `done`, `error`, `cancelled`, and the exit code matches (0, 2, 130).
+The summary (`--json` on stdout, `result` above): `task`, `outputs` (`classes`, `probabilities`,
+`polygons`, `statistics`: paths or null), `model`, `provider`, `shape` [rows, cols], `crs`, `classes`
+(value, name, colour), `class_area_km2`, `flooded_km2` (flood jobs), `notes` (level, text).
+`contrasat models --json` lists the bundled models; `contrasat --version` prints the version.
+"""
 
 
 if __name__ == "__main__":

@@ -157,3 +157,13 @@ def test_output_never_replaces_an_input(case, work, capsys, request, monkeypatch
     monkeypatch.chdir(work)
     args, needle = case_args(case, work, request)
     assert_refused(args, work, capsys, needle)
+
+
+def test_reliability_page_lists_every_case():
+    """docs/reliability.md is generated from the case table; regenerate it when cases change."""
+    from hostile_cases import CASES, markdown
+    from runtime_helpers import REPO
+
+    page = (REPO / "docs" / "reliability.md").read_text(encoding="utf-8")
+    assert page == markdown(), "run: python tests/hostile_cases.py > docs/reliability.md"
+    assert len(CASES) >= 60

@@ -406,10 +406,19 @@ def build(case: str, env: Env):  # noqa: C901 (one branch per case keeps each ca
     if case == "threads-huge":
         return env.flood(S1_SAMPLE, "--threads", "100000"), ok("capped at the", ref)
     # --- damaged and unusual rasters
-    if case == "truncated-cog":
+    if case == "truncated-cog":  # header first, tiles after: opens, then fails while reading
+        from rasterio.shutil import copy as copy_raster
+
+        copy_raster(S1_SAMPLE, t / "cog.tif", driver="COG")
+        data = (t / "cog.tif").read_bytes()
+        (t / "cut.tif").write_bytes(data[: int(len(data) * 0.6)])
+        return env.flood(t / "cut.tif", "--tile", "64", "--overlap", "0"), refuse(
+            "cannot be read (truncated or damaged?)"
+        )
+    if case == "truncated-tiff":
         data = S1_SAMPLE.read_bytes()
         (t / "cut.tif").write_bytes(data[: int(len(data) * 0.6)])
-        return env.flood(t / "cut.tif"), refuse("S1")
+        return env.flood(t / "cut.tif"), refuse("not a raster GDAL can read")
     if case == "vrt-missing-source":
         write_vrt(t / "x.vrt", S1_SAMPLE)
         (t / "x.vrt").write_text((t / "x.vrt").read_text().replace(str(S1_SAMPLE), str(t / "gone.tif")))
@@ -449,6 +458,7 @@ def _classes(path) -> np.ndarray:
 GROUPS = ["s1_units", "s2_bands", "geometry", "model", "series", "arguments", "rasters"]
 
 
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 @pytest.mark.parametrize("case", [c for g in GROUPS for c in ids(g)])
 def test_hostile_input(case, env, capsys):
     args, expect = build(case, env)
