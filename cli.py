@@ -307,10 +307,13 @@ def _setup_logging(verbose: int, quiet: int) -> None:
     logging.basicConfig(level=level, format="contrasat: %(levelname)s: %(message)s")
     logging.getLogger("contrasat").setLevel(level)
     # GDAL/OGR report through rasterio's and fiona's loggers; the runtime turns what matters into one
-    # error line, so their own lines (e.g. every failed write on a full disk) show only with -v.
+    # error line, so their own lines (e.g. every failed write on a full disk) show only with -v (all with -vv).
     logging.captureWarnings(True)  # e.g. rasterio's NotGeoreferencedWarning before our own one-line refusal
+    library = {0: logging.CRITICAL + 1, 1: logging.WARNING}.get(
+        verbose or 0, logging.DEBUG
+    )  # -vv: everything
     for name in ("rasterio", "fiona", "py.warnings"):
-        logging.getLogger(name).setLevel(logging.DEBUG if (verbose or 0) >= 1 else logging.CRITICAL + 1)
+        logging.getLogger(name).setLevel(library)
 
 
 def _hide_native_stderr() -> object | None:

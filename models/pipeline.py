@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -73,6 +74,7 @@ def change_classes(post: np.ndarray, pre: np.ndarray) -> np.ndarray:
 
 
 GDAL_CACHE_BYTES = 64 * 1024 * 1024
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -250,6 +252,27 @@ def _open_inputs(
     return inputs, input_sets, grid
 
 
+def pixel_size_m(grid: Grid) -> float:
+    """Mean pixel side in metres at the grid's centre (geographic degrees converted on the ellipsoid)."""
+    t = grid.transform
+    if grid.crs.is_geographic:
+        lat = np.deg2rad(t.f + t.e * grid.height / 2)
+        return float(np.sqrt(abs(t.a) * 111320.0 * np.cos(lat) * abs(t.e) * 110574.0))
+    unit = grid.crs.linear_units_factor[1] if grid.crs.is_projected else 1.0
+    return float(np.sqrt(abs(t.a * t.e)) * unit)
+
+
+def resolution_notes(grid: Grid, card: ModelCard) -> list[Note]:
+    """A warning when pixels are far from the ground resolution the model was trained at."""
+    size = pixel_size_m(grid)
+    if card.resolution_m and not 0.5 <= size / card.resolution_m <= 2.0:
+        return [note_warning(
+            f"pixels are about {size:.3g} m but model {card.name} was trained at {card.resolution_m:g} m: "
+            "expect a poor map (resample the input to the model's resolution)"
+        )]  # fmt: skip
+    return []
+
+
 class ClassSink:
     """Receives blended probabilities strip by strip: writes classes (and probabilities), counts areas."""
 
@@ -313,6 +336,7 @@ def _run_job(
 
     with ExitStack() as stack:
         inputs, input_sets, grid = _open_inputs(card, sources, pre_event, stack, outputs)
+        notes.extend(resolution_notes(grid, card))
         geometry = load_aoi(aoi, grid.crs, notes)
         if geometry is not None:
             window = aoi_window(geometry, grid.transform, grid.width, grid.height)
@@ -329,6 +353,10 @@ def _run_job(
         loaded = load_model(model_path, provider=config.provider, threads=config.threads)
         tile = config.tile_size or card.tile_size
         overlap = card.overlap if config.overlap is None else config.overlap
+        log.info("model %s on %s; tile %d, overlap %d, batch %d", card.name, loaded.provider, tile, overlap,
+                 config.batch_size)  # fmt: skip
+        for note in notes:
+            log.info("%s", note)
         if tile % 16 or not 0 <= overlap < tile // 2:
             raise InputError(f"tile size {tile} must be a multiple of 16 and overlap below half of it")
         out_transform = window_transform(window, grid.transform)

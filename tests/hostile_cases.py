@@ -83,6 +83,9 @@ CASES: list[Case] = [
     Case("s1-swapped-bands", "s1_units", "VH, VV order without descriptions", EXIT2 + " (VH brighter than VV)"),
     Case("s1-int8-db", "s1_units", "int8 whole dB", "read as dB, no conversion"),
     Case("s1-huge-nodata", "s1_units", "nodata -3.4e38", "masked, same map"),
+    Case("s1-undeclared-nodata", "s1_units", "int16 dB × 100 with -9999 fill but no nodata declared", "fill treated as nodata, with a warning; same map"),
+    Case("s1-zero-border-linear", "s1_units", "linear power with a 0-filled border, no nodata declared", "border is nodata (not -50 dB water), with a warning"),
+    Case("s1-coarse-pixels", "s1_units", "S1 at 100 m pixels for a 10 m model", "mapped, with a warning naming both resolutions"),
     Case("s1-single-band", "s1_units", "only one band", EXIT2),
     # sentinel-2 bands, levels and scale
     Case("s2-l2a-scl-needs-b10", "s2_bands", "L2A 12 bands + SCL for the bundled model (needs B10)", EXIT2 + " (says L2A has no B10)"),

@@ -213,6 +213,27 @@ def build(case: str, env: Env):  # noqa: C901 (one branch per case keeps each ca
     if case == "s1-huge-nodata":
         big = np.where(np.isfinite(db), db, -3.4e38).astype("float32")
         return env.flood(write(t / "h.tif", big, nodata=-3.4e38)), ok(None, ref)
+    if case == "s1-undeclared-nodata":
+        filled = db.copy()
+        filled[:, :, :40] = np.nan  # a fill border, written as -9999
+        reference = ref.copy()
+        reference[:, :40] = 255
+        path = write(t / "u.tif", _int(filled, 100), nodata=None)
+        return env.flood(path), ok("every band is -9999 treated as nodata", reference, 5e-3)
+    if case == "s1-zero-border-linear":
+        power = (10 ** (db / 10)).astype("float32")
+        power[:, :, :40] = 0.0  # a fill border, as GRD products have, without declared nodata
+        reference = ref.copy()
+        reference[:, :40] = 255
+        return env.flood(write(t / "zb.tif", np.nan_to_num(power), nodata=None)), ok(
+            "every band is 0 treated as nodata", reference, 1e-3
+        )
+    if case == "s1-coarse-pixels":
+        _, p, _ = _sample()
+        coarse = db[:, ::10, ::10].astype("float32")
+        return env.flood(write(t / "c.tif", coarse, transform=p["transform"] * Affine.scale(10))), ok(
+            "trained at 10 m"
+        )
     if case == "s1-single-band":
         return env.flood(write(t / "one.tif", db[1:].astype("float32"), descriptions=[""])), refuse("1 band")
     # --- Sentinel-2 bands and scale
