@@ -219,13 +219,15 @@ def _rename_all(outputs: list[PlannedOutput]) -> None:
         for out in outputs:
             os.replace(out.temp, out.target)
             done.append(out.target)
-    except OSError as exc:
+    except BaseException as exc:  # also Ctrl-C between two renames: put every old target back
         for target in done:
             _remove(target)
         for backup, target in backups:
             with contextlib.suppress(OSError):
                 os.replace(backup, target)
-        raise OutputError(f"could not move the outputs into place: {one_line(exc)}") from exc
+        if isinstance(exc, OSError):
+            raise OutputError(f"could not move the outputs into place: {one_line(exc)}") from exc
+        raise
     for backup, _ in backups:
         _remove(backup)
 

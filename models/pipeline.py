@@ -23,10 +23,9 @@ from .notes import Note
 from .notes import warning as note_warning
 from .output_set import OutputSet, same_file, verify_raster, verify_table, verify_vector, writing
 from .outputs import (
-    class_areas_km2,
+    block_class_areas_km2,
     class_profile,
     describe_classes,
-    pixel_areas_km2,
     probability_profile,
     write_polygons,
     write_statistics,
@@ -312,8 +311,9 @@ class ClassSink:
             probs[:, ~valid] = np.nan
             with writing("probabilities", Path(self.prob_dst.name)):
                 self.prob_dst.write(probs, window=block)
-        areas = pixel_areas_km2(self.crs, self.out_transform, row0, rows, width)
-        self.counts += class_areas_km2(classes, [c.value for c in self.out_classes], areas)
+        self.counts += block_class_areas_km2(
+            classes, [c.value for c in self.out_classes], self.crs, self.out_transform, row0
+        )
 
 
 def _run_job(

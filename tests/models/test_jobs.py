@@ -14,7 +14,9 @@ def test_runtime_function_takes_every_parameter(entry):
     from contrasat.models.pipeline import run_job
 
     params = dict(inspect.signature(entry.runner()).parameters)
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):  # map_floods(**kwargs) -> run_job
+    if any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
+    ):  # map_floods(**kwargs) -> run_job
         params |= inspect.signature(run_job).parameters
     names = {p.name for p in entry.params} - set(RUN_CONFIG_OPTIONS)
     assert names <= set(params), names - set(params)
