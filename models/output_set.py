@@ -142,6 +142,8 @@ class OutputSet:
                 raise OutputError(
                     f"{label} path exists and is not a regular file (device, pipe or socket): {given}"
                 )
+            if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+                raise OutputError(f"{label} {given.name} exists and is read-only: not replaced")
         for p in self.inputs:
             if same_file(target, p):
                 raise OutputError(f"{label} {given.name} would overwrite the input {p}")

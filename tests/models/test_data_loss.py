@@ -133,6 +133,9 @@ def case_args(case: str, work, request) -> tuple[list, str]:
         (work / "locked").mkdir()
         lock(work / "locked", request)
         return flood(work, "--out", work / "locked" / "o.tif"), "not writable"
+    if case == "out-read-only-file":
+        (work / "previous.tif").chmod(0o444)
+        return flood(work, "--out", work / "previous.tif"), "read-only"
     if case == "out-missing-folder":
         return flood(work, "--out", work / "nope" / "o.tif"), "does not exist"
     if case == "series-out-is-stack":

@@ -319,6 +319,9 @@ def build(case: str, env: Env):  # noqa: C901 (one branch per case keeps each ca
     if case == "aoi-line":
         line = {"type": "LineString", "coordinates": [list(_lonlat(10, 10)), list(_lonlat(300, 300))]}
         return env.flood(S1_SAMPLE, "--aoi", _aoi(t / "ln.geojson", [line])), refuse("no polygon (LineString")
+    if case == "aoi-not-vector":
+        (t / "aoi.geojson").write_text("{ this is not json")
+        return env.flood(S1_SAMPLE, "--aoi", t / "aoi.geojson"), refuse("not a readable vector file")
     if case == "aoi-outside":
         far = {"type": "Polygon", "coordinates": [[(10, 50), (10.1, 50), (10.1, 50.1), (10, 50)]]}
         return env.flood(S1_SAMPLE, "--aoi", _aoi(t / "far.geojson", [far])), refuse("AOI does not overlap")
@@ -376,6 +379,9 @@ def build(case: str, env: Env):  # noqa: C901 (one branch per case keeps each ca
     if case == "model-is-folder":
         (m / "folder.onnx").mkdir()
         return env.flood(S1_SAMPLE, model=m / "folder.onnx"), refuse("model")
+    if case == "model-empty-file":
+        (m / "empty.onnx").write_bytes(b"")
+        return env.flood(S1_SAMPLE, model=m / "empty.onnx"), refuse("empty.onnx")
     if case == "model-wrong-task":
         return env.flood(S1_SAMPLE, model=env.s2_model), refuse("not a 'flood' model")
     # --- series
@@ -444,6 +450,9 @@ def build(case: str, env: Env):  # noqa: C901 (one branch per case keeps each ca
         write_vrt(t / "x.vrt", S1_SAMPLE)
         (t / "x.vrt").write_text((t / "x.vrt").read_text().replace(str(S1_SAMPLE), str(t / "gone.tif")))
         return env.flood(t / "x.vrt"), refuse("does not exist")
+    if case == "pre-event-other-units":
+        pre = write(t / "pre_linear.tif", (10 ** (db / 10)).astype("float32"))
+        return env.flood(S1_SAMPLE, "--pre-event", pre), Expect("change", "pre_linear.tif: linear")
     if case == "pre-event-is-s1":
         return env.flood(S1_SAMPLE, "--pre-event", S1_SAMPLE), refuse("same file as the S1 raster")
     if case == "empty-file":
@@ -514,6 +523,9 @@ def test_hostile_input(case, env, capsys):
     if expect.kind == "nan":
         ref = expected_classes(S1_SAMPLE)
         assert (classes == 255).sum() > (ref == 255).sum()
+    if expect.kind == "change":  # the same scene before and after: all water is permanent, none is new
+        assert expect.needle in notes, notes
+        assert (classes == 2).any() and not (classes == 1).any()
     if expect.kind == "partial":
         left, right = classes[:, :100], classes[:, -60:]
         assert (left != 255).mean() > 0.9 and (right == 255).all()
