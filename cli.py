@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .models.errors import Cancelled, ContrasatError
+from .models.jobs import JOBS
 from .progress import MODES, Reporter
 
 
@@ -15,8 +16,9 @@ def _config(args: argparse.Namespace):
     from .models.pipeline import RunConfig
 
     return RunConfig(
-        tile_size=args.tile, overlap=args.overlap, batch_size=args.batch, provider=args.provider,
-        threads=args.threads,
+        tile_size=getattr(args, "tile", None), overlap=getattr(args, "overlap", None),
+        batch_size=getattr(args, "batch", 4), provider=getattr(args, "provider", "auto"),
+        threads=getattr(args, "threads", 0),
     )  # fmt: skip
 
 
@@ -37,35 +39,17 @@ def _print_result(result) -> None:
         print(f"note: {note}")
 
 
-def cmd_map_floods(args: argparse.Namespace) -> int:
-    from .models.pipeline import map_floods
-
-    result = map_floods(
-        args.s1, args.out, s2=args.s2, pre_event=args.pre_event, aoi=args.aoi, model=args.model,
-        probabilities=args.probabilities, polygons=args.polygons, statistics=args.statistics, config=_config(args),
-        progress=args.reporter.progress,
-    )  # fmt: skip
-    return _finish(args, result)
+# Table parameters that go into RunConfig rather than being keywords of the runtime function.
+RUN_CONFIG_OPTIONS = ("tile", "overlap", "batch", "provider", "threads")
 
 
-def cmd_land_cover(args: argparse.Namespace) -> int:
-    from .models.pipeline import land_cover
-
-    result = land_cover(
-        args.s2, args.out, s1=args.s1, aoi=args.aoi, model=args.model, probabilities=args.probabilities,
-        polygons=args.polygons, statistics=args.statistics, config=_config(args), progress=args.reporter.progress,
-    )  # fmt: skip
-    return _finish(args, result)
-
-
-def cmd_classify_series(args: argparse.Namespace) -> int:
-    from .models.series import classify_series
-
-    stack = args.stack[0] if len(args.stack) == 1 else args.stack
-    result = classify_series(
-        stack, args.out, dates=args.dates, aoi=args.aoi, model=args.model, config=_config(args),
-        progress=args.reporter.progress,
-    )  # fmt: skip
+def cmd_job(args: argparse.Namespace) -> int:
+    """Run the job of the table (models/jobs.py) that this command was built from."""
+    job = args.job
+    kwargs = {p.name: getattr(args, p.name) for p in job.params if p.name not in RUN_CONFIG_OPTIONS}
+    if job.name == "classify-series" and len(kwargs["stack"]) == 1:
+        kwargs["stack"] = kwargs["stack"][0]  # one file: a multi-band index stack
+    result = job.runner()(**kwargs, config=_config(args), progress=args.reporter.progress)
     return _finish(args, result)
 
 
@@ -158,31 +142,39 @@ def _count(minimum: int, what: str):
     return parse
 
 
-def _tile(text: str) -> int:
-    value = _count(16, "--tile")(text)
-    if value % 16:
-        raise argparse.ArgumentTypeError(f"--tile must be a multiple of 16, not {value}")
-    return value
+def _multiple(of: int, minimum: int, what: str):
+    """argparse type: an integer >= minimum that is a multiple of `of`."""
+
+    def parse(text: str) -> int:
+        value = _count(minimum, what)(text)
+        if value % of:
+            raise argparse.ArgumentTypeError(f"{what} must be a multiple of {of}, not {value}")
+        return value
+
+    return parse
 
 
-def _add_compute_options(p: argparse.ArgumentParser, tile_help: str) -> None:
-    p.add_argument("--tile", type=_tile, default=None, help=tile_help)
-    p.add_argument("--provider", choices=["auto", "cuda", "cpu"], default="auto")
-    p.add_argument("--threads", type=_count(0, "--threads"), default=0,
-                   help="ONNX Runtime threads (0: its default; capped at the number of cores)")  # fmt: skip
+def _add_job_arguments(p: argparse.ArgumentParser, job) -> None:
+    """Arguments of one job from the job table: one option per parameter, checked by type where possible."""
+    for param in job.params:
+        kwargs: dict = {"help": param.help, "dest": param.name}
+        if param.required:
+            kwargs["required"] = True
+        if param.kind in ("rasters", "dates"):
+            kwargs["nargs"] = "+"
+        if param.kind == "int":
+            if param.multiple_of:
+                kwargs["type"] = _multiple(param.multiple_of, param.minimum or 0, param.option)
+            else:
+                kwargs["type"] = _count(
+                    param.minimum if param.minimum is not None else -(2**31), param.option
+                )
+        if param.kind == "choice":
+            kwargs["choices"] = list(param.choices)
+        kwargs["default"] = param.default
+        p.add_argument(param.option, **kwargs)
     p.add_argument("--json", action="store_true", help="print the job summary as one JSON document")
-
-
-def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--aoi", help="polygon file (GeoJSON, GeoPackage, ...) in any CRS")
-    p.add_argument("--model", help="bundled model name or path to an .onnx file with a Contrasat card")
-    p.add_argument("--probabilities", help="also write float32 class probabilities here (.tif)")
-    p.add_argument("--polygons", help="also write class polygons with area (.gpkg or .geojson)")
-    p.add_argument("--statistics", help="also write the area per class as CSV (.csv)")
-    p.add_argument("--overlap", type=_count(0, "--overlap"), default=None,
-                   help="tile overlap in pixels (default: model card)")  # fmt: skip
-    p.add_argument("--batch", type=_count(1, "--batch"), default=4, help="tiles per inference batch")
-    _add_compute_options(p, "tile size in pixels, a multiple of 16 (default: model card)")
+    p.set_defaults(func=cmd_job, job=job)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -232,34 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"contrasat {package_version()}")
     _add_global_options(parser, None)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    p = sub.add_parser("map-floods", help="flood map from Sentinel-1 (optionally with Sentinel-2)")
-    p.add_argument("--s1", required=True, help="Sentinel-1 raster [VV, VH]: calibrated sigma0 in dB, linear power "
-                   "or amplitude (detected, converted with a note); HH/HV or uncalibrated DN are refused")  # fmt: skip
-    p.add_argument("--s2", help="Sentinel-2 raster (for fusion models)")
-    p.add_argument("--pre-event", dest="pre_event", help="Sentinel-1 raster before the event: separates new flood "
-                   "water (1) from permanent water (2)")  # fmt: skip
-    p.add_argument("--out", required=True, help="output class GeoTIFF (0 dry, 1 water, 255 nodata)")
-    _add_run_options(p)
-    p.set_defaults(func=cmd_map_floods)
-    p = sub.add_parser("land-cover", help="land-cover map from Sentinel-2 (optionally with Sentinel-1)")
-    p.add_argument("--s2", required=True, help="Sentinel-2 raster: bands found by description (B01..B12, B8A), "
-                   "else all 13 L1C bands or 12 L2A bands in order; L2A (no B10) works only with models that do "
-                   "not need B10 (see `contrasat models`)")  # fmt: skip
-    p.add_argument("--s1", help="Sentinel-1 raster (for fusion models)")
-    p.add_argument("--out", required=True, help="output class GeoTIFF (classes of the model card)")
-    _add_run_options(p)
-    p.set_defaults(func=cmd_land_cover)
-    p = sub.add_parser("classify-series", help="land cover from a multi-date S2 stack (pixel time series)")
-    p.add_argument(
-        "--stack", required=True, nargs="+",
-        help="single-date S2 (or index) rasters dated by name/tag, or one raster with one index band per date",
-    )  # fmt: skip
-    p.add_argument("--dates", nargs="+", help="YYYY-MM-DD per raster, or per band of a one-file stack")
-    p.add_argument("--out", required=True, help="output class GeoTIFF (card classes, 255 nodata)")
-    p.add_argument("--aoi", help="polygon file (GeoJSON, GeoPackage, ...) in any CRS")
-    p.add_argument("--model", help="bundled model name or path to an .onnx file with a Contrasat card")
-    _add_compute_options(p, "pixel block side, a multiple of 16 (default 64)")
-    p.set_defaults(func=cmd_classify_series, overlap=None, batch=4)
+    for job in JOBS:
+        _add_job_arguments(sub.add_parser(job.name, help=job.help), job)
     p = sub.add_parser("models", help="bundled models, their inputs and metrics")
     p.add_argument("--json", action="store_true", help="print the model list as one JSON document")
     p.set_defaults(func=cmd_models)
@@ -296,9 +262,13 @@ def _setup_logging(verbose: int, quiet: int) -> None:
     logging.basicConfig(level=level, format="contrasat: %(levelname)s: %(message)s")
     logging.getLogger("contrasat").setLevel(level)
     # GDAL/OGR report through rasterio's and fiona's loggers; the runtime turns what matters into one
-    # error line, so their own lines (e.g. every failed write on a full disk) show only with -v.
-    for name in ("rasterio", "fiona"):
-        logging.getLogger(name).setLevel(logging.DEBUG if (verbose or 0) >= 1 else logging.CRITICAL + 1)
+    # error line, so their own lines (e.g. every failed write on a full disk) show only with -v (all with -vv).
+    logging.captureWarnings(True)  # e.g. rasterio's NotGeoreferencedWarning before our own one-line refusal
+    library = {0: logging.CRITICAL + 1, 1: logging.WARNING}.get(
+        verbose or 0, logging.DEBUG
+    )  # -vv: everything
+    for name in ("rasterio", "fiona", "py.warnings"):
+        logging.getLogger(name).setLevel(library)
 
 
 def _hide_native_stderr() -> object | None:

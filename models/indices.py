@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .preprocess import S2_OFFSET, s2_offset
+from .preprocess import s2_offset
 
 INDEX_BANDS: dict[str, tuple[str, ...]] = {
     "NDVI": ("B04", "B08"),
     "EVI": ("B02", "B04", "B08"),
     "SAVI": ("B04", "B08"),
 }
-BOA_OFFSET = S2_OFFSET  # DN offset of processing baseline >= 04.00
 SCALE = 10000.0
 
 
@@ -69,16 +68,6 @@ def compute_index(name: str, bands: dict[str, np.ndarray]) -> np.ndarray:
     if key == "SAVI":
         return savi(bands["B04"], bands["B08"])
     raise ValueError(f"unknown index '{name}' (known: {', '.join(INDEX_BANDS)})")
-
-
-def valid_pixels(dn: np.ndarray, nodata: float | None = 0.0, cloud: np.ndarray | None = None) -> np.ndarray:
-    """(H, W) bool from (B, H, W) DNs: every band finite and != nodata, and not flagged in `cloud` (truthy = cloud)."""
-    ok = np.all(np.isfinite(dn), axis=0)
-    if nodata is not None and not np.isnan(nodata):
-        ok &= np.all(dn != nodata, axis=0)
-    if cloud is not None:
-        ok &= ~np.asarray(cloud, dtype=bool)
-    return ok
 
 
 def fill_gaps(

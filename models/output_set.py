@@ -142,6 +142,8 @@ class OutputSet:
                 raise OutputError(
                     f"{label} path exists and is not a regular file (device, pipe or socket): {given}"
                 )
+            if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+                raise OutputError(f"{label} {given.name} exists and is read-only: not replaced")
         for p in self.inputs:
             if same_file(target, p):
                 raise OutputError(f"{label} {given.name} would overwrite the input {p}")
@@ -219,13 +221,15 @@ def _rename_all(outputs: list[PlannedOutput]) -> None:
         for out in outputs:
             os.replace(out.temp, out.target)
             done.append(out.target)
-    except OSError as exc:
+    except BaseException as exc:  # also Ctrl-C between two renames: put every old target back
         for target in done:
             _remove(target)
         for backup, target in backups:
             with contextlib.suppress(OSError):
                 os.replace(backup, target)
-        raise OutputError(f"could not move the outputs into place: {one_line(exc)}") from exc
+        if isinstance(exc, OSError):
+            raise OutputError(f"could not move the outputs into place: {one_line(exc)}") from exc
+        raise
     for backup, _ in backups:
         _remove(backup)
 

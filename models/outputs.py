@@ -81,7 +81,29 @@ def pixel_areas_km2(crs: CRS, transform, row0: int, rows: int, width: int, sampl
 
 def class_areas_km2(classes: np.ndarray, values: list[int], pixel_area_km2: np.ndarray) -> np.ndarray:
     """Area in km² of each class value in a block, given each pixel's area ((rows, width) or (rows, 1))."""
-    return np.array([float(((classes == v) * pixel_area_km2).sum()) for v in values])
+    if pixel_area_km2.shape[1] == 1:  # area by row only: count per row, no (rows, width) float temporaries
+        return np.array([float((classes == v).sum(axis=1) @ pixel_area_km2[:, 0]) for v in values])
+    return np.array([float(pixel_area_km2[classes == v].sum()) for v in values])
+
+
+AREA_CHUNK = 2048  # columns per pixel-area computation: memory stays bounded on very wide rasters
+
+
+def block_class_areas_km2(
+    classes: np.ndarray, values: list[int], crs: CRS, transform, row0: int
+) -> np.ndarray:
+    """True area in km² of each class value in rows row0.. of a raster (`classes` is (rows, width))."""
+    from rasterio.transform import Affine
+
+    rows, width = classes.shape
+    if crs.is_geographic and transform.b == 0 and transform.d == 0:  # area by row only: one pass
+        return class_areas_km2(classes, values, pixel_areas_km2(crs, transform, row0, rows, width))
+    total = np.zeros(len(values))
+    for c0 in range(0, width, AREA_CHUNK):
+        part = classes[:, c0 : c0 + AREA_CHUNK]
+        areas = pixel_areas_km2(crs, transform * Affine.translation(c0, 0), row0, rows, part.shape[1])
+        total += class_areas_km2(part, values, areas)
+    return total
 
 
 def polygon_features(

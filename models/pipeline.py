@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -22,10 +23,9 @@ from .notes import Note
 from .notes import warning as note_warning
 from .output_set import OutputSet, same_file, verify_raster, verify_table, verify_vector, writing
 from .outputs import (
-    class_areas_km2,
+    block_class_areas_km2,
     class_profile,
     describe_classes,
-    pixel_areas_km2,
     probability_profile,
     write_polygons,
     write_statistics,
@@ -73,6 +73,7 @@ def change_classes(post: np.ndarray, pre: np.ndarray) -> np.ndarray:
 
 
 GDAL_CACHE_BYTES = 64 * 1024 * 1024
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -250,6 +251,27 @@ def _open_inputs(
     return inputs, input_sets, grid
 
 
+def pixel_size_m(grid: Grid) -> float:
+    """Mean pixel side in metres at the grid's centre (geographic degrees converted on the ellipsoid)."""
+    t = grid.transform
+    if grid.crs.is_geographic:
+        lat = np.deg2rad(t.f + t.e * grid.height / 2)
+        return float(np.sqrt(abs(t.a) * 111320.0 * np.cos(lat) * abs(t.e) * 110574.0))
+    unit = grid.crs.linear_units_factor[1] if grid.crs.is_projected else 1.0
+    return float(np.sqrt(abs(t.a * t.e)) * unit)
+
+
+def resolution_notes(grid: Grid, card: ModelCard) -> list[Note]:
+    """A warning when pixels are far from the ground resolution the model was trained at."""
+    size = pixel_size_m(grid)
+    if card.resolution_m and not 0.5 <= size / card.resolution_m <= 2.0:
+        return [note_warning(
+            f"pixels are about {size:.3g} m but model {card.name} was trained at {card.resolution_m:g} m: "
+            "expect a poor map (resample the input to the model's resolution)"
+        )]  # fmt: skip
+    return []
+
+
 class ClassSink:
     """Receives blended probabilities strip by strip: writes classes (and probabilities), counts areas."""
 
@@ -262,15 +284,16 @@ class ClassSink:
         self.counts = np.zeros(len(out_classes), dtype=np.float64)
         self.nan_pixels = 0
         self.input_pixels = 0
+        self.aoi_pixels = 0
 
     def __call__(self, row0: int, probs: np.ndarray, valid: np.ndarray) -> None:
         n_classes = len(self.card.classes)
         rows, width = probs.shape[1], self.width
         block = Window(0, row0, width, rows)
         if self.geometry is not None:
-            valid = valid & aoi_mask(
-                self.geometry, window_transform(block, self.out_transform), (rows, width)
-            )
+            inside = aoi_mask(self.geometry, window_transform(block, self.out_transform), (rows, width))
+            self.aoi_pixels += int(inside.sum())
+            valid = valid & inside
         finite = np.all(np.isfinite(probs), axis=0)  # a model answering NaN gives no class: nodata, reported
         self.nan_pixels += int((valid & ~finite).sum())
         self.input_pixels += int(valid.sum())
@@ -288,8 +311,9 @@ class ClassSink:
             probs[:, ~valid] = np.nan
             with writing("probabilities", Path(self.prob_dst.name)):
                 self.prob_dst.write(probs, window=block)
-        areas = pixel_areas_km2(self.crs, self.out_transform, row0, rows, width)
-        self.counts += class_areas_km2(classes, [c.value for c in self.out_classes], areas)
+        self.counts += block_class_areas_km2(
+            classes, [c.value for c in self.out_classes], self.crs, self.out_transform, row0
+        )
 
 
 def _run_job(
@@ -312,6 +336,7 @@ def _run_job(
 
     with ExitStack() as stack:
         inputs, input_sets, grid = _open_inputs(card, sources, pre_event, stack, outputs)
+        notes.extend(resolution_notes(grid, card))
         geometry = load_aoi(aoi, grid.crs, notes)
         if geometry is not None:
             window = aoi_window(geometry, grid.transform, grid.width, grid.height)
@@ -328,6 +353,10 @@ def _run_job(
         loaded = load_model(model_path, provider=config.provider, threads=config.threads)
         tile = config.tile_size or card.tile_size
         overlap = card.overlap if config.overlap is None else config.overlap
+        log.info("model %s on %s; tile %d, overlap %d, batch %d", card.name, loaded.provider, tile, overlap,
+                 config.batch_size)  # fmt: skip
+        for note in notes:
+            log.info("%s", note)
         if tile % 16 or not 0 <= overlap < tile // 2:
             raise InputError(f"tile size {tile} must be a multiple of 16 and overlap below half of it")
         out_transform = window_transform(window, grid.transform)
@@ -362,6 +391,10 @@ def _run_job(
                 loaded, input_sets, window, sink, tile=tile, overlap=overlap, batch_size=config.batch_size,
                 progress=progress, is_cancelled=is_cancelled,
             )  # fmt: skip
+            if geometry is not None and sink.aoi_pixels == 0:
+                raise InputError(
+                    "the AOI covers no pixel centre of the raster (smaller or thinner than a pixel)"
+                )
             if sink.nan_pixels:
                 if sink.nan_pixels == sink.input_pixels:
                     raise ModelError(

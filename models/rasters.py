@@ -16,7 +16,7 @@ from rasterio.windows import Window
 from .bands import SENSOR_BANDS, normalise_band_name, resolve_bands
 from .card import InputSpec
 from .errors import InputError
-from .notes import Note, info
+from .notes import Note, info, warning
 from .output_set import one_line
 from .preprocess import valid_mask
 from .units import decide_s1, decide_s2
@@ -58,8 +58,9 @@ class InputRaster:
         try:
             raw = source.read(self.band_indexes, window=window)
         except (RasterioError, CPLE_BaseError) as exc:
+            detail = one_line(exc.__cause__ or exc)
             raise InputError(
-                f"{self.label} raster {self.path.name} cannot be read ({one_line(exc)})"
+                f"{self.label} raster {self.path.name} cannot be read (truncated or damaged?): {detail}"
             ) from exc
         ok = valid_mask(raw, self.nodata)  # nodata is judged on stored values, before any conversion
         if self.scale is not None or self.add is not None or self.offset or self.amplitude:
@@ -193,6 +194,24 @@ def has_valid_pixels(raster: InputRaster, window: Window, block: int = 256) -> b
     return False
 
 
+NODATA_SENTINELS = (-9999.0, -32768.0, -32767.0, 0.0)  # fill values products use without declaring them
+SENTINEL_SHARE = 0.001
+
+
+def undeclared_nodata(raw: np.ndarray, ok: np.ndarray) -> float | None:
+    """A fill value (e.g. -9999, or 0 borders) found in every band of some pixels of a raster that declares
+    no nodata: no real backscatter is exactly that in every band, so such pixels are no data."""
+    if raw.size == 0:
+        return None
+    for sentinel in NODATA_SENTINELS:
+        hit = np.all(raw == sentinel, axis=0) & ok
+        if (
+            float(np.mean(hit)) >= SENTINEL_SHARE and hit.sum() < ok.sum()
+        ):  # all-fill rasters are refused later
+            return sentinel
+    return None
+
+
 def detect_units(raster: InputRaster, window: Window) -> list[Note]:
     """Decide once how the raster's stored values become the card's units (see units.py); return notes.
 
@@ -210,6 +229,16 @@ def detect_units(raster: InputRaster, window: Window) -> list[Note]:
         raster.scale, raster.add = scales, adds
         notes.append(info(f"{name}: the file's scale/offset applied"))
     raw, ok = sample(raster, window)
+    if raster.nodata is None and raster.spec.sensor == "S1":
+        sentinel = undeclared_nodata(raw, ok)
+        if sentinel is not None:
+            raster.nodata = sentinel
+            notes.append(
+                warning(
+                    f"{name}: no nodata declared; pixels where every band is {sentinel:g} treated as nodata"
+                )
+            )
+            raw, ok = sample(raster, window)
     values = raw[:, ok]
     dtype = np.dtype(ds.dtypes[raster.band_indexes[0] - 1])
     if raster.spec.sensor.startswith("S2"):

@@ -44,10 +44,9 @@ from .indices import INDEX_BANDS, compute_index, detect_offset, fill_gaps, resam
 from .notes import info, warning
 from .output_set import verify_raster
 from .outputs import (
-    class_areas_km2,
+    block_class_areas_km2,
     class_profile,
     describe_classes,
-    pixel_areas_km2,
 )
 from .pipeline import GDAL_CACHE_BYTES, JobResult, RunConfig, plan_outputs
 from .preprocess import prepare
@@ -367,10 +366,10 @@ def _classify(paths, outputs, card, model_path, contract, dates, aoi, config, pr
                         labels[s : s + len(part)] = answer
                     classes.ravel()[rows] = labels
                 dst.write(classes, 1, window=Window(c, r, w, h))
-                areas = pixel_areas_km2(
-                    grid.crs, window_transform(Window(c, r, w, h), out_transform), 0, h, w
-                )
-                counts += class_areas_km2(classes, [c.value for c in card.classes], areas)
+                counts += block_class_areas_km2(
+                    classes, [c.value for c in card.classes], grid.crs,
+                    window_transform(Window(c, r, w, h), out_transform), 0,
+                )  # fmt: skip
                 if progress is not None:
                     progress((k + 1) / len(blocks))
             if counts.sum() == 0:

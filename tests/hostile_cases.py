@@ -34,6 +34,7 @@ GROUPS = {
     "rasters": "Damaged or unusual input rasters",
 }
 
+# fmt: off
 CASES: list[Case] = [
     # data loss
     Case("out-is-s1", "data_loss", "`--out` names the `--s1` input", EXIT2),
@@ -50,62 +51,104 @@ CASES: list[Case] = [
     Case("out-jpg", "data_loss", "`--out map.jpg`", EXIT2),
     Case("probabilities-png", "data_loss", "`--probabilities p.png`", EXIT2),
     Case("out-no-extension", "data_loss", "`--out map` (no extension)", EXIT2),
-    Case(
-        "polygons-shp",
-        "data_loss",
-        "`--polygons p.shp` with an existing `--out`",
-        EXIT2 + ", checked before any work",
-    ),
+    Case("polygons-shp", "data_loss", "`--polygons p.shp` with an existing `--out`", EXIT2 + ", checked before any work"),
     Case("statistics-xlsx", "data_loss", "`--statistics s.xlsx`", EXIT2),
     Case("out-fifo", "data_loss", "`--out` is an existing named pipe", EXIT2),
     Case("out-device", "data_loss", "`--out` is a device node (as root)", EXIT2),
     Case("out-folder", "data_loss", "`--out` is an existing folder", EXIT2),
     Case("out-readonly-folder", "data_loss", "`--out` in a read-only (immutable for root) folder", EXIT2),
+    Case("out-read-only-file", "data_loss", "`--out` names an existing read-only file", EXIT2),
     Case("out-missing-folder", "data_loss", "`--out` in a folder that does not exist", EXIT2),
     Case("series-out-is-stack", "data_loss", "`classify-series --out` names the stack", EXIT2),
-    Case(
-        "demo-out-is-file", "data_loss", "`demo --out` names an existing file", "exit 2, the file untouched"
-    ),
+    Case("demo-out-is-file", "data_loss", "`demo --out` names an existing file", "exit 2, the file untouched"),
     # all or none
-    Case(
-        "disk-full-tmpfs",
-        "commit",
-        "outputs on a 200 kB tmpfs (probabilities do not fit)",
-        EXIT2 + ", no partials",
-    ),
-    Case(
-        "disk-full-polygons",
-        "commit",
-        "no space left while writing polygons",
-        EXIT2 + ", class raster not replaced",
-    ),
-    Case(
-        "truncated-output",
-        "commit",
-        "an output fails verification when re-opened",
-        EXIT2 + ", nothing renamed",
-    ),
+    Case("disk-full-tmpfs", "commit", "outputs on a 200 kB tmpfs (probabilities do not fit)", EXIT2 + ", no partials"),
+    Case("disk-full-polygons", "commit", "no space left while writing polygons", EXIT2 + ", class raster not replaced"),
+    Case("truncated-output", "commit", "an output fails verification when re-opened", EXIT2 + ", nothing renamed"),
     Case("rename-fails", "commit", "the second rename fails at commit", EXIT2 + ", first target restored"),
-    Case(
-        "stale-partial",
-        "commit",
-        "a `.partial` of the same output left by a killed run",
-        "removed by the next run",
-    ),
+    Case("stale-partial", "commit", "a `.partial` of the same output left by a killed run", "removed by the next run"),
     Case("live-partial", "commit", "a `.partial` of a process still running", "left alone"),
-    Case(
-        "keyboard-interrupt",
-        "commit",
-        "Ctrl-C during the run",
-        "`contrasat: cancelled`, exit 130, temporaries removed",
-    ),
-    Case(
-        "sigterm",
-        "commit",
-        "SIGTERM during the run (how the plugin cancels)",
-        "`contrasat: cancelled`, exit 130, temporaries removed",
-    ),
+    Case("keyboard-interrupt", "commit", "Ctrl-C during the run", "`contrasat: cancelled`, exit 130, temporaries removed"),
+    Case("sigterm", "commit", "SIGTERM during the run (how the plugin cancels)", "`contrasat: cancelled`, exit 130, temporaries removed"),
+    # sentinel-1 units and polarisations
+    Case("s1-linear-power", "s1_units", "S1 in linear power", CONVERT + " (10·log10), same map as dB"),
+    Case("s1-amplitude", "s1_units", "S1 as amplitude (sqrt of power)", CONVERT + " (20·log10), same map as dB"),
+    Case("s1-db-x100-int16", "s1_units", "int16 dB × 100 with nodata -9999", CONVERT + " (÷100), same map"),
+    Case("s1-db-x10-int16", "s1_units", "int16 dB × 10", CONVERT + " (÷10), same map"),
+    Case("s1-file-scale", "s1_units", "int16 with the file's own scale 0.01", CONVERT + " (file scale applied)"),
+    Case("s1-uint16-dn", "s1_units", "uint16 uncalibrated digital numbers", EXIT2),
+    Case("s1-uint8-rescaled", "s1_units", "uint8 rescaled SAR", EXIT2),
+    Case("s1-all-zero", "s1_units", "every pixel 0 (no nodata declared)", EXIT2),
+    Case("s1-constant", "s1_units", "every pixel -15 dB", EXIT2),
+    Case("s1-hh-hv", "s1_units", "bands described HH/HV", EXIT2 + " (never read as VV/VH)"),
+    Case("s1-swapped-bands", "s1_units", "VH, VV order without descriptions", EXIT2 + " (VH brighter than VV)"),
+    Case("s1-int8-db", "s1_units", "int8 whole dB", "read as dB, no conversion"),
+    Case("s1-huge-nodata", "s1_units", "nodata -3.4e38", "masked, same map"),
+    Case("s1-undeclared-nodata", "s1_units", "int16 dB × 100 with -9999 fill but no nodata declared", "fill treated as nodata, with a warning; same map"),
+    Case("s1-zero-border-linear", "s1_units", "linear power with a 0-filled border, no nodata declared", "border is nodata (not -50 dB water), with a warning"),
+    Case("s1-coarse-pixels", "s1_units", "S1 at 100 m pixels for a 10 m model", "mapped, with a warning naming both resolutions"),
+    Case("s1-single-band", "s1_units", "only one band", EXIT2),
+    # sentinel-2 bands, levels and scale
+    Case("s2-l2a-scl-needs-b10", "s2_bands", "L2A 12 bands + SCL for the bundled model (needs B10)", EXIT2 + " (says L2A has no B10)"),
+    Case("s2-l2a-12-needs-b10", "s2_bands", "L2A 12 bands, no descriptions, model needs B10", EXIT2),
+    Case("s2-l2a-scl-by-description", "s2_bands", "L2A + SCL in shuffled order, described", "bands mapped by description, same map as L1C"),
+    Case("s2-l2a-12-by-count", "s2_bands", "L2A 12 bands without descriptions, model without B10", "L2A order, same map as L1C"),
+    Case("s2-float-reflectance", "s2_bands", "float reflectance 0..1", CONVERT + " (× 10000), same map"),
+    Case("s2-uint8", "s2_bands", "8-bit visual product", EXIT2),
+    Case("s2-generic-band-names", "s2_bands", "13 bands described 'Band 1'..'Band 13'", "L1C order, same map"),
+    # georeferencing, areas and areas of interest
+    Case("crs-no-geotransform", "geometry", "a CRS but no geotransform", EXIT2),
+    Case("rotated-geotransform", "geometry", "rotation terms in the geotransform", EXIT2),
+    Case("gcps-only", "geometry", "georeferenced by GCPs only", EXIT2),
+    Case("s1-no-crs", "geometry", "no CRS", EXIT2),
+    Case("areas-epsg3857", "geometry", "S1 in web mercator, with CSV and polygons", "true areas (not × 1.62); CSV = summary = polygons"),
+    Case("areas-utm", "geometry", "S1 in UTM, with CSV and GeoJSON polygons", "true areas; CSV = summary = polygons"),
+    Case("aoi-self-intersecting", "geometry", "a bow-tie AOI", "repaired with make_valid (both lobes kept), with a note"),
+    Case("aoi-zero-area", "geometry", "an AOI polygon with no area", EXIT2),
+    Case("aoi-sliver", "geometry", "an AOI thinner than a pixel, covering no pixel centre", EXIT2),
+    Case("aoi-point", "geometry", "an AOI that is a point", EXIT2),
+    Case("aoi-line", "geometry", "an AOI that is a line", EXIT2),
+    Case("aoi-not-vector", "geometry", "an AOI file that is not a vector file", EXIT2),
+    Case("aoi-outside", "geometry", "an AOI away from the raster", EXIT2),
+    Case("s2-other-crs-partial-overlap", "geometry", "S2 in UTM covering half of S1 (fusion)", "S1 grid; pixels without S2 are nodata"),
+    Case("one-pixel-raster", "geometry", "a 1 × 1 pixel S1 raster", "mapped"),
+    # models that do not behave as their card says
+    Case("model-wrong-channels", "model", "network takes 3 channels, card lists 2 bands", EXIT2),
+    Case("model-wrong-classes", "model", "network answers 2 classes, card lists 3", EXIT2),
+    Case("model-half-resolution", "model", "network output at half resolution", EXIT2),
+    Case("model-vector-output", "model", "network outputs (N, C) for a map task", EXIT2),
+    Case("model-bad-colour", "model", "card colour 'blue'", EXIT2),
+    Case("model-all-nan", "model", "network answers NaN everywhere", EXIT2),
+    Case("model-partial-nan", "model", "network answers NaN on some pixels", "those pixels nodata, with a warning"),
+    Case("model-is-folder", "model", "`--model` names a folder", EXIT2),
+    Case("model-empty-file", "model", "`--model` is a 0-byte .onnx file", EXIT2),
+    Case("model-wrong-task", "model", "a land-cover model for map-floods", EXIT2),
+    # pixel time series
+    Case("series-red-reflectance", "series", "a stack of red reflectance (0..0.3) as NDVI", EXIT2),
+    Case("series-red-dn", "series", "a stack of red DNs (500..2500) as NDVI", EXIT2),
+    Case("series-bad-dates", "series", "`--dates 2020-13-45`", EXIT2),
+    # command-line arguments
+    Case("batch-0", "arguments", "`--batch 0`", EXIT2),
+    Case("batch-negative", "arguments", "`--batch -1`", EXIT2),
+    Case("tile-0", "arguments", "`--tile 0`", EXIT2),
+    Case("tile-not-multiple-of-16", "arguments", "`--tile 100`", EXIT2),
+    Case("threads-negative", "arguments", "`--threads -1`", EXIT2),
+    Case("threads-huge", "arguments", "`--threads 100000`", "capped at the core count, with a warning"),
+    Case("overlap-negative", "arguments", "`--overlap -1`", EXIT2),
+    Case("overlap-too-big", "arguments", "`--tile 64 --overlap 40`", EXIT2),
+    Case("batch-not-a-number", "arguments", "`--batch four`", EXIT2),
+    Case("provider-unknown", "arguments", "`--provider tpu`", EXIT2),
+    # damaged or unusual rasters
+    Case("truncated-cog", "rasters", "a COG cut at 60 % (opens, tiles missing)", EXIT2 + ", no partial output"),
+    Case("truncated-tiff", "rasters", "a GeoTIFF cut at 60 % (header lost)", EXIT2),
+    Case("vrt-missing-source", "rasters", "a VRT whose source file is gone", EXIT2),
+    Case("pre-event-other-units", "rasters", "pre-event in linear power, event in dB", "each converted on its own, with a note"),
+    Case("pre-event-is-s1", "rasters", "`--pre-event` is the `--s1` file", EXIT2),
+    Case("empty-file", "rasters", "a 0-byte .tif", EXIT2),
+    Case("s1-is-folder", "rasters", "`--s1` names a folder", EXIT2),
+    Case("s1-all-nodata", "rasters", "every pixel NaN", EXIT2),
 ]
+# fmt: on
 
 
 def snapshot(folder) -> dict[str, object]:
@@ -118,6 +161,27 @@ def snapshot(folder) -> dict[str, object]:
         else:
             found[str(path.relative_to(folder))] = stat.S_IFMT(mode)
     return found
+
+
+def write_vrt(path, source, bands=2, size=512) -> None:
+    """A hand-written VRT reading `bands` bands of `source` (no GDAL command-line tools needed)."""
+    import rasterio
+
+    with rasterio.open(source) as src:
+        crs, gt, dtype = src.crs.to_wkt(), src.transform.to_gdal(), src.dtypes[0]
+        names = src.descriptions
+    dtypes = {"float32": "Float32", "int16": "Int16", "uint16": "UInt16", "uint8": "Byte"}
+    band_xml = "".join(
+        f'<VRTRasterBand dataType="{dtypes[dtype]}" band="{b}"><Description>{names[b - 1] or ""}</Description>'
+        f'<SimpleSource><SourceFilename relativeToVRT="0">{source}</SourceFilename><SourceBand>{b}</SourceBand>'
+        f'<SrcRect xOff="0" yOff="0" xSize="{size}" ySize="{size}"/><DstRect xOff="0" yOff="0" xSize="{size}" '
+        f'ySize="{size}"/></SimpleSource></VRTRasterBand>'
+        for b in range(1, bands + 1)
+    )
+    path.write_text(
+        f'<VRTDataset rasterXSize="{size}" rasterYSize="{size}"><SRS>{crs}</SRS>'
+        f"<GeoTransform>{', '.join(map(str, gt))}</GeoTransform>{band_xml}</VRTDataset>"
+    )
 
 
 def ids(group: str) -> list[str]:
@@ -153,7 +217,29 @@ def markdown() -> str:
             continue
         lines += ["", f"## {title}", "", "| case | given | answer |", "| --- | --- | --- |"]
         lines += [f"| `{c.id}` | {c.given} | {c.answer} |" for c in rows]
+    lines += ["", "## What a job reports", "", PROTOCOL.strip()]
     return "\n".join(lines) + "\n"
+
+
+PROTOCOL = """
+`contrasat --progress json COMMAND ...` (or `--progress json` after the command) writes one JSON object per
+line on stderr; the QGIS plugin runs jobs as subprocesses and reads them (lines that are not JSON are to be
+ignored). `--progress auto` (default) shows a bar on a terminal, `none` nothing.
+
+| event | fields |
+| --- | --- |
+| `{"event": "progress", "fraction": 0.42}` | at most about 100 per job, non-decreasing, ends at 1.0 |
+| `{"event": "message", "level": "info", "text": "..."}` | notes: conversions, repairs, caps (`info` or `warning`) |
+| `{"event": "done", "result": {...}}` | the job summary, as printed by `--json` |
+| `{"event": "error", "message": "...", "exit": 2}` | the one-line error |
+| `{"event": "cancelled", "exit": 130}` | Ctrl-C or SIGTERM; every temporary removed |
+
+A job ends with exactly one of `done`, `error`, `cancelled`, and the exit code matches (0, 2, 130).
+The summary (`--json` on stdout, `result` above): `task`, `outputs` (`classes`, `probabilities`,
+`polygons`, `statistics`: paths or null), `model`, `provider`, `shape` [rows, cols], `crs`, `classes`
+(value, name, colour), `class_area_km2`, `flooded_km2` (flood jobs), `notes` (level, text).
+`contrasat models --json` lists the bundled models; `contrasat --version` prints the version.
+"""
 
 
 if __name__ == "__main__":

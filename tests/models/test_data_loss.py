@@ -9,7 +9,7 @@ import stat
 
 import pytest
 from contrasat.cli import main
-from hostile_cases import ids, snapshot
+from hostile_cases import ids, snapshot, write_vrt
 from runtime_helpers import S1_SAMPLE, S2_SAMPLE
 
 
@@ -53,27 +53,6 @@ def work(tmp_path, threshold_model):
 
 def flood(work, *extra):
     return ["map-floods", "--s1", work / "s1.tif", "--model", work / "model.onnx", *extra]
-
-
-def write_vrt(path, source, bands=2, size=512) -> None:
-    """A hand-written VRT reading `bands` bands of `source` (no GDAL command-line tools needed)."""
-    import rasterio
-
-    with rasterio.open(source) as src:
-        crs, gt, dtype = src.crs.to_wkt(), src.transform.to_gdal(), src.dtypes[0]
-        names = src.descriptions
-    dtypes = {"float32": "Float32", "int16": "Int16", "uint16": "UInt16", "uint8": "Byte"}
-    band_xml = "".join(
-        f'<VRTRasterBand dataType="{dtypes[dtype]}" band="{b}"><Description>{names[b - 1] or ""}</Description>'
-        f'<SimpleSource><SourceFilename relativeToVRT="0">{source}</SourceFilename><SourceBand>{b}</SourceBand>'
-        f'<SrcRect xOff="0" yOff="0" xSize="{size}" ySize="{size}"/><DstRect xOff="0" yOff="0" xSize="{size}" '
-        f'ySize="{size}"/></SimpleSource></VRTRasterBand>'
-        for b in range(1, bands + 1)
-    )
-    path.write_text(
-        f'<VRTDataset rasterXSize="{size}" rasterYSize="{size}"><SRS>{crs}</SRS>'
-        f"<GeoTransform>{', '.join(map(str, gt))}</GeoTransform>{band_xml}</VRTDataset>"
-    )
 
 
 def lock(folder, request) -> None:
@@ -154,6 +133,9 @@ def case_args(case: str, work, request) -> tuple[list, str]:
         (work / "locked").mkdir()
         lock(work / "locked", request)
         return flood(work, "--out", work / "locked" / "o.tif"), "not writable"
+    if case == "out-read-only-file":
+        (work / "previous.tif").chmod(0o444)
+        return flood(work, "--out", work / "previous.tif"), "read-only"
     if case == "out-missing-folder":
         return flood(work, "--out", work / "nope" / "o.tif"), "does not exist"
     if case == "series-out-is-stack":
@@ -178,3 +160,13 @@ def test_output_never_replaces_an_input(case, work, capsys, request, monkeypatch
     monkeypatch.chdir(work)
     args, needle = case_args(case, work, request)
     assert_refused(args, work, capsys, needle)
+
+
+def test_reliability_page_lists_every_case():
+    """docs/reliability.md is generated from the case table; regenerate it when cases change."""
+    from hostile_cases import CASES, markdown
+    from runtime_helpers import REPO
+
+    page = (REPO / "docs" / "reliability.md").read_text(encoding="utf-8")
+    assert page == markdown(), "run: python tests/hostile_cases.py > docs/reliability.md"
+    assert len(CASES) >= 60

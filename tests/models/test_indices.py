@@ -13,7 +13,6 @@ from contrasat.models.indices import (
     resample_series,
     savi,
     to_reflectance,
-    valid_pixels,
 )
 
 
@@ -42,14 +41,6 @@ def test_offset_only_when_the_data_shows_it():
     assert detect_offset(np.zeros((4, 4))) == 0.0  # all nodata
     refl = to_reflectance(np.array([2000], np.uint16), offset=1000.0)
     assert refl[0] == pytest.approx(0.1)
-
-
-def test_valid_pixels_masks_nodata_nan_and_cloud():
-    dn = np.ones((3, 2, 2), np.float32)
-    dn[0, 0, 0] = 0
-    dn[1, 0, 1] = np.nan
-    cloud = np.array([[0, 0], [1, 0]])
-    assert valid_pixels(dn, 0, cloud).tolist() == [[False, False], [False, True]]
 
 
 def test_fill_gaps_interpolates_in_time_and_holds_ends():

@@ -99,3 +99,32 @@ def test_cancel_event_in_json_mode(tmp_path, threshold_model, s1_sample, capsys,
     assert main(_job(tmp_path, threshold_model, s1_sample)) == 130
     assert _events(capsys.readouterr().err)[-1] == {"event": "cancelled", "exit": 130}
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("damage", ["truncated-cog", "no-geotransform"])
+def test_process_stderr_is_one_line(tmp_path, s1_sample, damage):
+    """What GDAL/libtiff print themselves never reaches the terminal: the process writes one error line."""
+    import warnings
+
+    import rasterio
+    from rasterio.shutil import copy as copy_raster
+    from rasterio.transform import Affine
+
+    bad = tmp_path / "bad.tif"
+    if damage == "truncated-cog":
+        copy_raster(s1_sample, tmp_path / "cog.tif", driver="COG")
+        data = (tmp_path / "cog.tif").read_bytes()
+        bad.write_bytes(data[: int(len(data) * 0.6)])
+    else:
+        with rasterio.open(s1_sample) as src, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with rasterio.open(bad, "w", **(src.profile | {"transform": Affine.identity()})) as dst:
+                dst.write(src.read())
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = [sys.executable, "-m", "contrasat", "map-floods", "--s1", str(bad), "--out", str(out / "o.tif"),
+           "--tile", "64", "--overlap", "0"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("contrasat: error: "), proc.stderr
+    assert list(out.iterdir()) == []

@@ -97,6 +97,19 @@ def test_pixel_area_is_true_ellipsoid_area_in_any_crs():
     assert merc[0, 0] == pytest.approx(0.25, rel=1e-2)
 
 
+def test_block_areas_are_chunked_but_equal():
+    """Wide projected rasters are measured in column chunks (bounded memory) with the same total."""
+    from contrasat.models.outputs import block_class_areas_km2, class_areas_km2
+    from rasterio.crs import CRS
+    from rasterio.transform import from_origin
+
+    classes = np.random.default_rng(1).integers(0, 3, (4, 5000)).astype(np.uint8)
+    crs, transform = CRS.from_epsg(32630), from_origin(200000, 4500000, 10, 10)
+    whole = class_areas_km2(classes, [0, 1, 2], pixel_areas_km2(crs, transform, 7, 4, 5000, samples=65))
+    np.testing.assert_allclose(block_class_areas_km2(classes, [0, 1, 2], crs, transform, 7), whole, rtol=1e-6)
+    assert whole.sum() == pytest.approx(4 * 5000 * 1e-4, rel=2e-3)  # UTM scale stays near 1 here
+
+
 def test_card_round_trip(threshold_model):
     card = read_card(threshold_model)
     assert card.task == "flood" and card.inputs[0].bands == ["VV", "VH"]
