@@ -5,16 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
 
 from .band_mapping import band_descriptions, guess_mapping
 from .tasks import BandOverride
-
-
-def tr(text: str) -> str:
-    """Translate in the widget's context."""
-    return QCoreApplication.translate("BandMapping", text)
 
 
 class BandMappingWidget(QWidget):
@@ -49,13 +43,13 @@ class BandMappingWidget(QWidget):
         self.guessed = guess_mapping(descriptions, spec.sensor, self.wanted)
         for i, band in enumerate(self.wanted):
             combo = QComboBox(self)
-            combo.addItem(tr("— choose —"), 0)
+            combo.addItem("— choose —", 0)
             for index, text in enumerate(descriptions, start=1):
-                combo.addItem(f"{index}: {text}" if text else tr("{}: (no description)").format(index), index)
+                combo.addItem(f"{index}: {text}" if text else f"{index}: (no description)", index)
             if self.guessed is not None:
                 combo.setCurrentIndex(self.guessed[i])
             combo.currentIndexChanged.connect(self._update_status)
-            self.form.addRow(tr("{} band").format(band), combo)
+            self.form.addRow(f"{band} band", combo)
             self.combos.append(combo)
         self._update_status()
 
@@ -76,9 +70,9 @@ class BandMappingWidget(QWidget):
 
     def _update_status(self, *_args: Any) -> None:
         if self.mapping() is None:
-            text = tr("Band descriptions do not name {}: choose the bands.").format("/".join(self.wanted))
+            text = "Band descriptions do not name {}: choose the bands.".format("/".join(self.wanted))
         elif self.is_overridden():
-            text = tr("Manual band mapping.")
+            text = "Manual band mapping."
         else:
-            text = tr("Bands found from their descriptions.")
+            text = "Bands found from their descriptions."
         self.status.setText(text)

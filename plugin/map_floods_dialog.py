@@ -6,15 +6,9 @@ from pathlib import Path
 
 from qgis.core import QgsMapLayer, QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
 from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
-from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from .paths import default_output_dir, layer_file_path, normalise_output_path, unique_output_path
-
-
-def tr(text: str) -> str:
-    """Translate in the dialog's context."""
-    return QCoreApplication.translate("MapFloodsDialog", text)
 
 
 class MapFloodsDialog(QDialog):
@@ -23,37 +17,37 @@ class MapFloodsDialog(QDialog):
     def __init__(self, active_layer: QgsMapLayer | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("ContrasatMapFloodsDialog")
-        self.setWindowTitle(tr("Contrasat — Map floods"))
+        self.setWindowTitle("Contrasat — Map floods")
         self._path_edited = False  # once the user types a path, layer changes stop overwriting it
 
         self.layer_combo = QgsMapLayerComboBox(self)
         self.layer_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
         self.layer_combo.setAllowEmptyLayer(False)
         self.layer_combo.setExceptedLayerList(self._unreadable_rasters())
-        self.layer_combo.setToolTip(tr("Sentinel-1 GRD raster: bands VV and VH in dB, as a GeoTIFF file."))
+        self.layer_combo.setToolTip("Sentinel-1 GRD raster: bands VV and VH in dB, as a GeoTIFF file.")
 
         self.output_widget = QgsFileWidget(self)
         self.output_widget.setStorageMode(QgsFileWidget.SaveFile)
-        self.output_widget.setFilter(tr("GeoTIFF (*.tif *.tiff)"))
+        self.output_widget.setFilter("GeoTIFF (*.tif *.tiff)")
         self.output_widget.setConfirmOverwrite(True)
-        self.output_widget.setDialogTitle(tr("Flood map output"))
+        self.output_widget.setDialogTitle("Flood map output")
         self.output_widget.lineEdit().setShowClearButton(False)
-        self.output_widget.setToolTip(tr("Class raster written by the job: 0 dry, 1 water, 255 no data."))
+        self.output_widget.setToolTip("Class raster written by the job: 0 dry, 1 water, 255 no data.")
 
         self.hint = QLabel(
-            tr("No usable raster layer: add a Sentinel-1 GeoTIFF (VV, VH in dB) to the project first."),
+            "No usable raster layer: add a Sentinel-1 GeoTIFF (VV, VH in dB) to the project first.",
             self,
         )
         self.hint.setWordWrap(True)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
-        self.buttons.button(QDialogButtonBox.Ok).setText(tr("Map floods"))
+        self.buttons.button(QDialogButtonBox.Ok).setText("Map floods")
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
 
         form = QFormLayout()
-        form.addRow(tr("Sentinel-1 layer"), self.layer_combo)
-        form.addRow(tr("Output flood map"), self.output_widget)
+        form.addRow("Sentinel-1 layer", self.layer_combo)
+        form.addRow("Output flood map", self.output_widget)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.hint)

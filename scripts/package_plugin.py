@@ -26,7 +26,7 @@ FOLDERS: dict[str, tuple[str, ...]] = {
     "plugin": ("*.py",),
     "resources": ("*",),
 }
-SKIP_PARTS = {"__pycache__", "ext-libs", ".pytest_cache"}
+SKIP_PARTS = {"__pycache__", ".pytest_cache"}
 SKIP_SUFFIXES = {".pyc", ".pyo", ".aux.xml"}
 
 
