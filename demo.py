@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
+from .models.errors import InputError
 from .models.outputs import hex_to_rgba
 from .models.pipeline import JobResult, land_cover, map_floods
 from .models.registry import bundled_models
@@ -93,6 +94,8 @@ def land_cover_preview(result: JobResult, png: Path) -> Path:
 
 def run_demo(out_dir: Path) -> Iterator[str]:
     """Run every job that has a bundled model on the sample; yield one line per file written."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"demo output folder is an existing file: {out_dir}")
     out_dir.mkdir(parents=True, exist_ok=True)
     flood = map_floods(SAMPLE_S1, out_dir / "flood.tif", polygons=out_dir / "flood.gpkg")
     yield f"flood map: {flood.output} ({flood.flooded_km2:.2f} km² water, {flood.provider})"

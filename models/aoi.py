@@ -67,7 +67,7 @@ def aoi_mask(geometry: dict[str, Any], transform, shape_hw: tuple[int, int]) -> 
     return geometry_mask([geometry], out_shape=shape_hw, transform=transform, invert=True, all_touched=False)
 
 
-def load_aoi(aoi: AOI, grid_crs: CRS) -> dict[str, Any] | None:
+def load_aoi(aoi: AOI, grid_crs: CRS, notes: list | None = None) -> dict[str, Any] | None:
     """The AOI given to a job (file or drawn geometry), as one geometry in the raster grid's CRS."""
     if aoi is None:
         return None

@@ -15,3 +15,7 @@ class ModelError(ContrasatError):
 
 class Cancelled(ContrasatError):
     """The caller asked the job to stop; nothing was written."""
+
+
+class OutputError(InputError):
+    """An output path the job must not or cannot write (clash with an input, bad format, full disk)."""

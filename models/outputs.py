@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
@@ -15,39 +11,7 @@ from rasterio.crs import CRS
 from .card import ClassInfo, ModelCard
 from .errors import InputError
 
-EARTH_RADIUS_M = 6371007.2  # authalic radius: sphere with the WGS84 ellipsoid's surface area
-EQUAL_AREA_CRS = "EPSG:6933"  # WGS 84 / NSIDC EASE-Grid 2.0 Global, for polygon areas
-
-
-def check_writable(path: str | Path, label: str = "output") -> Path:
-    """Fail early, before any work, when an output cannot be created where asked."""
-    path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(f"{label} folder does not exist: {parent}")
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"{label} folder is not writable: {parent}")
-    if path.is_dir():
-        raise InputError(f"{label} path is a folder, not a file: {path}")
-    return path
-
-
-@contextmanager
-def atomic_path(final: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `final`; rename it over `final` only if the block succeeds."""
-    final = Path(final)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".partial{final.suffix}", dir=final.parent)
-    os.close(fd)
-    os.unlink(tmp)  # the driver creates the file itself; some refuse to overwrite
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, final)
-    except BaseException:
-        for leftover in tmp_path.parent.glob(tmp_path.name + "*"):
-            with suppress(OSError):
-                leftover.unlink()
-        raise
+EQUAL_AREA_CRS = "EPSG:6933"  # WGS 84 / NSIDC EASE-Grid 2.0 Global: equal-area on the ellipsoid
 
 
 def class_profile(crs: CRS, transform, width: int, height: int, nodata: int) -> dict:
@@ -83,67 +47,106 @@ def describe_classes(dst: rasterio.io.DatasetWriter, card: ModelCard, classes: l
     dst.update_tags(model=card.name, classes=";".join(f"{c.value}={c.name}" for c in classes))
 
 
-def row_pixel_area_km2(crs: CRS, transform, row0: int, rows: int) -> np.ndarray:
-    """Area in km² of one pixel in each of `rows` rows starting at `row0` (varies with latitude if geographic)."""
-    if crs.is_geographic:
-        lat_top = transform.f + transform.e * (row0 + np.arange(rows))
-        lat_bottom = lat_top + transform.e
-        d_lon = np.deg2rad(abs(transform.a))
-        band = np.abs(np.sin(np.deg2rad(lat_top)) - np.sin(np.deg2rad(lat_bottom)))
-        return EARTH_RADIUS_M**2 * d_lon * band / 1e6
-    unit = crs.linear_units_factor[1] if crs.is_projected else 1.0
-    area = abs(transform.a * transform.e - transform.b * transform.d) * unit**2 / 1e6
-    return np.full(rows, area)
+def pixel_areas_km2(crs: CRS, transform, row0: int, rows: int, width: int, samples: int = 17) -> np.ndarray:
+    """True area on the WGS84 ellipsoid (km²) of the pixels of `rows` rows from `row0`: (rows, width).
 
-
-def class_areas_km2(classes: np.ndarray, values: list[int], row_area_km2: np.ndarray) -> np.ndarray:
-    """Area in km² of each class value in a block of rows, given each row's pixel area."""
-    per_row = np.stack([(classes == v).sum(axis=1) for v in values])
-    return per_row @ row_area_km2
-
-
-def write_polygons(
-    class_raster: Path, path: str | Path, classes: list[ClassInfo], nodata: int, skip_values: set[int]
-) -> int:
-    """Polygonise a class raster into a vector file (format from the extension) with class, name, area_km2.
-
-    Returns the number of polygons written; the file appears only when complete.
+    Each sampled pixel's corners are projected to EPSG:6933, an equal-area projection of the ellipsoid, and
+    its area taken there, so any CRS (EPSG:3857 included) gets true areas. In a geographic CRS a pixel's
+    area depends on its row only, so one column is computed and broadcast ((rows, 1) is returned); in a
+    projected CRS `samples` columns are computed per row and interpolated between (the scale varies slowly).
     """
-    import fiona
+    from rasterio.warp import transform as warp_points
+
+    if crs.is_geographic and transform.b == 0 and transform.d == 0:
+        cols = np.array([0.0])
+    else:
+        cols = np.unique(np.round(np.linspace(0, max(width - 1, 0), min(samples, max(width, 1)))))
+    cc, rr = np.meshgrid(cols, row0 + np.arange(rows, dtype=np.float64))
+    corners = [(cc, rr), (cc + 1, rr), (cc + 1, rr + 1), (cc, rr + 1)]
+    xs, ys = [], []
+    for c, r in corners:
+        x, y = transform * (c.ravel(), r.ravel())
+        xs.append(np.asarray(x))
+        ys.append(np.asarray(y))
+    ex, ey = warp_points(crs, EQUAL_AREA_CRS, np.concatenate(xs).tolist(), np.concatenate(ys).tolist())
+    ex = np.asarray(ex, dtype=np.float64).reshape(4, *cc.shape)
+    ey = np.asarray(ey, dtype=np.float64).reshape(4, *cc.shape)
+    shoelace = sum(ex[i] * ey[(i + 1) % 4] - ex[(i + 1) % 4] * ey[i] for i in range(4))
+    area = np.abs(shoelace) / 2.0 / 1e6
+    if len(cols) == 1:
+        return area if crs.is_geographic else np.repeat(area, width, axis=1)
+    every = np.arange(width, dtype=np.float64)
+    return np.stack([np.interp(every, cols, row) for row in area])
+
+
+def class_areas_km2(classes: np.ndarray, values: list[int], pixel_area_km2: np.ndarray) -> np.ndarray:
+    """Area in km² of each class value in a block, given each pixel's area ((rows, width) or (rows, 1))."""
+    return np.array([float(((classes == v) * pixel_area_km2).sum()) for v in values])
+
+
+def polygon_features(
+    classes: np.ndarray, transform, crs: CRS, names: dict[int, str], nodata: int, skip_values: set[int]
+):
+    """Class polygons of a class array with class, name and true area (km², same rule as pixel areas)."""
     from rasterio.features import shapes
     from rasterio.warp import transform_geom
     from shapely.geometry import shape
 
+    keep = (classes != nodata) & ~np.isin(classes, list(skip_values))
+    for geom, value in shapes(classes, mask=keep, transform=transform):
+        area = shape(transform_geom(crs, EQUAL_AREA_CRS, geom)).area / 1e6
+        yield {
+            "geometry": geom,
+            "properties": {"class": int(value), "name": names.get(int(value), ""), "area_km2": area},
+        }
+
+
+def write_polygons(
+    class_raster: Path,
+    path: str | Path,
+    classes: list[ClassInfo],
+    nodata: int,
+    skip_values: set[int],
+    driver_for: str | Path | None = None,
+) -> int:
+    """Polygonise a class raster into vector file `path` (format from the extension of `driver_for` or
+    `path`: .gpkg or .geojson) with class, name, area_km2; returns the number of polygons written.
+
+    The caller writes to a temporary name and commits it (see output_set.OutputSet).
+    """
+    import fiona
+
+    from .output_set import VECTOR_DRIVERS
+
     path = Path(path)
-    # Single-file formats only: a shapefile's sidecar files could not be renamed into place atomically.
-    driver = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}.get(path.suffix.lower())
+    named = Path(driver_for) if driver_for is not None else path
+    driver = VECTOR_DRIVERS.get(named.suffix.lower())
     if driver is None:
-        raise InputError(f"polygon output must end in .gpkg or .geojson: {path.name}")
+        raise InputError(f"polygon output must end in .gpkg or .geojson: {named.name}")
     names = {c.value: c.name for c in classes}
     schema = {"geometry": "Polygon", "properties": {"class": "int", "name": "str", "area_km2": "float"}}
     count = 0
     with rasterio.open(class_raster) as src:
         data = src.read(1)
-        keep = (data != nodata) & ~np.isin(data, list(skip_values))
         crs = src.crs
-        with atomic_path(path) as tmp:
-            with fiona.open(tmp, "w", driver=driver, crs=crs.to_wkt(), schema=schema, layer=path.stem) as dst:
-                for geom, value in shapes(data, mask=keep, transform=src.transform):
-                    area = shape(transform_geom(crs, EQUAL_AREA_CRS, geom)).area / 1e6
-                    props = {"class": int(value), "name": names.get(int(value), ""), "area_km2": area}
-                    dst.write({"geometry": geom, "properties": props})
-                    count += 1
+        with fiona.open(path, "w", driver=driver, crs=crs.to_wkt(), schema=schema, layer=named.stem) as dst:
+            for feature in polygon_features(data, src.transform, crs, names, nodata, skip_values):
+                dst.write(feature)
+                count += 1
     return count
 
 
-def write_statistics(path: str | Path, classes: list[ClassInfo], areas_km2: list[float], model: str) -> Path:
-    """Area per class as CSV (value, name, area_km2, share of the mapped area), written atomically."""
+def write_statistics(path: str | Path, classes: list[ClassInfo], areas_km2: list[float], model: str) -> int:
+    """Area per class as CSV (value, name, area_km2, share of the mapped area); returns the rows written.
+
+    The caller writes to a temporary name and commits it (see output_set.OutputSet).
+    """
     import csv
 
     total = sum(areas_km2) or 1.0
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["value", "name", "area_km2", "share", "model"])
         for c, area in zip(classes, areas_km2, strict=True):
             writer.writerow([c.value, c.name, f"{area:.6f}", f"{area / total:.6f}", model])
-    return Path(path)
+    return len(classes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -15,20 +16,22 @@ from rasterio.windows import transform as window_transform
 
 from .aoi import AOI, aoi_mask, aoi_window, load_aoi
 from .card import ClassInfo, ModelCard, read_card
-from .errors import InputError
+from .errors import InputError, ModelError
 from .inference import run_tiled
+from .notes import Note
+from .notes import warning as note_warning
+from .output_set import OutputSet, same_file, verify_raster, verify_table, verify_vector
 from .outputs import (
-    atomic_path,
-    check_writable,
     class_areas_km2,
     class_profile,
     describe_classes,
+    pixel_areas_km2,
     probability_profile,
-    row_pixel_area_km2,
     write_polygons,
     write_statistics,
 )
 from .rasters import (
+    Grid,
     InputRaster,
     align,
     check_overlap,
@@ -82,6 +85,27 @@ class RunConfig:
     provider: str = "auto"  # 'auto' (CUDA when usable), 'cuda' or 'cpu'
     threads: int = 0  # ONNX Runtime intra-op threads; 0 = its default
 
+    def checked(self) -> list[Note]:
+        """Refuse values no job can run with; cap threads at the machine's cores (returned as a note)."""
+        notes = []
+        if self.tile_size is not None and (self.tile_size < 16 or self.tile_size % 16):
+            raise InputError(f"tile size must be a positive multiple of 16, not {self.tile_size}")
+        if self.overlap is not None and self.overlap < 0:
+            raise InputError(f"overlap must be 0 or more pixels, not {self.overlap}")
+        if self.batch_size < 1:
+            raise InputError(f"batch size must be 1 or more tiles, not {self.batch_size}")
+        if self.provider not in ("auto", "cuda", "cpu"):
+            raise InputError(f"provider must be auto, cuda or cpu, not {self.provider!r}")
+        if self.threads < 0:
+            raise InputError(f"threads must be 0 (automatic) or more, not {self.threads}")
+        cores = os.cpu_count() or 1
+        if self.threads > cores:
+            notes.append(
+                note_warning(f"{self.threads} threads asked for, capped at the {cores} cores of this machine")
+            )
+            self.threads = cores
+        return notes
+
 
 @dataclass
 class JobResult:
@@ -101,6 +125,46 @@ class JobResult:
     crs: str
     notes: list[str] = field(default_factory=list)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The job summary as plain JSON-ready data (the CLI's --json and progress 'done' event)."""
+        return {
+            "task": self.card.task,
+            "outputs": {
+                "classes": str(self.output),
+                "probabilities": str(self.probabilities) if self.probabilities else None,
+                "polygons": str(self.polygons) if self.polygons else None,
+                "statistics": str(self.statistics) if self.statistics else None,
+            },
+            "model": self.model_name,
+            "provider": self.provider,
+            "shape": list(self.shape),
+            "crs": self.crs,
+            "classes": [{"value": c.value, "name": c.name, "color": c.color} for c in self.classes],
+            "class_area_km2": self.class_area_km2,
+            "flooded_km2": self.flooded_km2,
+            "notes": [{"level": getattr(n, "level", "info"), "text": str(n)} for n in self.notes],
+        }
+
+
+def plan_outputs(
+    inputs: list[str | Path | None],
+    out: str | Path,
+    probabilities: str | Path | None = None,
+    polygons: str | Path | None = None,
+    statistics: str | Path | None = None,
+) -> OutputSet:
+    """Check every output of a job before anything runs: format, folder, clashes with inputs and each other."""
+    outputs = OutputSet()
+    outputs.check_inputs(inputs)
+    outputs.add("output", out, "raster")
+    if probabilities is not None:
+        outputs.add("probabilities", probabilities, "raster")
+    if polygons is not None:
+        outputs.add("polygons", polygons, "vector")
+    if statistics is not None:
+        outputs.add("statistics", statistics, "table")
+    return outputs
+
 
 def run_job(
     task: str,
@@ -117,96 +181,147 @@ def run_job(
     progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
 ) -> JobResult:
-    """Run the model of `task` on `sources` ({'S1': path, 'S2': path}) and write the outputs atomically.
+    """Run the model of `task` on `sources` ({'S1': path, 'S2': path}) and write the outputs, all or none.
 
     `pre_event` (flood only): an S1 raster of the same place before the event; the model runs on both
     dates and the output separates new flood water from permanent water (CHANGE_CLASSES).
     """
     config = config or RunConfig()
-    # GDAL's block cache would otherwise grow with the raster (default: 5% of RAM); windowed reading
-    # and strip-wise writing need only a few tiles of it.
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
-        return _run_job(task, sources, out, aoi=aoi, pre_event=pre_event, model=model,
-                        probabilities=probabilities, polygons=polygons, statistics=statistics,
-                        config=config, progress=progress, is_cancelled=is_cancelled)  # fmt: skip
+    notes = config.checked()
+    model_path = resolve_model(model, task)
+    card = read_card(model_path)
+    if card.task != task:
+        raise InputError(f"model {card.name} is a '{card.task}' model, not a '{task}' model")
+    aoi_file = aoi if isinstance(aoi, str | Path) else None
+    outputs = plan_outputs(
+        [*sources.values(), pre_event, aoi_file, model_path], out, probabilities, polygons, statistics
+    )
+    try:
+        # GDAL's block cache would otherwise grow with the raster (default: 5% of RAM); windowed reading
+        # and strip-wise writing need only a few tiles of it.
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+            result = _run_job(task, sources, outputs, card=card, model_path=model_path, aoi=aoi,
+                              pre_event=pre_event, config=config, progress=progress,
+                              is_cancelled=is_cancelled, notes=notes)  # fmt: skip
+        outputs.commit()
+    except BaseException:
+        outputs.discard()
+        raise
+    return result
+
+
+def _open_inputs(
+    card: ModelCard,
+    sources: dict[str, str | Path | None],
+    pre_event: str | Path | None,
+    stack: ExitStack,
+    outputs: OutputSet,
+) -> tuple[list[InputRaster], list[list[InputRaster]], Grid]:
+    """Open every input the card needs, align them to the reference grid; (inputs, input sets, grid)."""
+    inputs: list[InputRaster] = []
+    for spec in card.inputs:
+        prefix = spec.sensor[:2]
+        path = sources.get(prefix)
+        if path is None:
+            raise InputError(f"model {card.name} needs a {prefix} raster ({'/'.join(spec.bands)})")
+        raster = open_input(path, spec, prefix)
+        stack.callback(raster.close)
+        outputs.check_inputs(raster.files)
+        inputs.append(raster)
+    # Output grid: S1 when the model reads it, else the first input.
+    reference = next((r for r in inputs if r.spec.sensor == "S1"), inputs[0])
+    grid = reference_grid(reference)
+    for raster in inputs:
+        if raster is not reference:
+            check_overlap(raster, grid, raster.spec.sensor[:2])
+            align(raster, grid)
+    input_sets = [inputs]
+    if pre_event is not None:
+        if card.task != "flood" or card.input_for("S1") is None or len(card.inputs) != 1:
+            raise InputError(f"a pre-event reference needs an S1-only flood model, not {card.name}")
+        if same_file(Path(pre_event), Path(sources["S1"])):
+            raise InputError("the pre-event raster is the same file as the S1 raster (the event image)")
+        pre = open_input(pre_event, card.inputs[0], "pre-event S1")
+        stack.callback(pre.close)
+        outputs.check_inputs(pre.files)
+        check_overlap(pre, grid, "pre-event S1")
+        align(pre, grid)
+        input_sets.append([pre])
+    return inputs, input_sets, grid
+
+
+class ClassSink:
+    """Receives blended probabilities strip by strip: writes classes (and probabilities), counts areas."""
+
+    def __init__(self, dst, prob_dst, card: ModelCard, out_classes: list[ClassInfo], geometry,
+                 out_transform, crs, width: int, change: bool) -> None:  # fmt: skip
+        self.dst, self.prob_dst, self.card, self.out_classes = dst, prob_dst, card, out_classes
+        self.geometry, self.out_transform, self.crs, self.width, self.change = (
+            geometry, out_transform, crs, width, change
+        )  # fmt: skip
+        self.counts = np.zeros(len(out_classes), dtype=np.float64)
+        self.nan_pixels = 0
+        self.input_pixels = 0
+
+    def __call__(self, row0: int, probs: np.ndarray, valid: np.ndarray) -> None:
+        n_classes = len(self.card.classes)
+        rows, width = probs.shape[1], self.width
+        block = Window(0, row0, width, rows)
+        if self.geometry is not None:
+            valid = valid & aoi_mask(
+                self.geometry, window_transform(block, self.out_transform), (rows, width)
+            )
+        finite = np.all(np.isfinite(probs), axis=0)  # a model answering NaN gives no class: nodata, reported
+        self.nan_pixels += int((valid & ~finite).sum())
+        self.input_pixels += int(valid.sum())
+        valid = valid & finite
+        if self.change:
+            classes = change_classes(class_argmax(probs[:n_classes]), class_argmax(probs[n_classes:]))
+            probs = probs[:n_classes]
+        else:
+            classes = class_argmax(probs)
+        classes[~valid] = self.card.output_nodata
+        self.dst.write(classes, 1, window=block)
+        if self.prob_dst is not None:
+            probs = probs.astype(np.float32, copy=True)
+            probs[:, ~valid] = np.nan
+            self.prob_dst.write(probs, window=block)
+        areas = pixel_areas_km2(self.crs, self.out_transform, row0, rows, width)
+        self.counts += class_areas_km2(classes, [c.value for c in self.out_classes], areas)
 
 
 def _run_job(
     task: str,
     sources: dict[str, str | Path | None],
-    out: str | Path,
+    outputs: OutputSet,
     *,
+    card: ModelCard,
+    model_path: Path,
     aoi: AOI,
     pre_event: str | Path | None,
-    model: str | Path | None,
-    probabilities: str | Path | None,
-    polygons: str | Path | None,
-    statistics: str | Path | None,
     config: RunConfig,
     progress: Callable[[float], None] | None,
     is_cancelled: Callable[[], bool] | None,
+    notes: list[Note],
 ) -> JobResult:
-    model_path = resolve_model(model, task)
-    card = read_card(model_path)
-    if card.task != task:
-        raise InputError(f"model {card.name} is a '{card.task}' model, not a '{task}' model")
-    out = check_writable(out)
-    for extra, label in (
-        (probabilities, "probabilities"),
-        (polygons, "polygons"),
-        (statistics, "statistics"),
-    ):
-        if extra is not None:
-            check_writable(extra, label)
-    notes = []
     for prefix, path in sources.items():
         if path is not None and card.input_for(prefix) is None:
-            notes.append(f"{prefix} input ignored: model {card.name} does not use it")
+            notes.append(note_warning(f"{prefix} input ignored: model {card.name} does not use it"))
 
     with ExitStack() as stack:
-        inputs: list[InputRaster] = []
-        for spec in card.inputs:
-            prefix = spec.sensor[:2]
-            path = sources.get(prefix)
-            if path is None:
-                raise InputError(f"model {card.name} needs a {prefix} raster ({'/'.join(spec.bands)})")
-            raster = open_input(path, spec, prefix)
-            stack.callback(raster.close)
-            inputs.append(raster)
-        # Output grid: S1 when the model reads it, else the first input.
-        reference = next((r for r in inputs if r.spec.sensor == "S1"), inputs[0])
-        grid = reference_grid(reference)
-        for raster in inputs:
-            if raster is not reference:
-                check_overlap(raster, grid, raster.spec.sensor[:2])
-                align(raster, grid)
-
-        input_sets = [inputs]
-        if pre_event is not None:
-            if task != "flood" or card.input_for("S1") is None or len(card.inputs) != 1:
-                raise InputError(f"a pre-event reference needs an S1-only flood model, not {card.name}")
-            pre = open_input(pre_event, card.inputs[0], "pre-event S1")
-            stack.callback(pre.close)
-            check_overlap(pre, grid, "pre-event S1")
-            align(pre, grid)
-            input_sets.append([pre])
-
-        geometry = load_aoi(aoi, grid.crs)
+        inputs, input_sets, grid = _open_inputs(card, sources, pre_event, stack, outputs)
+        geometry = load_aoi(aoi, grid.crs, notes)
         if geometry is not None:
             window = aoi_window(geometry, grid.transform, grid.width, grid.height)
         else:
             window = Window(0, 0, grid.width, grid.height)
-        for raster in inputs:
+        for raster in [r for s in input_sets for r in s]:
             if not has_valid_pixels(raster, window):
                 where = "inside the AOI" if geometry is not None else ""
                 raise InputError(
-                    f"{raster.spec.sensor[:2]} raster {raster.path.name} has no valid pixels {where}".strip()
+                    f"{raster.label} raster {raster.path.name} has no valid pixels {where}".strip()
                 )
-            detect_units(raster, window)
-            if raster.linear:
-                notes.append(f"{raster.path.name}: linear backscatter detected, converted to dB")
-            if raster.offset:
-                notes.append(f"{raster.path.name}: +{raster.offset:g} L1C offset detected and removed")
+            notes.extend(detect_units(raster, window))
 
         loaded = load_model(model_path, provider=config.provider, threads=config.threads)
         tile = config.tile_size or card.tile_size
@@ -217,52 +332,44 @@ def _run_job(
         height, width = int(window.height), int(window.width)
         n_classes = len(card.classes)
         out_classes = CHANGE_CLASSES if pre_event is not None else card.classes
-        counts = np.zeros(len(out_classes), dtype=np.float64)
 
+        class_out = outputs.outputs[0]
+        class_out.verify = verify_raster(width, height, 1)
+        prob_out = next((o for o in outputs.outputs if o.label == "probabilities"), None)
         with ExitStack() as files:
-            class_tmp = files.enter_context(atomic_path(out))
             dst = files.enter_context(
                 rasterio.open(
-                    class_tmp,
+                    class_out.temp,
                     "w",
                     **class_profile(grid.crs, out_transform, width, height, card.output_nodata),
                 )  # fmt: skip
             )
             prob_dst = None
-            if probabilities is not None:
-                prob_tmp = files.enter_context(atomic_path(probabilities))
+            if prob_out is not None:
+                prob_out.verify = verify_raster(width, height, n_classes)
                 prob_dst = files.enter_context(
                     rasterio.open(
-                        prob_tmp,
+                        prob_out.temp,
                         "w",
                         **probability_profile(grid.crs, out_transform, width, height, n_classes),
-                    )
+                    )  # fmt: skip
                 )
-
-            def sink(row0: int, probs: np.ndarray, valid: np.ndarray) -> None:
-                rows = probs.shape[1]
-                block = Window(0, row0, width, rows)
-                if geometry is not None:
-                    valid = valid & aoi_mask(geometry, window_transform(block, out_transform), (rows, width))
-                if pre_event is not None:
-                    classes = change_classes(class_argmax(probs[:n_classes]), class_argmax(probs[n_classes:]))
-                    probs = probs[:n_classes]
-                else:
-                    classes = class_argmax(probs)
-                classes[~valid] = card.output_nodata
-                dst.write(classes, 1, window=block)
-                if prob_dst is not None:
-                    probs = probs.astype(np.float32, copy=True)
-                    probs[:, ~valid] = np.nan
-                    prob_dst.write(probs, window=block)
-                areas = row_pixel_area_km2(grid.crs, out_transform, row0, rows)
-                counts[:] += class_areas_km2(classes, [c.value for c in out_classes], areas)
-
+            sink = ClassSink(dst, prob_dst, card, out_classes, geometry, out_transform, grid.crs, width,
+                             change=pre_event is not None)  # fmt: skip
             run_tiled(
                 loaded, input_sets, window, sink, tile=tile, overlap=overlap, batch_size=config.batch_size,
                 progress=progress, is_cancelled=is_cancelled,
             )  # fmt: skip
-            if counts.sum() == 0:
+            if sink.nan_pixels:
+                if sink.nan_pixels == sink.input_pixels:
+                    raise ModelError(
+                        f"model {card.name} answered NaN for every pixel: it cannot map this input"
+                    )
+                share = 100.0 * sink.nan_pixels / max(sink.input_pixels, 1)
+                notes.append(note_warning(
+                    f"model {card.name} answered NaN for {sink.nan_pixels} pixels ({share:.2g} %): left as nodata"
+                ))  # fmt: skip
+            if sink.counts.sum() == 0:
                 raise InputError("no output pixel is valid (inputs hold no data inside the AOI)")
             describe_classes(dst, card, out_classes)
             dst.close()
@@ -270,25 +377,35 @@ def _run_job(
                 for i, c in enumerate(card.classes, start=1):
                     prob_dst.set_band_description(i, f"p({c.name})")
                 prob_dst.close()
-
-    polygon_path = None
-    if polygons is not None:
-        skip = {0} if task == "flood" else set()
-        write_polygons(out, polygons, out_classes, card.output_nodata, skip)
-        polygon_path = Path(polygons)
-    areas = {c.name: float(counts[i]) for i, c in enumerate(out_classes)}
-    if statistics is not None:
-        write_statistics(statistics, out_classes, [float(a) for a in counts], card.name)
+    counts = sink.counts
+    _finish_extras(outputs, task, out_classes, card, counts)
     # with a pre-event reference, "flooded" is new water only; permanent water is reported beside it
     flooded = (
         (float(counts[1]) if pre_event is not None else float(counts[1:].sum())) if task == "flood" else None
     )
+    planned = {o.label: o.target for o in outputs.outputs}
     return JobResult(
-        output=out, probabilities=Path(probabilities) if probabilities else None, polygons=polygon_path,
-        statistics=Path(statistics) if statistics else None,
-        model_name=card.name, provider=loaded.provider, card=card, classes=out_classes, class_area_km2=areas,
+        output=planned["output"], probabilities=planned.get("probabilities"), polygons=planned.get("polygons"),
+        statistics=planned.get("statistics"), model_name=card.name, provider=loaded.provider, card=card,
+        classes=out_classes, class_area_km2={c.name: float(counts[i]) for i, c in enumerate(out_classes)},
         flooded_km2=flooded, shape=(height, width), crs=grid.crs.to_string(), notes=notes,
     )  # fmt: skip
+
+
+def _finish_extras(
+    outputs: OutputSet, task: str, out_classes: list[ClassInfo], card: ModelCard, counts: np.ndarray
+) -> None:
+    """Polygons and statistics, written to their temporaries from the finished class raster's temporary."""
+    class_out = outputs.outputs[0]
+    for out in outputs.outputs[1:]:
+        if out.label == "polygons":
+            skip = {0} if task == "flood" else set()
+            written = write_polygons(class_out.temp, out.temp, out_classes, card.output_nodata, skip,
+                                     driver_for=out.target)  # fmt: skip
+            out.verify = verify_vector(lambda n=written: n)
+        elif out.label == "statistics":
+            rows = write_statistics(out.temp, out_classes, [float(a) for a in counts], card.name)
+            out.verify = verify_table(rows)
 
 
 def map_floods(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from rasterio.windows import Window
 from .bands import SENSOR_BANDS, resolve_bands
 from .card import InputSpec
 from .errors import InputError
+from .notes import Note, info
 from .preprocess import looks_linear, s2_offset, valid_mask
 
 SAMPLE_EDGE = 512  # decimated read used to sniff units and emptiness without reading the whole raster
@@ -42,6 +43,8 @@ class InputRaster:
     linear: bool = False
     reader: rasterio.io.DatasetReaderBase | None = None
     offset: float = 0.0  # subtracted from S2 values that carry the baseline-04.00 offset
+    label: str = ""  # how messages name this input ('S1', 'pre-event S1', ...)
+    files: list[str] = field(default_factory=list)  # every file GDAL reads for it (VRT sources, sidecars)
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Raw values (B, h, w) in card band order and the validity mask (h, w) for a window of the grid."""
@@ -81,7 +84,8 @@ def open_input(path: str | Path, spec: InputSpec, label: str) -> InputRaster:
         nodata = dataset.nodata
         if nodata is None and spec.sensor.startswith("S2"):
             nodata = 0.0  # Sentinel-2 products store no-data as 0 reflectance
-        return InputRaster(spec=spec, path=path, dataset=dataset, band_indexes=indexes, nodata=nodata)
+        return InputRaster(spec=spec, path=path, dataset=dataset, band_indexes=indexes, nodata=nodata,
+                           label=label, files=list(dataset.files))  # fmt: skip
     except Exception:
         dataset.close()
         raise
@@ -125,17 +129,26 @@ def has_valid_pixels(raster: InputRaster, window: Window, block: int = 256) -> b
     return False
 
 
-def detect_units(raster: InputRaster, window: Window) -> None:
-    """Set `raster.linear` for S1 inputs in linear power, `raster.offset` for S2 inputs with the +1000 offset."""
+def detect_units(raster: InputRaster, window: Window) -> list[Note]:
+    """Set `raster.linear` for S1 inputs in linear power, `raster.offset` for S2 inputs with the +1000 offset.
+
+    Returns notes naming each conversion decided.
+    """
+    notes = []
     if raster.spec.sensor.startswith("S2"):
         offset, raster.offset = raster.offset, 0.0  # sniff the stored values, not offset-corrected ones
         raw, ok = sample(raster, window)
         raster.offset = s2_offset(raw[:, ok]) if ok.any() else offset
-        return
+        if raster.offset:
+            notes.append(info(f"{raster.path.name}: +{raster.offset:g} L1C offset detected and removed"))
+        return notes
     if raster.spec.sensor != "S1" or raster.spec.units != "dB":
-        return
+        return notes
     raw, ok = sample(raster, window)
     raster.linear = looks_linear(raw[:, ok])
+    if raster.linear:
+        notes.append(info(f"{raster.path.name}: linear backscatter detected, converted to dB"))
+    return notes
 
 
 def align(raster: InputRaster, grid: Grid) -> None:

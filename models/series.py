@@ -41,15 +41,15 @@ from .bands import S2L1C_BANDS, S2L2A_BANDS, normalise_band_name, resolve_bands
 from .card import ModelCard, read_card
 from .errors import Cancelled, InputError, ModelError
 from .indices import INDEX_BANDS, compute_index, detect_offset, fill_gaps, resample_series, to_reflectance
+from .notes import info
+from .output_set import verify_raster
 from .outputs import (
-    atomic_path,
-    check_writable,
     class_areas_km2,
     class_profile,
     describe_classes,
-    row_pixel_area_km2,
+    pixel_areas_km2,
 )
-from .pipeline import JobResult, RunConfig
+from .pipeline import GDAL_CACHE_BYTES, JobResult, RunConfig, plan_outputs
 from .preprocess import prepare
 from .recurrence import recurrence_plot
 from .registry import resolve_model
@@ -237,12 +237,25 @@ def classify_series(
 ) -> JobResult:
     """Classify every pixel of a multi-date stack from its index time series (see the module docstring)."""
     config = config or RunConfig()
+    notes = config.checked()
     model_path = resolve_model(model, TASK)
     card = read_card(model_path)
     contract = _contract(card)
-    indices, n_steps = list(contract["indices"]), int(contract["n_steps"])
-    out = check_writable(out)
     paths = _as_list(stack)
+    outputs = plan_outputs([*paths, aoi if isinstance(aoi, str | Path) else None, model_path], out)
+    try:
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+            result = _classify(paths, outputs, card, model_path, contract, dates, aoi, config, progress,
+                               is_cancelled, notes)  # fmt: skip
+        outputs.commit()
+    except BaseException:
+        outputs.discard()
+        raise
+    return result
+
+
+def _classify(paths, outputs, card, model_path, contract, dates, aoi, config, progress, is_cancelled, notes):
+    indices, n_steps = list(contract["indices"]), int(contract["n_steps"])
     if dates is not None:
         parsed = [d if isinstance(d, date) else parse_date(str(d)) for d in dates]
         if any(d is None for d in parsed):
@@ -263,7 +276,7 @@ def classify_series(
         if len({layer.day for layer in layers}) < int(contract.get("min_dates", 4)):
             raise InputError(f"the stack needs at least {contract.get('min_dates', 4)} distinct dates")
         grid = layers[0].src
-        geometry = load_aoi(aoi, grid.crs)
+        geometry = load_aoi(aoi, grid.crs, notes)
         window = (
             aoi_window(geometry, grid.transform, grid.width, grid.height)
             if geometry is not None
@@ -276,54 +289,57 @@ def classify_series(
         blocks = [(r, c) for r in range(0, height, block) for c in range(0, width, block)]
         counts = np.zeros(len(card.classes))
         plots = np.empty((BATCH, len(indices), n_steps, n_steps), dtype=np.float32)  # reused: bounded memory
-        with atomic_path(out) as tmp:
-            with rasterio.open(
-                tmp, "w", **class_profile(grid.crs, out_transform, width, height, card.output_nodata)
-            ) as dst:
-                for k, (r, c) in enumerate(blocks):
-                    if is_cancelled is not None and is_cancelled():
-                        raise Cancelled("classify-series cancelled")
-                    h, w = min(block, height - r), min(block, width - c)
-                    win = Window(window.col_off + c, window.row_off + r, w, h)
-                    values, valid = _read_block(layers, indices, win)
-                    keep = valid.any(axis=0)
-                    if geometry is not None:
-                        keep &= aoi_mask(
-                            geometry, window_transform(Window(c, r, w, h), out_transform), (h, w)
-                        )
-                    classes = np.full((h, w), card.output_nodata, dtype=np.uint8)
-                    rows = np.flatnonzero(keep.ravel())
-                    if rows.size:
-                        series = values.reshape(len(indices), len(layers), h * w)[:, :, rows]
-                        ok = valid.reshape(len(layers), h * w)[:, rows]
-                        filled = fill_gaps(
-                            np.moveaxis(series, 1, -1),
-                            np.broadcast_to(ok.T, series.shape[:1] + ok.T.shape),
-                            days,
-                        )
-                        steps = np.moveaxis(resample_series(filled, days, n_steps), 0, 1)  # (N, C, S)
-                        labels = np.empty(rows.size, dtype=np.uint8)
-                        for s in range(0, rows.size, BATCH):
-                            part = steps[s : s + BATCH]
-                            rp = recurrence_plot(part, out=plots[: len(part)])
-                            probs = loaded.run({spec.name: prepare(rp, spec)})
-                            labels[s : s + len(part)] = np.argmax(probs, axis=1)
-                        classes.ravel()[rows] = labels
-                    dst.write(classes, 1, window=Window(c, r, w, h))
-                    areas = row_pixel_area_km2(grid.crs, out_transform, r, h)
-                    counts += class_areas_km2(classes, [c.value for c in card.classes], areas)
-                    if progress is not None:
-                        progress((k + 1) / len(blocks))
-                if counts.sum() == 0:
-                    raise InputError("no pixel has a valid date (inside the AOI)")
-                describe_classes(dst, card, card.classes)
-                codes = card.training.get("original_codes")
-                if codes:
-                    dst.update_tags(original_codes=";".join(f"{k}={v}" for k, v in codes.items()))
+        for raster_path in {str(f) for layer in layers for f in getattr(layer.src, "files", [])}:
+            outputs.check_inputs([raster_path])
+        outputs.outputs[0].verify = verify_raster(width, height, 1)
+        with rasterio.open(
+            outputs.outputs[0].temp, "w",
+            **class_profile(grid.crs, out_transform, width, height, card.output_nodata),
+        ) as dst:  # fmt: skip
+            for k, (r, c) in enumerate(blocks):
+                if is_cancelled is not None and is_cancelled():
+                    raise Cancelled("classify-series cancelled")
+                h, w = min(block, height - r), min(block, width - c)
+                win = Window(window.col_off + c, window.row_off + r, w, h)
+                values, valid = _read_block(layers, indices, win)
+                keep = valid.any(axis=0)
+                if geometry is not None:
+                    keep &= aoi_mask(geometry, window_transform(Window(c, r, w, h), out_transform), (h, w))
+                classes = np.full((h, w), card.output_nodata, dtype=np.uint8)
+                rows = np.flatnonzero(keep.ravel())
+                if rows.size:
+                    series = values.reshape(len(indices), len(layers), h * w)[:, :, rows]
+                    ok = valid.reshape(len(layers), h * w)[:, rows]
+                    filled = fill_gaps(
+                        np.moveaxis(series, 1, -1),
+                        np.broadcast_to(ok.T, series.shape[:1] + ok.T.shape),
+                        days,
+                    )
+                    steps = np.moveaxis(resample_series(filled, days, n_steps), 0, 1)  # (N, C, S)
+                    labels = np.empty(rows.size, dtype=np.uint8)
+                    for s in range(0, rows.size, BATCH):
+                        part = steps[s : s + BATCH]
+                        rp = recurrence_plot(part, out=plots[: len(part)])
+                        probs = loaded.run({spec.name: prepare(rp, spec)})
+                        labels[s : s + len(part)] = np.argmax(probs, axis=1)
+                    classes.ravel()[rows] = labels
+                dst.write(classes, 1, window=Window(c, r, w, h))
+                areas = pixel_areas_km2(
+                    grid.crs, window_transform(Window(c, r, w, h), out_transform), 0, h, w
+                )
+                counts += class_areas_km2(classes, [c.value for c in card.classes], areas)
+                if progress is not None:
+                    progress((k + 1) / len(blocks))
+            if counts.sum() == 0:
+                raise InputError("no pixel has a valid date (inside the AOI)")
+            describe_classes(dst, card, card.classes)
+            codes = card.training.get("original_codes")
+            if codes:
+                dst.update_tags(original_codes=";".join(f"{k}={v}" for k, v in codes.items()))
     return JobResult(
-        output=out, probabilities=None, polygons=None, statistics=None, model_name=card.name,
+        output=outputs.outputs[0].target, probabilities=None, polygons=None, statistics=None, model_name=card.name,
         provider=loaded.provider, card=card, classes=card.classes,
         class_area_km2={c.name: float(counts[c.value]) for c in card.classes}, flooded_km2=None,
         shape=(height, width), crs=grid.crs.to_string() if grid.crs else "",
-        notes=[f"{len(layers)} dates from {layers[0].day} to {layers[-1].day}; index {', '.join(indices)}"],
+        notes=[*notes, info(f"{len(layers)} dates from {layers[0].day} to {layers[-1].day}; index {', '.join(indices)}")],
     )  # fmt: skip

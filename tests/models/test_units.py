@@ -8,7 +8,7 @@ import rasterio
 from contrasat.models.bands import S2L1C_BANDS, S2L2A_BANDS, normalise_band_name, resolve_bands
 from contrasat.models.card import ClassInfo, ModelCard, read_card
 from contrasat.models.errors import ModelError
-from contrasat.models.outputs import row_pixel_area_km2
+from contrasat.models.outputs import pixel_areas_km2
 from contrasat.models.preprocess import looks_linear, prepare, to_db
 from contrasat.models.tiling import blend_weights, tile_starts
 from runtime_helpers import S1_SAMPLE, s1_spec
@@ -66,17 +66,35 @@ def test_blend_weights_fall_towards_edges_but_stay_positive():
     assert w[0, 32] < w[8, 32] < w[16, 32]
 
 
-def test_pixel_area_geographic_and_projected():
+def _ellipsoid_band_km2(lat1: float, lat2: float, dlon_deg: float) -> float:
+    """Exact WGS84 area between two parallels over dlon degrees (closed form with the authalic q function)."""
+    a, f = 6378137.0, 1 / 298.257223563
+    e = np.sqrt(f * (2 - f))
+    b = a * (1 - f)
+
+    def q(lat):
+        s = np.sin(np.deg2rad(lat))
+        return s / (1 - e**2 * s**2) + np.log((1 + e * s) / (1 - e * s)) / (2 * e)
+
+    return b**2 / 2 * np.deg2rad(dlon_deg) * abs(q(lat2) - q(lat1)) / 1e6
+
+
+def test_pixel_area_is_true_ellipsoid_area_in_any_crs():
     from rasterio.crs import CRS
     from rasterio.transform import from_origin
 
-    utm = row_pixel_area_km2(CRS.from_epsg(32630), from_origin(0, 0, 10, 10), 0, 3)
-    np.testing.assert_allclose(utm, 1e-4)
-    deg = 1 / 111.195  # about 1 km at the equator
-    geo = row_pixel_area_km2(CRS.from_epsg(4326), from_origin(0, 0.5 * deg, deg, deg), 0, 1)
-    assert geo[0] == pytest.approx(1.0, rel=1e-3)
-    north = row_pixel_area_km2(CRS.from_epsg(4326), from_origin(0, 60 + deg / 2, deg, deg), 0, 1)
-    assert north[0] == pytest.approx(0.5, rel=1e-2)
+    # UTM on its central meridian: scale factor 0.9996, so a 10 m pixel covers 100 / 0.9996² m²
+    utm = pixel_areas_km2(CRS.from_epsg(32630), from_origin(500000, 0, 10, 10), 0, 3, 4)
+    np.testing.assert_allclose(utm, 1e-4 / 0.9996**2, rtol=1e-6)
+    for lat in (0.0, 45.0, 60.0):
+        geo = pixel_areas_km2(CRS.from_epsg(4326), from_origin(0, lat + 1.0, 1.0, 1.0), 0, 1, 1)
+        assert geo[0, 0] == pytest.approx(_ellipsoid_band_km2(lat, lat + 1.0, 1.0), rel=1e-6)
+    # web mercator inflates by 1/cos²(lat): a true area must not (a 1 km "pixel" at 60° N is 0.25 km²)
+    from rasterio.warp import transform as warp
+
+    x, y = warp("EPSG:4326", "EPSG:3857", [10.0], [60.0])
+    merc = pixel_areas_km2(CRS.from_epsg(3857), from_origin(x[0], y[0], 1000, 1000), 0, 1, 1)
+    assert merc[0, 0] == pytest.approx(0.25, rel=1e-2)
 
 
 def test_card_round_trip(threshold_model):
