@@ -271,8 +271,7 @@ def run_engine(
                     messages.append(event)
                 if on_event is not None:
                     on_event(event)
-            continue
-        if proc.poll() is not None and not err_thread.is_alive() and lines.empty():
+        elif proc.poll() is not None and not err_thread.is_alive() and lines.empty():
             break
         if terminated_at is None and is_cancelled is not None and is_cancelled():
             proc.terminate()

@@ -47,7 +47,10 @@ def main(mode: str) -> int:
     if mode == "noisy":
         print("{not json", file=sys.stderr, flush=True)
         print('{"no_event": 1}', file=sys.stderr, flush=True)
-    emit(event="done", result={"outputs": {"classes": "/x/flood.tif"}, "model": "m", "provider": "CPUExecutionProvider"})
+    emit(
+        event="done",
+        result={"outputs": {"classes": "/x/flood.tif"}, "model": "m", "provider": "CPUExecutionProvider"},
+    )
     return 0
 
 

@@ -23,7 +23,10 @@ def fake(mode: str) -> list[str]:
 
 
 def test_parse_event_accepts_only_protocol_lines():
-    assert engine.parse_event('{"event": "progress", "fraction": 0.5}') == {"event": "progress", "fraction": 0.5}
+    assert engine.parse_event('{"event": "progress", "fraction": 0.5}') == {
+        "event": "progress",
+        "fraction": 0.5,
+    }
     assert engine.parse_event("Warning: something") is None
     assert engine.parse_event("{broken") is None
     assert engine.parse_event('{"fraction": 1}') is None
@@ -36,7 +39,9 @@ def test_done_reports_progress_messages_and_summary():
     assert ended.status == "done" and ended.returncode == 0
     assert ended.result["provider"] == "CPUExecutionProvider"
     assert [e["fraction"] for e in events if e["event"] == "progress"] == [0.25, 0.5, 0.75, 1.0]
-    assert ended.messages == [{"event": "message", "level": "info", "text": "linear backscatter converted to dB"}]
+    assert ended.messages == [
+        {"event": "message", "level": "info", "text": "linear backscatter converted to dB"}
+    ]
     assert ended.tail == ["a plain warning line on stderr"]  # protocol lines are not kept as log
 
 
@@ -157,3 +162,24 @@ def test_resolve_model_names_and_paths(tmp_path):
     assert resolve_model("landcover_s2", "land_cover").name == "landcover_s2.onnx"
     assert resolve_model("nope", "flood") is None
     assert resolve_model(tmp_path / "missing.onnx", "flood") is None
+
+
+def test_plugin_code_imports_no_second_gdal_geos_or_onnx():
+    """QGIS's process must never load these (they bundle their own GDAL/GEOS/PROJ or pull protobuf)."""
+    import ast
+
+    banned = {"rasterio", "shapely", "fiona", "onnx", "onnxruntime", "affine", "pyproj"}
+    runtime_modules = {"pipeline", "series", "aoi", "rasters", "outputs", "session", "inference", "registry"}
+    offenders = {}
+    for path in sorted((Path(engine.__file__).parent).glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                parts = node.module.split(".")
+                names = [parts[0]] if node.level == 0 else [p for p in parts if p in runtime_modules]
+            bad = set(names) & (banned | runtime_modules)
+            if bad:
+                offenders.setdefault(path.name, set()).update(bad)
+    assert offenders == {}

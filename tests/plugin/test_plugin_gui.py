@@ -119,9 +119,15 @@ def test_rejected_dialog_starts_nothing(plugin, s1_layer, monkeypatch):
     plugin.map_floods_action.trigger()
 
 
-def test_default_output_dir_without_saved_project(qgis_new_project):
-    assert default_output_dir().name == "contrasat"
-    assert default_output_dir().parent.is_dir()
+def test_default_output_dir_is_project_folder_or_user_data(qgis_new_project, tmp_path):
+    import tempfile
+
+    folder = default_output_dir()
+    assert folder.parts[-2:] == ("contrasat", "outputs")  # a per-user data folder, not the temp folder
+    assert not str(folder).startswith(tempfile.gettempdir())
+    project = tmp_path / "p.qgz"
+    QgsProject.instance().write(str(project))
+    assert default_output_dir() == tmp_path / "contrasat"
 
 
 def test_normalise_output_path(tmp_path):
