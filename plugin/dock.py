@@ -113,6 +113,12 @@ class ContrasatDock(QgsDockWidget):
         self.summary.setWordWrap(True)
         self.csv_label = QLabel(body)
         self.csv_label.setWordWrap(True)
+        # The answer the user waits for sits right under the run controls, shown once there is one.
+        self.result_box = QGroupBox("Area per class", body)
+        result_layout = QVBoxLayout(self.result_box)
+        result_layout.addWidget(self.summary)
+        result_layout.addWidget(self.csv_label)
+        self.result_box.setVisible(False)
 
         run_row = QHBoxLayout()
         run_row.addWidget(self.run_button, 1)
@@ -122,13 +128,11 @@ class ContrasatDock(QgsDockWidget):
         layout.addLayout(run_row)
         layout.addWidget(self.progress)
         layout.addWidget(self.message)
+        layout.addWidget(self.result_box)
         layout.addWidget(self.tabs)
         layout.addWidget(aoi_box)
         layout.addWidget(QLabel("Output folder", body))
         layout.addWidget(self.output_dir)
-        layout.addWidget(QLabel("Area per class", body))
-        layout.addWidget(self.summary)
-        layout.addWidget(self.csv_label)
         layout.addStretch(1)
         self.scroll = QScrollArea(self)
         self.scroll.setWidgetResizable(True)
@@ -186,6 +190,7 @@ class ContrasatDock(QgsDockWidget):
         """Forget the previous run's areas (a new run or a cancelled one must not show stale figures)."""
         self.summary.setRowCount(0)
         self.csv_label.setText("")
+        self.result_box.setVisible(False)
 
     def job_finished(self, task: JobTask, summary: JobSummary | None = None) -> None:
         """Called by the plugin on the GUI thread once a task started from anywhere has ended."""
@@ -221,6 +226,8 @@ class ContrasatDock(QgsDockWidget):
         self.summary.setMinimumHeight(min(height, 400))  # every class visible without an inner scroll
         csv_path = result.statistics
         self.csv_label.setText(f"Saved as {csv_path}" if csv_path else "")
+        self.result_box.setVisible(True)
+        self.scroll.ensureWidgetVisible(self.result_box)
 
     def cleanup(self) -> None:
         """Drop canvas items and project connections before the dock is deleted (plugin unload)."""

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qgis.core import QgsMapLayer, QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
+from qgis.core import QgsMapLayer, QgsMapLayerProxyModel, QgsRasterLayer
 from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
-from .paths import default_output_dir, layer_file_path, normalise_output_path, unique_output_path
+from .layer_choice import excluded_layers, preferred_layer, sensor_score
+from .paths import default_output_dir, normalise_output_path, unique_output_path
 
 
 class MapFloodsDialog(QDialog):
@@ -23,7 +24,7 @@ class MapFloodsDialog(QDialog):
         self.layer_combo = QgsMapLayerComboBox(self)
         self.layer_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
         self.layer_combo.setAllowEmptyLayer(False)
-        self.layer_combo.setExceptedLayerList(self._unreadable_rasters())
+        self.layer_combo.setExceptedLayerList(excluded_layers())  # outputs and non-file rasters
         self.layer_combo.setToolTip("Sentinel-1 GRD raster: bands VV and VH in dB, as a GeoTIFF file.")
 
         self.output_widget = QgsFileWidget(self)
@@ -54,18 +55,16 @@ class MapFloodsDialog(QDialog):
         layout.addWidget(self.buttons)
         self.setMinimumWidth(560)
 
-        if layer_file_path(active_layer) is not None:
+        hidden = {lyr.id() for lyr in excluded_layers()}
+        usable = isinstance(active_layer, QgsRasterLayer) and active_layer.id() not in hidden
+        if usable and sensor_score(active_layer, "S1") > 0:
             self.layer_combo.setLayer(active_layer)
+        else:
+            self.layer_combo.setLayer(preferred_layer("S1"))  # by bands, never the plugin's own output
         self._set_default_output()
         self.layer_combo.layerChanged.connect(self._on_layer_changed)
         self.output_widget.fileChanged.connect(self._on_path_changed)
         self._update_state()
-
-    @staticmethod
-    def _unreadable_rasters() -> list[QgsMapLayer]:
-        """Raster layers the runtime cannot open by file name; hidden from the combo box."""
-        layers = QgsProject.instance().mapLayers().values()
-        return [lyr for lyr in layers if isinstance(lyr, QgsRasterLayer) and layer_file_path(lyr) is None]
 
     def selected_layer(self) -> QgsRasterLayer | None:
         """The chosen input layer, if any."""
