@@ -223,7 +223,7 @@ class ContrasatDock(QgsDockWidget):
         self.summary.resizeRowsToContents()
         height = self.summary.horizontalHeader().height() + 4
         height += sum(self.summary.rowHeight(i) for i in range(len(rows)))
-        self.summary.setMinimumHeight(min(height, 400))  # every class visible without an inner scroll
+        self.summary.setFixedHeight(min(height + 2, 400))  # every class visible, no empty rows below
         csv_path = result.statistics
         self.csv_label.setText(f"Saved as {csv_path}" if csv_path else "")
         self.result_box.setVisible(True)

@@ -122,6 +122,7 @@ class JobPanel(QWidget):
         project.layersAdded.connect(self.choose_layers)
         project.layersRemoved.connect(self.choose_layers)
         self.choose_layers()
+        self.refresh()  # every slot's band mapping, the empty ones hidden
         for key, combo in self.layer_combos.items():
             # a layer the user picks is kept; only automatic choices follow newly added layers
             combo.activated.connect(lambda _i, k=key: self._user_chosen.add(k))

@@ -148,6 +148,9 @@ class ContrasatPlugin:
             task.on_done = None  # the iface may be gone by the time the task finishes
             task.cancel()
         self._tasks.clear()
+        for item in self._progress_items.values():
+            self.iface.messageBar().popWidget(item)
+        self._progress_items.clear()
         if self.dock is not None:
             self.dock.cleanup()
             self.iface.removeDockWidget(self.dock)

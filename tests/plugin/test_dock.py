@@ -360,3 +360,13 @@ def test_card_html_shows_nested_metrics_and_transparent_swatch():
     html = card_html(card)
     assert "heldout: water_iou model 0.632" in html and "split: chip X" in html
     assert "background:#ffffff" in html and "background:#1f78b4" in html
+
+
+def test_band_mapping_is_folded_when_found_and_hidden_for_empty_slots(dock, s1_layer):
+    panel = dock.panels["map_floods"]
+    panel.set_layer("primary", s1_layer)
+    bands = panel.band_widgets["primary"]
+    assert bands.isVisibleTo(dock) and bands.rows.isHidden() and not bands.change_button.isHidden()
+    bands.change_button.click()
+    assert not bands.rows.isHidden()
+    assert panel.band_widgets["s2"].isHidden() and panel.band_widgets["pre_event"].isHidden()
