@@ -1,12 +1,14 @@
 """Processing algorithms `contrasat:map_floods`, `contrasat:land_cover` and `contrasat:classify_series`.
 
-They call the same runtime functions as the dock and the CLI, so batch mode, graphical models, the Python
+They run the same engine command as the dock (the CLI, out of QGIS's process), so batch mode, graphical models, the Python
 console (`processing.run`) and `qgis_process` all get the same outputs.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -31,23 +33,18 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
     QgsRasterLayer,
 )
-from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ..models.errors import Cancelled, ContrasatError
 from .aoi_widget import crs_text
-from .deps import command_text, install_command, missing_modules
+from .engine import job_command, run_engine
+from .engine_env import engine_env, engine_python
 from .paths import layer_file_path
+from .results import summary_from_engine
 from .settings import load_settings
 from .styling import FLOOD_TRANSPARENT_VALUES, style_class_layer
-from .tasks import load_job
+from .tasks import JobRequest, engine_arguments
 
 ICON = Path(__file__).resolve().parent.parent / "resources" / "icons" / "contrasat.svg"
-
-
-def tr(text: str) -> str:
-    """Translate in the algorithms' context."""
-    return QCoreApplication.translate("ContrasatAlgorithm", text)
 
 
 class ClassStyler(QgsProcessingLayerPostProcessorInterface):
@@ -92,7 +89,7 @@ class ContrasatAlgorithm(QgsProcessingAlgorithm):
         return type(self)()
 
     def group(self) -> str:
-        return tr("Mapping")
+        return "Mapping"
 
     def groupId(self) -> str:  # noqa: N802
         return "mapping"
@@ -105,12 +102,12 @@ class ContrasatAlgorithm(QgsProcessingAlgorithm):
     def _add_aoi_model(self) -> None:
         self.addParameter(
             QgsProcessingParameterFeatureSource(
-                self.AOI, tr("Area of interest (polygons)"), [QgsProcessing.TypeVectorPolygon], optional=True
+                self.AOI, "Area of interest (polygons)", [QgsProcessing.TypeVectorPolygon], optional=True
             )
         )
         self.addParameter(
             QgsProcessingParameterString(
-                self.MODEL, tr("Model (bundled name or .onnx path; empty = default)"), "", optional=True
+                self.MODEL, "Model (bundled name or .onnx path; empty = default)", "", optional=True
             )
         )
 
@@ -118,23 +115,23 @@ class ContrasatAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, title))
         self.addParameter(
             QgsProcessingParameterRasterDestination(
-                self.PROBABILITIES, tr("Class probabilities"), optional=True, createByDefault=False
+                self.PROBABILITIES, "Class probabilities", optional=True, createByDefault=False
             )
         )
         self.addParameter(
             QgsProcessingParameterVectorDestination(
-                self.POLYGONS, tr("Class polygons with area"), QgsProcessing.TypeVectorPolygon,
+                self.POLYGONS, "Class polygons with area", QgsProcessing.TypeVectorPolygon,
                 optional=True, createByDefault=False,
             )
         )  # fmt: skip
         self.addParameter(
             QgsProcessingParameterFileDestination(
-                self.STATISTICS, tr("Area per class (CSV)"), tr("CSV files (*.csv)"),
+                self.STATISTICS, "Area per class (CSV)", "CSV files (*.csv)",
                 optional=True, createByDefault=False,
             )
         )  # fmt: skip
-        self.addOutput(QgsProcessingOutputString(self.MODEL_NAME, tr("Model used")))
-        self.addOutput(QgsProcessingOutputString(self.AREAS, tr("Area per class (km², JSON)")))
+        self.addOutput(QgsProcessingOutputString(self.MODEL_NAME, "Model used"))
+        self.addOutput(QgsProcessingOutputString(self.AREAS, "Area per class (km², JSON)"))
 
     # ---- running --------------------------------------------------------------------------------
 
@@ -144,9 +141,7 @@ class ContrasatAlgorithm(QgsProcessingAlgorithm):
             return None
         path = layer_file_path(layer)
         if path is None:
-            raise QgsProcessingException(
-                tr("{} is not a raster file Contrasat can read").format(layer.name())
-            )
+            raise QgsProcessingException(f"{layer.name()} is not a raster file Contrasat can read")
         return path
 
     def _aoi(self, parameters: dict, context: QgsProcessingContext) -> tuple[dict, str] | None:
@@ -156,7 +151,7 @@ class ContrasatAlgorithm(QgsProcessingAlgorithm):
         request = QgsFeatureRequest().setNoAttributes()
         geometries = [f.geometry() for f in source.getFeatures(request) if f.hasGeometry()]
         if not geometries:
-            raise QgsProcessingException(tr("the AOI layer holds no polygon"))
+            raise QgsProcessingException("the AOI layer holds no polygon")
         return json.loads(QgsGeometry.unaryUnion(geometries).asJson()), crs_text(source.sourceCrs())
 
     def _optional_output(self, parameters: dict, name: str, context: QgsProcessingContext) -> str | None:
@@ -184,32 +179,45 @@ class ContrasatAlgorithm(QgsProcessingAlgorithm):
         self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
         primary, options = self.job_arguments(parameters, context)
-        out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        try:
-            function = load_job(self.job)
-        except ImportError as exc:
-            command = command_text(install_command(missing_modules() or ["onnxruntime"]))
+        out = Path(self.parameterAsOutputLayer(parameters, self.OUTPUT, context))
+        python = engine_python()
+        if not python.is_file():
             raise QgsProcessingException(
-                tr("the Contrasat runtime cannot be loaded ({}); install with: {}").format(exc, command)
-            ) from exc
+                "the Contrasat engine is not installed: use Raster > Contrasat > Check dependencies… in QGIS"
+            )
+        request = JobRequest(
+            self.job, primary, out, {k: v for k, v in options.items() if v}, out.stem, load_settings()
+        )
+
+        def on_event(event: dict[str, Any]) -> None:
+            if event.get("event") == "progress":
+                feedback.setProgress(100.0 * float(event.get("fraction", 0.0)))
+            elif event.get("event") == "message":
+                feedback.pushInfo(str(event.get("text", "")))
+
+        scratch = Path(tempfile.mkdtemp(prefix="contrasat_"))
         try:
-            result = function(
-                primary, out, config=load_settings().to_config(),
-                progress=lambda f: feedback.setProgress(100.0 * f), is_cancelled=feedback.isCanceled,
-                **options,
-            )  # fmt: skip
-        except Cancelled as exc:
-            raise QgsProcessingException(tr("cancelled: nothing was written")) from exc
-        except ContrasatError as exc:
-            raise QgsProcessingException(str(exc)) from exc
+            engine_primary, engine_options = engine_arguments(request, scratch)
+            command = job_command(
+                python, self.job, engine_primary, out, engine_options, request.settings.to_cli()
+            )
+            feedback.pushCommandInfo(" ".join(command))
+            ended = run_engine(command, engine_env(), on_event=on_event, is_cancelled=feedback.isCanceled)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        if ended.status == "cancelled":
+            raise QgsProcessingException("cancelled: nothing was written")
+        if ended.status != "done":
+            raise QgsProcessingException(ended.message)
+        result = summary_from_engine(ended.result, request)
         for note in result.notes:
             feedback.pushInfo(note)
         for name, area in result.class_area_km2.items():
-            feedback.pushInfo(tr("{}: {} km²").format(name, f"{area:.3f}"))
-        if context.willLoadLayerOnCompletion(out):
-            styler = ClassStyler(result.classes, result.card.output_nodata, result.card.task == "flood")
+            feedback.pushInfo(f"{name}: {area:.3f} km²")
+        if context.willLoadLayerOnCompletion(str(out)):
+            styler = ClassStyler(result.classes, result.nodata, result.task == "flood")
             _LIVE_STYLERS.append(styler)
-            context.layerToLoadOnCompletionDetails(out).setPostProcessor(styler)
+            context.layerToLoadOnCompletionDetails(str(out)).setPostProcessor(styler)
         outputs: dict[str, Any] = {
             self.OUTPUT: str(result.output),
             self.MODEL_NAME: result.model_name,
@@ -233,10 +241,10 @@ class MapFloodsAlgorithm(ContrasatAlgorithm):
         return "map_floods"
 
     def displayName(self) -> str:  # noqa: N802
-        return tr("Map floods")
+        return "Map floods"
 
     def shortHelpString(self) -> str:  # noqa: N802
-        return tr(
+        return (
             "Maps open flood water (0 dry, 1 water, 255 no data) from a Sentinel-1 GRD raster (VV, VH in dB) "
             "with a bundled ONNX model; Sentinel-2 is used when the model reads it. With a pre-event "
             "Sentinel-1 raster the map separates new flood water (1) from permanent water (2). Execution "
@@ -244,18 +252,16 @@ class MapFloodsAlgorithm(ContrasatAlgorithm):
         )
 
     def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT_S1, tr("Sentinel-1 raster (VV, VH)")))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT_S1, "Sentinel-1 raster (VV, VH)"))
         self.addParameter(
-            QgsProcessingParameterRasterLayer(self.INPUT_S2, tr("Sentinel-2 raster"), optional=True)
+            QgsProcessingParameterRasterLayer(self.INPUT_S2, "Sentinel-2 raster", optional=True)
         )
         self.addParameter(
-            QgsProcessingParameterRasterLayer(
-                self.PRE_EVENT_S1, tr("Pre-event Sentinel-1 raster"), optional=True
-            )
+            QgsProcessingParameterRasterLayer(self.PRE_EVENT_S1, "Pre-event Sentinel-1 raster", optional=True)
         )
         self._add_aoi_model()
-        self._add_outputs(tr("Flood map"))
-        self.addOutput(QgsProcessingOutputNumber(self.FLOODED_KM2, tr("Flooded area (km²)")))
+        self._add_outputs("Flood map")
+        self.addOutput(QgsProcessingOutputNumber(self.FLOODED_KM2, "Flooded area (km²)"))
 
     def job_arguments(self, parameters: dict, context: QgsProcessingContext) -> tuple[Any, dict[str, Any]]:
         options = self._common(parameters, context)
@@ -274,21 +280,21 @@ class LandCoverAlgorithm(ContrasatAlgorithm):
         return "land_cover"
 
     def displayName(self) -> str:  # noqa: N802
-        return tr("Land cover")
+        return "Land cover"
 
     def shortHelpString(self) -> str:  # noqa: N802
-        return tr(
+        return (
             "Maps land cover (classes of the model card) from a Sentinel-2 raster, with Sentinel-1 when the "
             "model reads it. Bands are found by their descriptions or by the full Sentinel-2 band order."
         )
 
     def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT_S2, tr("Sentinel-2 raster")))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT_S2, "Sentinel-2 raster"))
         self.addParameter(
-            QgsProcessingParameterRasterLayer(self.INPUT_S1, tr("Sentinel-1 raster"), optional=True)
+            QgsProcessingParameterRasterLayer(self.INPUT_S1, "Sentinel-1 raster", optional=True)
         )
         self._add_aoi_model()
-        self._add_outputs(tr("Land cover"))
+        self._add_outputs("Land cover")
 
     def job_arguments(self, parameters: dict, context: QgsProcessingContext) -> tuple[Any, dict[str, Any]]:
         options = self._common(parameters, context)
@@ -307,10 +313,10 @@ class ClassifySeriesAlgorithm(ContrasatAlgorithm):
         return "classify_series"
 
     def displayName(self) -> str:  # noqa: N802
-        return tr("Classify time series")
+        return "Classify time series"
 
     def shortHelpString(self) -> str:  # noqa: N802
-        return tr(
+        return (
             "Classifies every pixel from its Sentinel-2 index time series: give one raster per date (dates "
             "from tags or file names, or DATES as comma-separated YYYY-MM-DD) or one multi-band index stack."
         )
@@ -318,23 +324,23 @@ class ClassifySeriesAlgorithm(ContrasatAlgorithm):
     def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
         self.addParameter(
             QgsProcessingParameterMultipleLayers(
-                self.INPUT_S2, tr("Sentinel-2 rasters (one per date) or one index stack"),
+                self.INPUT_S2, "Sentinel-2 rasters (one per date) or one index stack",
                 QgsProcessing.TypeRaster,
             )
         )  # fmt: skip
         self.addParameter(
-            QgsProcessingParameterString(self.DATES, tr("Dates (YYYY-MM-DD, comma-separated)"), optional=True)
+            QgsProcessingParameterString(self.DATES, "Dates (YYYY-MM-DD, comma-separated)", optional=True)
         )
         self._add_aoi_model()
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, tr("Series land cover")))
-        self.addOutput(QgsProcessingOutputString(self.MODEL_NAME, tr("Model used")))
-        self.addOutput(QgsProcessingOutputString(self.AREAS, tr("Area per class (km², JSON)")))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Series land cover"))
+        self.addOutput(QgsProcessingOutputString(self.MODEL_NAME, "Model used"))
+        self.addOutput(QgsProcessingOutputString(self.AREAS, "Area per class (km², JSON)"))
 
     def job_arguments(self, parameters: dict, context: QgsProcessingContext) -> tuple[Any, dict[str, Any]]:
         layers = self.parameterAsLayerList(parameters, self.INPUT_S2, context)
         paths = [layer_file_path(layer) for layer in layers]
         if not paths or any(p is None for p in paths):
-            raise QgsProcessingException(tr("give raster files: one per date, or one index stack"))
+            raise QgsProcessingException("give raster files: one per date, or one index stack")
         dates = [d.strip() for d in self.parameterAsString(parameters, self.DATES, context).split(",")]
         model = self.parameterAsString(parameters, self.MODEL, context).strip()
         options = {

@@ -12,15 +12,10 @@ from qgis.core import (
     QgsWkbTypes,
 )
 from qgis.gui import QgisInterface, QgsMapTool, QgsRubberBand
-from qgis.PyQt.QtCore import QCoreApplication, pyqtSignal
+from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtWidgets import QGridLayout, QLabel, QPushButton, QWidget
 
 from .aoi_tools import FILL, OUTLINE, PolygonAoiTool, RectangleAoiTool
-
-
-def tr(text: str) -> str:
-    """Translate in the AOI widget's context."""
-    return QCoreApplication.translate("AoiWidget", text)
 
 
 def crs_text(crs: QgsCoordinateReferenceSystem) -> str:
@@ -49,13 +44,13 @@ class AoiWidget(QWidget):
         self.shown.setWidth(2)
         self._previous_tool: QgsMapTool | None = None
 
-        self.rectangle_button = QPushButton(tr("Draw rectangle"), self)
-        self.polygon_button = QPushButton(tr("Draw polygon"), self)
-        self.selection_button = QPushButton(tr("From selected features"), self)
-        self.clear_button = QPushButton(tr("Clear"), self)
-        self.rectangle_button.setToolTip(tr("Drag a rectangle on the map"))
-        self.polygon_button.setToolTip(tr("Click vertices; right click or double click closes the polygon"))
-        self.selection_button.setToolTip(tr("Union of the selected polygons of the active vector layer"))
+        self.rectangle_button = QPushButton("Draw rectangle", self)
+        self.polygon_button = QPushButton("Draw polygon", self)
+        self.selection_button = QPushButton("From selected features", self)
+        self.clear_button = QPushButton("Clear", self)
+        self.rectangle_button.setToolTip("Drag a rectangle on the map")
+        self.polygon_button.setToolTip("Click vertices; right click or double click closes the polygon")
+        self.selection_button.setToolTip("Union of the selected polygons of the active vector layer")
         self.status = QLabel(self)
         self.status.setWordWrap(True)
         grid = QGridLayout(self)
@@ -79,7 +74,7 @@ class AoiWidget(QWidget):
         self.canvas.setMapTool(tool)
 
     def _on_drawn(self, geometry: QgsGeometry) -> None:
-        self.set_aoi(geometry, self.canvas.mapSettings().destinationCrs(), tr("drawn on the map"))
+        self.set_aoi(geometry, self.canvas.mapSettings().destinationCrs(), "drawn on the map")
         tool = self.canvas.mapTool()
         if tool in (self.rectangle_tool, self.polygon_tool):
             if self._previous_tool is not None:
@@ -91,16 +86,16 @@ class AoiWidget(QWidget):
         """AOI = union of the selected polygons of `layer` (default: the active layer)."""
         layer = layer if isinstance(layer, QgsVectorLayer) else self.iface.activeLayer()
         if not isinstance(layer, QgsVectorLayer) or layer.geometryType() != QgsWkbTypes.PolygonGeometry:
-            self.status.setText(tr("Select polygons in a vector layer and make it the active layer."))
+            self.status.setText("Select polygons in a vector layer and make it the active layer.")
             return False
         geometries = [f.geometry() for f in layer.selectedFeatures() if f.hasGeometry()]
         if not geometries:
-            self.status.setText(tr("No feature is selected in '{}'.").format(layer.name()))
+            self.status.setText(f"No feature is selected in '{layer.name()}'.")
             return False
         self.set_aoi(
             QgsGeometry.unaryUnion(geometries),
             layer.crs(),
-            tr("{} selected feature(s) of '{}'").format(len(geometries), layer.name()),
+            f"{len(geometries)} selected feature(s) of '{layer.name()}'",
         )
         return True
 
@@ -127,9 +122,9 @@ class AoiWidget(QWidget):
 
     def _update_status(self) -> None:
         if self.geometry is None:
-            self.status.setText(tr("No AOI: the whole raster is mapped."))
+            self.status.setText("No AOI: the whole raster is mapped.")
         else:
-            self.status.setText(tr("AOI {} ({})").format(self._origin, self.crs.authid() or tr("custom CRS")))
+            self.status.setText("AOI {} ({})".format(self._origin, self.crs.authid() or "custom CRS"))
 
     def cleanup(self) -> None:
         """Remove the outline and the tools from the canvas (plugin unload)."""

@@ -5,16 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from qgis.PyQt.QtCore import QCoreApplication
-from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
+from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from .band_mapping import band_descriptions, guess_mapping
 from .tasks import BandOverride
-
-
-def tr(text: str) -> str:
-    """Translate in the widget's context."""
-    return QCoreApplication.translate("BandMapping", text)
 
 
 class BandMappingWidget(QWidget):
@@ -22,20 +16,32 @@ class BandMappingWidget(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.form = QFormLayout(self)
-        self.form.setContentsMargins(12, 0, 0, 0)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(12, 0, 0, 0)
         self.status = QLabel(self)
         self.status.setWordWrap(True)
+        # Bands found from their descriptions stay folded (13 rows for S2 would push everything down).
+        self.change_button = QToolButton(self)
+        self.change_button.setText("Change…")
+        self.change_button.setCheckable(True)
+        self.change_button.toggled.connect(self._update_status)
+        head = QHBoxLayout()
+        head.addWidget(self.status, 1)
+        head.addWidget(self.change_button)
+        outer.addLayout(head)
+        self.rows = QWidget(self)
+        self.form = QFormLayout(self.rows)
+        self.form.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.rows)
         self.combos: list[QComboBox] = []
         self.source: Path | None = None
         self.wanted: list[str] = []
         self.guessed: list[int] | None = None
-        self.form.addRow(self.status)
 
     def set_input(self, source: Path | None, spec: Any) -> None:
         """Rebuild for raster `source` and card input `spec` (None for either hides the mapping)."""
-        while self.form.rowCount() > 1:
-            self.form.removeRow(1)
+        while self.form.rowCount() > 0:
+            self.form.removeRow(0)
         self.combos = []
         self.source = source
         self.wanted = list(spec.bands) if spec is not None else []
@@ -48,14 +54,14 @@ class BandMappingWidget(QWidget):
         descriptions = band_descriptions(source)
         self.guessed = guess_mapping(descriptions, spec.sensor, self.wanted)
         for i, band in enumerate(self.wanted):
-            combo = QComboBox(self)
-            combo.addItem(tr("— choose —"), 0)
+            combo = QComboBox(self.rows)
+            combo.addItem("— choose —", 0)
             for index, text in enumerate(descriptions, start=1):
-                combo.addItem(f"{index}: {text}" if text else tr("{}: (no description)").format(index), index)
+                combo.addItem(f"{index}: {text}" if text else f"{index}: (no description)", index)
             if self.guessed is not None:
                 combo.setCurrentIndex(self.guessed[i])
             combo.currentIndexChanged.connect(self._update_status)
-            self.form.addRow(tr("{} band").format(band), combo)
+            self.form.addRow(f"{band} band", combo)
             self.combos.append(combo)
         self._update_status()
 
@@ -76,9 +82,14 @@ class BandMappingWidget(QWidget):
 
     def _update_status(self, *_args: Any) -> None:
         if self.mapping() is None:
-            text = tr("Band descriptions do not name {}: choose the bands.").format("/".join(self.wanted))
+            text = "Band descriptions do not name {}: choose the bands.".format("/".join(self.wanted))
         elif self.is_overridden():
-            text = tr("Manual band mapping.")
+            text = "Manual band mapping."
         else:
-            text = tr("Bands found from their descriptions.")
+            text = "Bands found from their descriptions."
         self.status.setText(text)
+        folded = (
+            self.mapping() is not None and not self.is_overridden() and not self.change_button.isChecked()
+        )
+        self.rows.setVisible(not folded)
+        self.change_button.setVisible(self.mapping() is not None and not self.is_overridden())

@@ -1,10 +1,12 @@
-"""The missing-dependencies dialog: the exact pip command, and an Install button that only runs on consent."""
+"""The engine installer dialog: what will be installed where, consent, the pip log as it runs, the check."""
 
 from __future__ import annotations
 
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.core import QgsApplication, QgsSettings
+from qgis.gui import QgsFileWidget
+from qgis.PyQt import sip
+from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtWidgets import (
-    QApplication,
     QDialog,
     QDialogButtonBox,
     QLabel,
@@ -14,68 +16,105 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from .deps import LIBS_DIR, command_text, install_command, run_install
+from .engine import REQUIREMENTS
+from .engine_env import WHEELHOUSE_KEY, EngineStatus, InstallTask, creation_python, env_dir, log
 
 
-def tr(text: str) -> str:
-    """Translate in the dialog's context."""
-    return QCoreApplication.translate("DependencyDialog", text)
+def pins() -> list[str]:
+    """The exact requirements the engine gets (requirements/runtime.txt without comments)."""
+    try:
+        lines = REQUIREMENTS.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
 class DependencyDialog(QDialog):
-    """Shows which modules are missing and the pip command; `Install` runs it, `Close` changes nothing."""
+    """Explains the engine environment; `Install` (the consent) runs the installer task in the background.
 
-    def __init__(self, missing: list[str], parent: QWidget | None = None) -> None:
+    `installed(status)` is emitted once the installed engine passed its check, so the dock becomes usable
+    without restarting QGIS.
+    """
+
+    installed = pyqtSignal(object)
+    started = pyqtSignal(object)  # the InstallTask, so the plugin can follow it after the dialog closes
+
+    def __init__(self, status: EngineStatus | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("ContrasatDependencyDialog")
-        self.setWindowTitle(tr("Contrasat — missing Python packages"))
-        self.missing = list(missing)
-        self.command = install_command(self.missing)
-        self.installed = False
-
+        self.setWindowTitle("Contrasat — engine environment")
+        self.task: InstallTask | None = None
+        self.succeeded = False
+        reason = status.message if status is not None and not status.ok else ""
         intro = QLabel(
-            tr(
-                "Contrasat needs these Python packages in the Python that QGIS uses: {}.\n"
-                "You can run this command yourself, or press Install to put pinned versions into the "
-                "plugin's own folder ({}). Nothing is installed unless you press Install."
-            ).format(", ".join(self.missing), LIBS_DIR),
+            f"{reason + chr(10) + chr(10) if reason else ''}"
+            "Contrasat runs its jobs in a separate Python environment that it manages, so nothing it needs "
+            "can clash with QGIS's own libraries. Install creates it in\n"
+            f"{env_dir()}\n"
+            f"with {creation_python() or 'a Python interpreter (set one in Settings)'} and installs these exact "
+            f"versions with pip (about 400 MB): {', '.join(pins())}.\n"
+            "Nothing is downloaded or installed unless you press Install. Without internet access, choose a "
+            "folder of wheels (made elsewhere with `pip download -r requirements/runtime.txt -d FOLDER`).",
             self,
         )
         intro.setWordWrap(True)
-        self.command_box = QPlainTextEdit(command_text(self.command), self)
-        self.command_box.setReadOnly(True)
-        self.command_box.setMaximumHeight(80)
+        self.wheelhouse = QgsFileWidget(self)
+        self.wheelhouse.setStorageMode(QgsFileWidget.GetDirectory)
+        self.wheelhouse.setDialogTitle("Folder of wheels (offline install)")
+        self.wheelhouse.setFilePath(str(QgsSettings().value(WHEELHOUSE_KEY, "") or ""))
+        self.wheelhouse.setToolTip("Leave empty to download from the Python package index")
+        self.log_view = QPlainTextEdit(self)
+        self.log_view.setReadOnly(True)
+        self.log_view.setObjectName("ContrasatInstallLog")
+        self.log_view.setMinimumHeight(220)
         self.status = QLabel("", self)
         self.status.setWordWrap(True)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.Close, self)
-        self.install_button = QPushButton(tr("Install"), self)
-        self.copy_button = QPushButton(tr("Copy command"), self)
+        self.install_button = QPushButton("Install", self)
         self.buttons.addButton(self.install_button, QDialogButtonBox.ActionRole)
-        self.buttons.addButton(self.copy_button, QDialogButtonBox.ActionRole)
         self.buttons.rejected.connect(self.reject)
         self.install_button.clicked.connect(self.install)
-        self.copy_button.clicked.connect(self.copy_command)
 
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
-        layout.addWidget(self.command_box)
+        layout.addWidget(QLabel("Offline: folder of wheels (optional)", self))
+        layout.addWidget(self.wheelhouse)
+        layout.addWidget(self.log_view, 1)
         layout.addWidget(self.status)
         layout.addWidget(self.buttons)
-        self.setMinimumWidth(620)
+        self.setMinimumWidth(680)
 
-    def copy_command(self) -> None:
-        QApplication.clipboard().setText(command_text(self.command))
-
-    def install(self) -> None:
-        """Run pip (the user pressed Install); blocks with a busy cursor since nothing works until it ends."""
-        self.status.setText(tr("Installing… this can take a few minutes."))
+    def install(self) -> InstallTask:
+        """The user consented: start the installer in the background and stream its log here."""
+        wheelhouse = self.wheelhouse.filePath().strip() or None
+        QgsSettings().setValue(WHEELHOUSE_KEY, wheelhouse or "")
         self.install_button.setEnabled(False)
-        QApplication.processEvents()
-        ok, output = run_install(self.command)
-        self.installed = ok
-        if ok:
-            self.status.setText(tr("Installed. Restart QGIS if a job still reports a missing package."))
+        self.status.setText("Installing in the background… QGIS stays usable; the log follows below.")
+        self.log_view.clear()
+        task = InstallTask(wheelhouse)
+        task.line.connect(self.log_view.appendPlainText)
+        task.taskCompleted.connect(lambda: self._finished(task, True))
+        task.taskTerminated.connect(lambda: self._finished(task, False))
+        self.task = task
+        self.started.emit(task)
+        QgsApplication.taskManager().addTask(task)
+        return task
+
+    def _finished(self, task: InstallTask, ok: bool) -> None:
+        if sip.isdeleted(self) or task is not self.task:
+            return  # the dialog was closed while pip ran; the plugin reports the outcome
+        self.task = None
+        self.succeeded = ok
+        if ok and task.status is not None:
+            self.status.setText(f"Installed and checked: {task.status.message}. The dock is ready.")
+            log(self.status.text())
+            self.installed.emit(task.status)
         else:
-            self.status.setText(tr("pip failed:\n{}").format(output))
+            self.status.setText(f"Not installed: {task.error or 'cancelled'}")
+            log(self.status.text())
             self.install_button.setEnabled(True)
+
+    def reject(self) -> None:
+        """Close; a running installation keeps going in the task manager (its progress stays visible)."""
+        super().reject()

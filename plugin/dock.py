@@ -1,4 +1,4 @@
-"""The Contrasat dock: the jobs side by side in tabs, a shared AOI, output folder, progress and area summary."""
+"""The Contrasat dock: run controls on top, the jobs in tabs, a shared AOI and output folder, the areas."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from qgis.core import QgsProject
 from qgis.gui import QgisInterface, QgsDockWidget, QgsFileWidget
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtWidgets import (
+    QAbstractItemView,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -24,21 +26,19 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from .aoi_widget import AoiWidget
+from .engine_env import EngineStatus
 from .job_panel import JobPanel, job_kinds
 from .paths import default_output_dir
-from .results import area_rows
-from .series_panel import SeriesPanel, series_available
+from .results import JobSummary, area_rows
+from .series_panel import SeriesPanel
 from .settings import load_settings, save_settings
 from .tasks import JobRequest, JobTask
 
 
-def tr(text: str) -> str:
-    """Translate in the dock's context."""
-    return QCoreApplication.translate("ContrasatDock", text)
-
-
 class ContrasatDock(QgsDockWidget):
     """Collects a job from the current tab and hands it to `start_job`; shows progress and the result."""
+
+    installRequested = pyqtSignal()  # noqa: N815 - Qt signal naming
 
     def __init__(
         self,
@@ -46,71 +46,110 @@ class ContrasatDock(QgsDockWidget):
         start_job: Callable[[JobRequest], JobTask | None],
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(tr("Contrasat"), parent)
+        super().__init__("Contrasat", parent)
         self.setObjectName("ContrasatDock")  # lets QGIS restore the dock's place between sessions
         self.iface = iface
         self.start_job = start_job
         self.task: JobTask | None = None
 
         body = QWidget(self)
+        # The engine banner: shown until the engine passed its check.
+        self.engine_banner = QWidget(body)
+        self.engine_label = QLabel("Checking the Contrasat engine…", self.engine_banner)
+        self.engine_label.setWordWrap(True)
+        self.install_button = QPushButton("Install…", self.engine_banner)
+        self.install_button.clicked.connect(self.installRequested.emit)
+        banner = QHBoxLayout(self.engine_banner)
+        banner.setContentsMargins(0, 0, 0, 0)
+        banner.addWidget(self.engine_label, 1)
+        banner.addWidget(self.install_button)
+
+        # Run controls first: they must never be below the fold.
+        self.run_button = QPushButton(body)
+        self.run_button.setObjectName("ContrasatRun")
+        self.run_button.clicked.connect(lambda: self.run_panel(self.tabs.currentWidget()))
+        self.cancel_button = QPushButton("Cancel", body)
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar(body)
+        self.progress.setRange(0, 100)
+        self.message = QLabel(body)
+        self.message.setWordWrap(True)
+        self.message.setObjectName("ContrasatMessage")
+
         self.tabs = QTabWidget(body)
         kinds = job_kinds()
         self.panels: dict[str, Any] = {
             "map_floods": JobPanel(kinds["map_floods"], self.tabs),
             "land_cover": JobPanel(kinds["land_cover"], self.tabs),
+            "classify_series": SeriesPanel(self.tabs),
         }
         self.tabs.addTab(self.panels["map_floods"], kinds["map_floods"].title)
         self.tabs.addTab(self.panels["land_cover"], kinds["land_cover"].title)
-        if series_available():
-            self.panels["classify_series"] = SeriesPanel(self.tabs)
-            self.tabs.addTab(self.panels["classify_series"], tr("Time series"))
+        self.tabs.addTab(self.panels["classify_series"], "Time series")
+        self.tabs.currentChanged.connect(self._update_run_text)
         for panel in self.panels.values():
             panel.runRequested.connect(self.run_panel)
 
-        aoi_box = QGroupBox(tr("Area of interest"), body)
+        aoi_box = QGroupBox("Area of interest", body)
         self.aoi = AoiWidget(iface, aoi_box)
         QVBoxLayout(aoi_box).addWidget(self.aoi)
 
         self.output_dir = QgsFileWidget(body)
         self.output_dir.setStorageMode(QgsFileWidget.GetDirectory)
-        self.output_dir.setDialogTitle(tr("Output folder"))
+        self.output_dir.setDialogTitle("Output folder")
         self.output_dir.setFilePath(load_settings().output_dir or str(default_output_dir()))
         self.output_dir.fileChanged.connect(self._remember_output_dir)
 
-        self.progress = QProgressBar(body)
-        self.progress.setRange(0, 100)
-        self.cancel_button = QPushButton(tr("Cancel"), body)
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.message = QLabel(body)
-        self.message.setWordWrap(True)
-
         self.summary = QTableWidget(0, 3, body)
-        self.summary.setHorizontalHeaderLabels([tr("Class"), tr("Area (km²)"), tr("Share")])
-        self.summary.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.summary.setObjectName("ContrasatAreas")
+        self.summary.setHorizontalHeaderLabels(["Class", "Area (km²)", "Share"])
+        header = self.summary.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.Stretch)  # class names are never clipped
+        header.setSectionResizeMode(1, QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeToContents)
         self.summary.verticalHeader().setVisible(False)
-        self.summary.setMaximumHeight(160)
+        self.summary.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.summary.setWordWrap(True)
         self.csv_label = QLabel(body)
         self.csv_label.setWordWrap(True)
+        # The answer the user waits for sits right under the run controls, shown once there is one.
+        self.result_box = QGroupBox("Area per class", body)
+        result_layout = QVBoxLayout(self.result_box)
+        result_layout.addWidget(self.summary)
+        result_layout.addWidget(self.csv_label)
+        self.result_box.setVisible(False)
 
-        progress_row = QHBoxLayout()
-        progress_row.addWidget(self.progress, 1)
-        progress_row.addWidget(self.cancel_button)
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.run_button, 1)
+        run_row.addWidget(self.cancel_button)
         layout = QVBoxLayout(body)
+        layout.addWidget(self.engine_banner)
+        layout.addLayout(run_row)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.message)
+        layout.addWidget(self.result_box)
         layout.addWidget(self.tabs)
         layout.addWidget(aoi_box)
-        layout.addWidget(QLabel(tr("Output folder"), body))
+        layout.addWidget(QLabel("Output folder", body))
         layout.addWidget(self.output_dir)
-        layout.addLayout(progress_row)
-        layout.addWidget(self.message)
-        layout.addWidget(QLabel(tr("Area per class"), body))
-        layout.addWidget(self.summary)
-        layout.addWidget(self.csv_label)
+        layout.addStretch(1)
         self.scroll = QScrollArea(self)
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(body)
         self.setWidget(self.scroll)
         self.setMinimumWidth(420)  # narrower, the layer combos and band rows become unreadable
+        self._update_run_text()
+
+    def _update_run_text(self, *_args: Any) -> None:
+        panel = self.tabs.currentWidget()
+        self.run_button.setText(f"Run: {getattr(panel, 'title', 'job')}")
+
+    def set_engine_status(self, status: EngineStatus) -> None:
+        """Hide the banner once the engine works; otherwise say why and offer the installer."""
+        self.engine_banner.setVisible(not status.ok)
+        first = status.message.splitlines()[0] if status.message else ""
+        self.engine_label.setText("" if status.ok else f"{first}. Jobs need the engine.")
 
     def _remember_output_dir(self, path: str) -> None:
         settings = load_settings()
@@ -124,7 +163,7 @@ class ContrasatDock(QgsDockWidget):
     def run_panel(self, panel: Any) -> JobTask | None:
         """Start the job of `panel` with the shared AOI, folder and settings; None when it cannot start."""
         if self.task is not None:
-            self.message.setText(tr("A job is already running: wait for it or cancel it."))
+            self.message.setText("A job is already running: wait for it or cancel it.")
             return None
         try:
             request = panel.collect(self.output_folder(), self.aoi.aoi(), load_settings())
@@ -135,9 +174,11 @@ class ContrasatDock(QgsDockWidget):
         if task is None:
             return None
         self.task = task
+        self.clear_result()
         self.progress.setValue(0)
         self.cancel_button.setEnabled(True)
-        self.message.setText(tr("Running: {}").format(task.description()))
+        self.run_button.setEnabled(False)
+        self.message.setText(f"Running: {task.description()}")
         task.progressChanged.connect(lambda value: self.progress.setValue(int(value)))
         return task
 
@@ -145,40 +186,54 @@ class ContrasatDock(QgsDockWidget):
         if self.task is not None:
             self.task.cancel()
 
-    def job_finished(self, task: JobTask) -> None:
+    def clear_result(self) -> None:
+        """Forget the previous run's areas (a new run or a cancelled one must not show stale figures)."""
+        self.summary.setRowCount(0)
+        self.csv_label.setText("")
+        self.result_box.setVisible(False)
+
+    def job_finished(self, task: JobTask, summary: JobSummary | None = None) -> None:
         """Called by the plugin on the GUI thread once a task started from anywhere has ended."""
         if task is self.task:
             self.task = None
             self.cancel_button.setEnabled(False)
+            self.run_button.setEnabled(True)
         outcome = task.outcome
-        if outcome.succeeded:
+        if outcome.succeeded and summary is not None:
             self.progress.setValue(100)
-            self.show_result(outcome.result)
-            self.message.setText(tr("Done: {}").format(outcome.result.output))
+            self.show_result(summary)
+            self.message.setText(f"Done: {summary.output}")
         elif outcome.cancelled:
             self.progress.setValue(0)
-            self.message.setText(tr("Cancelled; nothing was written."))
+            self.clear_result()
+            self.message.setText("Cancelled.")
         else:
-            self.message.setText(outcome.error or tr("the job failed"))
+            self.progress.setValue(0)
+            self.clear_result()
+            self.message.setText(outcome.error or "the job failed")
 
-    def show_result(self, result: Any) -> None:
-        """Fill the area table and say where the CSV is."""
+    def show_result(self, result: JobSummary) -> None:
+        """Fill the area table (every class, zero-area ones too) and say where the CSV is."""
         rows = area_rows(result)
         self.summary.setRowCount(len(rows))
         for i, row in enumerate(rows):
             self.summary.setItem(i, 0, QTableWidgetItem(row.name))
             self.summary.setItem(i, 1, QTableWidgetItem(f"{row.area_km2:.3f}"))
             self.summary.setItem(i, 2, QTableWidgetItem(f"{100 * row.share:.1f} %"))
+        self.summary.resizeRowsToContents()
+        height = self.summary.horizontalHeader().height() + 4
+        height += sum(self.summary.rowHeight(i) for i in range(len(rows)))
+        self.summary.setFixedHeight(min(height + 2, 400))  # every class visible, no empty rows below
         csv_path = result.statistics
-        self.csv_label.setText(tr("Saved as {}").format(csv_path) if csv_path else "")
-        self.scroll.ensureWidgetVisible(self.csv_label)  # the answer is what the user waits for
+        self.csv_label.setText(f"Saved as {csv_path}" if csv_path else "")
+        self.result_box.setVisible(True)
+        self.scroll.ensureWidgetVisible(self.result_box)
 
     def cleanup(self) -> None:
         """Drop canvas items and project connections before the dock is deleted (plugin unload)."""
         self.aoi.cleanup()
-        series = self.panels.get("classify_series")
-        if series is not None:
-            from qgis.core import QgsProject
-
-            QgsProject.instance().layersAdded.disconnect(series.refresh_layers)
-            QgsProject.instance().layersRemoved.disconnect(series.refresh_layers)
+        series = self.panels["classify_series"]
+        QgsProject.instance().layersAdded.disconnect(series.refresh_layers)
+        QgsProject.instance().layersRemoved.disconnect(series.refresh_layers)
+        for key in ("map_floods", "land_cover"):
+            self.panels[key].cleanup()

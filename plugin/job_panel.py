@@ -6,29 +6,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qgis.core import QgsMapLayerProxyModel, QgsRasterLayer
+from qgis.core import QgsMapLayer, QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
 from qgis.gui import QgsMapLayerComboBox
-from qgis.PyQt.QtCore import QCoreApplication, pyqtSignal
-from qgis.PyQt.QtWidgets import (
-    QCheckBox,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+from qgis.PyQt.QtCore import pyqtSignal
+from qgis.PyQt.QtWidgets import QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QVBoxLayout, QWidget
 
 from .band_mapping_widget import BandMappingWidget
+from .layer_choice import excluded_layers, preferred_layer
 from .model_picker import ModelPicker
 from .paths import layer_file_path, sibling_outputs, unique_output_path
 from .settings import RunSettings
 from .tasks import JobRequest
-
-
-def tr(text: str) -> str:
-    """Translate in the panel's context."""
-    return QCoreApplication.translate("JobPanel", text)
 
 
 @dataclass
@@ -53,24 +41,37 @@ class JobKind:
 
 
 def job_kinds() -> dict[str, JobKind]:
-    """Map floods and Land cover (built on call so their labels are translated)."""
+    """Map floods and Land cover."""
     return {
         "map_floods": JobKind(
-            "map_floods", "flood", tr("Map floods"), "flood",
+            "map_floods", "flood", "Map floods", "flood",
             [
-                Slot("primary", "S1", tr("Sentinel-1 layer"), True),
-                Slot("s2", "S2", tr("Sentinel-2 layer (optional)"), False),
-                Slot("pre_event", "S1", tr("Pre-event Sentinel-1 (optional)"), False),
+                Slot("primary", "S1", "Sentinel-1 layer", True),
+                Slot("s2", "S2", "Sentinel-2 layer (optional)", False),
+                Slot("pre_event", "S1", "Pre-event Sentinel-1 (optional)", False),
             ],
         ),
         "land_cover": JobKind(
-            "land_cover", "land_cover", tr("Land cover"), "landcover",
+            "land_cover", "land_cover", "Land cover", "landcover",
             [
-                Slot("primary", "S2", tr("Sentinel-2 layer"), True),
-                Slot("s1", "S1", tr("Sentinel-1 layer (optional)"), False),
+                Slot("primary", "S2", "Sentinel-2 layer", True),
+                Slot("s1", "S1", "Sentinel-1 layer (optional)", False),
             ],
         ),
     }  # fmt: skip
+
+
+def check_tiling(settings: RunSettings | None, card: Any) -> None:
+    """The runtime's tiling rule, checked before a run: ValueError with the reason."""
+    if settings is None:
+        return
+    tile = settings.tile_size or card.tile_size
+    overlap = card.overlap if settings.overlap < 0 else settings.overlap
+    if tile % 16 or not 0 <= overlap < tile // 2:
+        raise ValueError(
+            f"Tile size {tile} px with overlap {overlap} px cannot run: the tile size must be a multiple of 16 "
+            "and the overlap below half of it (Raster > Contrasat > Settings…)."
+        )
 
 
 class JobPanel(QWidget):
@@ -81,19 +82,19 @@ class JobPanel(QWidget):
     def __init__(self, kind: JobKind, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.kind = kind
+        self.title = kind.title
         self.setObjectName(f"ContrasatPanel_{kind.job}")
         self.layer_combos: dict[str, QgsMapLayerComboBox] = {}
         self.band_widgets: dict[str, BandMappingWidget] = {}
+        self._user_chosen: set[str] = set()
 
-        inputs = QGroupBox(tr("Inputs"), self)
+        inputs = QGroupBox("Inputs", self)
         form = QFormLayout(inputs)
         form.setRowWrapPolicy(QFormLayout.WrapLongRows)  # long labels go above their combo in a narrow dock
         for slot in kind.slots:
             combo = QgsMapLayerComboBox(inputs)
             combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
             combo.setAllowEmptyLayer(not slot.required)
-            if not slot.required:
-                combo.setLayer(None)
             bands = BandMappingWidget(inputs)
             form.addRow(slot.label, combo)
             form.addRow(bands)
@@ -101,16 +102,13 @@ class JobPanel(QWidget):
             self.layer_combos[slot.key] = combo
             self.band_widgets[slot.key] = bands
 
-        model_box = QGroupBox(tr("Model"), self)
+        model_box = QGroupBox("Model", self)
         self.model_picker = ModelPicker(kind.task, model_box)
         QVBoxLayout(model_box).addWidget(self.model_picker)
         self.model_picker.modelChanged.connect(self.refresh)
 
-        self.probabilities = QCheckBox(tr("Probability layer"), self)
-        self.polygons = QCheckBox(tr("Polygons with area"), self)
-        self.run_button = QPushButton(kind.title, self)
-        self.run_button.setObjectName(f"ContrasatRun_{kind.job}")
-        self.run_button.clicked.connect(lambda: self.runRequested.emit(self))
+        self.probabilities = QCheckBox("Probability layer", self)
+        self.polygons = QCheckBox("Polygons with area", self)
         extras = QHBoxLayout()
         extras.addWidget(self.probabilities)
         extras.addWidget(self.polygons)
@@ -119,9 +117,36 @@ class JobPanel(QWidget):
         layout.addWidget(inputs)
         layout.addWidget(model_box)
         layout.addLayout(extras)
-        layout.addWidget(self.run_button)
         layout.addStretch(1)
-        self.refresh()
+        project = QgsProject.instance()
+        project.layersAdded.connect(self.choose_layers)
+        project.layersRemoved.connect(self.choose_layers)
+        self.choose_layers()
+        self.refresh()  # every slot's band mapping, the empty ones hidden
+        for key, combo in self.layer_combos.items():
+            # a layer the user picks is kept; only automatic choices follow newly added layers
+            combo.activated.connect(lambda _i, k=key: self._user_chosen.add(k))
+
+    def cleanup(self) -> None:
+        project = QgsProject.instance()
+        project.layersAdded.disconnect(self.choose_layers)
+        project.layersRemoved.disconnect(self.choose_layers)
+
+    def choose_layers(self, *_args: Any) -> None:
+        """Hide outputs and unreadable rasters; pre-select the layer that looks like each slot's sensor."""
+        hidden = excluded_layers()
+        for slot in self.kind.slots:
+            combo = self.layer_combos[slot.key]
+            combo.setExceptedLayerList(hidden)
+            if slot.key in self._user_chosen and combo.currentLayer() is not None:
+                continue
+            taken = [self.layer_combos[s.key].currentLayer() for s in self.kind.slots if s.key != slot.key]
+            best = (
+                preferred_layer(slot.sensor, [lyr for lyr in taken if lyr is not None])
+                if slot.required
+                else None
+            )
+            combo.setLayer(best)
 
     def slot(self, key: str) -> Slot:
         return next(s for s in self.kind.slots if s.key == key)
@@ -137,36 +162,41 @@ class JobPanel(QWidget):
         layer = self.layer_combos[key].currentLayer()
         self.band_widgets[key].set_input(layer_file_path(layer), spec)
 
-    def set_layer(self, key: str, layer: QgsRasterLayer | None) -> None:
+    def set_layer(self, key: str, layer: QgsRasterLayer | QgsMapLayer | None) -> None:
+        self._user_chosen.add(key)
         self.layer_combos[key].setLayer(layer)
 
     def collect(self, out_dir: Path, aoi: Any, settings: RunSettings | None) -> JobRequest:
-        """The job as requested in the panel; ValueError with a user message when something is missing."""
+        """The job as requested in the panel; ValueError with a user message when it cannot run."""
         card = self.model_picker.card()
         model = self.model_picker.model_path()
         if card is None or model is None:
-            raise ValueError(tr("No {} model: pick one (Browse… for an .onnx file).").format(self.kind.task))
+            raise ValueError(f"No {self.kind.task} model: pick one (Browse… for an .onnx file).")
         paths: dict[str, Path] = {}
         overrides = {}
         for slot in self.kind.slots:
             layer = self.layer_combos[slot.key].currentLayer()
+            needed = slot.required or (card.input_for(slot.sensor) is not None and slot.key != "pre_event")
             if layer is None:
-                if slot.required:
-                    raise ValueError(tr("Choose a layer for '{}'.").format(slot.label))
+                if needed:
+                    raise ValueError(
+                        f"Model {card.name} reads {slot.sensor}: choose a layer for '{slot.label}'."
+                        if not slot.required
+                        else f"Choose a layer for '{slot.label}'."
+                    )
                 continue
             path = layer_file_path(layer)
             if path is None:
-                raise ValueError(
-                    tr("'{}' is not a raster file that Contrasat can read.").format(layer.name())
-                )
+                raise ValueError(f"'{layer.name()}' is not a raster file that Contrasat can read.")
             paths[slot.key] = path
             bands = self.band_widgets[slot.key]
             if card.input_for(slot.sensor) is not None:
                 if bands.mapping() is None:
-                    raise ValueError(tr("Choose the bands of '{}'.").format(layer.name()))
+                    raise ValueError(f"Choose the bands of '{layer.name()}'.")
                 override = bands.override()
                 if override is not None:
                     overrides[slot.key] = override
+        check_tiling(settings, card)
         primary_layer = self.layer_combos["primary"].currentLayer()
         out = unique_output_path(out_dir, primary_layer.name(), kind=self.kind.kind)
         options: dict[str, Any] = {k: v for k, v in paths.items() if k != "primary"}

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qgis.core import QgsMapLayer, QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
+from qgis.core import QgsMapLayer, QgsMapLayerProxyModel, QgsRasterLayer
 from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
-from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
-from .paths import default_output_dir, layer_file_path, normalise_output_path, unique_output_path
-
-
-def tr(text: str) -> str:
-    """Translate in the dialog's context."""
-    return QCoreApplication.translate("MapFloodsDialog", text)
+from .layer_choice import excluded_layers, preferred_layer, sensor_score
+from .paths import default_output_dir, normalise_output_path, unique_output_path
 
 
 class MapFloodsDialog(QDialog):
@@ -23,55 +18,53 @@ class MapFloodsDialog(QDialog):
     def __init__(self, active_layer: QgsMapLayer | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("ContrasatMapFloodsDialog")
-        self.setWindowTitle(tr("Contrasat — Map floods"))
+        self.setWindowTitle("Contrasat — Map floods")
         self._path_edited = False  # once the user types a path, layer changes stop overwriting it
 
         self.layer_combo = QgsMapLayerComboBox(self)
         self.layer_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
         self.layer_combo.setAllowEmptyLayer(False)
-        self.layer_combo.setExceptedLayerList(self._unreadable_rasters())
-        self.layer_combo.setToolTip(tr("Sentinel-1 GRD raster: bands VV and VH in dB, as a GeoTIFF file."))
+        self.layer_combo.setExceptedLayerList(excluded_layers())  # outputs and non-file rasters
+        self.layer_combo.setToolTip("Sentinel-1 GRD raster: bands VV and VH in dB, as a GeoTIFF file.")
 
         self.output_widget = QgsFileWidget(self)
         self.output_widget.setStorageMode(QgsFileWidget.SaveFile)
-        self.output_widget.setFilter(tr("GeoTIFF (*.tif *.tiff)"))
+        self.output_widget.setFilter("GeoTIFF (*.tif *.tiff)")
         self.output_widget.setConfirmOverwrite(True)
-        self.output_widget.setDialogTitle(tr("Flood map output"))
+        self.output_widget.setDialogTitle("Flood map output")
         self.output_widget.lineEdit().setShowClearButton(False)
-        self.output_widget.setToolTip(tr("Class raster written by the job: 0 dry, 1 water, 255 no data."))
+        self.output_widget.setToolTip("Class raster written by the job: 0 dry, 1 water, 255 no data.")
 
         self.hint = QLabel(
-            tr("No usable raster layer: add a Sentinel-1 GeoTIFF (VV, VH in dB) to the project first."),
+            "No usable raster layer: add a Sentinel-1 GeoTIFF (VV, VH in dB) to the project first.",
             self,
         )
         self.hint.setWordWrap(True)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
-        self.buttons.button(QDialogButtonBox.Ok).setText(tr("Map floods"))
+        self.buttons.button(QDialogButtonBox.Ok).setText("Map floods")
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
 
         form = QFormLayout()
-        form.addRow(tr("Sentinel-1 layer"), self.layer_combo)
-        form.addRow(tr("Output flood map"), self.output_widget)
+        form.addRow("Sentinel-1 layer", self.layer_combo)
+        form.addRow("Output flood map", self.output_widget)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.hint)
         layout.addWidget(self.buttons)
         self.setMinimumWidth(560)
 
-        if layer_file_path(active_layer) is not None:
+        hidden = {lyr.id() for lyr in excluded_layers()}
+        usable = isinstance(active_layer, QgsRasterLayer) and active_layer.id() not in hidden
+        if usable and sensor_score(active_layer, "S1") > 0:
             self.layer_combo.setLayer(active_layer)
+        else:
+            self.layer_combo.setLayer(preferred_layer("S1"))  # by bands, never the plugin's own output
         self._set_default_output()
         self.layer_combo.layerChanged.connect(self._on_layer_changed)
         self.output_widget.fileChanged.connect(self._on_path_changed)
         self._update_state()
-
-    @staticmethod
-    def _unreadable_rasters() -> list[QgsMapLayer]:
-        """Raster layers the runtime cannot open by file name; hidden from the combo box."""
-        layers = QgsProject.instance().mapLayers().values()
-        return [lyr for lyr in layers if isinstance(lyr, QgsRasterLayer) and layer_file_path(lyr) is None]
 
     def selected_layer(self) -> QgsRasterLayer | None:
         """The chosen input layer, if any."""

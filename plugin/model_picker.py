@@ -6,7 +6,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from qgis.PyQt.QtCore import QCoreApplication, pyqtSignal
+from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -17,10 +17,8 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-
-def tr(text: str) -> str:
-    """Translate in the picker's context."""
-    return QCoreApplication.translate("ModelPicker", text)
+from ..models.errors import ModelError
+from .cards import DEFAULTS, bundled_cards, read_card
 
 
 def _metric(value: Any) -> str:
@@ -48,18 +46,16 @@ def card_html(card: Any) -> str:
     inputs = "".join(
         f"<li>{esc(i.sensor)}: {esc(', '.join(i.bands))} ({esc(i.units)})</li>" for i in card.inputs
     )
-    parts.append(f"<br><u>{esc(tr('Inputs'))}</u><ul>{inputs}</ul>")
+    parts.append(f"<br><u>{esc('Inputs')}</u><ul>{inputs}</ul>")
     classes = "".join(
         f"<li><span style='background:{_swatch(c.color)}'>&nbsp;&nbsp;&nbsp;</span> {c.value}: {esc(c.name)}</li>"
         for c in card.classes
     )
-    parts.append(f"<u>{esc(tr('Classes'))}</u><ul>{classes}</ul>")
+    parts.append(f"<u>{esc('Classes')}</u><ul>{classes}</ul>")
     if card.metrics:
         metrics = "".join(f"<li>{esc(str(k))}: {esc(_metric(v))}</li>" for k, v in card.metrics.items())
-        parts.append(f"<u>{esc(tr('Metrics'))}</u><ul>{metrics}</ul>")
-    parts.append(
-        esc(tr("Tile {} px, overlap {} px, licence {}").format(card.tile_size, card.overlap, card.license))
-    )
+        parts.append(f"<u>{esc('Metrics')}</u><ul>{metrics}</ul>")
+    parts.append(esc(f"Tile {card.tile_size} px, overlap {card.overlap} px, licence {card.license}"))
     return "".join(parts)
 
 
@@ -73,10 +69,8 @@ class ModelPicker(QWidget):
         self.task = task
         self._cards: dict[str, Any] = {}  # path -> card
         self.combo = QComboBox(self)
-        self.combo.setToolTip(
-            tr("Bundled models for this job; Browse adds an .onnx file with a Contrasat card")
-        )
-        self.browse = QPushButton(tr("Browse…"), self)
+        self.combo.setToolTip("Bundled models for this job; Browse adds an .onnx file with a Contrasat card")
+        self.browse = QPushButton("Browse…", self)
         self.card_view = QTextBrowser(self)
         self.card_view.setMaximumHeight(140)
         self.card_view.setOpenExternalLinks(True)
@@ -92,18 +86,12 @@ class ModelPicker(QWidget):
         self.reload()
 
     def reload(self) -> None:
-        """List the bundled models of this task (card reading needs onnx; its absence is shown, not raised)."""
+        """List the bundled models of this task (cards read from the ONNX metadata, without onnx)."""
         self.combo.blockSignals(True)
         self.combo.clear()
         self.card_view.clear()
-        try:
-            from ..models.registry import DEFAULTS, bundled_models
-
-            models = [(p, c) for p, c in bundled_models() if c.task == self.task]
-        except ImportError as exc:
-            models = []
-            self.card_view.setPlainText(tr("Cannot read model cards: {}").format(exc))
-        default = DEFAULTS.get(self.task) if models else None
+        models = [(p, c) for p, c in bundled_cards() if c.task == self.task]
+        default = DEFAULTS.get(self.task)
         for path, card in sorted(models, key=lambda pc: pc[0].stem != default):  # default model first
             self._cards[str(path)] = card
             self.combo.addItem(card.name, str(path))
@@ -115,22 +103,13 @@ class ModelPicker(QWidget):
         key = str(Path(path))
         if key not in self._cards:
             try:
-                from ..models.card import read_card
-                from ..models.errors import ModelError
-
-                try:
-                    card = read_card(key)
-                except ModelError as exc:
-                    self.card_view.setPlainText(str(exc))
-                    return False
-            except ImportError as exc:
-                self.card_view.setPlainText(tr("Cannot read model cards: {}").format(exc))
+                card = read_card(key)
+            except ModelError as exc:
+                self.card_view.setPlainText(str(exc))
                 return False
             if card.task != self.task:
                 self.card_view.setPlainText(
-                    tr("{} is a '{}' model; this job needs a '{}' model").format(
-                        card.name, card.task, self.task
-                    )
+                    f"{card.name} is a '{card.task}' model; this job needs a '{self.task}' model"
                 )
                 return False
             self._cards[key] = card
@@ -140,7 +119,7 @@ class ModelPicker(QWidget):
         return True
 
     def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, tr("Choose a model"), "", tr("ONNX models (*.onnx)"))
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a model", "", "ONNX models (*.onnx)")
         if path:
             self.set_model_path(path)
 
@@ -158,7 +137,5 @@ class ModelPicker(QWidget):
         if card is not None:
             self.card_view.setHtml(card_html(card))
         elif self.combo.count() == 0 and not self.card_view.toPlainText():
-            self.card_view.setPlainText(
-                tr("No bundled '{}' model yet: Browse to an .onnx file.").format(self.task)
-            )
+            self.card_view.setPlainText(f"No bundled '{self.task}' model yet: Browse to an .onnx file.")
         self.modelChanged.emit()

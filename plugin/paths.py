@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import tempfile
 from pathlib import Path
 
 from qgis.core import QgsMapLayer, QgsProject, QgsProviderRegistry, QgsRasterLayer
+from qgis.PyQt.QtCore import QStandardPaths
 
 OUTPUT_SUBDIR = "contrasat"
 RASTER_SUFFIXES = (".tif", ".tiff")
@@ -28,15 +28,17 @@ def layer_file_path(layer: QgsMapLayer | None) -> Path | None:
 
 
 def default_output_dir(project: QgsProject | None = None) -> Path:
-    """`contrasat/` next to the saved project file, else under the system temp directory.
+    """`contrasat/` next to the saved project file, else in the user's data folder.
 
-    The temp fallback is not per-session (unlike Processing's temp folder) so a project saved later
-    still finds its flood layers after QGIS restarts.
+    Not the system temp folder: QGIS warns about layers in temporary folders when a project is saved,
+    and results must survive a restart (e.g. ~/.local/share/contrasat/outputs on Linux).
     """
     project = project or QgsProject.instance()
     home = project.absolutePath()
-    base = Path(home) if home else Path(tempfile.gettempdir())
-    return base / OUTPUT_SUBDIR
+    if home:
+        return Path(home) / OUTPUT_SUBDIR
+    data = QStandardPaths.writableLocation(QStandardPaths.GenericDataLocation) or str(Path.home())
+    return Path(data) / OUTPUT_SUBDIR / "outputs"
 
 
 def unique_output_path(folder: Path, stem: str, suffix: str = ".tif", kind: str = "flood") -> Path:

@@ -1,7 +1,7 @@
 """The QGIS plugin object: actions, menu and toolbar entries, the dock, the Processing provider and jobs.
 
-Kept thin on purpose: it collects inputs, starts a task and shows the outcome. All computation lives in
-`models/` so the CLI and the headless tests exercise the same code.
+Kept thin on purpose: it collects inputs, starts an engine process (tasks.py) and shows the outcome. All
+computation runs in `python -m contrasat` on the plugin's own environment, never in QGIS's process.
 """
 
 from __future__ import annotations
@@ -9,16 +9,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qgis.core import Qgis, QgsApplication, QgsMapLayer, QgsMessageLog, QgsRasterLayer
+from qgis.core import (
+    Qgis,
+    QgsApplication,
+    QgsCoordinateTransform,
+    QgsMapLayer,
+    QgsMessageLog,
+    QgsProject,
+    QgsRasterLayer,
+    QgsTask,
+)
 from qgis.gui import QgisInterface
-from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
-from qgis.PyQt.QtWidgets import QAction, QDialog, QToolBar
+from qgis.PyQt.QtWidgets import QAction, QDialog, QProgressBar, QPushButton, QToolBar
 
-from .deps import activate_libs, missing_modules
+from .engine_env import EngineStatus, check_engine, last_status
 from .map_floods_dialog import MapFloodsDialog
 from .paths import layer_file_path, normalise_output_path
-from .results import add_result_layers, summary_text, write_area_csv
+from .results import add_result_layers, summary_from_engine, summary_text, write_area_csv
 from .settings import load_settings
 from .tasks import LOG_TAG, JobRequest, JobTask
 
@@ -27,16 +36,27 @@ if TYPE_CHECKING:
     from .processing_provider import ContrasatProvider
 
 PLUGIN_DIR = Path(__file__).resolve().parent.parent
-ICON_PATH = PLUGIN_DIR / "resources" / "icons" / "contrasat.svg"
+ICONS = PLUGIN_DIR / "resources" / "icons"
 MESSAGE_SECONDS = 10  # success/info messages fade; critical ones stay until dismissed (0)
-# Marked for lupdate here, translated where shown (self.tr) since the language is known only at run time.
-JOB_NAMES = {
-    "map_floods": QT_TRANSLATE_NOOP("Contrasat", "Map floods"),
-    "land_cover": QT_TRANSLATE_NOOP("Contrasat", "Land cover"),
-    "classify_series": QT_TRANSLATE_NOOP("Contrasat", "Classify series"),
-}
+JOB_NAMES = {"map_floods": "Map floods", "land_cover": "Land cover", "classify_series": "Classify series"}
+OUTPUT_PROPERTY = "contrasat/output"  # set on every layer the plugin adds: never offered as an input
 
-activate_libs()  # packages from the opt-in installer, before anything imports the runtime
+
+class EngineCheckTask(QgsTask):
+    """Runs the engine's self-check off the GUI thread (it imports the whole runtime: a second or two)."""
+
+    def __init__(self, on_done: Any) -> None:
+        super().__init__("Contrasat: check the engine", QgsTask.Flags())
+        self.on_done = on_done
+        self.status: EngineStatus | None = None
+
+    def run(self) -> bool:
+        self.status = check_engine()
+        return self.status.ok
+
+    def finished(self, result: bool) -> None:  # noqa: ARG002
+        if self.on_done is not None and self.status is not None:
+            self.on_done(self.status)
 
 
 class ContrasatPlugin:
@@ -56,12 +76,8 @@ class ContrasatPlugin:
         self.dock: ContrasatDock | None = None
         self.provider: ContrasatProvider | None = None
         # Python must keep running tasks referenced, or their wrappers can be collected mid-run.
-        self._tasks: set[JobTask] = set()
-
-    @staticmethod
-    def tr(text: str) -> str:
-        """Translate in the plugin's context."""
-        return QCoreApplication.translate("Contrasat", text)
+        self._tasks: set[QgsTask] = set()
+        self._progress_items: dict[int, Any] = {}
 
     # ---- QGIS entry points -------------------------------------------------------------------------
 
@@ -77,37 +93,36 @@ class ContrasatPlugin:
     def initGui(self) -> None:  # noqa: N802 - name fixed by QGIS
         """Toolbar, Raster menu entries, the (hidden) dock and the Processing provider."""
         self.initProcessing()
-        self.toolbar = self.iface.addToolBar(self.tr("Contrasat"))
+        self.toolbar = self.iface.addToolBar("Contrasat")
         self.toolbar.setObjectName("ContrasatToolbar")  # lets QGIS restore its position between sessions
-        icon = QIcon(str(ICON_PATH))
         self.map_floods_action = self._add_action(
-            "MapFloods", icon, self.tr("Map floods"),
-            self.tr("Map flood water in a Sentinel-1 raster layer with the bundled model"),
+            "MapFloods", QIcon(str(ICONS / "contrasat.svg")), "Map floods",
+            "Map flood water in a Sentinel-1 raster layer with the bundled model",
             self.show_map_floods_dialog, toolbar=True,
         )  # fmt: skip
         panel = self._add_action(
-            "Panel", icon, self.tr("Contrasat panel"),
-            self.tr("Flood, land-cover and time-series jobs with an AOI, band mapping and model cards"),
+            "Panel", QIcon(str(ICONS / "panel.svg")), "Contrasat panel",
+            "Flood, land-cover and time-series jobs with an AOI, band mapping and model cards",
             self.toggle_dock, toolbar=True,
         )  # fmt: skip
         panel.setCheckable(True)
         self._add_action(
-            "LandCover", icon, self.tr("Land cover…"),
-            self.tr("Map land cover from a Sentinel-2 layer, optionally inside an AOI drawn on the map"),
+            "LandCover", QIcon(str(ICONS / "panel.svg")), "Land cover…",
+            "Map land cover from a Sentinel-2 layer, optionally inside an AOI drawn on the map",
             lambda: self.show_dock("land_cover"),
         )  # fmt: skip
         self._add_action(
-            "ClassifySeries", icon, self.tr("Classify selected layers as a time series"),
-            self.tr("Classify the Sentinel-2 layers selected in the Layers panel from their time series"),
+            "ClassifySeries", QIcon(), "Classify selected layers as a time series",
+            "Classify the Sentinel-2 layers selected in the Layers panel from their time series",
             self.classify_selected_layers,
         )  # fmt: skip
         self._add_action(
-            "Settings", QIcon(), self.tr("Settings…"), self.tr("Execution provider, threads and tiling"),
+            "Settings", QIcon(), "Settings…", "Execution provider, threads, tiling and the engine's Python",
             self.show_settings,
         )  # fmt: skip
         self._add_action(
-            "Dependencies", QIcon(), self.tr("Check dependencies…"),
-            self.tr("Check that onnxruntime, onnx and rasterio are installed in QGIS's Python"),
+            "Dependencies", QIcon(), "Check dependencies…",
+            "Check (by running it) the Python environment Contrasat's jobs run in, and install it",
             lambda: self.check_dependencies(quiet=False),
         )  # fmt: skip
         self.check_dependencies(quiet=True)
@@ -133,6 +148,9 @@ class ContrasatPlugin:
             task.on_done = None  # the iface may be gone by the time the task finishes
             task.cancel()
         self._tasks.clear()
+        for item in self._progress_items.values():
+            self.iface.messageBar().popWidget(item)
+        self._progress_items.clear()
         if self.dock is not None:
             self.dock.cleanup()
             self.iface.removeDockWidget(self.dock)
@@ -158,15 +176,19 @@ class ContrasatPlugin:
     # ---- dock, settings, dependencies --------------------------------------------------------------
 
     def ensure_dock(self) -> ContrasatDock:
-        """The dock, created on first use (building it reads model cards, which needs onnx)."""
+        """The dock, created on first use."""
         if self.dock is None:
             from .dock import ContrasatDock
 
             self.dock = ContrasatDock(self.iface, self.start_job, self.iface.mainWindow())
+            self.dock.installRequested.connect(lambda: self.check_dependencies(quiet=False))
             self.iface.addDockWidget(Qt.RightDockWidgetArea, self.dock)
             panel = self.named_actions.get("Panel")
             if panel is not None:
                 self.dock.visibilityChanged.connect(panel.setChecked)
+            status = last_status()
+            if status is not None:
+                self.dock.set_engine_status(status)
         return self.dock
 
     def show_dock(self, job: str | None = None) -> ContrasatDock:
@@ -186,16 +208,13 @@ class ContrasatPlugin:
     def classify_selected_layers(self, layers: list[QgsMapLayer] | None = None) -> JobTask | None:
         """Run the time-series job on `layers` (default: raster layers selected in the Layers panel)."""
         dock = self.show_dock("classify_series")
-        panel = dock.panels.get("classify_series")
-        if panel is None:
-            self._critical(self.tr("the time-series runtime is not available in this installation"))
-            return None
+        panel = dock.panels["classify_series"]
         if layers is None:
             view = self.iface.layerTreeView()
             layers = view.selectedLayers() if view is not None else []
         rasters = [lyr for lyr in layers if isinstance(lyr, QgsRasterLayer)]
         if not rasters:
-            self._critical(self.tr("select the Sentinel-2 layers of the series in the Layers panel first"))
+            self._critical("select the Sentinel-2 layers of the series in the Layers panel first")
             return None
         panel.set_checked(rasters)
         return dock.run_panel(panel)
@@ -209,32 +228,64 @@ class ContrasatPlugin:
         finally:
             dialog.deleteLater()
 
-    def check_dependencies(self, *, quiet: bool) -> list[str]:
-        """Missing runtime modules; offers the install dialog. `quiet`: only a message bar entry on load."""
-        missing = missing_modules()
-        if not missing:
-            if not quiet:
-                self.iface.messageBar().pushMessage(
-                    self.tr("Contrasat"), self.tr("All runtime packages are installed."), Qgis.Success, 5
-                )
-            return missing
-        text = self.tr("Missing Python packages: {}").format(", ".join(missing))
-        if quiet:
-            # On load a dialog would interrupt QGIS start-up; the menu entry opens it on demand.
-            hint = self.tr("{}. Use Raster > Contrasat > Check dependencies… to install them.").format(text)
-            self.iface.messageBar().pushMessage(self.tr("Contrasat"), hint, Qgis.Warning, 0)
-        else:
-            self.show_dependency_dialog(missing)
-        return missing
+    def check_dependencies(self, *, quiet: bool) -> EngineCheckTask | None:
+        """Check the engine by running it. `quiet` (on load): in the background, a message bar hint only.
 
-    def show_dependency_dialog(self, missing: list[str]) -> None:
+        Otherwise the check runs with a busy cursor and the installer dialog opens when it fails.
+        """
+        if quiet:
+            task = EngineCheckTask(self._engine_checked)
+            self._tasks.add(task)
+            QgsApplication.taskManager().addTask(task)
+            return task
+        from qgis.PyQt.QtWidgets import QApplication
+
+        QApplication.setOverrideCursor(Qt.WaitCursor)
+        try:
+            status = check_engine()
+        finally:
+            QApplication.restoreOverrideCursor()
+        self._engine_checked(status, quiet=False)
+        if not status.ok:
+            self.show_dependency_dialog(status)
+        return None
+
+    def _engine_checked(self, status: EngineStatus, quiet: bool = True) -> None:
+        self._tasks = {t for t in self._tasks if not isinstance(t, EngineCheckTask)}
+        if self.dock is not None:
+            self.dock.set_engine_status(status)
+        if status.ok:
+            if not quiet:
+                self.iface.messageBar().pushMessage("Contrasat", status.message, Qgis.Success, 5)
+        elif quiet:
+            # On load a dialog would interrupt QGIS start-up; the menu entry opens it on demand.
+            hint = "The Contrasat engine is not installed yet: Raster > Contrasat > Check dependencies… installs it."
+            self.iface.messageBar().pushMessage("Contrasat", hint, Qgis.Info, MESSAGE_SECONDS)
+
+    def show_dependency_dialog(self, status: EngineStatus | None = None) -> Any:
         from .deps_dialog import DependencyDialog
 
-        dialog = DependencyDialog(missing, self.iface.mainWindow())
+        dialog = DependencyDialog(status, self.iface.mainWindow())
+        dialog.started.connect(self._follow_install)
         try:
             dialog.exec_()
         finally:
             dialog.deleteLater()
+        return dialog
+
+    def _follow_install(self, task: QgsTask) -> None:
+        """Keep the installer referenced and make the dock usable as soon as it has passed its check."""
+        self._tasks.add(task)
+
+        def ended(ok: bool) -> None:
+            self._tasks.discard(task)
+            if task.status is not None:
+                self._engine_checked(task.status, quiet=False)
+            elif not ok:
+                self._critical(f"the engine was not installed: {task.error or 'cancelled'}")
+
+        task.taskCompleted.connect(lambda: ended(True))
+        task.taskTerminated.connect(lambda: ended(False))
 
     # ---- jobs ---------------------------------------------------------------------------------------
 
@@ -253,7 +304,7 @@ class ContrasatPlugin:
     def run_map_floods(
         self, layer: QgsMapLayer, out_path: str | Path, *, model: str | Path | None = None
     ) -> JobTask | None:
-        """Start mapping floods in `layer` into `out_path` as a background task (the Map floods action).
+        """Start mapping floods in `layer` into `out_path` on the engine (the Map floods action).
 
         `model` is a bundled model name or an .onnx path; None uses the default flood model.
         Returns the queued task (its `outcome` tells tests when and how it ended), or None when the
@@ -262,12 +313,13 @@ class ContrasatPlugin:
         source = layer_file_path(layer)
         if source is None:
             name = layer.name() if layer is not None else "?"
-            self._critical(self.tr("'{}' is not a raster file that Contrasat can read").format(name))
+            self._critical(f"'{name}' is not a raster file that Contrasat can read")
             return None
-        options = {"model": model} if model is not None else {}
-        request = JobRequest(
-            "map_floods", source, normalise_output_path(out_path), options, layer.name(), load_settings()
-        )
+        out = normalise_output_path(out_path)
+        options: dict[str, Any] = {"statistics": out.with_name(f"{out.stem}_areas.csv")}
+        if model is not None:
+            options["model"] = model
+        request = JobRequest("map_floods", source, out, options, layer.name(), load_settings())
         return self.start_job(request)
 
     def start_job(self, request: JobRequest) -> JobTask | None:
@@ -275,58 +327,86 @@ class ContrasatPlugin:
         try:
             request.out.parent.mkdir(parents=True, exist_ok=True)  # the default folder may not exist yet
         except OSError as exc:
-            self._critical(
-                self.tr("cannot create the output folder {}: {}").format(request.out.parent, exc.strerror)
-            )
+            self._critical(f"cannot create the output folder {request.out.parent}: {exc.strerror}")
             return None
-        title = self.tr(JOB_NAMES.get(request.job, request.job))
-        task = JobTask(
-            self.tr("Contrasat: {} ({})").format(title.lower(), request.layer_name), request, self._job_done
-        )
+        title = JOB_NAMES.get(request.job, request.job)
+        task = JobTask(f"Contrasat: {title.lower()} ({request.layer_name})", request, self._job_done)
         self._tasks.add(task)
+        self._show_progress(task, title)
         QgsApplication.taskManager().addTask(task)
         return task
+
+    def _show_progress(self, task: JobTask, title: str) -> None:
+        """A message bar entry with a progress bar and Cancel: visible wherever the dock is scrolled."""
+        bar = self.iface.messageBar()
+        item = bar.createMessage("Contrasat", f"{title} ({task.layer_name})…")
+        progress = QProgressBar(item)
+        progress.setRange(0, 100)
+        progress.setObjectName("ContrasatMessageProgress")
+        cancel = QPushButton("Cancel", item)
+        cancel.clicked.connect(task.cancel)
+        item.layout().addWidget(progress)
+        item.layout().addWidget(cancel)
+        task.progressChanged.connect(lambda value: progress.setValue(int(value)))
+        self._progress_items[id(task)] = bar.pushWidget(item, Qgis.Info)
 
     def _job_done(self, task: JobTask) -> None:
         """GUI thread: add the styled layers and report the areas, or say why there are none."""
         self._tasks.discard(task)
+        item = self._progress_items.pop(id(task), None)
+        if item is not None:
+            self.iface.messageBar().popWidget(item)
         outcome = task.outcome
+        name = JOB_NAMES.get(task.request.job, task.request.job)
+        summary = None
         if outcome.succeeded:
-            result = outcome.result
-            if result.statistics is None and task.request.job == "classify_series":
-                # the series runtime writes no CSV; the dock's summary is saved beside the map instead
-                result.statistics = write_area_csv(
-                    result, result.output.with_name(f"{result.output.stem}_areas.csv")
+            summary = summary_from_engine(outcome.result or {}, task.request)
+            if summary.statistics is None and summary.class_area_km2:
+                # the series job writes no CSV; the dock's summary is saved beside the map instead
+                summary.statistics = write_area_csv(
+                    summary, summary.output.with_name(f"{summary.output.stem}_areas.csv")
                 )
-            self._show_result(result, task.layer_name)
+            self._show_result(summary, task.layer_name)
         elif outcome.cancelled:
             self.iface.messageBar().pushMessage(
-                self.tr("Contrasat"),
-                self.tr("{} was cancelled; nothing was written.").format(
-                    self.tr(JOB_NAMES.get(task.request.job, task.request.job))
-                ),
-                Qgis.Info,
-                MESSAGE_SECONDS,
+                "Contrasat", f"{name} was cancelled; nothing was written.", Qgis.Info, MESSAGE_SECONDS
             )
         else:
-            self._critical(outcome.error or self.tr("the job failed"))
+            self._critical(f"{name} failed: {outcome.error or 'the job failed'}")
         if self.dock is not None:
-            self.dock.job_finished(task)
+            self.dock.job_finished(task, summary)
 
     def _show_result(self, result: Any, input_name: str) -> list[QgsMapLayer]:
         layers = add_result_layers(result, input_name)
         if not layers:
-            self._critical(self.tr("the map was written but QGIS cannot open it: {}").format(result.output))
+            self._critical(f"the map was written but QGIS cannot open it: {result.output}")
             return layers
-        self.iface.messageBar().pushMessage(
-            self.tr("Contrasat"), summary_text(result), Qgis.Success, MESSAGE_SECONDS
-        )
-        for note in getattr(result, "notes", None) or []:
-            # e.g. linear backscatter converted to dB: worth knowing, not an error
-            self.iface.messageBar().pushMessage(self.tr("Contrasat"), note, Qgis.Warning, MESSAGE_SECONDS)
+        for layer in layers:
+            layer.setCustomProperty(OUTPUT_PROPERTY, True)
+        self._zoom_if_outside(layers[0])
+        self.iface.messageBar().pushMessage("Contrasat", summary_text(result), Qgis.Success, MESSAGE_SECONDS)
+        for note in result.notes:
+            # e.g. linear backscatter converted to dB: worth knowing, not a problem
+            self.iface.messageBar().pushMessage("Contrasat", note, Qgis.Info, MESSAGE_SECONDS)
         return layers
+
+    def _zoom_if_outside(self, layer: QgsMapLayer) -> None:
+        """Zoom to a result the user cannot see; a result already in view leaves the view alone."""
+        canvas = self.iface.mapCanvas()
+        if canvas is None:
+            return
+        to_canvas = QgsCoordinateTransform(
+            layer.crs(), canvas.mapSettings().destinationCrs(), QgsProject.instance()
+        )
+        try:
+            extent = to_canvas.transformBoundingBox(layer.extent())
+        except Exception:  # noqa: BLE001 - a CRS QGIS cannot transform: leave the view as it is
+            return
+        if canvas.extent().isEmpty() or not canvas.extent().intersects(extent):
+            canvas.setExtent(extent)
+            canvas.refresh()
 
     def _critical(self, message: str) -> None:
         """A sticky critical message bar entry, mirrored in the log panel."""
         QgsMessageLog.logMessage(message, LOG_TAG, Qgis.Critical)
-        self.iface.messageBar().pushMessage(self.tr("Contrasat"), message, Qgis.Critical, 0)
+        self.iface.messageBar().pushMessage("Contrasat", message, Qgis.Critical, 0)

@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from qgis.core import QgsProcessingProvider
-from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from .algorithms import ClassifySeriesAlgorithm, LandCoverAlgorithm, MapFloodsAlgorithm
-from .series_panel import series_available
 
 ICON = Path(__file__).resolve().parent.parent / "resources" / "icons" / "contrasat.svg"
 
@@ -24,7 +22,7 @@ class ContrasatProvider(QgsProcessingProvider):
         return "Contrasat"
 
     def longName(self) -> str:  # noqa: N802
-        return QCoreApplication.translate("ContrasatProvider", "Contrasat flood and land-cover mapping")
+        return "Contrasat flood and land-cover mapping"
 
     def icon(self) -> QIcon:
         return QIcon(str(ICON))
@@ -32,8 +30,7 @@ class ContrasatProvider(QgsProcessingProvider):
     def loadAlgorithms(self) -> None:  # noqa: N802
         self.addAlgorithm(MapFloodsAlgorithm())
         self.addAlgorithm(LandCoverAlgorithm())
-        if series_available():
-            self.addAlgorithm(ClassifySeriesAlgorithm())
+        self.addAlgorithm(ClassifySeriesAlgorithm())
 
     def supportedOutputRasterLayerExtensions(self) -> list[str]:  # noqa: N802
         return ["tif"]

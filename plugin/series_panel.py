@@ -6,37 +6,23 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import QgsProject, QgsRasterLayer
-from qgis.PyQt.QtCore import QCoreApplication, Qt, pyqtSignal
+from qgis.PyQt.QtCore import Qt, pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QGroupBox,
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
+from .layer_choice import is_output
 from .model_picker import ModelPicker
 from .paths import layer_file_path, unique_output_path
 from .settings import RunSettings
 from .tasks import JobRequest
 
 SERIES_TASK = "pixel_timeseries"
-
-
-def tr(text: str) -> str:
-    """Translate in the panel's context."""
-    return QCoreApplication.translate("SeriesPanel", text)
-
-
-def series_available() -> bool:
-    """True when the runtime has the time-series job (models/series.py and its dependencies import)."""
-    try:
-        from ..models import series  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 class SeriesPanel(QWidget):
@@ -47,26 +33,21 @@ class SeriesPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("ContrasatPanel_classify_series")
-        box = QGroupBox(tr("Sentinel-2 dates"), self)
+        self.title = "Classify series"
+        box = QGroupBox("Sentinel-2 dates", self)
         self.layers = QListWidget(box)
-        self.layers.setToolTip(
-            tr("Tick one raster per date (dates from tags or file names), or one index stack")
-        )
-        hint = QLabel(tr("Tick the layers of the series; dates come from tags or file names."), box)
+        self.layers.setToolTip("Tick one raster per date (dates from tags or file names), or one index stack")
+        hint = QLabel("Tick the layers of the series; dates come from tags or file names.", box)
         hint.setWordWrap(True)
         inner = QVBoxLayout(box)
         inner.addWidget(hint)
         inner.addWidget(self.layers)
-        model_box = QGroupBox(tr("Model"), self)
+        model_box = QGroupBox("Model", self)
         self.model_picker = ModelPicker(SERIES_TASK, model_box)
         QVBoxLayout(model_box).addWidget(self.model_picker)
-        self.run_button = QPushButton(tr("Classify series"), self)
-        self.run_button.setObjectName("ContrasatRun_classify_series")
-        self.run_button.clicked.connect(lambda: self.runRequested.emit(self))
         layout = QVBoxLayout(self)
         layout.addWidget(box)
         layout.addWidget(model_box)
-        layout.addWidget(self.run_button)
         project = QgsProject.instance()
         project.layersAdded.connect(self.refresh_layers)
         project.layersRemoved.connect(self.refresh_layers)
@@ -77,7 +58,11 @@ class SeriesPanel(QWidget):
         ticked = set(self.checked_layer_ids())
         self.layers.clear()
         for layer in QgsProject.instance().mapLayers().values():
-            if isinstance(layer, QgsRasterLayer) and layer_file_path(layer) is not None:
+            if (
+                isinstance(layer, QgsRasterLayer)
+                and layer_file_path(layer) is not None
+                and not is_output(layer)
+            ):
                 item = QListWidgetItem(layer.name(), self.layers)
                 item.setData(Qt.UserRole, layer.id())
                 item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
@@ -97,12 +82,12 @@ class SeriesPanel(QWidget):
         """The job as requested; ValueError with a user message when something is missing."""
         model = self.model_picker.model_path()
         if model is None:
-            raise ValueError(tr("No time-series model: pick one (Browse… for an .onnx file)."))
+            raise ValueError("No time-series model: pick one (Browse… for an .onnx file).")
         project = QgsProject.instance()
         layers = [project.mapLayer(i) for i in self.checked_layer_ids()]
         paths = [layer_file_path(layer) for layer in layers if layer is not None]
         if not paths or any(p is None for p in paths):
-            raise ValueError(tr("Tick the raster layers of the series (one per date, or one stack)."))
+            raise ValueError("Tick the raster layers of the series (one per date, or one stack).")
         out = unique_output_path(out_dir, layers[0].name(), kind="series")
         options = {"model": model, "aoi": aoi}
         return JobRequest("classify_series", paths, out, options, layers[0].name(), settings)

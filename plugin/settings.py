@@ -1,7 +1,6 @@
 """Execution settings (provider, threads, tiling, batch) kept in QgsSettings under `contrasat/`.
 
-Plain values here, converted to the runtime's RunConfig only when a job starts, so reading settings never
-imports onnxruntime or rasterio.
+Plain values here, turned into engine command-line options when a job starts.
 """
 
 from __future__ import annotations
@@ -26,17 +25,15 @@ class RunSettings:
     batch_size: int = 4
     output_dir: str = ""
 
-    def to_config(self) -> Any:
-        """The runtime's RunConfig (imported here: it pulls in numpy and rasterio)."""
-        from ..models.pipeline import RunConfig
-
-        return RunConfig(
-            tile_size=self.tile_size or None,
-            overlap=None if self.overlap < 0 else self.overlap,
-            batch_size=max(1, self.batch_size),
-            provider=self.provider if self.provider in PROVIDERS else "auto",
-            threads=max(0, self.threads),
-        )
+    def to_cli(self) -> dict[str, Any]:
+        """Engine command-line options (None: the CLI's default, i.e. the model card's value)."""
+        return {
+            "tile": self.tile_size or None,
+            "overlap": None if self.overlap < 0 else self.overlap,
+            "batch": max(1, self.batch_size),
+            "provider": self.provider if self.provider in PROVIDERS else "auto",
+            "threads": self.threads or None,
+        }
 
 
 def _int(settings: QgsSettings, key: str, default: int) -> int:
@@ -69,10 +66,8 @@ def save_settings(values: RunSettings) -> None:
 
 
 def cuda_usable() -> bool:
-    """True when this onnxruntime build can run CUDA; False too when onnxruntime is missing."""
-    try:
-        from ..models.session import usable_providers
+    """True when the last engine check reported a usable CUDA provider."""
+    from .engine_env import last_status
 
-        return "CUDAExecutionProvider" in usable_providers()
-    except ImportError:
-        return False
+    status = last_status()
+    return bool(status and status.ok and "CUDAExecutionProvider" in status.providers)

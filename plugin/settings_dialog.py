@@ -1,16 +1,13 @@
-"""The Contrasat settings dialog: execution provider (CUDA only when usable), threads, tiling, batch."""
+"""The Contrasat settings dialog: execution provider, threads, tiling, batch and the engine's Python."""
 
 from __future__ import annotations
 
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.core import QgsSettings
+from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QSpinBox, QWidget
 
+from .engine_env import BASE_PYTHON_KEY, ENGINE_PYTHON_KEY, creation_python, env_dir
 from .settings import RunSettings, cuda_usable, load_settings, save_settings
-
-
-def tr(text: str) -> str:
-    """Translate in the dialog's context."""
-    return QCoreApplication.translate("SettingsDialog", text)
 
 
 class SettingsDialog(QDialog):
@@ -19,39 +16,61 @@ class SettingsDialog(QDialog):
     def __init__(self, parent: QWidget | None = None, *, cuda: bool | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("ContrasatSettingsDialog")
-        self.setWindowTitle(tr("Contrasat — Settings"))
+        self.setWindowTitle("Contrasat — Settings")
         current = load_settings()
 
         self.provider = QComboBox(self)
-        self.provider.addItem(tr("Automatic (GPU when usable)"), "auto")
-        self.provider.addItem(tr("CPU"), "cpu")
+        self.provider.addItem("Auto (GPU when usable)", "auto")
+        self.provider.addItem("CPU", "cpu")
         # Offering CUDA where ONNX Runtime cannot use it would only produce a failed job later.
         if cuda_usable() if cuda is None else cuda:
-            self.provider.addItem(tr("CUDA (GPU)"), "cuda")
+            self.provider.addItem("CUDA (GPU)", "cuda")
         index = self.provider.findData(current.provider)
         self.provider.setCurrentIndex(max(index, 0))
 
-        self.threads = self._spin(0, 256, current.threads, tr("0 = ONNX Runtime decides"))
-        self.tile_size = self._spin(0, 4096, current.tile_size, tr("0 = the model card's tile size"), step=16)
-        self.overlap = self._spin(-1, 1024, current.overlap, tr("-1 = the model card's overlap"), step=8)
-        self.batch_size = self._spin(1, 256, current.batch_size, tr("tiles per ONNX Runtime call"))
+        # The lowest value of each box means "let the model / ONNX Runtime decide" and is shown as words.
+        self.threads = self._spin(0, 256, current.threads, "Auto", "ONNX Runtime decides when Auto")
+        self.tile_size = self._spin(
+            0, 4096, current.tile_size, "Model default", "The model card's tile size", step=16
+        )
+        self.overlap = self._spin(
+            -1, 1024, current.overlap, "Model default", "The model card's overlap", step=8
+        )
+        self.batch_size = self._spin(1, 256, current.batch_size, "", "Tiles per ONNX Runtime call")
         self._output_dir = current.output_dir
+
+        settings = QgsSettings()
+        self.engine_python = QgsFileWidget(self)
+        self.engine_python.setStorageMode(QgsFileWidget.GetFile)
+        self.engine_python.setFilePath(str(settings.value(ENGINE_PYTHON_KEY, "") or ""))
+        self.engine_python.lineEdit().setPlaceholderText(f"Managed environment ({env_dir()})")
+        self.engine_python.setToolTip("An existing Python with the Contrasat runtime; empty: the managed one")
+        self.base_python = QgsFileWidget(self)
+        self.base_python.setStorageMode(QgsFileWidget.GetFile)
+        self.base_python.setFilePath(str(settings.value(BASE_PYTHON_KEY, "") or ""))
+        self.base_python.lineEdit().setPlaceholderText(f"Auto ({creation_python() or 'not found'})")
+        self.base_python.setToolTip("The Python the managed environment is created from")
 
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form = QFormLayout(self)
-        form.addRow(tr("Execution provider"), self.provider)
-        form.addRow(tr("Threads"), self.threads)
-        form.addRow(tr("Tile size (px)"), self.tile_size)
-        form.addRow(tr("Tile overlap (px)"), self.overlap)
-        form.addRow(tr("Batch size"), self.batch_size)
+        form.addRow("Execution provider", self.provider)
+        form.addRow("Threads", self.threads)
+        form.addRow("Tile size (px)", self.tile_size)
+        form.addRow("Tile overlap (px)", self.overlap)
+        form.addRow("Batch size", self.batch_size)
+        form.addRow("Engine Python", self.engine_python)
+        form.addRow("Create the engine with", self.base_python)
         form.addRow(buttons)
+        self.setMinimumWidth(560)
 
-    def _spin(self, low: int, high: int, value: int, tip: str, step: int = 1) -> QSpinBox:
+    def _spin(self, low: int, high: int, value: int, special: str, tip: str, step: int = 1) -> QSpinBox:
         box = QSpinBox(self)
         box.setRange(low, high)
         box.setSingleStep(step)
+        if special:
+            box.setSpecialValueText(special)  # shown instead of the minimum (0 or -1)
         box.setValue(value)
         box.setToolTip(tip)
         return box
@@ -69,4 +88,7 @@ class SettingsDialog(QDialog):
 
     def accept(self) -> None:
         save_settings(self.values())
+        settings = QgsSettings()
+        settings.setValue(ENGINE_PYTHON_KEY, self.engine_python.filePath().strip())
+        settings.setValue(BASE_PYTHON_KEY, self.base_python.filePath().strip())
         super().accept()

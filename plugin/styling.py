@@ -79,13 +79,14 @@ def style_class_layer(
 
 
 def polygon_renderer(classes: Sequence[ClassLike], field: str = "class") -> QgsCategorizedSymbolRenderer:
-    """Categorised fill renderer for class polygons (one category per class, labelled with its name)."""
+    """Categorised fill renderer for class polygons: one category per visible class, labelled with its name."""
     categories = []
     for cls in classes:
-        symbol = QgsFillSymbol.createSimple({"outline_width": "0.1"})
         color = parse_color(cls.color)
         if color.alpha() == 0:
-            color.setAlpha(255)  # a polygon exists only for mapped classes: never draw it invisible
+            # a transparent class (flood 'dry') is background: forcing it opaque gave a black legend entry
+            continue
+        symbol = QgsFillSymbol.createSimple({"outline_width": "0.1"})
         symbol.setColor(color)
         categories.append(QgsRendererCategory(int(cls.value), symbol, str(cls.name)))
     return QgsCategorizedSymbolRenderer(field, categories)

@@ -1,10 +1,14 @@
-"""Background tasks: run a runtime job off the GUI thread and hand its outcome back on the GUI thread."""
+"""Background tasks: a job runs as an engine process; its outcome comes back on the GUI thread.
+
+The task thread only writes the job's small side files (AOI GeoJSON, band-override VRTs) and watches the
+engine process; no raster is read and no runtime module is imported in QGIS's process.
+"""
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,33 +16,13 @@ from typing import Any
 
 from qgis.core import Qgis, QgsMessageLog, QgsTask
 
-from ..models.errors import Cancelled, ContrasatError
+from .engine import run_engine
+from .engine_env import engine_env, engine_python
 from .settings import RunSettings
 
 LOG_TAG = "Contrasat"
 JOBS = ("map_floods", "land_cover", "classify_series")
 OUTPUT_KEYS = ("probabilities", "polygons", "statistics")
-
-
-def load_job(job: str) -> Callable[..., Any]:
-    """The runtime function of `job`, imported on first use.
-
-    Importing it pulls in onnxruntime and rasterio; doing that only when a job runs keeps QGIS start-up
-    fast and lets the plugin load (and explain the problem) when those packages are missing.
-    """
-    if job == "map_floods":
-        from ..models.pipeline import map_floods
-
-        return map_floods
-    if job == "land_cover":
-        from ..models.pipeline import land_cover
-
-        return land_cover
-    if job == "classify_series":
-        from ..models.series import classify_series
-
-        return classify_series
-    raise ValueError(f"unknown job {job!r}")
 
 
 @dataclass
@@ -72,18 +56,49 @@ class TaskOutcome:
     """What a finished job left behind. Held apart from the QgsTask so it survives the task's deletion."""
 
     done: bool = False
-    result: Any = None  # models.pipeline.JobResult on success
-    error: str | None = None  # one-line message for the user
+    result: dict[str, Any] | None = None  # the engine's job summary on success
+    error: str | None = None  # message for the user
     cancelled: bool = False
-    progress: list[float] = field(default_factory=list)  # fractions reported by the runtime
+    progress: list[float] = field(default_factory=list)  # fractions reported by the engine
+    messages: list[dict[str, Any]] = field(default_factory=list)  # the engine's info/warning events
 
     @property
     def succeeded(self) -> bool:
         return self.done and self.result is not None
 
 
+def write_aoi(aoi: tuple[dict[str, Any], str], folder: Path) -> Path:
+    """The drawn AOI as a GeoJSON file in its own CRS (named in the legacy `crs` member GDAL reads)."""
+    geometry, crs = aoi
+    doc = {
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": crs}},
+        "features": [{"type": "Feature", "properties": {}, "geometry": geometry}],
+    }
+    path = folder / "aoi.geojson"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def engine_arguments(request: JobRequest, scratch: Path) -> tuple[Path | list[Path], dict[str, Any]]:
+    """Inputs as files the engine opens: band overrides become VRTs, a drawn AOI a GeoJSON file."""
+    options = dict(request.options)
+    primary = request.primary
+    for key, override in request.overrides.items():
+        from .band_mapping import build_band_vrt  # QGIS's own GDAL writes a small XML file
+
+        vrt = build_band_vrt(override.source, override.bands, override.names, scratch)
+        if key == "primary":
+            primary = vrt
+        else:
+            options[key] = vrt
+    if isinstance(options.get("aoi"), tuple):
+        options["aoi"] = write_aoi(options["aoi"], scratch)
+    return primary, options
+
+
 class JobTask(QgsTask):
-    """Runs one runtime job in QGIS's task manager; `on_done(task)` is called on the GUI thread."""
+    """Runs one job on the engine in QGIS's task manager; `on_done(task)` is called on the GUI thread."""
 
     def __init__(
         self,
@@ -98,93 +113,59 @@ class JobTask(QgsTask):
         self.on_done = on_done
         self.outcome = TaskOutcome()
 
-    def _report_progress(self, fraction: float) -> None:
-        """Progress callback given to the runtime (worker thread); QgsTask.setProgress is thread-safe."""
-        fraction = min(max(float(fraction), 0.0), 1.0)
-        self.outcome.progress.append(fraction)
-        self.setProgress(100.0 * fraction)
+    def _on_event(self, event: dict[str, Any]) -> None:
+        """Engine progress (worker thread); QgsTask.setProgress is thread-safe."""
+        if event.get("event") == "progress":
+            try:
+                fraction = min(max(float(event.get("fraction", 0.0)), 0.0), 1.0)
+            except (TypeError, ValueError):
+                return
+            self.outcome.progress.append(fraction)
+            self.setProgress(100.0 * fraction)
 
-    def _call(self, scratch: Path) -> Any:
-        request = self.request
-        function = load_job(request.job)
-        options = dict(request.options)
-        primary = request.primary
-        for key, override in request.overrides.items():
-            from .band_mapping import build_band_vrt  # GDAL: imported where it is needed
+    def command(self, scratch: Path) -> list[str]:
+        """The engine command line of this job (side files written into `scratch`)."""
+        from .engine import job_command
 
-            vrt = build_band_vrt(override.source, override.bands, override.names, scratch)
-            if key == "primary":
-                primary = vrt
-            else:
-                options[key] = vrt
-        if request.settings is not None:
-            options["config"] = request.settings.to_config()
-        return function(
-            primary, request.out, progress=self._report_progress, is_cancelled=self.isCanceled, **options
-        )
+        primary, options = engine_arguments(self.request, scratch)
+        run = self.request.settings.to_cli() if self.request.settings is not None else {}
+        return job_command(engine_python(), self.request.job, primary, self.request.out, options, run)
 
     def run(self) -> bool:
         """Worker thread: no access to the project, layers or widgets here."""
-        scratch = Path(tempfile.mkdtemp(prefix="contrasat_"))  # band-override VRTs live only for the run
+        scratch = Path(tempfile.mkdtemp(prefix="contrasat_"))  # AOI file and band VRTs live only for the run
         try:
-            result = self._call(scratch)
-        except Cancelled:
-            self.outcome.cancelled = True
-            return False
-        except ContrasatError as exc:
-            self.outcome.error = str(exc) or type(exc).__name__
-            return False
-        except ImportError as exc:
-            self.outcome.error = (
-                f"the Contrasat runtime cannot be loaded ({exc}); use Contrasat > Check dependencies"
-            )
-            QgsMessageLog.logMessage(traceback.format_exc(), LOG_TAG, Qgis.Critical)
-            return False
-        except Exception as exc:  # an unexpected bug must reach the user, not kill the task manager thread
-            self.outcome.error = f"unexpected error: {type(exc).__name__}: {exc}"
-            QgsMessageLog.logMessage(traceback.format_exc(), LOG_TAG, Qgis.Critical)
+            python = engine_python()
+            if not python.is_file():
+                self.outcome.error = (
+                    "the Contrasat engine is not installed: use Raster > Contrasat > Check dependencies…"
+                )
+                return False
+            command = self.command(scratch)
+            QgsMessageLog.logMessage(" ".join(command), LOG_TAG, Qgis.Info)
+            ended = run_engine(command, engine_env(), on_event=self._on_event, is_cancelled=self.isCanceled)
+        except OSError as exc:
+            self.outcome.error = f"cannot prepare the job: {exc}"
             return False
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        if self.isCanceled():
-            # Cancel pressed after the last batch: the user asked for nothing, so leave nothing behind.
-            remove_outputs(result)
+        self.outcome.messages = ended.messages
+        if ended.status == "done":
+            self.outcome.result = ended.result
+            return True
+        if ended.status == "cancelled":
             self.outcome.cancelled = True
             return False
-        self.outcome.result = result
-        return True
+        self.outcome.error = ended.message
+        if ended.tail:
+            QgsMessageLog.logMessage("\n".join(ended.tail), LOG_TAG, Qgis.Warning)
+        return False
 
     def finished(self, result: bool) -> None:  # noqa: ARG002 - the outcome carries the details
         """GUI thread, called once by the task manager (or by a test after `run()`)."""
         if self.outcome.result is None and self.outcome.error is None:
-            # Cancelled before `run` started, or the runtime stopped without raising.
+            # Cancelled before `run` started, or stopped by cancel.
             self.outcome.cancelled = True
         self.outcome.done = True
         if self.on_done is not None:
             self.on_done(self)
-
-
-class MapFloodsTask(JobTask):
-    """`map_floods(s1, out, model=...)` as a task: the short form used by the Map floods action."""
-
-    def __init__(
-        self,
-        description: str,
-        s1: str | Path,
-        out: str | Path,
-        *,
-        model: str | Path | None = None,
-        layer_name: str = "",
-        on_done: Callable[[JobTask], None] | None = None,
-    ) -> None:
-        options = {"model": model} if model is not None else {}
-        request = JobRequest("map_floods", Path(s1), Path(out), options, layer_name or Path(s1).stem)
-        super().__init__(description, request, on_done)
-
-
-def remove_outputs(result: Any) -> None:
-    """Delete the files a completed job wrote (used when the job was cancelled at the very end)."""
-    for attr in ("output", "probabilities", "polygons", "statistics"):
-        path = getattr(result, attr, None)
-        if path:
-            Path(path).unlink(missing_ok=True)

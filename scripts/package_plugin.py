@@ -4,9 +4,9 @@
     python scripts/package_plugin.py [--out dist/contrasat.zip]
 
 The zip holds one folder, `contrasat/`, with what the plugin needs at run time: the package entry point,
-metadata, licence, the runtime (`models/` with its bundled ONNX weights), `plugin/` and `resources/`.
-Training code, tests, benchmarks, docs, runs and the venv stay out; so do caches and the folder the
-opt-in dependency installer writes to.
+metadata, licence, the runtime (`models/` with its bundled ONNX weights) and the CLI the engine process runs,
+`plugin/`, `resources/` and `requirements/runtime.txt` (the pins of the engine environment). Training code,
+tests, benchmarks, docs, runs and the venv stay out; so do caches.
 """
 
 from __future__ import annotations
@@ -19,14 +19,19 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN_NAME = "contrasat"
-ROOT_FILES = ("__init__.py", "metadata.txt", "LICENSE", "README.md")
+# The plugin folder is also the package the engine runs (`python -m contrasat`), so the CLI ships with it.
+ROOT_FILES = (
+    "__init__.py", "__main__.py", "cli.py", "progress.py", "demo.py", "metadata.txt", "LICENSE", "README.md",
+)  # fmt: skip
+REQUIRED = ("__init__.py", "__main__.py", "cli.py", "metadata.txt", "LICENSE", "requirements/runtime.txt")
 # folder -> file patterns shipped from it (recursively)
 FOLDERS: dict[str, tuple[str, ...]] = {
     "models": ("*.py", "weights/*.onnx"),
     "plugin": ("*.py",),
     "resources": ("*",),
+    "requirements": ("runtime.txt",),  # the exact pins the plugin installs into its engine environment
 }
-SKIP_PARTS = {"__pycache__", "ext-libs", ".pytest_cache"}
+SKIP_PARTS = {"__pycache__", ".pytest_cache"}
 SKIP_SUFFIXES = {".pyc", ".pyo", ".aux.xml"}
 
 
@@ -50,7 +55,7 @@ def _skipped_suffix(rel: Path) -> bool:
 
 def build(out: Path, repo: Path = REPO) -> Path:
     """Write the zip to `out` (parent folders created) and return its path."""
-    missing = [name for name in ("__init__.py", "metadata.txt", "LICENSE") if not (repo / name).is_file()]
+    missing = [name for name in REQUIRED if not (repo / name).is_file()]
     if missing:
         raise SystemExit(f"cannot package: missing {', '.join(missing)}")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import rasterio
 from contrasat import classFactory
+from contrasat.plugin.engine_env import ENGINE_PYTHON_KEY
 from contrasat.plugin.plugin import ContrasatPlugin
 from contrasat.plugin.tasks import JobTask, TaskOutcome
-from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
+from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsSettings
 from qgis.PyQt.QtCore import QCoreApplication, QEvent
 from rasterio.transform import from_origin
 from runtime_helpers import REPO, S1_SAMPLE, S2_SAMPLE, make_model, s1_spec
@@ -55,6 +56,29 @@ def _wait_for(task: JobTask | None, timeout: float = TASK_TIMEOUT_S) -> TaskOutc
 def wait_task() -> Callable[..., TaskOutcome]:
     """wait_task(task, timeout=...): the task's outcome once the plugin has handled it."""
     return _wait_for
+
+
+@pytest.fixture(autouse=True)
+def engine_is_this_python():
+    """Jobs run on this test interpreter (it has the runtime), as on a user's managed environment.
+
+    The engine still runs as a separate process: `python -m contrasat ... --progress json`.
+    """
+    settings = QgsSettings()
+    previous = settings.value(ENGINE_PYTHON_KEY, "")
+    settings.setValue(ENGINE_PYTHON_KEY, sys.executable)
+    yield Path(sys.executable)
+    settings.setValue(ENGINE_PYTHON_KEY, previous or "")
+
+
+@pytest.fixture
+def saved_settings():
+    """Restores the user's Contrasat run settings after a test changed them."""
+    from contrasat.plugin.settings import load_settings, save_settings
+
+    before = load_settings()
+    yield before
+    save_settings(before)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import csv
 import numpy as np
 import pytest
 import rasterio
+from contrasat.plugin.settings import RunSettings, save_settings
 from contrasat.plugin.tasks import JobTask
 from qgis.core import (
     Qgis,
@@ -133,17 +134,18 @@ def test_land_cover_with_drawn_rectangle(dock, plugin, qgis_iface, add_raster, s
     outcome = wait_task(dock.run_panel(panel))
     assert outcome.succeeded, outcome.error
     result = outcome.result
-    assert abs(result.shape[0] - 256) <= 3 and abs(result.shape[1] - 256) <= 3, "clipped to the AOI"
+    assert abs(result["shape"][0] - 256) <= 3 and abs(result["shape"][1] - 256) <= 3, "clipped to the AOI"
     (new,) = _new_layers(before)
     assert new.name() == "Land cover (S2 sample)"
     labels = {c.value: c.label for c in new.renderer().classes()}
     assert labels == {0: "land", 1: "water"}
     assert [dock.summary.item(i, 0).text() for i in range(dock.summary.rowCount())] == ["land", "water"]
-    with open(result.statistics, encoding="utf-8") as fh:
+    statistics = result["outputs"]["statistics"]
+    with open(statistics, encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["name"] for r in rows] == ["land", "water"]
     assert float(rows[1]["area_km2"]) == pytest.approx(float(dock.summary.item(1, 1).text()), abs=1e-3)
-    assert str(result.statistics) in dock.csv_label.text()
+    assert statistics in dock.csv_label.text()
     assert any("km²" in m for m in messages(Qgis.Success))
 
 
@@ -203,7 +205,7 @@ def test_band_override_builds_the_right_input(dock, qgis_iface, add_raster, writ
     assert bands.mapping() == [2, 1] and "Manual" in bands.status.text()
     outcome = wait_task(dock.run_panel(panel))
     assert outcome.succeeded, outcome.error
-    with rasterio.open(outcome.result.output) as out:
+    with rasterio.open(outcome.result["outputs"]["classes"]) as out:
         np.testing.assert_array_equal(out.read(1), expected_classes(s1_sample))
     assert _files(tmp_path / "out") == ["swapped_flood.tif", "swapped_flood_areas.csv"]
 
@@ -228,7 +230,9 @@ def test_undescribed_bands_must_be_chosen(
 def test_flood_with_pre_event_probabilities_and_polygons(dock, qgis_iface, add_raster, s1_sample,
                                                          threshold_model, tmp_path, wait_task):  # fmt: skip
     s1 = add_raster(s1_sample, "post", qgis_iface)
-    pre = add_raster(s1_sample, "pre")
+    copy = tmp_path / "pre.tif"  # the runtime refuses the event image itself as its pre-event image
+    copy.write_bytes(s1_sample.read_bytes())
+    pre = add_raster(copy, "pre")
     panel = dock.panels["map_floods"]
     panel.model_picker.set_model_path(threshold_model)
     panel.set_layer("primary", s1)
@@ -248,32 +252,57 @@ def test_flood_with_pre_event_probabilities_and_polygons(dock, qgis_iface, add_r
     assert {c.label() for c in polygons.renderer().categories()} >= {"permanent water"}
     assert "area_km2" in polygons.fields().names()
     # same image on both dates: all water is permanent, none is new
-    assert outcome.result.flooded_km2 == 0 and outcome.result.class_area_km2["permanent water"] > 0
+    assert outcome.result["flooded_km2"] == 0 and outcome.result["class_area_km2"]["permanent water"] > 0
+    # every class is listed, the empty one too; 'dry' (transparent background) has no polygon legend entry
+    names = [dock.summary.item(i, 0).text() for i in range(dock.summary.rowCount())]
+    assert names == ["dry", "flood water", "permanent water"] and dock.summary.item(1, 1).text() == "0.000"
+    assert "dry" not in {c.label() for c in polygons.renderer().categories()}
     probability = next(lyr for lyr in added if "probability" in lyr.name())
     assert (
         isinstance(probability, QgsRasterLayer) and probability.renderer().type() == "singlebandpseudocolor"
     )
 
 
-def test_cancel_from_dock_leaves_nothing(dock, s1_layer, threshold_model, tmp_path, wait_task, monkeypatch):
-    original = JobTask._report_progress
+def test_cancel_from_dock_leaves_nothing(
+    dock, s1_layer, tmp_path, wait_task, monkeypatch, saved_settings, messages
+):
+    original = JobTask._on_event
 
-    def press_cancel(self, fraction):
-        original(self, fraction)
+    def press_cancel(self, event):
+        original(self, event)
         if len(self.outcome.progress) == 1:
             dock.cancel_button.click()  # GUI button from the worker: QgsTask.cancel is thread-safe
 
-    monkeypatch.setattr(JobTask, "_report_progress", press_cancel)
+    dock.summary.setRowCount(2)  # a previous run's table must not survive the cancelled one
+    monkeypatch.setattr(JobTask, "_on_event", press_cancel)
+    save_settings(RunSettings(batch_size=1, tile_size=128, overlap=32))  # slow enough to cancel mid-run
     panel = dock.panels["map_floods"]
-    panel.model_picker.set_model_path(threshold_model)
     panel.set_layer("primary", s1_layer)
     panel.probabilities.setChecked(True)
     panel.polygons.setChecked(True)
     before = list(QgsProject.instance().mapLayers().values())
     outcome = wait_task(dock.run_panel(panel))
-    assert outcome.cancelled
+    assert outcome.cancelled, outcome.error
     assert _new_layers(before) == [] and _files(tmp_path / "out") == []
-    assert "Cancelled" in dock.message.text() and not dock.cancel_button.isEnabled()
+    assert dock.message.text() == "Cancelled." and not dock.cancel_button.isEnabled()
+    assert dock.summary.rowCount() == 0 and dock.run_button.isEnabled()
+    assert not messages(Qgis.Critical) and not messages(Qgis.Warning)  # no "Task failed" on top
+
+
+def test_errors_known_before_a_run_are_shown_before_it_starts(dock, s1_layer, saved_settings, plugin):
+    panel = dock.panels["map_floods"]
+    panel.set_layer("primary", s1_layer)
+    fusion = next(
+        i for i in range(panel.model_picker.combo.count()) if "fusion" in panel.model_picker.combo.itemText(i)
+    )
+    panel.model_picker.combo.setCurrentIndex(fusion)
+    assert dock.run_panel(panel) is None and dock.task is None
+    assert "reads S2" in dock.message.text() and "Sentinel-2" in dock.message.text()
+    panel.model_picker.combo.setCurrentIndex(0)
+    save_settings(RunSettings(tile_size=200))
+    assert dock.run_panel(panel) is None
+    assert "multiple of 16" in dock.message.text()
+    assert not [t for t in plugin._tasks if isinstance(t, JobTask)], "nothing was started"
 
 
 def test_series_action_on_selected_layers(plugin, qgis_iface, add_raster, series_stack, series_model,
@@ -331,3 +360,13 @@ def test_card_html_shows_nested_metrics_and_transparent_swatch():
     html = card_html(card)
     assert "heldout: water_iou model 0.632" in html and "split: chip X" in html
     assert "background:#ffffff" in html and "background:#1f78b4" in html
+
+
+def test_band_mapping_is_folded_when_found_and_hidden_for_empty_slots(dock, s1_layer):
+    panel = dock.panels["map_floods"]
+    panel.set_layer("primary", s1_layer)
+    bands = panel.band_widgets["primary"]
+    assert bands.isVisibleTo(dock) and bands.rows.isHidden() and not bands.change_button.isHidden()
+    bands.change_button.click()
+    assert not bands.rows.isHidden()
+    assert panel.band_widgets["s2"].isHidden() and panel.band_widgets["pre_event"].isHidden()

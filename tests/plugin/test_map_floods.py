@@ -1,22 +1,26 @@
-"""The Map floods flow end to end: dialog choice -> QgsTask -> runtime -> styled layer and message.
+"""The Map floods flow end to end: dialog choice -> QgsTask -> engine process -> styled layer and message.
 
-Most tests use a tiny threshold model (water where VH < -20 dB) so they check exact answers without
-the trained weights; `test_bundled_model_on_sample` needs models/weights/flood_s1_unet.onnx.
+Every job runs the real engine (`python -m contrasat ... --progress json` in its own process). Most tests
+use a tiny threshold model (water where VH < -20 dB) so they check exact answers without the trained
+weights; the crash test uses a stand-in engine that kills itself with SIGSEGV.
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
-from contrasat.models.errors import InputError
 from contrasat.models.registry import WEIGHTS_DIR
-from contrasat.plugin import tasks as tasks_module
-from contrasat.plugin.tasks import JobTask, MapFloodsTask
+from contrasat.plugin.settings import RunSettings, save_settings
+from contrasat.plugin.tasks import JobRequest, JobTask
 from qgis.core import Qgis, QgsProject, QgsRasterLayer
-from runtime_helpers import expected_classes
+from runtime_helpers import S1_SAMPLE, expected_classes
 
 BUNDLED = WEIGHTS_DIR / "flood_s1_unet.onnx"
+FAKE_ENGINE = Path(__file__).resolve().parent / "fake_engine.py"
 
 
 def _messages(qgis_iface, level):
@@ -47,7 +51,8 @@ def _check_flood_layer(plugin, s1_layer, out, qgis_iface):
     water = classes[1].color
     assert water.blue() > water.red() and water.alpha() == 255
     (success,) = _messages(qgis_iface, Qgis.Success)
-    assert "Flooded area:" in success and "km²" in success and "CPUExecutionProvider" in success
+    assert "Flooded area:" in success and "km²" in success and "on CPU)" in success
+    assert "ExecutionProvider" not in success
     assert not _messages(qgis_iface, Qgis.Critical)
     return layer, success
 
@@ -61,9 +66,10 @@ def test_map_floods_on_sample(plugin, s1_layer, qgis_iface, tmp_path, threshold_
     _, message = _check_flood_layer(plugin, s1_layer, out, qgis_iface)
     with rasterio.open(out) as src:
         np.testing.assert_array_equal(src.read(1), expected_classes(s1_layer.source()))
-    area = outcome.result.flooded_km2
-    assert area > 0 and f"Flooded area: {area:.2f} km² (model vh_threshold, CPUExecutionProvider)" in message
-    assert _files(out.parent) == ["flood.tif"]
+    area = outcome.result["flooded_km2"]
+    summary = (out.parent / "flood_areas.csv").read_text(encoding="utf-8")
+    assert area > 0 and f"Flooded area: {area:.2f} km² (model vh_threshold, on CPU)" in message
+    assert "water" in summary and _files(out.parent) == ["flood.tif", "flood_areas.csv"]
     assert plugin._tasks == set()  # the plugin let go of the finished task
 
 
@@ -73,14 +79,14 @@ def test_bundled_model_on_sample(plugin, s1_layer, qgis_iface, tmp_path, wait_ta
     outcome = wait_task(plugin.run_map_floods(s1_layer, out))  # default model, as the dialog does
     assert outcome.succeeded, outcome.error
     _check_flood_layer(plugin, s1_layer, out, qgis_iface)
-    assert outcome.result.model_name == "flood_s1_unet"
-    assert outcome.result.flooded_km2 is not None and outcome.result.flooded_km2 >= 0
+    assert outcome.result["model"] == "flood_s1_unet"
+    assert outcome.result["flooded_km2"] is not None and outcome.result["flooded_km2"] >= 0
 
 
 def _assert_failed_cleanly(outcome, qgis_iface, folder, layers_before, words):
     assert not outcome.succeeded and not outcome.cancelled
     (critical,) = _messages(qgis_iface, Qgis.Critical)
-    assert "\n" not in critical and all(w in critical for w in words), critical
+    assert all(w in critical for w in words), critical
     assert not _messages(qgis_iface, Qgis.Success)
     assert _added_layers() == layers_before, "no layer added"
     assert _files(folder) == [], "no output written"
@@ -106,46 +112,28 @@ def test_all_nan_raster(plugin, add_raster, write_raster, qgis_iface, tmp_path, 
 
 
 def test_cancel_after_first_progress(
-    plugin, s1_layer, qgis_iface, tmp_path, threshold_model, wait_task, monkeypatch
+    plugin, s1_layer, qgis_iface, tmp_path, wait_task, monkeypatch, saved_settings
 ):
-    original = JobTask._report_progress
+    original = JobTask._on_event
 
-    def report_then_cancel(self, fraction):
-        original(self, fraction)
+    def progress_then_cancel(self, event):
+        original(self, event)
         if len(self.outcome.progress) == 1:
-            self.cancel()  # as the user pressing the task's cancel button mid-run
+            self.cancel()  # as the user pressing Cancel mid-run: SIGTERM to the engine
 
-    monkeypatch.setattr(JobTask, "_report_progress", report_then_cancel)
+    monkeypatch.setattr(JobTask, "_on_event", progress_then_cancel)
     before = _added_layers()
     out_dir = tmp_path / "out"
-    outcome = wait_task(plugin.run_map_floods(s1_layer, out_dir / "flood.tif", model=threshold_model))
-    assert outcome.cancelled and not outcome.succeeded
+    # the bundled U-Net, one tile per batch: slow enough that the cancel lands mid-run
+    save_settings(RunSettings(batch_size=1, tile_size=128, overlap=32))
+    outcome = wait_task(plugin.run_map_floods(s1_layer, out_dir / "flood.tif"))
+    assert outcome.cancelled and not outcome.succeeded, outcome.error
     assert 0 < outcome.progress[0] < 1, "cancelled half-way, not at the end"
-    assert len(outcome.progress) == 1, "no batch ran after the cancel"
     (info,) = _messages(qgis_iface, Qgis.Info)
     assert "cancelled" in info
     assert not _messages(qgis_iface, Qgis.Critical) and not _messages(qgis_iface, Qgis.Success)
     assert _added_layers() == before
-    assert _files(out_dir) == []
-
-
-def test_cancel_after_last_batch_removes_output(
-    plugin, s1_layer, qgis_iface, tmp_path, threshold_model, wait_task, monkeypatch
-):
-    """A cancel that arrives after the runtime's last check still leaves nothing behind."""
-    original = JobTask._report_progress
-
-    def cancel_at_end(self, fraction):
-        original(self, fraction)
-        if fraction >= 1.0:
-            self.cancel()
-
-    monkeypatch.setattr(JobTask, "_report_progress", cancel_at_end)
-    out_dir = tmp_path / "out"
-    outcome = wait_task(plugin.run_map_floods(s1_layer, out_dir / "flood.tif", model=threshold_model))
-    assert outcome.cancelled
-    assert _files(out_dir) == []
-    assert _added_layers() == [s1_layer]
+    assert _files(out_dir) == [], "the engine removed its temporary files"
 
 
 def test_non_file_layer_is_refused(plugin, qgis_iface, qgis_new_project, tmp_path):
@@ -158,84 +146,57 @@ def test_non_file_layer_is_refused(plugin, qgis_iface, qgis_new_project, tmp_pat
     assert _files(tmp_path) == []
 
 
-# ---- plugin logic against a stand-in runtime (no model, no raster I/O) -------------------------------
+def _fake_engine(monkeypatch, mode):
+    """Jobs run the stand-in engine (tests/plugin/fake_engine.py) instead of `python -m contrasat`."""
+    monkeypatch.setattr(JobTask, "command", lambda self, scratch: [sys.executable, str(FAKE_ENGINE), mode])
 
 
-def _fake_runtime(monkeypatch, behaviour):
-    monkeypatch.setattr(tasks_module, "load_job", lambda job: behaviour)
-
-
-def test_runtime_input_error_message_is_shown(plugin, s1_layer, qgis_iface, tmp_path, wait_task, monkeypatch):
-    def fails(s1, out, **kwargs):
-        raise InputError(f"S1 raster {s1.name} is broken")
-
-    _fake_runtime(monkeypatch, fails)
-    outcome = wait_task(plugin.run_map_floods(s1_layer, tmp_path / "f.tif"))
-    assert outcome.error == "S1 raster Spain_7370579_S1Hand.tif is broken"
-    assert _messages(qgis_iface, Qgis.Critical) == ["Contrasat:S1 raster Spain_7370579_S1Hand.tif is broken"]
-
-
-def test_unexpected_exception_is_reported_not_raised(
+def test_engine_crash_is_reported_and_qgis_stays_up(
     plugin, s1_layer, qgis_iface, tmp_path, wait_task, monkeypatch
 ):
-    def crashes(s1, out, **kwargs):
-        raise ZeroDivisionError("boom")
-
-    _fake_runtime(monkeypatch, crashes)
+    _fake_engine(monkeypatch, "crash")
     outcome = wait_task(plugin.run_map_floods(s1_layer, tmp_path / "f.tif"))
-    (critical,) = _messages(qgis_iface, Qgis.Critical)
-    assert "unexpected error: ZeroDivisionError: boom" in critical
     assert not outcome.succeeded and not outcome.cancelled
+    (critical,) = _messages(qgis_iface, Qgis.Critical)
+    assert "SIGSEGV" in critical and "onnxruntime: about to fail" in critical  # the engine's last words
+    assert _added_layers() == [s1_layer]
 
 
-def test_missing_runtime_dependency_is_explained(
-    plugin, s1_layer, qgis_iface, tmp_path, wait_task, monkeypatch
-):
-    def no_runtime(job):
-        raise ImportError("No module named 'onnxruntime'")
+def test_missing_engine_is_explained(plugin, s1_layer, qgis_iface, tmp_path, wait_task):
+    from contrasat.plugin.engine_env import ENGINE_PYTHON_KEY
+    from qgis.core import QgsSettings
 
-    monkeypatch.setattr(tasks_module, "load_job", no_runtime)
+    QgsSettings().setValue(ENGINE_PYTHON_KEY, str(tmp_path / "no-env" / "bin" / "python"))
     wait_task(plugin.run_map_floods(s1_layer, tmp_path / "f.tif"))
     (critical,) = _messages(qgis_iface, Qgis.Critical)
-    assert "onnxruntime" in critical
+    assert "engine is not installed" in critical and "Check dependencies" in critical
 
 
-def test_task_can_run_synchronously(s1_layer, tmp_path, monkeypatch):
-    """run() + finished() in the calling thread, as a test or a script can do without the task manager."""
-    seen = {}
-
-    def records(s1, out, *, progress, is_cancelled, **kwargs):
-        progress(0.5)
-        seen["cancelled"] = is_cancelled()
-        raise InputError("stop here")
-
-    _fake_runtime(monkeypatch, records)
+def test_task_can_run_synchronously(s1_layer, tmp_path, threshold_model):
+    """run() + finished() in the calling thread, with the real engine, as a script can do it."""
     done = []
-    task = MapFloodsTask("t", s1_layer.source(), tmp_path / "f.tif", on_done=done.append)
+    out = tmp_path / "f.tif"
+    request = JobRequest("map_floods", tmp_path / "missing.tif", out, {"model": threshold_model})
+    task = JobTask("t", request, on_done=done.append)
     task.finished(task.run())
-    assert done == [task] and task.outcome.error == "stop here" and task.outcome.progress == [0.5]
-    assert seen == {"cancelled": False} and task.progress() == pytest.approx(50.0)
+    assert done == [task] and not task.outcome.succeeded and "missing.tif" in task.outcome.error
+    request = JobRequest("map_floods", S1_SAMPLE, out, {"model": threshold_model})
+    task = JobTask("t", request, on_done=done.append)
+    task.finished(task.run())
+    assert task.outcome.succeeded, task.outcome.error
+    assert task.outcome.progress[-1] == pytest.approx(1.0) and task.progress() == pytest.approx(100.0)
+    with rasterio.open(out) as src:
+        np.testing.assert_array_equal(src.read(1), expected_classes(str(S1_SAMPLE)))
 
 
 def test_unload_cancels_running_job(qgis_iface, qgis_new_project, s1_layer, tmp_path, wait_task, monkeypatch):
     from contrasat import classFactory
-    from contrasat.models.errors import Cancelled
 
-    def waits_for_cancel(s1, out, *, is_cancelled, **kwargs):
-        import time
-
-        deadline = time.monotonic() + 30
-        while not is_cancelled():
-            if time.monotonic() > deadline:
-                raise AssertionError("never cancelled")
-            time.sleep(0.01)
-        raise Cancelled("cancelled by the user")
-
-    _fake_runtime(monkeypatch, waits_for_cancel)
+    _fake_engine(monkeypatch, "cancel")  # runs 30 s unless SIGTERM stops it
     instance = classFactory(qgis_iface)
     instance.initGui()
     task = instance.run_map_floods(s1_layer, tmp_path / "f.tif")
     instance.unload()
-    outcome = wait_task(task)
+    outcome = wait_task(task, timeout=20)
     assert outcome.cancelled
-    assert not any(_messages(qgis_iface, level) for level in (Qgis.Info, Qgis.Critical, Qgis.Success))
+    assert not any(_messages(qgis_iface, level) for level in (Qgis.Critical, Qgis.Success))

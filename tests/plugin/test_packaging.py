@@ -28,7 +28,8 @@ def plugin_zip(tmp_path_factory) -> Path:
 def test_zip_contents(plugin_zip):
     names = zipfile.ZipFile(plugin_zip).namelist()
     assert all(n.startswith("contrasat/") for n in names)
-    for required in ("__init__.py", "metadata.txt", "LICENSE", "plugin/plugin.py", "plugin/algorithms.py",
+    for required in ("__init__.py", "__main__.py", "cli.py", "progress.py", "requirements/runtime.txt",
+                     "metadata.txt", "LICENSE", "plugin/plugin.py", "plugin/algorithms.py", "plugin/engine.py",
                      "models/pipeline.py", "resources/icons/contrasat.svg",
                      "resources/sample/Spain_7370579_S1Hand.tif"):  # fmt: skip
         assert f"contrasat/{required}" in names, required

@@ -119,12 +119,72 @@ def test_rejected_dialog_starts_nothing(plugin, s1_layer, monkeypatch):
     plugin.map_floods_action.trigger()
 
 
-def test_default_output_dir_without_saved_project(qgis_new_project):
-    assert default_output_dir().name == "contrasat"
-    assert default_output_dir().parent.is_dir()
+def test_default_output_dir_is_project_folder_or_user_data(qgis_new_project, tmp_path):
+    import tempfile
+
+    folder = default_output_dir()
+    assert folder.parts[-2:] == ("contrasat", "outputs")  # a per-user data folder, not the temp folder
+    assert not str(folder).startswith(tempfile.gettempdir())
+    project = tmp_path / "p.qgz"
+    QgsProject.instance().write(str(project))
+    assert default_output_dir() == tmp_path / "contrasat"
 
 
 def test_normalise_output_path(tmp_path):
     assert normalise_output_path(tmp_path / "a") == tmp_path / "a.tif"
     assert normalise_output_path(tmp_path / "a.TIFF") == tmp_path / "a.TIFF"
     assert normalise_output_path(tmp_path / "a.v2") == tmp_path / "a.v2.tif"
+
+
+def test_toolbar_buttons_have_distinct_icons(plugin):
+    from qgis.PyQt.QtCore import QBuffer, QIODevice
+
+    def pixels(action):
+        buffer = QBuffer()
+        buffer.open(QIODevice.WriteOnly)
+        action.icon().pixmap(24, 24).save(buffer, "PNG")
+        return bytes(buffer.data())
+
+    toolbar = plugin.toolbar.actions()
+    assert len(toolbar) == 2 and all(not a.icon().isNull() for a in toolbar)
+    assert pixels(toolbar[0]) != pixels(toolbar[1])
+
+
+def test_inputs_prefer_sentinel_layers_and_never_outputs(
+    plugin, qgis_iface, add_raster, s1_sample, s2_sample, tmp_path
+):
+    from contrasat.plugin.layer_choice import OUTPUT_PROPERTY, preferred_layer
+
+    s2 = add_raster(s2_sample, "S2", qgis_iface)
+    s1 = add_raster(s1_sample, "S1")
+    output = add_raster(s1_sample, "Flood map (S1)")
+    output.setCustomProperty(OUTPUT_PROPERTY, True)  # as the plugin marks every result layer
+    qgis_iface.setActiveLayer(output)
+    assert preferred_layer("S1") is s1 and preferred_layer("S2") is s2
+    dock = plugin.show_dock()
+    assert dock.panels["map_floods"].layer_combos["primary"].currentLayer() is s1
+    assert dock.panels["land_cover"].layer_combos["primary"].currentLayer() is s2
+    combo = dock.panels["map_floods"].layer_combos["primary"]
+    assert output not in [combo.layer(i) for i in range(combo.count())]
+    assert MapFloodsDialog(output).selected_layer() is s1  # the active output layer is not offered
+
+
+def test_result_outside_the_view_is_zoomed_to_and_one_in_view_is_not(
+    plugin, qgis_iface, add_raster, s1_sample
+):
+    from qgis.core import QgsRectangle
+
+    layer = add_raster(s1_sample, "S1")
+    canvas = qgis_iface.mapCanvas()
+    canvas.resize(400, 400)
+    canvas.setDestinationCrs(layer.crs())
+    far = QgsRectangle(10, 10, 11, 11)  # somewhere else on Earth
+    canvas.setExtent(far)
+    plugin._zoom_if_outside(layer)
+    assert canvas.extent().intersects(layer.extent())
+    inside = QgsRectangle(layer.extent().center().x() - 0.001, layer.extent().center().y() - 0.001,
+                          layer.extent().center().x() + 0.001, layer.extent().center().y() + 0.001)  # fmt: skip
+    canvas.setExtent(inside)
+    before = canvas.extent()
+    plugin._zoom_if_outside(layer)
+    assert canvas.extent() == before

@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 import subprocess
-import sysconfig
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,17 +28,17 @@ def qgis_process(tmp_path_factory):
     root = tmp_path_factory.mktemp("qgis_process")
     plugins = root / "plugins"
     plugins.mkdir()
-    (plugins / "contrasat").symlink_to(REPO, target_is_directory=True)
-    env = dict(
-        os.environ,
+    (plugins / "contrasat").symlink_to(REPO, target_is_directory=True)  # the folder name is the package
+    # QGIS's own Python world: nothing of this venv on its path; jobs go to the engine (this interpreter)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(
         QT_QPA_PLATFORM="offscreen",
         QGIS_PLUGINPATH=str(plugins),
         QGIS_CUSTOM_CONFIG_PATH=str(root / "profile"),
-        # qgis_process runs Debian's python3; the runtime's packages live in the project venv
-        PYTHONPATH=os.pathsep.join(
-            filter(None, [sysconfig.get_paths()["purelib"], os.environ.get("PYTHONPATH")])
-        ),
     )
+    ini = root / "profile" / "profiles" / "default" / "QGIS" / "QGIS3.ini"
+    ini.parent.mkdir(parents=True)
+    ini.write_text(f"[contrasat]\nengine_python={sys.executable}\n", encoding="utf-8")
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(

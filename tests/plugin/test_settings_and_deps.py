@@ -1,40 +1,44 @@
-"""Settings (QgsSettings round trip, CUDA offered only when usable) and the dependency check/installer."""
+"""Settings (QgsSettings round trip, words for the special values) and the engine check and installer."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
-from contrasat.plugin import deps, deps_dialog
-from contrasat.plugin.deps import REQUIREMENTS, command_text, install_command, missing_modules
-from contrasat.plugin.deps_dialog import DependencyDialog
+from contrasat.plugin import engine_env
+from contrasat.plugin.deps_dialog import DependencyDialog, pins
+from contrasat.plugin.engine import REQUIREMENTS
+from contrasat.plugin.engine_env import ENGINE_PYTHON_KEY, InstallTask, check_engine
 from contrasat.plugin.settings import RunSettings, load_settings, save_settings
 from contrasat.plugin.settings_dialog import SettingsDialog
-from qgis.core import Qgis, QgsSettings
-from qgis.PyQt.QtWidgets import QDialog
+from qgis.core import Qgis, QgsApplication, QgsSettings
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
-def clean_settings():
-    """Each test starts from (and leaves) an empty `contrasat/` settings group."""
+def clean_settings(engine_is_this_python):
+    """Each test starts from an empty `contrasat/` group (but with the engine) and leaves it that way."""
     QgsSettings().remove("contrasat")
+    QgsSettings().setValue(ENGINE_PYTHON_KEY, str(engine_is_this_python))
     yield
     QgsSettings().remove("contrasat")
 
 
-def test_settings_round_trip_and_run_config():
+def test_settings_round_trip_and_engine_options():
     assert load_settings() == RunSettings()
     save_settings(RunSettings(provider="cpu", threads=2, tile_size=256, overlap=0, batch_size=8))
     loaded = load_settings()
     assert (loaded.provider, loaded.threads, loaded.tile_size, loaded.overlap, loaded.batch_size) == (
         "cpu", 2, 256, 0, 8,
     )  # fmt: skip
-    config = loaded.to_config()
-    assert (config.provider, config.threads, config.tile_size, config.overlap, config.batch_size) == (
-        "cpu", 2, 256, 0, 8,
-    )  # fmt: skip
-    defaults = RunSettings().to_config()
-    assert defaults.tile_size is None and defaults.overlap is None  # the model card decides
+    assert loaded.to_cli() == {"tile": 256, "overlap": 0, "batch": 8, "provider": "cpu", "threads": 2}
+    defaults = RunSettings().to_cli()
+    assert defaults["tile"] is None and defaults["overlap"] is None  # the model card decides
 
 
 def test_corrupt_settings_fall_back_to_defaults():
@@ -50,8 +54,12 @@ def test_cuda_offered_only_when_usable(cuda):
     assert offered == (["auto", "cpu", "cuda"] if cuda else ["auto", "cpu"])
 
 
-def test_settings_dialog_saves_on_ok():
+def test_settings_dialog_shows_words_and_saves_on_ok():
     dialog = SettingsDialog(cuda=False)
+    assert dialog.provider.currentText().startswith("Auto")
+    assert (dialog.threads.text(), dialog.tile_size.text(), dialog.overlap.text()) == (
+        "Auto", "Model default", "Model default",
+    )  # fmt: skip
     dialog.provider.setCurrentIndex(dialog.provider.findData("cpu"))
     dialog.threads.setValue(3)
     dialog.batch_size.setValue(2)
@@ -60,110 +68,157 @@ def test_settings_dialog_saves_on_ok():
     assert (saved.provider, saved.threads, saved.batch_size) == ("cpu", 3, 2)
 
 
-def test_settings_action_opens_dialog(plugin, monkeypatch):
-    from contrasat.plugin import settings_dialog
-
-    shown = []
-    monkeypatch.setattr(settings_dialog.SettingsDialog, "exec_", lambda self: shown.append(self) or 0)
-    plugin.named_actions["Settings"].trigger()
-    assert len(shown) == 1
+def test_engine_check_runs_the_engine():
+    status = check_engine()
+    assert status.ok, status.message
+    names = {m["name"] for m in status.models}
+    assert {"flood_s1_unet", "landcover_s2", "pixel_ts_landcover"} <= names
 
 
-def test_missing_modules_detection(monkeypatch):
-    assert missing_modules() == []  # the test environment has the whole runtime
-    assert missing_modules(["numpy", "surely_not_a_module_xyz"]) == ["surely_not_a_module_xyz"]
+def test_engine_check_reports_a_missing_or_broken_engine(tmp_path):
+    QgsSettings().setValue(ENGINE_PYTHON_KEY, str(tmp_path / "env" / "bin" / "python"))
+    status = check_engine()
+    assert not status.ok and "not installed" in status.message
+    # a Python without the runtime (no rasterio, ...): the check must say so, whatever `import` in QGIS says
+    bare = tmp_path / "bare"
+    subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    QgsSettings().setValue(ENGINE_PYTHON_KEY, str(bare / "bin" / "python"))
+    status = check_engine()
+    assert not status.ok and "check failed" in status.message and "ModuleNotFoundError" in status.message
 
 
-def test_install_command_is_pinned_and_plugin_local(monkeypatch):
-    monkeypatch.setattr(sys, "executable", "/usr/bin/qgis")  # inside QGIS: not a Python interpreter
-    command = install_command(["onnxruntime", "rasterio"])
-    assert command[1:6] == ["-m", "pip", "install", "--upgrade", "--target"]
-    assert command[6] == str(deps.LIBS_DIR) and deps.LIBS_DIR.parent == deps.PLUGIN_DIR
-    assert command[7:] == [REQUIREMENTS["onnxruntime"], REQUIREMENTS["rasterio"], "numpy>=1.24,<2"]
-    assert "python" in command[0] and "qgis" not in command[0]
-    assert all("==" in REQUIREMENTS[m] for m in ("onnxruntime", "onnx", "rasterio"))
-    text = command_text(command)
-    assert text.endswith('onnxruntime==1.31.1 rasterio==1.4.4 "numpy>=1.24,<2"')
+def _run_task(task: InstallTask, timeout: float = 240) -> None:
+    QgsApplication.taskManager().addTask(task)
+    deadline = time.monotonic() + timeout
+    while task.status is None and not task.error and time.monotonic() < deadline:
+        QgsApplication.processEvents()
+        time.sleep(0.05)
+    QgsApplication.processEvents()
 
 
-def test_dialog_shows_command_and_installs_nothing_without_consent(monkeypatch):
-    monkeypatch.setattr(deps_dialog, "run_install", lambda command: pytest.fail("installed without consent"))
-    dialog = DependencyDialog(["onnxruntime", "onnx"])
-    assert dialog.command_box.toPlainText() == command_text(install_command(["onnxruntime", "onnx"]))
+def test_installer_offline_without_wheels_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setattr(engine_env, "env_dir", lambda: tmp_path / "engine-env")
+    requirements = tmp_path / "runtime.txt"
+    requirements.write_text("contrasat-no-such-package==1.0\n", encoding="utf-8")
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    task = InstallTask(str(wheels), requirements)
+    lines = []
+    task.line.connect(lines.append)
+    _run_task(task)
+    assert (tmp_path / "engine-env" / "bin" / "python").is_file(), "the venv was created first"
+    assert "could not get the packages from the wheel folder" in task.error and "pip download" in task.error
+    assert any("--no-index" in line for line in lines) and any(
+        "No matching distribution" in line for line in lines
+    )
+    assert task.status is None
+
+
+def test_installer_does_not_trust_pip_but_runs_the_engine(tmp_path, monkeypatch):
+    """pip succeeds (nothing to install) but the engine cannot run: not reported as installed."""
+    monkeypatch.setattr(engine_env, "env_dir", lambda: tmp_path / "engine-env")
+    QgsSettings().setValue(ENGINE_PYTHON_KEY, "")  # the managed environment, not this test's Python
+    requirements = tmp_path / "runtime.txt"
+    requirements.write_text("# nothing\n", encoding="utf-8")
+    task = InstallTask(None, requirements)
+    _run_task(task)
+    assert task.status is not None and not task.status.ok
+    assert "check failed" in task.error and "ModuleNotFoundError" in task.error
+
+
+def test_dialog_installs_nothing_without_consent(tmp_path, monkeypatch):
+    monkeypatch.setattr(engine_env, "env_dir", lambda: tmp_path / "engine-env")
+    started = []
+    monkeypatch.setattr(QgsApplication.taskManager(), "addTask", started.append, raising=False)
+    dialog = DependencyDialog()
+    text = " ".join(label.text() for label in dialog.findChildren(type(dialog.status)))
+    assert "numpy==" in text and "rasterio==" in text and "Nothing is downloaded" in text
+    assert pins() and all("==" in pin for pin in pins()) and REQUIREMENTS.is_file()
     dialog.reject()
-    assert dialog.result() == QDialog.Rejected and not dialog.installed
+    assert started == [] and not (tmp_path / "engine-env").exists()
 
 
-def test_install_button_runs_the_shown_command(monkeypatch):
-    calls = []
-    monkeypatch.setattr(deps_dialog, "run_install", lambda command: calls.append(command) or (True, "ok"))
-    dialog = DependencyDialog(["rasterio"])
-    dialog.install_button.click()
-    assert calls == [dialog.command] and dialog.installed and "Installed" in dialog.status.text()
-
-
-def test_plugin_reports_missing_packages_on_load(qgis_iface, qgis_new_project, monkeypatch, messages):
+def test_plugin_hints_on_load_and_opens_installer_on_demand(
+    qgis_iface, qgis_new_project, monkeypatch, messages, tmp_path
+):
     from contrasat import classFactory
     from contrasat.plugin import plugin as plugin_module
 
-    monkeypatch.setattr(plugin_module, "missing_modules", lambda: ["onnxruntime"])
+    QgsSettings().setValue(ENGINE_PYTHON_KEY, str(tmp_path / "none" / "bin" / "python"))
     opened = []
     monkeypatch.setattr(
-        plugin_module.ContrasatPlugin, "show_dependency_dialog", lambda self, m: opened.append(m)
+        plugin_module.ContrasatPlugin, "show_dependency_dialog", lambda self, st: opened.append(st)
     )
     instance = classFactory(qgis_iface)
     instance.initGui()
     try:
-        (warning,) = messages(Qgis.Warning)
-        assert "onnxruntime" in warning and "Check dependencies" in warning
+        deadline = time.monotonic() + 60
+        while not messages(Qgis.Info) and time.monotonic() < deadline:
+            QgsApplication.processEvents()
+            time.sleep(0.05)
+        (hint,) = messages(Qgis.Info)
+        assert "not installed" in hint and "Check dependencies" in hint
         assert opened == []  # no modal dialog at start-up
         instance.named_actions["Dependencies"].trigger()
-        assert opened == [["onnxruntime"]]
+        assert len(opened) == 1 and not opened[0].ok
+        dock = instance.show_dock()
+        assert not dock.engine_banner.isHidden() and "not installed" in dock.engine_label.text()
+        QgsSettings().setValue(ENGINE_PYTHON_KEY, sys.executable)  # e.g. the installer finished
+        instance.named_actions["Dependencies"].trigger()
+        assert dock.engine_banner.isHidden() and len(opened) == 1
     finally:
         instance.unload()
 
 
-def test_activate_libs_appends_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    assert not deps.activate_libs(tmp_path / "absent")
-    assert deps.activate_libs(tmp_path) and sys.path[-1] == str(tmp_path)  # after QGIS's own packages
-
-
 WITHOUT_RUNTIME = """
-import sys
-for name in ("rasterio", "onnxruntime", "onnx", "fiona"):
-    sys.modules[name] = None  # as in a QGIS whose Python lacks them: importing raises ImportError
+import sys, time
+BLOCKED = ("rasterio", "onnxruntime", "onnx", "fiona", "shapely", "affine")
+for name in BLOCKED:
+    sys.modules[name] = None  # importing any of them in QGIS's process now raises ImportError
 from unittest.mock import MagicMock
-from qgis.core import QgsApplication
+from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsSettings
 app = QgsApplication([], True)
 app.initQgis()
+QgsSettings().setValue("contrasat/engine_python", sys.argv[1])
 from qgis.PyQt.QtWidgets import QMainWindow
-from qgis.gui import QgsMapCanvas
+from qgis.gui import QgsMapCanvas, QgsMessageBar
 import contrasat
 window = QMainWindow()
 iface = MagicMock()
+iface.messageBar.return_value = QgsMessageBar(window)
 iface.mainWindow.return_value = window
 iface.mapCanvas.return_value = QgsMapCanvas()
 iface.addToolBar.side_effect = window.addToolBar
 plugin = contrasat.classFactory(iface)
-plugin.initGui()  # must not need the runtime
-warning = iface.messageBar().pushMessage.call_args.args[1]
+plugin.initGui()
 assert QgsApplication.processingRegistry().algorithmById("contrasat:map_floods") is not None
-dock = plugin.show_dock()  # model cards cannot be read: the picker says why instead of failing
-print("CARD", dock.panels["map_floods"].model_picker.card_view.toPlainText())
-print("WARNING", warning)
+dock = plugin.show_dock()
+print("CARD", dock.panels["map_floods"].model_picker.card().name)
+layer = QgsRasterLayer(sys.argv[2], "s1")
+QgsProject.instance().addMapLayer(layer)
+task = plugin.run_map_floods(layer, sys.argv[3])
+deadline = time.monotonic() + 120
+while not task.outcome.done and time.monotonic() < deadline:
+    app.processEvents()
+    time.sleep(0.02)
+print("DONE", task.outcome.succeeded, task.outcome.error)
+print("LAYERS", sorted(l.name() for l in QgsProject.instance().mapLayers().values()))
+print("LOADED", [m for m in BLOCKED if sys.modules.get(m) is not None])
 plugin.unload()
 """
 
 
-def test_plugin_loads_without_runtime_packages(tmp_path):
-    import os
-    import subprocess
-
+def test_qgis_process_never_imports_the_runtime_libraries(tmp_path):
+    """With rasterio, shapely, onnx... unimportable in QGIS's process, the plugin loads, lists the cards
+    and maps floods: every job runs in the engine's process."""
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QGIS_CUSTOM_CONFIG_PATH=str(tmp_path))
+    sample = REPO / "resources" / "sample" / "Spain_7370579_S1Hand.tif"
     done = subprocess.run(
-        [sys.executable, "-c", WITHOUT_RUNTIME], capture_output=True, text=True, env=env, timeout=120
-    )
+        [sys.executable, "-c", WITHOUT_RUNTIME, sys.executable, str(sample), str(tmp_path / "flood.tif")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "WARNING Missing Python packages: rasterio, onnxruntime, onnx, fiona." in done.stdout
-    assert "CARD Cannot read model cards" in done.stdout
+    assert "CARD flood_s1_unet" in done.stdout
+    assert "DONE True None" in done.stdout, done.stdout
+    assert "Flood map (s1)" in done.stdout and "LOADED []" in done.stdout
+    assert (tmp_path / "flood.tif").is_file()

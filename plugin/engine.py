@@ -1,0 +1,329 @@
+"""The engine: the Python environment the plugin owns, and the `python -m contrasat` processes run on it.
+
+Nothing here imports QGIS, GDAL or the runtime: jobs run in a separate process so that no second
+GDAL/GEOS/PROJ is ever loaded into QGIS's process (see docs/qgis.md). This module builds command lines,
+the process environment, and reads the engine's JSON progress lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Not resolved: a symlinked checkout must keep its `contrasat` folder name (it is the package name).
+PLUGIN_DIR = Path(__file__).absolute().parent.parent
+PACKAGE = "contrasat"
+REQUIREMENTS = PLUGIN_DIR / "requirements" / "runtime.txt"
+ENV_SUBDIR = "engine-env"
+# Variables QGIS (or the shell it was started from) may set that would make the engine's Python or its
+# own GDAL/PROJ pick up someone else's files.
+DROPPED_VARIABLES = (
+    "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONEXECUTABLE", "VIRTUAL_ENV", "CONDA_PREFIX",
+    "GDAL_DATA", "GDAL_DRIVER_PATH", "PROJ_LIB", "PROJ_DATA", "__PYVENV_LAUNCHER__",
+)  # fmt: skip
+TAIL_LINES = 20  # engine stderr lines kept for the error message of a crash
+FINAL_EVENTS = ("done", "error", "cancelled")
+
+
+def engine_home(settings_dir: str | Path) -> Path:
+    """`<QGIS profile settings folder>/contrasat`: outside the plugin folder, so plugin updates keep it."""
+    return Path(settings_dir) / PACKAGE
+
+
+def env_python(env_dir: str | Path) -> Path:
+    """The interpreter of a venv (POSIX or Windows layout)."""
+    env_dir = Path(env_dir)
+    windows = env_dir / "Scripts" / "python.exe"
+    return windows if os.name == "nt" else env_dir / "bin" / "python"
+
+
+def _is_python(path: str | Path | None) -> bool:
+    if not path:
+        return False
+    p = Path(path)
+    return p.is_file() and p.name.lower().startswith("python") and os.access(p, os.X_OK)
+
+
+def base_python() -> str | None:
+    """The real interpreter QGIS's Python is built on (inside QGIS `sys.executable` is the qgis binary).
+
+    Tried in order: the base executable of this interpreter, `sys.executable` when it is a Python,
+    `<base_exec_prefix>/bin/pythonX.Y` (or python.exe on Windows), then pythonX.Y / python3 on PATH.
+    """
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    prefix = Path(sys.base_exec_prefix)
+    candidates = [
+        getattr(sys, "_base_executable", None),
+        sys.executable,
+        prefix / "bin" / f"python{version}",
+        prefix / "bin" / "python3",
+        prefix / "python.exe",
+        prefix / "python3.exe",
+        shutil.which(f"python{version}"),
+        shutil.which("python3"),
+    ]
+    return next((str(c) for c in candidates if _is_python(c)), None)
+
+
+def package_root(home: Path) -> Path:
+    """The folder to put on the engine's PYTHONPATH so that `import contrasat` finds this plugin.
+
+    The plugin folder is the package; when it was unpacked under another name (e.g. a GitHub archive),
+    a `contrasat` symlink to it is kept in the engine's home.
+    """
+    if PLUGIN_DIR.name == PACKAGE:
+        return PLUGIN_DIR.parent
+    root = home / "package"
+    link = root / PACKAGE
+    root.mkdir(parents=True, exist_ok=True)
+    if not (link.is_symlink() and link.resolve() == PLUGIN_DIR.resolve()):
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(PLUGIN_DIR, target_is_directory=True)
+    return root
+
+
+def engine_environ(pythonpath: Path | None, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The engine's environment: this process's, without Python/GDAL/PROJ overrides, plus our PYTHONPATH."""
+    env = {k: v for k, v in (os.environ if base is None else base).items() if k not in DROPPED_VARIABLES}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    env["PYTHONUNBUFFERED"] = "1"  # progress lines must arrive as they are written
+    env["PYTHONIOENCODING"] = "utf-8"
+    env["PYTHONNOUSERSITE"] = "1"  # ~/.local packages would shadow the pinned ones
+    return env
+
+
+# ---- commands ----------------------------------------------------------------------------------------
+
+
+def venv_command(base: str, env_dir: Path) -> list[str]:
+    """Create the managed environment, isolated from system site packages (Debian's attrs, GDAL, ...)."""
+    return [base, "-m", "venv", "--clear", str(env_dir)]
+
+
+def pip_command(
+    python: str | Path, requirements: Path = REQUIREMENTS, wheelhouse: str | None = None
+) -> list[str]:
+    """Install the exact runtime pins; from a local wheel folder only (no network) when one is given."""
+    command = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
+    command += ["--progress-bar", "off", "-r", str(requirements)]
+    if wheelhouse:
+        command += ["--no-index", "--find-links", str(wheelhouse)]
+    return command
+
+
+def check_command(python: str | Path) -> list[str]:
+    """The engine's self-check: lists the bundled models as JSON (imports the whole runtime)."""
+    return [str(python), "-m", PACKAGE, "models", "--json"]
+
+
+CLI_JOBS = {"map_floods": "map-floods", "land_cover": "land-cover", "classify_series": "classify-series"}
+PRIMARY_OPTION = {"map_floods": "--s1", "land_cover": "--s2", "classify_series": "--stack"}
+# JobRequest option key -> CLI option (what each job accepts)
+JOB_OPTIONS = {
+    "map_floods": {"s2": "--s2", "pre_event": "--pre-event"},
+    "land_cover": {"s1": "--s1"},
+    "classify_series": {},
+}
+OUTPUT_OPTIONS = ("probabilities", "polygons", "statistics")
+
+
+def job_command(
+    python: str | Path,
+    job: str,
+    primary: Path | list[Path],
+    out: Path,
+    options: dict[str, Any],
+    run: dict[str, Any] | None = None,
+) -> list[str]:
+    """`python -m contrasat <job> ... --progress json` for one job.
+
+    `options`: input/output keys of JobRequest (s1, s2, pre_event, aoi (a file path), model, probabilities,
+    polygons, statistics, dates); `run`: execution settings (tile, overlap, batch, provider, threads).
+    """
+    if job not in CLI_JOBS:
+        raise ValueError(f"unknown job {job!r}")
+    command = [str(python), "-m", PACKAGE, CLI_JOBS[job]]
+    primaries = primary if isinstance(primary, list) else [primary]
+    command += [PRIMARY_OPTION[job], *map(str, primaries), "--out", str(out)]
+    for key, flag in JOB_OPTIONS[job].items():
+        if options.get(key):
+            command += [flag, str(options[key])]
+    for key in ("aoi", "model"):
+        if options.get(key):
+            command += [f"--{key}", str(options[key])]
+    if job != "classify_series":
+        for key in OUTPUT_OPTIONS:
+            if options.get(key):
+                command += [f"--{key}", str(options[key])]
+    elif options.get("dates"):
+        command += ["--dates", *map(str, options["dates"])]
+    run = run or {}
+    allowed = ("tile", "provider", "threads") if job == "classify_series" else tuple(run)
+    for key in allowed:
+        value = run.get(key)
+        if value is not None:
+            command += [f"--{key}", str(value)]
+    return command + ["--progress", "json"]
+
+
+# ---- progress protocol -------------------------------------------------------------------------------
+
+
+def parse_event(line: str) -> dict[str, Any] | None:
+    """One progress line as a dict with an 'event' key, or None for any other output (logs, warnings)."""
+    text = line.strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("event"), str) else None
+
+
+def signal_name(returncode: int) -> str:
+    """'signal 11 (SIGSEGV)' for a negative return code."""
+    try:
+        return f"signal {-returncode} ({signal.Signals(-returncode).name})"
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+@dataclass
+class EngineOutcome:
+    """How an engine process ended. `status` is 'done', 'error', 'cancelled' or 'crashed'."""
+
+    status: str
+    returncode: int | None
+    result: dict[str, Any] = field(default_factory=dict)  # the 'done' event's summary
+    message: str = ""  # error text for the user
+    messages: list[dict[str, Any]] = field(default_factory=list)  # 'message' events (level, text)
+    tail: list[str] = field(default_factory=list)  # last non-protocol stderr lines
+
+
+def run_engine(
+    command: list[str],
+    env: dict[str, str] | None = None,
+    *,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
+    cwd: str | Path | None = None,
+    terminate_grace: float = 15.0,
+) -> EngineOutcome:
+    """Run one engine process to its end, passing each progress event to `on_event`.
+
+    Cancel (`is_cancelled()` turning true) sends SIGTERM, which the CLI turns into a clean stop (exit 130,
+    temporary files removed); a process that ignores it is killed after `terminate_grace` seconds.
+    A process that dies without a final event (a crash in ONNX Runtime, an OOM kill) is reported with its
+    last stderr lines; it can never take QGIS down.
+    """
+    try:
+        proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=env, cwd=cwd, text=True, encoding="utf-8", errors="replace", bufsize=1,
+        )  # fmt: skip
+    except OSError as exc:
+        return EngineOutcome("crashed", None, message=f"cannot start the engine ({command[0]}): {exc}")
+    lines: queue.Queue[str | None] = queue.Queue()
+    stdout_tail: deque[str] = deque(maxlen=TAIL_LINES)
+
+    def pump(stream: Any, sink: Callable[[str], None]) -> None:
+        for line in stream:
+            sink(line.rstrip("\n"))
+        stream.close()
+
+    err_thread = threading.Thread(target=pump, args=(proc.stderr, lines.put), daemon=True)
+    out_thread = threading.Thread(target=pump, args=(proc.stdout, stdout_tail.append), daemon=True)
+    err_thread.start()
+    out_thread.start()
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    final: dict[str, Any] | None = None
+    messages: list[dict[str, Any]] = []
+    terminated_at: float | None = None
+    while True:
+        try:
+            line = lines.get(timeout=0.1)
+        except queue.Empty:
+            line = None
+        if line is not None:
+            event = parse_event(line)
+            if event is None:
+                if line.strip():
+                    tail.append(line)
+            else:
+                if event["event"] in FINAL_EVENTS:
+                    final = event
+                elif event["event"] == "message":
+                    messages.append(event)
+                if on_event is not None:
+                    on_event(event)
+        elif proc.poll() is not None and not err_thread.is_alive() and lines.empty():
+            break
+        if terminated_at is None and is_cancelled is not None and is_cancelled():
+            proc.terminate()
+            terminated_at = time.monotonic()
+        elif terminated_at is not None and time.monotonic() - terminated_at > terminate_grace:
+            proc.kill()
+    proc.wait()
+    out_thread.join(timeout=1)
+    return _outcome(
+        proc.returncode, final, messages, list(tail) or list(stdout_tail), terminated_at is not None
+    )
+
+
+def _outcome(
+    code: int, final: dict[str, Any] | None, messages: list[dict[str, Any]], tail: list[str], terminated: bool
+) -> EngineOutcome:
+    kind = (final or {}).get("event")
+    if kind == "done" and code == 0:
+        result = final.get("result")
+        return EngineOutcome("done", code, result if isinstance(result, dict) else {}, "", messages, tail)
+    if kind == "cancelled" or (terminated and code in (130, -signal.SIGTERM, -signal.SIGKILL)):
+        return EngineOutcome("cancelled", code, messages=messages, tail=tail)
+    if kind == "error":
+        text = str(final.get("message") or "the job failed")
+        return EngineOutcome("error", code, message=text, messages=messages, tail=tail)
+    how = signal_name(code) if code < 0 else f"exit code {code}"
+    last = "\n".join(tail[-8:])
+    text = f"the engine stopped unexpectedly ({how})" + (f":\n{last}" if last else "")
+    return EngineOutcome("crashed", code, message=text, messages=messages, tail=tail)
+
+
+def run_logged(
+    command: list[str],
+    env: dict[str, str] | None = None,
+    on_line: Callable[[str], None] | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
+) -> int:
+    """Run a setup command (venv, pip, check), streaming each output line; its exit code (-1: not started)."""
+    try:
+        proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=env, text=True, encoding="utf-8", errors="replace", bufsize=1,
+        )  # fmt: skip
+    except OSError as exc:
+        if on_line is not None:
+            on_line(f"cannot run {command[0]}: {exc}")
+        return -1
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if on_line is not None:
+            on_line(line.rstrip("\n"))
+        if is_cancelled is not None and is_cancelled():
+            proc.terminate()
+            break
+    return proc.wait()

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""The plugin as users run it: the real `qgis` binary, the plugin zip, its own engine environment.
+
+    python scripts/qgis_e2e.py [--work DIR] [--wheelhouse DIR]
+
+1. builds the zip with scripts/package_plugin.py and unpacks it into a fresh profile (as Plugins › Install
+   from ZIP does: `<profile>/python/plugins/contrasat`, enabled in the profile's QGIS3.ini);
+2. prepares a wheel folder with `pip download -r requirements/runtime.txt` (kept in
+   ~/.cache/contrasat-wheelhouse between runs, so reruns are fast);
+3. starts `qgis` under `xvfb-run` with a clean environment (no PYTHONPATH, no VIRTUAL_ENV: QGIS's own
+   /usr/bin/python3 world) and scripts/qgis_e2e_in_qgis.py as its start-up code, which installs the engine
+   through the plugin's dependency dialog and runs every job (see that file);
+4. returns the JSON report the script wrote. tests/plugin/test_qgis_e2e.py asserts on it and on the
+   rasters; scripts/screenshot_qgis.py copies its screenshots to docs/img.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "resources" / "sample"
+IN_QGIS = Path(__file__).resolve().parent / "qgis_e2e_in_qgis.py"
+WHEELHOUSE = Path(os.environ.get("CONTRASAT_WHEELHOUSE", Path.home() / ".cache" / "contrasat-wheelhouse"))
+WINDOW = (1600, 1000)
+QGIS_TIMEOUT_S = 480
+PROFILE = "e2e"
+
+
+def prepare_wheelhouse(folder: Path = WHEELHOUSE, python: str = sys.executable) -> Path:
+    """`pip download` of the exact runtime pins into `folder` (already present files are not fetched again).
+
+    The wheels must suit the interpreter QGIS runs on; `python` must be that version (the project venv is
+    built on it).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [python, "-m", "pip", "download", "-q", "--disable-pip-version-check"]
+    command += ["-r", str(REPO / "requirements" / "runtime.txt"), "-d", str(folder)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(f"pip download failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return folder
+
+
+def install_zip(work: Path) -> Path:
+    """Build the zip and unpack it into a fresh profile with the plugin enabled; returns --profiles-path."""
+    zip_path = work / "dist" / "contrasat.zip"
+    subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "package_plugin.py"), "--out", str(zip_path)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    profiles = work / "qgis-profiles"
+    profile = profiles / "profiles" / PROFILE
+    plugins = profile / "python" / "plugins"
+    plugins.mkdir(parents=True)
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(plugins)
+    (profile / "QGIS").mkdir()
+    # What the plugin manager writes when a plugin is installed and enabled, plus no first-start noise.
+    (profile / "QGIS" / "QGIS3.ini").write_text(
+        "[PythonPlugins]\ncontrasat=true\n\n"
+        "[qgis]\ncheckVersion=false\nshowTips=false\nshowTips322=false\n\n"
+        "[migration]\nsettings=true\nfileVersion=2\n",
+        encoding="utf-8",
+    )
+    return profiles
+
+
+def clean_environment(work: Path) -> dict[str, str]:
+    """What a desktop session gives QGIS: no Python or GDAL overrides from this venv."""
+    keep = ("HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
+    env["XDG_RUNTIME_DIR"] = str(work / "xdg-runtime")
+    (work / "xdg-runtime").mkdir(mode=0o700, exist_ok=True)
+    env.setdefault("LANG", "C.UTF-8")
+    return env
+
+
+def run_e2e(work: Path, wheelhouse: Path | None = None, timeout: float = QGIS_TIMEOUT_S) -> dict:
+    """Run the whole scenario in `work`; the report dict (with 'returncode', 'stdout_tail', 'elapsed_s')."""
+    import time
+
+    for tool in ("xvfb-run", "qgis"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"needs {tool} on PATH (scripts/setup.sh installs it)")
+    wheelhouse = wheelhouse or prepare_wheelhouse()
+    profiles = install_zip(work)
+    out, shots = work / "maps", work / "screenshots"
+    out.mkdir()
+    shots.mkdir()
+    config = {
+        "s1": str(SAMPLE / "Spain_7370579_S1Hand.tif"),
+        "s2": str(SAMPLE / "Spain_7370579_S2Hand.tif"),
+        "series": str(REPO / "resources" / "series" / "slovenia_ndvi_stack.tif"),
+        "wheelhouse": str(wheelhouse),
+        "out_dir": str(out),
+        "screenshot_dir": str(shots),
+        "report": str(work / "report.json"),
+        "window": list(WINDOW),
+        "install_timeout": 300,
+    }
+    config_path = work / "e2e.json"
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+    env = clean_environment(work)
+    env["CONTRASAT_E2E_CONFIG"] = str(config_path)
+    command = [
+        "xvfb-run", "-a", "-s", f"-screen 0 {WINDOW[0]}x{WINDOW[1]}x24",
+        "qgis", "--profiles-path", str(profiles), "--profile", PROFILE, "--nologo", "--noversioncheck",
+        "--code", str(IN_QGIS),
+    ]  # fmt: skip
+    start = time.monotonic()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, cwd=work)
+    report_path = Path(config["report"])
+    report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.is_file() else {}
+    report.update(
+        returncode=done.returncode,
+        stdout_tail=(done.stdout[-3000:] + "\n" + done.stderr[-3000:]),
+        elapsed_s=round(time.monotonic() - start, 1),
+        profile=str(profiles / "profiles" / PROFILE),
+        maps=str(out),
+        screenshots=str(shots),
+    )
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, help="keep everything here (default: a temporary folder)")
+    parser.add_argument(
+        "--wheelhouse", type=Path, help=f"wheel folder (default: {WHEELHOUSE}, filled by pip)"
+    )
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="contrasat_e2e_") as tmp:
+        work = args.work.absolute() if args.work else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        report = run_e2e(work, args.wheelhouse)
+        print(json.dumps({k: report.get(k) for k in ("returncode", "elapsed_s", "steps", "error")}, indent=1))
+    return 0 if report.get("returncode") == 0 and "error" not in report else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,327 @@
+"""Runs INSIDE the real `qgis` program (`qgis --code THIS_FILE`), driven by scripts/qgis_e2e.py.
+
+What a user does, through the plugin's own widgets: install the engine from the dependency dialog (wheel
+folder), load the bundled S1 and S2 samples, Map floods from the toolbar action and its dialog, draw a
+rectangle AOI with mouse events on the canvas, land cover in the dock, the time-series job, the three
+Processing algorithms, and a cancelled run. It writes a JSON report of what it saw (the pytest side
+checks the rasters) and screenshots, then leaves QGIS with os._exit (no "save project?" question).
+Configuration comes from the JSON file named by CONTRASAT_E2E_CONFIG.
+"""
+
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from qgis.core import (
+    QgsApplication,
+    QgsContrastEnhancement,
+    QgsMultiBandColorRenderer,
+    QgsPointXY,
+    QgsProject,
+    QgsRasterLayer,
+)
+from qgis.PyQt.QtCore import QPoint, Qt, QTimer
+from qgis.PyQt.QtTest import QTest
+from qgis.PyQt.QtWidgets import QApplication, QDialog
+from qgis.utils import iface, plugins
+
+CONFIG = json.loads(Path(os.environ["CONTRASAT_E2E_CONFIG"]).read_text(encoding="utf-8"))
+OUT = Path(CONFIG["out_dir"])
+SHOTS = Path(CONFIG["screenshot_dir"])
+REPORT: dict = {
+    "steps": [],
+    "python": sys.executable,
+    "sys_path_has_venv": any(".venv" in p for p in sys.path),
+}
+BANNED = ("rasterio", "shapely", "fiona", "onnx", "onnxruntime", "affine", "pyproj")
+
+
+def step(name: str) -> None:
+    REPORT["steps"].append([name, round(time.monotonic() - START, 1)])
+    print("E2E STEP", name, flush=True)
+
+
+def wait(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        QgsApplication.processEvents()
+        time.sleep(0.02)
+
+
+def settle(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        QgsApplication.processEvents()
+        time.sleep(0.02)
+
+
+def messages() -> list[dict]:
+    """Texts and levels of the message bar items currently shown."""
+    bar = iface.messageBar()
+    found = []
+    for item in bar.items():
+        found.append({"level": int(item.level()), "text": f"{item.title()}: {item.text()}"})
+    return found
+
+
+def layer_info(layer) -> dict:
+    info = {"name": layer.name(), "source": layer.source(), "type": layer.type()}
+    renderer = layer.renderer()
+    if renderer is not None and renderer.type() == "paletted":
+        info["legend"] = [[c.value, c.label, c.color.alpha()] for c in renderer.classes()]
+    elif renderer is not None and hasattr(renderer, "categories"):
+        info["legend"] = [[c.value(), c.label(), None] for c in renderer.categories()]
+    info["output"] = bool(layer.customProperty("contrasat/output", False))
+    return info
+
+
+def area_table(dock) -> list[list[str]]:
+    table = dock.summary
+    return [[table.item(r, c).text() for c in range(3)] for r in range(table.rowCount())]
+
+
+def drive_modal(action, driver) -> None:
+    """Trigger `action` (which opens a modal dialog) with `driver(dialog)` run inside the dialog's loop."""
+
+    def run_driver():
+        dialog = QApplication.activeModalWidget()
+        if dialog is None:
+            QTimer.singleShot(100, run_driver)
+            return
+        try:
+            driver(dialog)
+        except Exception:  # noqa: BLE001 - recorded, the dialog is closed so the script can go on
+            REPORT.setdefault("driver_errors", []).append(traceback.format_exc())
+            dialog.reject()
+
+    QTimer.singleShot(200, run_driver)
+    action.trigger()
+
+
+def wait_job(plugin, what: str, timeout: float = 240):
+    wait(lambda: not [t for t in plugin._tasks if type(t).__name__ == "JobTask"], timeout, what)
+    settle(0.5)
+
+
+def show_s2(path: str) -> QgsRasterLayer:
+    """The S2 sample in true colour (bands 4, 3, 2 stretched 0..2500), as an analyst would show it."""
+    layer = iface.addRasterLayer(path, "S2 sample")
+    renderer = QgsMultiBandColorRenderer(layer.dataProvider(), 4, 3, 2)
+    for setter, band in (
+        (renderer.setRedContrastEnhancement, 4),
+        (renderer.setGreenContrastEnhancement, 3),
+        (renderer.setBlueContrastEnhancement, 2),
+    ):
+        enhancement = QgsContrastEnhancement(layer.dataProvider().dataType(band))
+        enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.StretchToMinimumMaximum)
+        enhancement.setMinimumValue(0)
+        enhancement.setMaximumValue(2500)
+        setter(enhancement)
+    layer.setRenderer(renderer)
+    layer.triggerRepaint()
+    return layer
+
+
+def main() -> None:
+    step("start")
+    window = iface.mainWindow()
+    window.resize(*CONFIG["window"])
+    window.showNormal()
+    wait(lambda: "contrasat" in plugins, 60, "the plugin to load")
+    plugin = plugins["contrasat"]
+    import contrasat
+
+    REPORT["plugin_file"] = contrasat.__file__
+    # the start-up check runs in the background; its hint says the engine is missing
+    wait(lambda: plugin.dock is not None or not [t for t in plugin._tasks], 60, "the start-up engine check")
+    REPORT["startup_messages"] = messages()
+    dock = plugin.show_dock("map_floods")
+    REPORT["banner_before_install"] = [not dock.engine_banner.isHidden(), dock.engine_label.text()]
+
+    step("install")
+
+    def install(dialog):
+        dialog.wheelhouse.setFilePath(CONFIG["wheelhouse"])
+        dialog.install_button.click()
+        wait(lambda: dialog.task is None and dialog.status.text() and "Installing" not in dialog.status.text(),
+             CONFIG["install_timeout"], "the engine installation")  # fmt: skip
+        REPORT["install"] = {
+            "succeeded": dialog.succeeded,
+            "status": dialog.status.text(),
+            "log_lines": dialog.log_view.toPlainText().splitlines(),
+        }
+        dialog.accept()
+
+    drive_modal(plugin.named_actions["Dependencies"], install)
+    settle(0.5)
+    REPORT["banner_after_install"] = [not dock.engine_banner.isHidden(), dock.engine_label.text()]
+    step("installed")
+
+    s2 = show_s2(CONFIG["s2"])
+    s1 = iface.addRasterLayer(CONFIG["s1"], "S1 sample")
+    root = QgsProject.instance().layerTreeRoot()
+    root.findLayer(s1.id()).setItemVisibilityChecked(False)  # the S2 true colour is the backdrop
+    canvas = iface.mapCanvas()
+    canvas.setExtent(s1.extent())
+    canvas.refresh()
+    settle(1)
+    dock.output_dir.setFilePath(str(OUT / "dock"))
+
+    step("map floods (toolbar action)")
+    iface.setActiveLayer(s2)  # the dialog must still offer the S1 layer, not the active S2 one
+
+    def map_floods(dialog):
+        REPORT["flood_dialog_layer"] = dialog.layer_combo.currentLayer().name()
+        dialog.output_widget.setFilePath(str(OUT / "action" / "flood.tif"))
+        dialog.accept()
+
+    drive_modal(plugin.named_actions["MapFloods"], map_floods)
+    wait_job(plugin, "Map floods")
+    REPORT["flood"] = {
+        "layers": [layer_info(lyr) for lyr in QgsProject.instance().mapLayers().values()],
+        "messages": messages(),
+        "areas": area_table(dock),
+    }
+    settle(2)
+    window.grab().save(str(SHOTS / "qgis_map_floods.png"))
+
+    step("draw AOI")
+    dock.tabs.setCurrentWidget(dock.panels["land_cover"])
+    panel = dock.panels["land_cover"]
+    REPORT["land_cover_preselected"] = panel.layer_combos["primary"].currentLayer().name()
+    dock.aoi.rectangle_button.click()
+    extent = s2.extent()
+    corner_a = QgsPointXY(
+        extent.xMinimum() + 0.2 * extent.width(), extent.yMinimum() + 0.75 * extent.height()
+    )
+    corner_b = QgsPointXY(
+        extent.xMinimum() + 0.65 * extent.width(), extent.yMinimum() + 0.3 * extent.height()
+    )
+    to_pixel = canvas.getCoordinateTransform()
+    pixel_a, pixel_b = (to_pixel.transform(p) for p in (corner_a, corner_b))
+    a, b = QPoint(round(pixel_a.x()), round(pixel_a.y())), QPoint(round(pixel_b.x()), round(pixel_b.y()))
+    viewport = canvas.viewport()
+    QTest.mousePress(viewport, Qt.LeftButton, Qt.NoModifier, a)
+    for i in range(1, 6):
+        QTest.mouseMove(viewport, a + (b - a) * (i / 5))
+        settle(0.05)
+    QTest.mouseRelease(viewport, Qt.LeftButton, Qt.NoModifier, b)
+    settle(0.3)
+    aoi = dock.aoi.aoi()
+    if aoi is None:
+        raise RuntimeError("the drawn rectangle did not become the AOI")
+    REPORT["aoi"] = {"geometry": aoi[0], "crs": aoi[1], "status": dock.aoi.status.text()}
+    from contrasat.plugin.tasks import write_aoi
+
+    (OUT / "aoi").mkdir(parents=True, exist_ok=True)
+    REPORT["aoi"]["file"] = str(write_aoi(aoi, OUT / "aoi"))  # the same file the job gets
+
+    step("land cover in the AOI")
+    dock.run_button.click()
+    wait_job(plugin, "Land cover")
+    REPORT["land_cover"] = {
+        "message": dock.message.text(),
+        "areas": area_table(dock),
+        "layers": [layer_info(lyr) for lyr in QgsProject.instance().mapLayers().values()],
+        "messages": messages(),
+    }
+    settle(2)
+    window.grab().save(str(SHOTS / "qgis_land_cover_aoi.png"))
+    dock.aoi.clear()
+
+    step("time series")
+    series = iface.addRasterLayer(CONFIG["series"], "Slovenia NDVI series")
+    root.findLayer(series.id()).setItemVisibilityChecked(False)
+    dock.tabs.setCurrentWidget(dock.panels["classify_series"])
+    dock.panels["classify_series"].set_checked([series])
+    dock.run_button.click()
+    wait_job(plugin, "Classify series")
+    REPORT["series"] = {
+        "message": dock.message.text(),
+        "areas": area_table(dock),
+        "layers": [
+            layer_info(lyr) for lyr in QgsProject.instance().mapLayers().values() if "Series" in lyr.name()
+        ],
+    }
+    canvas.setExtent(s1.extent())  # back to Spain for the next runs
+
+    step("processing")
+    import processing
+
+    proc = OUT / "processing"
+    proc.mkdir(parents=True, exist_ok=True)
+    REPORT["processing"] = {
+        "map_floods": processing.run(
+            "contrasat:map_floods",
+            {
+                "INPUT_S1": CONFIG["s1"],
+                "OUTPUT": str(proc / "flood.tif"),
+                "STATISTICS": str(proc / "flood.csv"),
+            },
+        ),
+        "land_cover": processing.run(
+            "contrasat:land_cover",
+            {"INPUT_S2": CONFIG["s2"], "AOI": REPORT["aoi"]["file"], "OUTPUT": str(proc / "landcover.tif")},
+        ),
+        "classify_series": processing.run(
+            "contrasat:classify_series", {"INPUT_S2": [CONFIG["series"]], "OUTPUT": str(proc / "series.tif")}
+        ),
+    }
+
+    step("cancel half-way")
+    from contrasat.plugin.settings import RunSettings, load_settings, save_settings
+
+    saved = load_settings()
+    save_settings(RunSettings(batch_size=1, tile_size=128, overlap=32, output_dir=saved.output_dir))
+    dock.output_dir.setFilePath(str(OUT / "cancel"))
+    dock.tabs.setCurrentWidget(dock.panels["map_floods"])
+    dock.panels["map_floods"].set_layer("primary", s1)
+    dock.summary.setRowCount(0)
+    dock.run_button.click()
+    task = dock.task
+    wait(lambda: task.outcome.progress or task.outcome.done, 120, "the first progress of the run to cancel")
+    REPORT["cancel"] = {"progress_at_cancel": list(task.outcome.progress)}
+    dock.cancel_button.click()
+    wait(lambda: task.outcome.done, 60, "the cancelled run to end")
+    settle(0.5)
+    save_settings(saved)
+    REPORT["cancel"].update(
+        cancelled=task.outcome.cancelled,
+        error=task.outcome.error,
+        message=dock.message.text(),
+        areas=area_table(dock),
+        files=sorted(p.name for p in (OUT / "cancel").iterdir()) if (OUT / "cancel").exists() else [],
+        messages=messages(),
+    )
+
+    step("end")
+    REPORT["loaded_in_qgis"] = sorted(m for m in sys.modules if m.split(".")[0] in BANNED)
+    REPORT["final_layers"] = [layer_info(lyr) for lyr in QgsProject.instance().mapLayers().values()]
+
+
+def run() -> None:
+    code = 0
+    try:
+        main()
+    except Exception:  # noqa: BLE001 - everything goes into the report for the pytest side
+        REPORT["error"] = traceback.format_exc()
+        code = 1
+    finally:
+        try:
+            QgsProject.instance().setDirty(False)
+        finally:
+            Path(CONFIG["report"]).write_text(json.dumps(REPORT, indent=1, default=str), encoding="utf-8")
+            print("E2E REPORT", CONFIG["report"], flush=True)
+            os._exit(code)
+
+
+START = time.monotonic()
+for widget in QApplication.topLevelWidgets():  # a first-run dialog would block the script
+    if isinstance(widget, QDialog) and widget.isVisible() and widget is not iface.mainWindow():
+        widget.reject()
+QTimer.singleShot(500, run)

@@ -1,0 +1,185 @@
+"""The engine process protocol and command lines (plugin/engine.py), and ONNX cards read without onnx."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from contrasat.models.card import read_card as onnx_read_card
+from contrasat.models.errors import ModelError
+from contrasat.models.registry import DEFAULTS, bundled_models
+from contrasat.plugin import engine
+from contrasat.plugin.cards import DEFAULTS as PLUGIN_DEFAULTS
+from contrasat.plugin.cards import bundled_cards, read_card, resolve_model
+
+FAKE = Path(__file__).resolve().parent / "fake_engine.py"
+
+
+def fake(mode: str) -> list[str]:
+    return [sys.executable, str(FAKE), mode]
+
+
+def test_parse_event_accepts_only_protocol_lines():
+    assert engine.parse_event('{"event": "progress", "fraction": 0.5}') == {
+        "event": "progress",
+        "fraction": 0.5,
+    }
+    assert engine.parse_event("Warning: something") is None
+    assert engine.parse_event("{broken") is None
+    assert engine.parse_event('{"fraction": 1}') is None
+    assert engine.parse_event('["event"]') is None
+
+
+def test_done_reports_progress_messages_and_summary():
+    events = []
+    ended = engine.run_engine(fake("done"), on_event=events.append)
+    assert ended.status == "done" and ended.returncode == 0
+    assert ended.result["provider"] == "CPUExecutionProvider"
+    assert [e["fraction"] for e in events if e["event"] == "progress"] == [0.25, 0.5, 0.75, 1.0]
+    assert ended.messages == [
+        {"event": "message", "level": "info", "text": "linear backscatter converted to dB"}
+    ]
+    assert ended.tail == ["a plain warning line on stderr"]  # protocol lines are not kept as log
+
+
+def test_error_event_gives_the_engines_message():
+    ended = engine.run_engine(fake("error"))
+    assert (ended.status, ended.returncode, ended.message) == ("error", 2, "S1 raster has no valid pixels")
+
+
+def test_crash_is_reported_with_signal_and_last_lines():
+    ended = engine.run_engine(fake("crash"))
+    assert ended.status == "crashed" and ended.returncode == -signal.SIGSEGV
+    assert "SIGSEGV" in ended.message and "onnxruntime: about to fail" in ended.message
+
+
+def test_cancel_sends_sigterm_and_reads_the_cancelled_event():
+    progress = []
+
+    def on_event(event):
+        if event["event"] == "progress":
+            progress.append(event["fraction"])
+
+    start = time.monotonic()
+    ended = engine.run_engine(fake("cancel"), on_event=on_event, is_cancelled=lambda: len(progress) >= 2)
+    assert ended.status == "cancelled" and ended.returncode == 130
+    assert time.monotonic() - start < 10  # the fake sleeps 30 s unless SIGTERM stops it
+
+
+def test_process_ignoring_sigterm_is_killed_after_grace():
+    ended = engine.run_engine(fake("stubborn"), is_cancelled=lambda: True, terminate_grace=0.5)
+    assert ended.status == "cancelled" and ended.returncode == -signal.SIGKILL
+
+
+def test_garbage_lines_are_not_events():
+    events = []
+    ended = engine.run_engine(fake("noisy"), on_event=events.append)
+    assert ended.status == "done"
+    assert all("event" in e for e in events)
+    assert "{not json" in ended.tail
+
+
+def test_missing_interpreter_is_an_error_not_an_exception(tmp_path):
+    ended = engine.run_engine([str(tmp_path / "nothing" / "python"), "-m", "contrasat"])
+    assert ended.status == "crashed" and "cannot start the engine" in ended.message
+
+
+def test_environment_drops_qgis_python_and_gdal_overrides(tmp_path):
+    base = {"PATH": "/usr/bin", "PYTHONPATH": "/qgis/python", "PYTHONHOME": "/x", "GDAL_DATA": "/usr/share/gdal",
+            "PROJ_LIB": "/usr/share/proj", "VIRTUAL_ENV": "/venv", "HOME": "/root"}  # fmt: skip
+    env = engine.engine_environ(tmp_path, base)
+    assert env["PYTHONPATH"] == str(tmp_path) and env["PATH"] == "/usr/bin" and env["HOME"] == "/root"
+    assert not {"PYTHONHOME", "GDAL_DATA", "PROJ_LIB", "VIRTUAL_ENV"} & set(env)
+    assert env["PYTHONNOUSERSITE"] == "1"
+
+
+def test_package_root_links_a_renamed_plugin_folder(tmp_path, monkeypatch):
+    plugin = tmp_path / "contrasat-main"
+    plugin.mkdir()
+    monkeypatch.setattr(engine, "PLUGIN_DIR", plugin)
+    root = engine.package_root(tmp_path / "home")
+    assert (root / "contrasat").resolve() == plugin.resolve()
+    assert engine.package_root(tmp_path / "home") == root  # idempotent
+    monkeypatch.setattr(engine, "PLUGIN_DIR", tmp_path / "contrasat")
+    assert engine.package_root(tmp_path / "home") == tmp_path
+
+
+def test_base_python_is_a_python_interpreter():
+    found = engine.base_python()
+    assert found is not None and Path(found).name.startswith("python")
+
+
+def test_job_commands_match_the_cli(tmp_path):
+    py = "/env/bin/python"
+    cmd = engine.job_command(
+        py, "map_floods", Path("/d/s1.tif"), Path("/o/f.tif"),
+        {"s2": Path("/d/s2.tif"), "pre_event": Path("/d/pre.tif"), "aoi": Path("/t/aoi.geojson"),
+         "model": "flood_s1_unet", "statistics": Path("/o/f_areas.csv"), "probabilities": None},
+        {"tile": 256, "overlap": None, "batch": 4, "provider": "cpu", "threads": None},
+    )  # fmt: skip
+    assert cmd == [
+        py, "-m", "contrasat", "map-floods", "--s1", "/d/s1.tif", "--out", "/o/f.tif", "--s2", "/d/s2.tif",
+        "--pre-event", "/d/pre.tif", "--aoi", "/t/aoi.geojson", "--model", "flood_s1_unet",
+        "--statistics", "/o/f_areas.csv", "--tile", "256", "--batch", "4", "--provider", "cpu",
+        "--progress", "json",
+    ]  # fmt: skip
+    cmd = engine.job_command(
+        py, "classify_series", [Path("/a.tif"), Path("/b.tif")], Path("/o/s.tif"),
+        {"dates": ["2020-01-01", "2020-02-01"], "statistics": Path("/o/x.csv")}, {"batch": 4, "provider": "auto"},
+    )  # fmt: skip
+    assert cmd[3:8] == ["classify-series", "--stack", "/a.tif", "/b.tif", "--out"]
+    assert "--statistics" not in cmd and "--batch" not in cmd  # options classify-series does not take
+    assert cmd[-7:] == ["--dates", "2020-01-01", "2020-02-01", "--provider", "auto", "--progress", "json"]
+    with pytest.raises(ValueError):
+        engine.job_command(py, "train", Path("/a"), Path("/b"), {})
+
+
+def test_cards_read_without_onnx_equal_onnx_reading():
+    assert PLUGIN_DEFAULTS == DEFAULTS
+    ours = bundled_cards()
+    theirs = bundled_models()
+    assert [p.name for p, _ in ours] == [p.name for p, _ in theirs] and len(ours) >= 5
+    for (path, card), (_, expected) in zip(ours, theirs, strict=True):
+        assert card == expected == onnx_read_card(path)
+
+
+def test_card_reader_refuses_damaged_and_cardless_files(tmp_path):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"\x0a\xff\xff\xff")  # a length running past the end of the file
+    with pytest.raises(ModelError, match="not a readable ONNX"):
+        read_card(broken)
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"\x08\x07")  # ir_version = 7 and nothing else
+    with pytest.raises(ModelError, match="no Contrasat model card"):
+        read_card(empty)
+
+
+def test_resolve_model_names_and_paths(tmp_path):
+    assert resolve_model(None, "flood").stem == "flood_s1_unet"
+    assert resolve_model("landcover_s2", "land_cover").name == "landcover_s2.onnx"
+    assert resolve_model("nope", "flood") is None
+    assert resolve_model(tmp_path / "missing.onnx", "flood") is None
+
+
+def test_plugin_code_imports_no_second_gdal_geos_or_onnx():
+    """QGIS's process must never load these (they bundle their own GDAL/GEOS/PROJ or pull protobuf)."""
+    import ast
+
+    banned = {"rasterio", "shapely", "fiona", "onnx", "onnxruntime", "affine", "pyproj"}
+    runtime_modules = {"pipeline", "series", "aoi", "rasters", "outputs", "session", "inference", "registry"}
+    offenders = {}
+    for path in sorted((Path(engine.__file__).parent).glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                parts = node.module.split(".")
+                names = [parts[0]] if node.level == 0 else [p for p in parts if p in runtime_modules]
+            bad = set(names) & (banned | runtime_modules)
+            if bad:
+                offenders.setdefault(path.name, set()).update(bad)
+    assert offenders == {}

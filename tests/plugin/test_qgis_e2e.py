@@ -1,0 +1,155 @@
+"""The plugin as users run it, in the real `qgis` binary under Xvfb (scripts/qgis_e2e.py does the run).
+
+Fresh profile, plugin installed from the built zip, QGIS's own /usr/bin/python3 world, the engine installed
+through the plugin's dependency dialog from a wheel folder prepared with `pip download`, then every job
+(toolbar action, drawn AOI, dock, time series, Processing, cancel). The rasters it wrote are compared with
+the CLI's own output on the same inputs, run on the engine environment the plugin created.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from qgis_e2e import SAMPLE, WINDOW, run_e2e  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+SERIES = REPO / "resources" / "series" / "slovenia_ndvi_stack.tif"
+SUCCESS, WARNING, CRITICAL = 3, 1, 2  # Qgis.MessageLevel values in the report
+# About a minute on 2 cores with the wheel folder cached (the first `pip download` adds its own time).
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory) -> dict:
+    work = tmp_path_factory.mktemp("qgis_e2e")
+    report = run_e2e(work)
+    assert report.get("returncode") == 0 and not report.get("error"), report.get("error") or report.get(
+        "stdout_tail"
+    )
+    assert not report.get("driver_errors"), report.get("driver_errors")
+    print(f"\nreal-QGIS end-to-end run: {report['elapsed_s']} s; steps {report['steps']}")
+    return report
+
+
+def cli(report: dict, tmp_path: Path, *args: str) -> Path:
+    """Run the CLI on the engine environment the plugin installed, with the zip-installed package."""
+    profile = Path(report["profile"])
+    python = profile / "contrasat" / "engine-env" / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PYTHONPATH"] = str(profile / "python" / "plugins")
+    out = tmp_path / "cli.tif"
+    done = subprocess.run(
+        [str(python), "-m", "contrasat", *args, "--out", str(out)], capture_output=True, text=True, env=env,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+def same_raster(a: str | Path, b: str | Path) -> np.ndarray:
+    with rasterio.open(a) as ra, rasterio.open(b) as rb:
+        assert ra.crs == rb.crs and ra.transform == rb.transform and ra.shape == rb.shape
+        data = ra.read(1)
+        np.testing.assert_array_equal(data, rb.read(1))
+    return data
+
+
+def layer(report_layers: list[dict], name: str) -> dict:
+    return next(lyr for lyr in report_layers if lyr["name"] == name)
+
+
+def test_runs_in_qgis_own_python_with_the_zip_and_no_runtime_library_loaded(e2e):
+    assert e2e["python"] == "/usr/bin/python3" or e2e["python"].endswith("/qgis")
+    assert not e2e["sys_path_has_venv"]
+    assert e2e["plugin_file"] == f"{e2e['profile']}/python/plugins/contrasat/__init__.py"
+    assert e2e["loaded_in_qgis"] == []  # no rasterio/shapely/onnxruntime... in QGIS's process
+
+
+def test_engine_installed_through_the_plugin_from_the_wheel_folder(e2e):
+    (hint,) = [m["text"] for m in e2e["startup_messages"]]
+    assert "not installed" in hint and "Check dependencies" in hint
+    assert e2e["banner_before_install"][0] and "not installed" in e2e["banner_before_install"][1]
+    install = e2e["install"]
+    assert install["succeeded"], install["status"] + "\n".join(install["log_lines"][-20:])
+    log = "\n".join(install["log_lines"])
+    assert "-m venv" in log and "--no-index --find-links" in log and "Successfully installed" in log
+    assert "rasterio-1.4.4" in log and "-m contrasat models --json" in log
+    assert (Path(e2e["profile"]) / "contrasat" / "engine-env" / "bin" / "python").is_file()
+    assert e2e["banner_after_install"] == [False, ""]  # usable at once, no restart
+
+
+def test_map_floods_action_matches_the_cli(e2e, tmp_path):
+    assert e2e["flood_dialog_layer"] == "S1 sample"  # not the active S2 layer
+    flood = layer(e2e["flood"]["layers"], "Flood map (S1 sample)")
+    assert flood["legend"] == [[0, "dry", 0], [1, "water", 255]] and flood["output"]
+    texts = [m["text"] for m in e2e["flood"]["messages"] if m["level"] == SUCCESS]
+    assert any("Flooded area:" in t and "on CPU)" in t for t in texts), texts
+    assert not any("ExecutionProvider" in m["text"] for m in e2e["flood"]["messages"])
+    assert not [m for m in e2e["flood"]["messages"] if m["level"] in (WARNING, CRITICAL)]
+    data = same_raster(
+        flood["source"], cli(e2e, tmp_path, "map-floods", "--s1", str(SAMPLE / "Spain_7370579_S1Hand.tif"))
+    )
+    assert 0 < (data == 1).mean() < 1
+    assert [row[0] for row in e2e["flood"]["areas"]] == ["dry", "water"]
+
+
+def test_land_cover_in_the_drawn_rectangle_matches_the_cli(e2e, tmp_path):
+    assert e2e["land_cover_preselected"] == "S2 sample"
+    aoi = e2e["aoi"]
+    assert aoi["crs"] == "EPSG:4326" and aoi["geometry"]["type"] == "Polygon"
+    lc = layer(e2e["land_cover"]["layers"], "Land cover (S2 sample)")
+    s2 = SAMPLE / "Spain_7370579_S2Hand.tif"
+    data = same_raster(lc["source"], cli(e2e, tmp_path, "land-cover", "--s2", str(s2), "--aoi", aoi["file"]))
+    ring = np.array(aoi["geometry"]["coordinates"][0])
+    with rasterio.open(lc["source"]) as out, rasterio.open(s2) as full:
+        assert out.width < full.width * 0.6 and out.height < full.height * 0.6, "clipped to the AOI"
+        pixel = full.res[0]
+        left, bottom, right, top = out.bounds
+        assert ring[:, 0].min() - pixel <= left and right <= ring[:, 0].max() + pixel
+        assert ring[:, 1].min() - pixel <= bottom and top <= ring[:, 1].max() + pixel
+        assert out.transform.a == full.transform.a and (left - full.bounds.left) / pixel == pytest.approx(
+            round((left - full.bounds.left) / pixel)
+        )  # on the S2 grid
+    assert (data != 255).mean() > 0.9
+    names = [row[0] for row in e2e["land_cover"]["areas"]]
+    assert len(names) == len(lc["legend"]) == 10  # zero-area classes listed too
+    assert "0.000" in [row[1] for row in e2e["land_cover"]["areas"]]
+    assert e2e["land_cover"]["message"].startswith("Done:")
+
+
+def test_series_and_processing_match_the_cli(e2e, tmp_path):
+    (series,) = e2e["series"]["layers"]
+    series_cli = cli(e2e, tmp_path, "classify-series", "--stack", str(SERIES))
+    same_raster(series["source"], series_cli)
+    assert [row[0] for row in e2e["series"]["areas"]] == [entry[1] for entry in series["legend"]]
+    proc = e2e["processing"]
+    flood_dock = layer(e2e["final_layers"], "Flood map (S1 sample)")["source"]
+    same_raster(proc["map_floods"]["OUTPUT"], flood_dock)
+    assert proc["map_floods"]["FLOODED_KM2"] > 0 and Path(proc["map_floods"]["STATISTICS"]).is_file()
+    same_raster(proc["land_cover"]["OUTPUT"], layer(e2e["final_layers"], "Land cover (S2 sample)")["source"])
+    same_raster(proc["classify_series"]["OUTPUT"], series_cli)
+
+
+def test_cancel_half_way_leaves_nothing(e2e):
+    cancel = e2e["cancel"]
+    assert cancel["cancelled"] and cancel["error"] is None
+    assert cancel["progress_at_cancel"] and 0 < cancel["progress_at_cancel"][-1] < 1
+    assert cancel["files"] == [] and cancel["message"] == "Cancelled." and cancel["areas"] == []
+    assert cancel["messages"][0]["text"].endswith("Map floods was cancelled; nothing was written.")
+    assert not [m for m in cancel["messages"] if m["level"] == CRITICAL or "failed" in m["text"].lower()]
+
+
+def test_screenshots_of_the_dock_after_map_floods_and_the_aoi_land_cover(e2e):
+    from qgis.PyQt.QtGui import QImage
+
+    for name in ("qgis_map_floods.png", "qgis_land_cover_aoi.png"):
+        image = QImage(str(Path(e2e["screenshots"]) / name))
+        assert (image.width(), image.height()) == WINDOW, name
