@@ -18,7 +18,7 @@ def tiny_root(floods_root, tmp_path):
         (root / "sen1floods11" / kind).mkdir(parents=True)
         for name in CHIPS:
             with rasterio.open(floods_root / kind / f"{name}_{kind}.tif") as src:
-                data = src.read(window=((150, 214), (150, 214)))
+                data = src.read(window=((22, 86), (22, 86)))
                 profile = {**src.profile, "width": 64, "height": 64, "tiled": False}
                 profile.pop("blockxsize", None), profile.pop("blockysize", None)
             with rasterio.open(root / "sen1floods11" / kind / f"{name}_{kind}.tif", "w", **profile) as dst:
