@@ -114,3 +114,12 @@ def test_installed_commands_run_outside_the_repository(installed, tmp_path):
     )
     assert _run([str(bin_dir / "python"), "-c", check], tmp_path, env).split() == ["True", "multimodal"]
     assert not (tmp_path / "runs").exists()
+    # one version: the wheel's (pyproject.toml) is the one the QGIS metadata.txt inside it declares
+    versions = (
+        "import configparser, importlib.metadata as md, pathlib, contrasat;"
+        "meta = configparser.ConfigParser(interpolation=None);"
+        "meta.read(pathlib.Path(contrasat.__file__).with_name('metadata.txt'));"
+        "print(md.version('contrasat'), meta['general']['version'])"
+    )
+    wheel_version, plugin_version = _run([str(bin_dir / "python"), "-c", versions], tmp_path, env).split()
+    assert wheel_version == plugin_version
