@@ -130,3 +130,12 @@ def test_errors_are_one_line_with_exit_2(argv, message, capsys):
         code = done.code
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("contrasat: error: ") and message in err[0], err
+
+
+def test_macro_f1_averages_classes_present_in_the_truth():
+    from contrasat.training.common.metrics import macro_f1
+
+    true = np.array([0, 0, 1, 1, 2, 2])
+    assert macro_f1(true, true, 4) == 1.0  # class 3 is absent from the truth: not averaged in
+    pred = np.array([0, 1, 1, 1, 2, 2])  # class 0: F1 2/3, class 1: 0.8, class 2: 1
+    assert macro_f1(pred, true, 3) == pytest.approx((2 / 3 + 0.8 + 1) / 3)

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 from contrasat.training.pimc.data import build_pixels, load_slovenia
+from contrasat.training.pimc.evaluate import persistence_rmse
 from contrasat.training.pimc.train import (
     Norm,
     PimcConfig,
     inputs,
     make_encoder,
-    persistence_rmse,
     train_classifier,
     train_forecaster,
 )

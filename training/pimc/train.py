@@ -11,7 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..common.metrics import macro_f1
 from .data import FORECAST, LULC_CLASSES, PATCH, PixelSet
+from .evaluate import rmse
 from .networks import PIMC, Classifier, Forecaster, RPEncoder, SeriesCNN
 
 
@@ -92,18 +94,6 @@ def pretrain(ps: PixelSet, cfg: PimcConfig, seed: int, norm: Norm) -> tuple[PIMC
             losses.append(float(loss.detach()))
         history.append(float(np.mean(losses)))
     return model, history
-
-
-def macro_f1(pred: np.ndarray, true: np.ndarray, n_classes: int) -> float:
-    """Mean F1 over classes present in `true`."""
-    scores = []
-    for c in range(n_classes):
-        if not np.any(true == c):
-            continue
-        tp = np.sum((pred == c) & (true == c))
-        denom = np.sum(pred == c) + np.sum(true == c)
-        scores.append(2 * tp / denom if denom else 0.0)
-    return float(np.mean(scores))
 
 
 def _batches(rows: np.ndarray, size: int, gen: np.random.Generator) -> list[np.ndarray]:
@@ -193,18 +183,6 @@ def train_classifier(
     model.load_state_dict(best[2])
     model.eval()
     return best[1], model
-
-
-def rmse(pred: np.ndarray, true: np.ndarray, ok: np.ndarray) -> float:
-    """RMSE over valid (cloud-free) target observations only."""
-    return float(np.sqrt(np.mean((pred[ok] - true[ok]) ** 2)))
-
-
-def persistence_rmse(ps: PixelSet, split: int = 2) -> float:
-    """Last gap-filled history value repeated for the 10 target dates."""
-    rows = np.flatnonzero(ps.split == split)
-    pred = np.repeat(ps.last[rows, None], FORECAST, axis=1)
-    return rmse(pred, ps.future[rows], ps.future_ok[rows])
 
 
 def train_forecaster(
