@@ -43,3 +43,13 @@ def test_one_definition_of_the_shared_pieces():
                 where.setdefault(node.name, []).append(str(path.relative_to(TRAINING)))
     assert all(len(files) == 1 and files[0].startswith("common/") for files in where.values()), where
     assert set(where) == names - {"clip_loss", "lr_lambda"}
+
+
+def test_train_help_needs_no_torch():
+    """`contrasat train --help` works in a runtime-only install: building the parser imports no torch."""
+    import subprocess
+    import sys
+
+    code = "import sys, contrasat.training.cli as c; c.build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
