@@ -17,7 +17,6 @@ from contrasat.training.pimc.data import (
     build_pixels,
     load_slovenia,
     read_pastis,
-    slovenia_path,
 )
 from contrasat.training.pimc.export import export_classifier, lulc_card
 from contrasat.training.pimc.fixture import write_stack
@@ -30,8 +29,6 @@ L1C_ORDER = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09
 
 @pytest.fixture(scope="module")
 def patch():
-    if not slovenia_path().is_file():
-        pytest.skip(f"eo-learn Slovenia patch not found at {slovenia_path()} (set CONTRASAT_DATA)")
     return load_slovenia()
 
 

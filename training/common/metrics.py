@@ -1,4 +1,5 @@
-"""Binary water metrics from confusion counts; one code path for the model and every baseline."""
+"""Metrics every kit scores with: binary water counts (one code path for the model and every baseline) and
+macro F1 over classes."""
 
 from __future__ import annotations
 
@@ -58,3 +59,15 @@ def pooled(counts: list[Counts]) -> Counts:
     for c in counts:
         total = total + c
     return total
+
+
+def macro_f1(pred: np.ndarray, true: np.ndarray, n_classes: int) -> float:
+    """Mean F1 over classes present in `true`."""
+    scores = []
+    for c in range(n_classes):
+        if not np.any(true == c):
+            continue
+        tp = np.sum((pred == c) & (true == c))
+        denom = np.sum(pred == c) + np.sum(true == c)
+        scores.append(2 * tp / denom if denom else 0.0)
+    return float(np.mean(scores))

@@ -1,7 +1,7 @@
 """`contrasat train contrastive ...`: pre-train, fine-tune, evaluate, run the experiment, report, export.
 
-Registered in training/cli.py; also `python -m contrasat.training.contrastive.cli ...`.
-Runs single-process, or under `torchrun --nproc_per_node N -m contrasat.training.contrastive.cli pretrain`
+Registered in training/cli.py (`python -m contrasat.training.cli contrastive ...` works too).
+Runs single-process, or under `torchrun --nproc_per_node N -m contrasat.training.cli contrastive pretrain`
 (DDP: gloo on CPU, nccl + AMP on CUDA). Exit codes: 0 success, 2 bad input (one-line message).
 """
 
@@ -11,7 +11,6 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
 from pathlib import Path
 
 from ..common.errors import UsageError
@@ -305,14 +304,3 @@ COMMANDS = {
     "pretrain": cmd_pretrain, "finetune": cmd_finetune, "evaluate": cmd_evaluate,
     "experiment": cmd_experiment, "report": cmd_report, "export": cmd_export, "ship": cmd_ship,
 }  # fmt: skip
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m contrasat.training.contrastive.cli ...` = `contrasat train contrastive ...` (torchrun)."""
-    from ..cli import main as train_main
-
-    return train_main(["contrastive", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

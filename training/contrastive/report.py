@@ -294,7 +294,7 @@ def write_report(grid: Path, out: Path) -> Path:
         "Chosen per task as the configuration (method, mode, label fraction) with the best mean over seeds, "
         "shipping its "
         "median seed (no validation scene exists at this scale, so the choice is made on the test scene; "
-        "the cards say so). Regenerate with `contrasat train contrastive ship`.",
+        f"the cards say so). Regenerate with `contrasat train contrastive ship --grid {grid} --weights models/weights`.",
         "",
         "| model | configuration | held-out metrics | size |",
         "| --- | --- | --- | --- |",

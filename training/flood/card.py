@@ -14,7 +14,7 @@ DATA_CREDIT = (
     "test deep learning flood algorithms for Sentinel-1', CVPR Workshops 2020), licence CC-BY-4.0"
 )
 LOCO_SPLIT = (
-    "leave-one-chip-out over the 7 Sen1Floods11 hand-labelled chips in shared/data/sen1floods11: 7 folds, "
+    "leave-one-chip-out over the 7 Sen1Floods11 hand-labelled chips ($CONTRASAT_DATA/sen1floods11): 7 folds, "
     "each trained on 6 chips with this recipe and scored on the held-out chip (a different region each time); "
     "pooled IoU = sum of intersections / sum of unions over held-out chips, label -1 and NaN S1 ignored"
 )

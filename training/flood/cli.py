@@ -1,6 +1,6 @@
 """`contrasat train flood ...`: flood training, leave-one-chip-out evaluation, report and ONNX export.
 
-Registered in training/cli.py; also `python -m contrasat.training.flood.cli ...`.
+Registered in training/cli.py (`python -m contrasat.training.cli flood ...` works too).
 Exit codes: 0 success, 2 bad input (one-line message).
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from ..common.errors import UsageError
@@ -216,14 +215,3 @@ def cmd_threshold(args: argparse.Namespace) -> int:
 
 def _iou(x: float | None) -> str:
     return "  —  " if x is None or x != x else f"{x:.3f}"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m contrasat.training.flood.cli ...` = `contrasat train flood ...`."""
-    from ..cli import main as train_main
-
-    return train_main(["flood", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,10 +10,10 @@ import rasterio
 
 from ...models.bands import S1_BANDS
 from ...models.card import InputSpec
-from ..common.data_root import REPO_ROOT, data_root
+from ..common.data_root import data_root
 from ..common.metrics import IGNORE
 
-__all__ = ["IGNORE", "REPO_ROOT", "S1_CLIP_DB", "Chip", "data_root", "floods_dir", "list_chips", "load_chip"]
+__all__ = ["IGNORE", "S1_CLIP_DB", "Chip", "floods_dir", "list_chips", "load_chip"]
 
 S1_CLIP_DB = (-50.0, 5.0)  # SCIENCE.md convention for S1 backscatter in dB
 

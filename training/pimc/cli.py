@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..common.errors import UsageError
@@ -58,14 +57,3 @@ def cmd_pimc(args: argparse.Namespace) -> int:
 
         print(f"wrote {export_checkpoint(Path(args.checkpoint), Path(args.out), args.results)}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m contrasat.training.pimc.cli ...` = `contrasat train pimc ...`."""
-    from ..cli import main as train_main
-
-    return train_main(["pimc", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

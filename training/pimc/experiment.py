@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from .data import SPLIT_NAME, TEST_BLOCKS, VAL_BLOCKS, PixelSet, build_pixels, load_slovenia
+from .evaluate import persistence_rmse
 from .networks import RPEncoder, SeriesCNN
-from .train import Norm, PimcConfig, persistence_rmse, pretrain, train_classifier, train_forecaster
+from .train import Norm, PimcConfig, pretrain, train_classifier, train_forecaster
 
 # method -> (input kind, encoder init, frozen encoder)
 METHODS: dict[str, tuple[str, str, bool]] = {

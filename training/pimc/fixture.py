@@ -2,7 +2,7 @@
 
 Band descriptions carry the acquisition time; invalid observations (no data, IS_VALID false, cloud mask)
 are NaN, so the runtime's gap filling sees exactly what a user's cloud-masked stack would give it.
-Run: python -m contrasat.training.pimc_fixture [OUT.tif]
+Run: python -m contrasat.training.pimc.fixture [OUT.tif]
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..common.metrics import macro_f1
 from .data import FORECAST, LULC_CLASSES, PATCH, PixelSet
+from .evaluate import rmse
 from .networks import PIMC, Classifier, Forecaster, RPEncoder, SeriesCNN
 
 
@@ -93,18 +96,6 @@ def pretrain(ps: PixelSet, cfg: PimcConfig, seed: int, norm: Norm) -> tuple[PIMC
     return model, history
 
 
-def macro_f1(pred: np.ndarray, true: np.ndarray, n_classes: int) -> float:
-    """Mean F1 over classes present in `true`."""
-    scores = []
-    for c in range(n_classes):
-        if not np.any(true == c):
-            continue
-        tp = np.sum((pred == c) & (true == c))
-        denom = np.sum(pred == c) + np.sum(true == c)
-        scores.append(2 * tp / denom if denom else 0.0)
-    return float(np.mean(scores))
-
-
 def _batches(rows: np.ndarray, size: int, gen: np.random.Generator) -> list[np.ndarray]:
     return np.array_split(gen.permutation(rows), max(1, len(rows) // size))
 
@@ -114,6 +105,32 @@ def _freeze(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
     encoder.eval()
     with torch.no_grad():
         return torch.cat([encoder(x[i : i + 2048]) for i in range(0, len(x), 2048)])
+
+
+def _fit(
+    model: nn.Module,
+    freeze: bool,
+    rows: np.ndarray,
+    cfg: PimcConfig,
+    gen: np.random.Generator,
+    batch_loss: Callable[[np.ndarray], torch.Tensor],
+    after_epoch: Callable[[], None],
+) -> None:
+    """AdamW epochs over shuffled training `rows`. A probe (`freeze`) trains the head only, on frozen
+    features, for about cfg.probe_steps steps; otherwise everything trains for cfg.epochs."""
+    params = model.head.parameters() if freeze else model.parameters()
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
+    epochs = cfg.probe_steps // max(1, len(rows) // cfg.batch) if freeze else cfg.epochs
+    for _ in range(max(1, epochs)):
+        model.train()
+        if freeze:
+            model.encoder.eval()
+        for batch in _batches(rows, cfg.batch, gen):
+            loss = batch_loss(batch)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        after_epoch()
 
 
 def train_classifier(
@@ -131,27 +148,18 @@ def train_classifier(
     weight = weight / weight.mean()  # inverse-sqrt frequency: rare classes count, without exploding
     split = {s: np.flatnonzero((ps.split == s) & (ps.target >= 0)) for s in (0, 1, 2)}
     feats = _freeze(encoder, x) if freeze else None
-    params = model.head.parameters() if freeze else model.parameters()
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
     best = (-1.0, {}, None)
+
+    def logits(rows: np.ndarray) -> torch.Tensor:
+        return model.head(feats[rows]) if freeze else model(x[rows])
 
     def predict(rows: np.ndarray) -> np.ndarray:
         model.eval()
         with torch.no_grad():
-            logits = model.head(feats[rows]) if freeze else model(x[rows])
-        return logits.argmax(1).numpy()
+            return logits(rows).argmax(1).numpy()
 
-    epochs = cfg.probe_steps // max(1, len(split[0]) // cfg.batch) if freeze else cfg.epochs
-    for _ in range(max(1, epochs)):
-        model.train()
-        if freeze:
-            model.encoder.eval()
-        for batch in _batches(split[0], cfg.batch, gen):
-            logits = model.head(feats[batch]) if freeze else model(x[batch])
-            loss = F.cross_entropy(logits, y[batch], weight=weight)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    def keep_best() -> None:
+        nonlocal best
         val = macro_f1(predict(split[1]), ps.target[split[1]], n_classes)
         if val > best[0]:
             pred = predict(split[2])
@@ -162,21 +170,19 @@ def train_classifier(
                 "macro_f1": macro_f1(pred, true, n_classes),
             }
             best = (val, scores, copy.deepcopy(model.state_dict()))
+
+    _fit(
+        model,
+        freeze,
+        split[0],
+        cfg,
+        gen,
+        lambda b: F.cross_entropy(logits(b), y[b], weight=weight),
+        keep_best,
+    )
     model.load_state_dict(best[2])
     model.eval()
     return best[1], model
-
-
-def rmse(pred: np.ndarray, true: np.ndarray, ok: np.ndarray) -> float:
-    """RMSE over valid (cloud-free) target observations only."""
-    return float(np.sqrt(np.mean((pred[ok] - true[ok]) ** 2)))
-
-
-def persistence_rmse(ps: PixelSet, split: int = 2) -> float:
-    """Last gap-filled history value repeated for the 10 target dates."""
-    rows = np.flatnonzero(ps.split == split)
-    pred = np.repeat(ps.last[rows, None], FORECAST, axis=1)
-    return rmse(pred, ps.future[rows], ps.future_ok[rows])
 
 
 def train_forecaster(
@@ -192,8 +198,6 @@ def train_forecaster(
     model = Forecaster(encoder, FORECAST)
     rows = {s: np.flatnonzero(ps.split == s) for s in (0, 1, 2)}
     feats = _freeze(encoder, x) if freeze else None
-    params = model.head.parameters() if freeze else model.parameters()
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
 
     def forward(r: np.ndarray) -> torch.Tensor:
         if freeze:
@@ -206,19 +210,17 @@ def train_forecaster(
         with torch.no_grad():
             return rmse(forward(r).numpy(), ps.future[r], ps.future_ok[r])
 
+    def masked_mse(batch: np.ndarray) -> torch.Tensor:
+        err = (forward(batch) - fut[batch]) ** 2
+        return (err * ok[batch]).sum() / ok[batch].sum().clamp(min=1)
+
     best = (np.inf, np.inf)
-    epochs = cfg.probe_steps // max(1, len(rows[0]) // cfg.batch) if freeze else cfg.epochs
-    for _ in range(max(1, epochs)):
-        model.train()
-        if freeze:
-            model.encoder.eval()
-        for batch in _batches(rows[0], cfg.batch, gen):
-            err = (forward(batch) - fut[batch]) ** 2
-            loss = (err * ok[batch]).sum() / ok[batch].sum().clamp(min=1)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+
+    def keep_best() -> None:
+        nonlocal best
         val = score(rows[1])
         if val < best[0]:
             best = (val, score(rows[2]))
+
+    _fit(model, freeze, rows[0], cfg, gen, masked_mse, keep_best)
     return {"val_rmse": float(best[0]), "rmse": float(best[1])}
