@@ -35,7 +35,7 @@ class SeriesPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("ContrasatPanel_classify_series")
-        self.title = "Classify series"
+        self.title = SERIES_JOB.display_name
         box = QGroupBox("Sentinel-2 dates", self)
         self.layers = QListWidget(box)
         self.layers.setToolTip("Tick one raster per date (dates from tags or file names), or one index stack")
