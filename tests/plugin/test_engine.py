@@ -70,7 +70,10 @@ def test_cancel_sends_sigterm_and_reads_the_cancelled_event():
 
 
 def test_process_ignoring_sigterm_is_killed_after_grace():
-    ended = engine.run_engine(fake("stubborn"), is_cancelled=lambda: True, terminate_grace=0.5)
+    events = []  # cancel once the fake has spoken: by then it ignores SIGTERM (no start-up race on a busy machine)
+    ended = engine.run_engine(
+        fake("stubborn"), on_event=events.append, is_cancelled=lambda: bool(events), terminate_grace=0.5
+    )
     assert ended.status == "cancelled" and ended.returncode == -signal.SIGKILL
 
 
