@@ -1,6 +1,6 @@
 """The engine: the Python environment the plugin owns, and the `python -m contrasat` processes run on it.
 
-Nothing here imports QGIS, GDAL or the runtime: jobs run in a separate process so that no second
+Nothing here imports QGIS, GDAL or the runtime (only the pure-Python job table): jobs run in a separate process so that no second
 GDAL/GEOS/PROJ is ever loaded into QGIS's process (see docs/qgis.md). This module builds command lines,
 the process environment, and reads the engine's JSON progress lines.
 """
@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..models import jobs
 
 # Not resolved: a symlinked checkout must keep its `contrasat` folder name (it is the package name).
 PLUGIN_DIR = Path(__file__).absolute().parent.parent
@@ -130,54 +132,52 @@ def check_command(python: str | Path) -> list[str]:
     return [str(python), "-m", PACKAGE, "models", "--json"]
 
 
-CLI_JOBS = {"map_floods": "map-floods", "land_cover": "land-cover", "classify_series": "classify-series"}
-PRIMARY_OPTION = {"map_floods": "--s1", "land_cover": "--s2", "classify_series": "--stack"}
-# JobRequest option key -> CLI option (what each job accepts)
-JOB_OPTIONS = {
-    "map_floods": {"s2": "--s2", "pre_event": "--pre-event"},
-    "land_cover": {"s1": "--s1"},
-    "classify_series": {},
-}
-OUTPUT_OPTIONS = ("probabilities", "polygons", "statistics")
+def table_job(name: str) -> jobs.Job:
+    """The job of the table (models/jobs.py) by its algorithm name (map_floods) or CLI name (map-floods)."""
+    try:
+        return jobs.job(name)
+    except KeyError:
+        raise ValueError(f"unknown job {name!r}") from None
+
+
+def is_set(value: Any) -> bool:
+    """A value that becomes a command-line option (0 is a value; None, '' and [] are not)."""
+    return value is not None and value != "" and value != []
+
+
+def cli_arguments(job: jobs.Job, values: dict[str, Any]) -> list[str]:
+    """The CLI options for `values` (table parameter name -> value), in the table's order.
+
+    The one mapping Param -> option used by every front end of the plugin (dock tasks and Processing).
+    A name the job does not have is refused: it would otherwise be dropped without a word.
+    """
+    unknown = set(values) - {p.name for p in job.params}
+    if unknown:
+        raise ValueError(f"{job.name} has no parameter {', '.join(sorted(unknown))}")
+    arguments: list[str] = []
+    for param in job.params:
+        value = values.get(param.name)
+        if not is_set(value):
+            continue
+        many = param.kind in ("rasters", "dates") and isinstance(value, list | tuple)
+        arguments += [param.option, *map(str, value if many else [value])]
+    return arguments
 
 
 def job_command(
-    python: str | Path,
-    job: str,
-    primary: Path | list[Path],
-    out: Path,
-    options: dict[str, Any],
-    run: dict[str, Any] | None = None,
+    python: str | Path, job: str, values: dict[str, Any], run: dict[str, Any] | None = None
 ) -> list[str]:
     """`python -m contrasat <job> ... --progress json` for one job.
 
-    `options`: input/output keys of JobRequest (s1, s2, pre_event, aoi (a file path), model, probabilities,
-    polygons, statistics, dates); `run`: execution settings (tile, overlap, batch, provider, threads).
+    `values`: table parameter name -> value (inputs, outputs, aoi as a file path, model, ...); `run`: the
+    saved execution settings (tile, overlap, batch, provider, threads), used for those the job has and
+    `values` does not set.
     """
-    if job not in CLI_JOBS:
-        raise ValueError(f"unknown job {job!r}")
-    command = [str(python), "-m", PACKAGE, CLI_JOBS[job]]
-    primaries = primary if isinstance(primary, list) else [primary]
-    command += [PRIMARY_OPTION[job], *map(str, primaries), "--out", str(out)]
-    for key, flag in JOB_OPTIONS[job].items():
-        if options.get(key):
-            command += [flag, str(options[key])]
-    for key in ("aoi", "model"):
-        if options.get(key):
-            command += [f"--{key}", str(options[key])]
-    if job != "classify_series":
-        for key in OUTPUT_OPTIONS:
-            if options.get(key):
-                command += [f"--{key}", str(options[key])]
-    elif options.get("dates"):
-        command += ["--dates", *map(str, options["dates"])]
-    run = run or {}
-    allowed = ("tile", "provider", "threads") if job == "classify_series" else tuple(run)
-    for key in allowed:
-        value = run.get(key)
-        if value is not None:
-            command += [f"--{key}", str(value)]
-    return command + ["--progress", "json"]
+    entry = table_job(job)
+    names = {p.name for p in entry.params}
+    merged = {k: v for k, v in (run or {}).items() if k in names and is_set(v)}
+    merged.update({k: v for k, v in values.items() if is_set(v) or k not in merged})
+    return [str(python), "-m", PACKAGE, entry.name, *cli_arguments(entry, merged), "--progress", "json"]
 
 
 # ---- progress protocol -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from qgis.gui import QgsMapLayerComboBox
 from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtWidgets import QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QVBoxLayout, QWidget
 
+from ..models import jobs
 from .band_mapping_widget import BandMappingWidget
 from .layer_choice import excluded_layers, preferred_layer
 from .model_picker import ModelPicker
@@ -21,7 +22,7 @@ from .tasks import JobRequest
 
 @dataclass
 class Slot:
-    """One input of a job: the runtime keyword ('primary' = first positional), its sensor and label."""
+    """One input of a job: its table name ('primary' = the job's first input), its sensor and label."""
 
     key: str
     sensor: str
@@ -31,46 +32,59 @@ class Slot:
 
 @dataclass
 class JobKind:
-    """What distinguishes the two raster jobs."""
+    """What distinguishes the two raster jobs; job, task and title come from the job table."""
 
-    job: str  # runtime function
+    job: str  # the table job's algorithm name
     task: str  # model card task
     title: str
     kind: str  # output file suffix
     slots: list[Slot]
 
 
+def _job_kind(name: str, kind: str, slots: list[Slot]) -> JobKind:
+    entry = jobs.job(name)
+    inputs = {p.name for p in entry.inputs[1:]}
+    strays = {s.key for s in slots} - {"primary"} - inputs
+    if strays:
+        raise KeyError(
+            f"{entry.name} has no input {', '.join(sorted(strays))}"
+        )  # a dock input must be in the table
+    return JobKind(entry.algorithm, entry.task, entry.display_name, kind, slots)
+
+
 def job_kinds() -> dict[str, JobKind]:
-    """Map floods and Land cover."""
+    """Map floods and Land cover (the widgets are made by hand; what they send is named by the table)."""
     return {
-        "map_floods": JobKind(
-            "map_floods", "flood", "Map floods", "flood",
-            [
-                Slot("primary", "S1", "Sentinel-1 layer", True),
-                Slot("s2", "S2", "Sentinel-2 layer (optional)", False),
-                Slot("pre_event", "S1", "Pre-event Sentinel-1 (optional)", False),
-            ],
-        ),
-        "land_cover": JobKind(
-            "land_cover", "land_cover", "Land cover", "landcover",
-            [
-                Slot("primary", "S2", "Sentinel-2 layer", True),
-                Slot("s1", "S1", "Sentinel-1 layer (optional)", False),
-            ],
-        ),
+        "map_floods": _job_kind("map_floods", "flood", [
+            Slot("primary", "S1", "Sentinel-1 layer", True),
+            Slot("s2", "S2", "Sentinel-2 layer (optional)", False),
+            Slot("pre_event", "S1", "Pre-event Sentinel-1 (optional)", False),
+        ]),
+        "land_cover": _job_kind("land_cover", "landcover", [
+            Slot("primary", "S2", "Sentinel-2 layer", True),
+            Slot("s1", "S1", "Sentinel-1 layer (optional)", False),
+        ]),
     }  # fmt: skip
 
 
-def check_tiling(settings: RunSettings | None, card: Any) -> None:
-    """The runtime's tiling rule, checked before a run: ValueError with the reason."""
+def table_param(job: str, name: str) -> jobs.Param | None:
+    """The parameter `name` of a table job, None when the job has none."""
+    return next((p for p in jobs.job(job).params if p.name == name), None)
+
+
+def check_tiling(settings: RunSettings | None, card: Any, job: str = "map_floods") -> None:
+    """The tile size against the table's rule (minimum, multiple_of) and the overlap against the runtime's
+    (below half a tile), checked before a run: ValueError with the reason."""
     if settings is None:
         return
     tile = settings.tile_size or card.tile_size
     overlap = card.overlap if settings.overlap < 0 else settings.overlap
-    if tile % 16 or not 0 <= overlap < tile // 2:
+    rule = table_param(job, "tile")
+    problem = rule.problem(tile) if rule is not None else None
+    if problem or not 0 <= overlap < tile // 2:
+        reason = problem or f"the overlap must be below half of the tile size ({tile // 2} px)"
         raise ValueError(
-            f"Tile size {tile} px with overlap {overlap} px cannot run: the tile size must be a multiple of 16 "
-            "and the overlap below half of it (Raster > Contrasat > Settings…)."
+            f"Tile size {tile} px with overlap {overlap} px cannot run: {reason} (Raster > Contrasat > Settings…)."
         )
 
 
@@ -196,7 +210,7 @@ class JobPanel(QWidget):
                 override = bands.override()
                 if override is not None:
                     overrides[slot.key] = override
-        check_tiling(settings, card)
+        check_tiling(settings, card, self.kind.job)
         primary_layer = self.layer_combos["primary"].currentLayer()
         out = unique_output_path(out_dir, primary_layer.name(), kind=self.kind.kind)
         options: dict[str, Any] = {k: v for k, v in paths.items() if k != "primary"}

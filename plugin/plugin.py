@@ -24,6 +24,7 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction, QDialog, QProgressBar, QPushButton, QToolBar
 
+from ..models import jobs
 from .engine_env import EngineStatus, check_engine, last_status
 from .map_floods_dialog import MapFloodsDialog
 from .paths import layer_file_path, normalise_output_path
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 PLUGIN_DIR = Path(__file__).resolve().parent.parent
 ICONS = PLUGIN_DIR / "resources" / "icons"
 MESSAGE_SECONDS = 10  # success/info messages fade; critical ones stay until dismissed (0)
-JOB_NAMES = {"map_floods": "Map floods", "land_cover": "Land cover", "classify_series": "Classify series"}
+JOB_NAMES = {job.algorithm: job.display_name for job in jobs.JOBS}
 OUTPUT_PROPERTY = "contrasat/output"  # set on every layer the plugin adds: never offered as an input
 
 

@@ -7,13 +7,13 @@ from pathlib import Path
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
-from .algorithms import ClassifySeriesAlgorithm, LandCoverAlgorithm, MapFloodsAlgorithm
+from .algorithms import algorithms
 
 ICON = Path(__file__).resolve().parent.parent / "resources" / "icons" / "contrasat.svg"
 
 
 class ContrasatProvider(QgsProcessingProvider):
-    """Provides contrasat:map_floods, contrasat:land_cover and, when the runtime has it, classify_series."""
+    """Provides `contrasat:<job>` for every job of the table (models/jobs.py)."""
 
     def id(self) -> str:
         return "contrasat"
@@ -28,9 +28,8 @@ class ContrasatProvider(QgsProcessingProvider):
         return QIcon(str(ICON))
 
     def loadAlgorithms(self) -> None:  # noqa: N802
-        self.addAlgorithm(MapFloodsAlgorithm())
-        self.addAlgorithm(LandCoverAlgorithm())
-        self.addAlgorithm(ClassifySeriesAlgorithm())
+        for algorithm in algorithms():
+            self.addAlgorithm(algorithm)
 
     def supportedOutputRasterLayerExtensions(self) -> list[str]:  # noqa: N802
         return ["tif"]

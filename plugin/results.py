@@ -13,12 +13,12 @@ from typing import Any
 
 from qgis.core import QgsMapLayer, QgsProject, QgsRasterLayer, QgsVectorLayer
 
+from ..models import jobs
 from ..models.card import ClassInfo, ModelCard
 from ..models.errors import ModelError
 from .cards import read_card, resolve_model
 from .styling import FLOOD_TRANSPARENT_VALUES, polygon_renderer, probability_renderer, style_class_layer
 
-TASK_OF_JOB = {"map_floods": "flood", "land_cover": "land_cover", "classify_series": "pixel_timeseries"}
 # pre-event flood maps: the runtime's CHANGE_CLASSES, used when the summary does not carry its classes
 CHANGE_CLASSES = [
     ClassInfo(0, "dry", "#00000000"),
@@ -112,9 +112,17 @@ def read_area_csv(path: Path) -> dict[str, float]:
         return {}
 
 
+def _task_of(job: str) -> str:
+    """The model card task of a table job (map_floods -> flood)."""
+    try:
+        return jobs.job(job).task
+    except KeyError:
+        return job
+
+
 def summary_from_engine(data: dict[str, Any], request: Any) -> JobSummary:
     """The engine's `done` result, completed from the request, the model card and the statistics CSV."""
-    task = TASK_OF_JOB.get(request.job, request.job)
+    task = _task_of(request.job)
     outputs = data.get("outputs") if isinstance(data.get("outputs"), dict) else {}
     merged = {**outputs, **data}
     # outputs.classes is the class raster's path, while the top-level classes is the class table

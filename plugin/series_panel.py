@@ -16,13 +16,15 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
+from ..models import jobs
 from .layer_choice import is_output
 from .model_picker import ModelPicker
 from .paths import layer_file_path, unique_output_path
 from .settings import RunSettings
 from .tasks import JobRequest
 
-SERIES_TASK = "pixel_timeseries"
+SERIES_JOB = jobs.job("classify_series")
+SERIES_TASK = SERIES_JOB.task
 
 
 class SeriesPanel(QWidget):
@@ -33,7 +35,7 @@ class SeriesPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("ContrasatPanel_classify_series")
-        self.title = "Classify series"
+        self.title = SERIES_JOB.display_name
         box = QGroupBox("Sentinel-2 dates", self)
         self.layers = QListWidget(box)
         self.layers.setToolTip("Tick one raster per date (dates from tags or file names), or one index stack")
@@ -88,6 +90,12 @@ class SeriesPanel(QWidget):
         paths = [layer_file_path(layer) for layer in layers if layer is not None]
         if not paths or any(p is None for p in paths):
             raise ValueError("Tick the raster layers of the series (one per date, or one stack).")
+        tile = settings.tile_size if settings is not None else 0
+        problem = (
+            next((p.problem(tile) for p in SERIES_JOB.params if p.name == "tile"), None) if tile else None
+        )
+        if problem:
+            raise ValueError(f"Tile size {tile} px cannot run: {problem} (Raster > Contrasat > Settings…).")
         out = unique_output_path(out_dir, layers[0].name(), kind="series")
         options = {"model": model, "aoi": aoi}
-        return JobRequest("classify_series", paths, out, options, layers[0].name(), settings)
+        return JobRequest(SERIES_JOB.algorithm, paths, out, options, layers[0].name(), settings)

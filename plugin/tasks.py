@@ -16,13 +16,11 @@ from typing import Any
 
 from qgis.core import Qgis, QgsMessageLog, QgsTask
 
-from .engine import run_engine
+from .engine import run_engine, table_job
 from .engine_env import engine_env, engine_python
 from .settings import RunSettings
 
 LOG_TAG = "Contrasat"
-JOBS = ("map_floods", "land_cover", "classify_series")
-OUTPUT_KEYS = ("probabilities", "polygons", "statistics")
 
 
 @dataclass
@@ -38,17 +36,32 @@ class BandOverride:
 class JobRequest:
     """Everything one run needs, collected on the GUI thread (the worker touches no layer or widget)."""
 
-    job: str  # one of JOBS
-    primary: Path | list[Path]  # S1 for map_floods, S2 for land_cover, the stack for classify_series
+    job: str  # a job of the table (models/jobs.py) by its algorithm name: map_floods, land_cover, ...
+    primary: Path | list[Path]  # the job's first input: S1 for map_floods, S2 for land_cover, the stack ...
     out: Path
-    options: dict[str, Any] = field(default_factory=dict)  # s1/s2/pre_event/aoi/model/outputs/dates
+    options: dict[str, Any] = field(
+        default_factory=dict
+    )  # other table parameters by name (s2, aoi, model, ...)
     layer_name: str = ""  # names the output layers
     settings: RunSettings | None = None
     overrides: dict[str, BandOverride] = field(default_factory=dict)  # 'primary' or an option key
 
+    def values(self) -> dict[str, Any]:
+        """Every parameter of the request by its table name; ValueError for a name the job does not have."""
+        job = table_job(self.job)
+        values = {job.inputs[0].name: self.primary, "out": self.out, **self.options}
+        unknown = set(values) - {p.name for p in job.params}
+        if unknown:
+            raise ValueError(f"{job.name} has no parameter {', '.join(sorted(unknown))}")
+        return values
+
     def outputs(self) -> list[Path]:
         """Every file the job may write."""
-        return [self.out] + [Path(self.options[k]) for k in OUTPUT_KEYS if self.options.get(k)]
+        job = table_job(self.job)
+        extra = [
+            Path(self.options[p.name]) for p in job.outputs if p.name != "out" and self.options.get(p.name)
+        ]
+        return [self.out, *extra]
 
 
 @dataclass
@@ -67,34 +80,42 @@ class TaskOutcome:
         return self.done and self.result is not None
 
 
-def write_aoi(aoi: tuple[dict[str, Any], str], folder: Path) -> Path:
-    """The drawn AOI as a GeoJSON file in its own CRS (named in the legacy `crs` member GDAL reads)."""
+def write_aoi(aoi: tuple[dict[str, Any], str], folder: Path, name: str = "aoi") -> Path:
+    """A drawn AOI (or any polygon input) as a GeoJSON file in its own CRS (the legacy `crs` member GDAL reads)."""
     geometry, crs = aoi
     doc = {
         "type": "FeatureCollection",
         "crs": {"type": "name", "properties": {"name": crs}},
         "features": [{"type": "Feature", "properties": {}, "geometry": geometry}],
     }
-    path = folder / "aoi.geojson"
+    path = folder / f"{name}.geojson"
     path.write_text(json.dumps(doc), encoding="utf-8")
     return path
 
 
-def engine_arguments(request: JobRequest, scratch: Path) -> tuple[Path | list[Path], dict[str, Any]]:
-    """Inputs as files the engine opens: band overrides become VRTs, a drawn AOI a GeoJSON file."""
-    options = dict(request.options)
-    primary = request.primary
+def engine_values(request: JobRequest, scratch: Path) -> dict[str, Any]:
+    """The request's parameters as the engine takes them: band overrides become VRTs, a polygon input
+    given as (GeoJSON geometry, CRS) a GeoJSON file; keyed by table name, ready for `job_command`."""
+    values = request.values()
+    job = table_job(request.job)
     for key, override in request.overrides.items():
         from .band_mapping import build_band_vrt  # QGIS's own GDAL writes a small XML file
 
         vrt = build_band_vrt(override.source, override.bands, override.names, scratch)
-        if key == "primary":
-            primary = vrt
-        else:
-            options[key] = vrt
-    if isinstance(options.get("aoi"), tuple):
-        options["aoi"] = write_aoi(options["aoi"], scratch)
-    return primary, options
+        values[job.inputs[0].name if key == "primary" else key] = vrt
+    for param in job.params:
+        if param.kind == "vector" and isinstance(values.get(param.name), tuple):
+            values[param.name] = write_aoi(values[param.name], scratch, param.name)
+    return values
+
+
+def request_command(request: JobRequest, scratch: Path, python: str | Path | None = None) -> list[str]:
+    """The engine command line of a request (side files written into `scratch`): the dock's tasks and the
+    Processing algorithms both start their jobs with it."""
+    from .engine import job_command
+
+    run = request.settings.to_cli() if request.settings is not None else {}
+    return job_command(python or engine_python(), request.job, engine_values(request, scratch), run)
 
 
 class JobTask(QgsTask):
@@ -125,11 +146,7 @@ class JobTask(QgsTask):
 
     def command(self, scratch: Path) -> list[str]:
         """The engine command line of this job (side files written into `scratch`)."""
-        from .engine import job_command
-
-        primary, options = engine_arguments(self.request, scratch)
-        run = self.request.settings.to_cli() if self.request.settings is not None else {}
-        return job_command(engine_python(), self.request.job, primary, self.request.out, options, run)
+        return request_command(self.request, scratch)
 
     def run(self) -> bool:
         """Worker thread: no access to the project, layers or widgets here."""
@@ -144,7 +161,7 @@ class JobTask(QgsTask):
             command = self.command(scratch)
             QgsMessageLog.logMessage(" ".join(command), LOG_TAG, Qgis.Info)
             ended = run_engine(command, engine_env(), on_event=self._on_event, is_cancelled=self.isCanceled)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             self.outcome.error = f"cannot prepare the job: {exc}"
             return False
         finally:

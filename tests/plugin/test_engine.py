@@ -70,7 +70,10 @@ def test_cancel_sends_sigterm_and_reads_the_cancelled_event():
 
 
 def test_process_ignoring_sigterm_is_killed_after_grace():
-    ended = engine.run_engine(fake("stubborn"), is_cancelled=lambda: True, terminate_grace=0.5)
+    events = []  # cancel once the fake has spoken: by then it ignores SIGTERM (no start-up race on a busy machine)
+    ended = engine.run_engine(
+        fake("stubborn"), on_event=events.append, is_cancelled=lambda: bool(events), terminate_grace=0.5
+    )
     assert ended.status == "cancelled" and ended.returncode == -signal.SIGKILL
 
 
@@ -115,26 +118,37 @@ def test_base_python_is_a_python_interpreter():
 def test_job_commands_match_the_cli(tmp_path):
     py = "/env/bin/python"
     cmd = engine.job_command(
-        py, "map_floods", Path("/d/s1.tif"), Path("/o/f.tif"),
-        {"s2": Path("/d/s2.tif"), "pre_event": Path("/d/pre.tif"), "aoi": Path("/t/aoi.geojson"),
-         "model": "flood_s1_unet", "statistics": Path("/o/f_areas.csv"), "probabilities": None},
-        {"tile": 256, "overlap": None, "batch": 4, "provider": "cpu", "threads": None},
+        py, "map_floods",
+        {"s1": Path("/d/s1.tif"), "out": Path("/o/f.tif"), "s2": Path("/d/s2.tif"), "pre_event": Path("/d/pre.tif"),
+         "aoi": Path("/t/aoi.geojson"), "model": "flood_s1_unet", "statistics": Path("/o/f_areas.csv"),
+         "probabilities": None},
+        {"tile": 256, "overlap": 0, "batch": 4, "provider": "cpu", "threads": None},
     )  # fmt: skip
     assert cmd == [
-        py, "-m", "contrasat", "map-floods", "--s1", "/d/s1.tif", "--out", "/o/f.tif", "--s2", "/d/s2.tif",
-        "--pre-event", "/d/pre.tif", "--aoi", "/t/aoi.geojson", "--model", "flood_s1_unet",
-        "--statistics", "/o/f_areas.csv", "--tile", "256", "--batch", "4", "--provider", "cpu",
+        py, "-m", "contrasat", "map-floods", "--s1", "/d/s1.tif", "--s2", "/d/s2.tif", "--pre-event", "/d/pre.tif",
+        "--out", "/o/f.tif", "--statistics", "/o/f_areas.csv", "--aoi", "/t/aoi.geojson", "--model",
+        "flood_s1_unet", "--overlap", "0", "--batch", "4", "--tile", "256", "--provider", "cpu",
         "--progress", "json",
     ]  # fmt: skip
     cmd = engine.job_command(
-        py, "classify_series", [Path("/a.tif"), Path("/b.tif")], Path("/o/s.tif"),
-        {"dates": ["2020-01-01", "2020-02-01"], "statistics": Path("/o/x.csv")}, {"batch": 4, "provider": "auto"},
+        py, "classify_series",
+        {"stack": [Path("/a.tif"), Path("/b.tif")], "out": Path("/o/s.tif"), "dates": ["2020-01-01", "2020-02-01"]},
+        {"batch": 4, "overlap": 8, "provider": "auto"},
     )  # fmt: skip
-    assert cmd[3:8] == ["classify-series", "--stack", "/a.tif", "/b.tif", "--out"]
-    assert "--statistics" not in cmd and "--batch" not in cmd  # options classify-series does not take
-    assert cmd[-7:] == ["--dates", "2020-01-01", "2020-02-01", "--provider", "auto", "--progress", "json"]
-    with pytest.raises(ValueError):
-        engine.job_command(py, "train", Path("/a"), Path("/b"), {})
+    assert cmd[3:8] == ["classify-series", "--stack", "/a.tif", "/b.tif", "--dates"]
+    assert "--overlap" not in cmd and "--batch" not in cmd  # settings classify-series does not take
+    assert cmd[-5:] == ["/o/s.tif", "--provider", "auto", "--progress", "json"]
+    # a value given for the job wins over the saved setting
+    cmd = engine.job_command(
+        py, "land-cover", {"s2": "/d/s2.tif", "out": "/o/l.tif", "tile": 128}, {"tile": 256}
+    )
+    assert cmd[cmd.index("--tile") + 1] == "128" and cmd.count("--tile") == 1
+    with pytest.raises(ValueError, match="unknown job"):
+        engine.job_command(py, "train", {"out": "/b"})
+    with pytest.raises(ValueError, match="no parameter statistics"):  # never dropped without a word
+        engine.job_command(
+            py, "classify_series", {"stack": ["/a.tif"], "out": "/o.tif", "statistics": "/x.csv"}
+        )
 
 
 def test_cards_read_without_onnx_equal_onnx_reading():
