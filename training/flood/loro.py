@@ -14,12 +14,12 @@ import argparse
 import json
 import math
 import time
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tomllib
 import torch
 
 from ...models.card import InputSpec
