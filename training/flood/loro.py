@@ -32,7 +32,7 @@ from ..unet import UNet
 from .safeguard import ThresholdResidual
 from .sources import IGNORE, Chip, load_region, present_bands, regions
 
-METHODS = ("model", "otsu", "fixed_vh_-20dB")
+METHODS = ("model", "model_or_vh", "otsu", "fixed_vh_-20dB")  # model_or_vh: ship.UnionWithRule
 
 
 @dataclass
@@ -164,10 +164,12 @@ def score_region(masks: list[np.ndarray], chips: list[Chip]) -> dict[str, dict[s
     total = {m: Counts() for m in METHODS}
     for mask, chip in zip(masks, chips, strict=True):
         total["model"] += confusion(mask, chip.label, chip.valid)
+        with np.errstate(invalid="ignore"):
+            rule = chip.s1[1] < FIXED_VH_DB  # NaN (no VH) compares False: the union is then the model
+        total["model_or_vh"] += confusion(mask | rule, chip.label, chip.valid)
         total["otsu"] += confusion(otsu_mask(chip), chip.label, chip.valid)
         if has_vh:
-            with np.errstate(invalid="ignore"):
-                total["fixed_vh_-20dB"] += confusion(chip.s1[1] < FIXED_VH_DB, chip.label, chip.valid)
+            total["fixed_vh_-20dB"] += confusion(rule, chip.label, chip.valid)
     out = {m: asdict(c) for m, c in total.items()}
     if not has_vh:
         out["fixed_vh_-20dB"] = None
