@@ -136,22 +136,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-# `contrasat train KIT ...`: each training kit has its own entry point module in training/.
-TRAIN_KITS = {"contrastive": "contrastive_cli", "pimc": "pimc_cli"}
-
-
 def cmd_train(argv: list[str]) -> int:
-    import importlib
+    """`contrasat train ...`: one parser over every training kit (training/cli.py)."""
+    from .training.cli import main as train_main
 
-    module = TRAIN_KITS.get(argv[0], "cli") if argv else "cli"
-    try:
-        entry = importlib.import_module(f".training.{module}", package=__package__)
-    except ImportError as exc:
-        print(
-            f"contrasat: error: training needs torch (pip install 'contrasat[train]'): {exc}", file=sys.stderr
-        )
-        return 2
-    return entry.main(argv[1:] if module != "cli" else argv)
+    return train_main(argv)
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:

@@ -1,4 +1,5 @@
-"""Real paired scenes for the contrastive tests, skipped with the missing resource named."""
+"""Real paired scenes for the contrastive tests: the shipped fixtures (tests/fixtures/data), and the
+BigEarthNet v2 sample of configilm==0.7.1 (installed by scripts/setup.sh)."""
 
 from __future__ import annotations
 
@@ -6,21 +7,16 @@ from pathlib import Path
 
 import pytest
 from contrasat.training.contrastive.bigearthnet import configilm_mock_lmdb
-from contrasat.training.data_floods import data_root
+
+FIXTURE_DATA = Path(__file__).resolve().parent / "fixtures" / "data"
 
 
 def terramind_root() -> Path:
-    root = data_root() / "terramind"
-    if not (root / "S1RTC").is_dir():
-        pytest.skip(f"TerraMind samples not found at {root} (set CONTRASAT_DATA)")
-    return root
+    return FIXTURE_DATA / "terramind"
 
 
 def floods_root() -> Path:
-    root = data_root() / "sen1floods11"
-    if not (root / "S2Hand").is_dir():
-        pytest.skip(f"Sen1Floods11 S2Hand not found at {root} (set CONTRASAT_DATA)")
-    return root
+    return FIXTURE_DATA / "sen1floods11"
 
 
 def ben_lmdb() -> Path:

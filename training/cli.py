@@ -1,213 +1,70 @@
-"""`contrasat train ...`: flood training, leave-one-chip-out evaluation, report and ONNX export.
+"""`contrasat train KIT COMMAND ...`: the one parser of the training kits (needs torch to run a command).
 
-Called as training.cli.main(argv) by the root CLI, or `python -m contrasat.training.cli ...`.
-Exit codes: 0 success, 2 bad input (one-line message).
+Each kit's cli.py adds its commands with `add_commands(parser)`; building the parser imports no torch, so
+`contrasat train --help` works in a runtime-only install. Errors follow the CLI's convention: one line
+`contrasat: error: ...` on stderr and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
+import logging
 import sys
-from pathlib import Path
 
-from .config_flood import SHIPPED_HOLDOUT, FloodConfig, load_config
-from .data_floods import REPO_ROOT, data_root, floods_dir, list_chips, load_chips
+from .common.errors import UsageError
 
-DEFAULT_WEIGHTS = REPO_ROOT / "models" / "weights" / "flood_s1_unet.onnx"
-DEFAULT_REPORT = REPO_ROOT / "docs" / "results" / "flood.md"
-
-
-class UsageError(Exception):
-    """Bad input the user can fix: reported in one line with exit code 2."""
-
-
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="contrasat train", description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="command", required=True)
-
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", type=Path, help="recipe file (.toml or .json); flags below override it")
-        p.add_argument("--steps", type=int, help="training steps per model")
-        p.add_argument("--seed", type=int)
-        p.add_argument(
-            "--data", type=Path, help="shared data root (default $CONTRASAT_DATA or <repo>/../shared/data)"
-        )
-        p.add_argument("--chips", help="comma-separated subset of chips (default: all)")
-        p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-    f = sub.add_parser("flood", help="train one flood model (one fold, or all chips with --holdout none)")
-    common(f)
-    f.add_argument(
-        "--holdout", default=SHIPPED_HOLDOUT, help="chip to hold out, or 'none' (default %(default)s)"
-    )
-    f.add_argument("--out", type=Path, default=Path("runs/flood"), help="run directory")
-    f.add_argument("--export", type=Path, help="also export ONNX + card to this path")
-    f.add_argument("--loco", type=Path, help="a flood-loco run directory whose figures go into the card")
-
-    lo = sub.add_parser("flood-loco", help="leave-one-chip-out for one recipe + baselines, report, export")
-    common(lo)
-    lo.add_argument("--out", type=Path, default=Path("runs/flood-loco"), help="run directory (folds resume)")
-    lo.add_argument(
-        "--export",
-        type=Path,
-        help=f"export the fold holding out --ship-holdout here (e.g. {DEFAULT_WEIGHTS})",
-    )
-    lo.add_argument("--ship-holdout", default=SHIPPED_HOLDOUT)
-    lo.add_argument(
-        "--folds", help="comma-separated held-out chips to run, in this order (default: every chip)"
-    )
-    lo.add_argument("--report", type=Path, help=f"write the results page here (e.g. {DEFAULT_REPORT})")
-    lo.add_argument(
-        "--compare", type=Path, nargs="*", default=[], help="other recipes' flood-loco run dirs to list"
-    )
-    return ap
+# kit name -> (module with add_commands, one-line help). The land-cover kit (training/landcover/) goes here.
+KITS: dict[str, tuple[str, str]] = {
+    "flood": (".flood.cli", "S1 flood U-Net on Sen1Floods11: train, leave-one-chip-out, report, export"),
+    "contrastive": (
+        ".contrastive.cli",
+        "multimodal S1/S2 contrastive pre-training, fine-tuning, experiment grid, report, export",
+    ),
+    "pimc": (".pimc.cli", "pixel time-series land cover (recurrence plots): experiment, report, export"),
+    # "landcover": (".landcover.cli", "..."),  # issue 8: the land-cover kit registers here
+}
+TRAIN_EXTRA = {"torch", "lmdb", "safetensors"}  # modules of the `train` extra
 
 
-def _config(args: argparse.Namespace) -> FloodConfig:
-    if args.config is not None and not args.config.is_file():
-        raise UsageError(f"config file not found: {args.config}")
-    try:
-        cfg = load_config(args.config)
-    except (ValueError, TypeError) as exc:
-        raise UsageError(f"bad config {args.config}: {exc}") from exc
-    if args.steps is not None:
-        cfg.steps = args.steps
-    if args.seed is not None:
-        cfg.seed = args.seed
-    if cfg.steps < 1:
-        raise UsageError("--steps must be at least 1")
-    return cfg
+class Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error convention: one line, exit code 2."""
+
+    def error(self, message: str):
+        print(f"contrasat: error: {self.prog}: {message}", file=sys.stderr)
+        sys.exit(2)
 
 
-def _chips(args: argparse.Namespace):
-    root = args.data if args.data is not None else data_root()
-    names = list_chips(root)
-    if not names:
-        raise UsageError(
-            f"no Sen1Floods11 chips found under {floods_dir(root)} (set --data or CONTRASAT_DATA)"
-        )
-    if args.chips:
-        wanted = [c.strip() for c in args.chips.split(",") if c.strip()]
-        missing = [c for c in wanted if c not in names]
-        if missing:
-            raise UsageError(f"unknown chip(s) {', '.join(missing)}; available: {', '.join(names)}")
-        names = wanted
-    return load_chips(names, root)
-
-
-def _export_fold(folder: Path, path: Path, loco_summary: dict | None) -> dict:
-    """Export a saved fold with its card; returns facts for the report."""
-    from .export import OPSET, export_onnx
-    from .flood_card import flood_card
-    from .loco import loco_counts
-    from .train_flood import counts_from, load_fold
-
-    result, net, spec = load_fold(folder)
-    cfg = FloodConfig.from_dict(result["config"])
-    holdout = result["holdout"]
-    train_chips = result.get("train_chips", [])
-    heldout = counts_from(result) if result["counts"] else None
-    loco = loco_counts(loco_summary) if loco_summary else None
-    card = flood_card(spec, cfg, holdout, train_chips, heldout, loco, result["params"])
-    diff = export_onnx(net, card, path)
-    print(f"exported {path} ({path.stat().st_size / 1024:.0f} kB), ORT vs torch max |diff| {diff:.1e}")
-    return {
-        "chip": holdout,
-        "heldout": result["counts"],
-        "size_kb": path.stat().st_size / 1024,
-        "parity": diff,
-        "opset": OPSET,
-    }
-
-
-def cmd_flood(args: argparse.Namespace) -> int:
-    from .report_flood import plot_curve
-    from .train_flood import save_fold, train_fold
-
-    cfg = _config(args)
-    chips = _chips(args)
-    holdout = None if args.holdout.lower() == "none" else args.holdout
-    if holdout is not None and holdout not in [c.name for c in chips]:
-        raise UsageError(
-            f"hold-out chip '{holdout}' not found; available: {', '.join(c.name for c in chips)}"
-        )
-    run = train_fold(cfg, chips, holdout, progress=not args.quiet)
-    save_fold(run, cfg, args.out, train_chips=[c.name for c in chips if c.name != holdout])
-    ref = run.counts["fixed_vh_-20dB"].iou if run.counts else None
-    plot_curve(run.history, args.out / "curve.png", f"flood U-Net, holdout {holdout}", ref)
-    for m, c in run.counts.items():
-        print(f"{holdout} {m}: water IoU {c.iou:.3f} F1 {c.f1:.3f} accuracy {c.accuracy:.3f}")
-    if args.export:
-        loco = None
-        if args.loco:
-            loco_file = args.loco / "loco.json"
-            if not loco_file.is_file():
-                raise UsageError(f"no loco.json in {args.loco}")
-            loco = json.loads(loco_file.read_text())
-        _export_fold(args.out, args.export, loco)
-    return 0
-
-
-def cmd_loco(args: argparse.Namespace) -> int:
-    from .loco import fold_dir, run_loco
-    from .report_flood import plot_curve, write_report
-
-    cfg = _config(args)
-    chips = _chips(args)
-    names = [c.name for c in chips]
-    if (args.export or args.report) and args.ship_holdout not in names:
-        raise UsageError(f"--ship-holdout {args.ship_holdout} is not among the chips: {', '.join(names)}")
-    others = []
-    for d in args.compare:
-        if not (d / "loco.json").is_file():
-            raise UsageError(f"--compare {d}: no loco.json there (run flood-loco for that recipe first)")
-        others.append(json.loads((d / "loco.json").read_text()))
-    holdouts = [f.strip() for f in args.folds.split(",") if f.strip()] if args.folds else None
-    if holdouts and set(holdouts) - set(names):
-        raise UsageError(f"--folds names unknown chip(s): {', '.join(sorted(set(holdouts) - set(names)))}")
-    summary = run_loco(cfg, chips, args.out, progress=not args.quiet, holdouts=holdouts)
-    summary["command"] = args.argv_echo  # so a report listing this run can say how to reproduce it
-    (args.out / "loco.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
-    if args.ship_holdout not in summary["per_chip"] and (args.export or args.report):
-        raise UsageError(f"fold {args.ship_holdout} was not run; add it to --folds")
-    for n, ms in summary["per_chip"].items():
-        print(f"{n:16s} " + "  ".join(f"{m} {_iou(v['iou'])}" for m, v in ms.items()))
-    print("POOLED           " + "  ".join(f"{m} {_iou(v['iou'])}" for m, v in summary["pooled"].items()))
-    ship_dir = fold_dir(args.out, args.ship_holdout)
-    ship_hist = summary["history"].get(args.ship_holdout)
-    shipped, ref = None, None
-    if ship_hist is not None:
-        ref = summary["per_chip"][args.ship_holdout]["fixed_vh_-20dB"]["iou"]
-        plot_curve(ship_hist, ship_dir / "curve.png", f"flood U-Net, holdout {args.ship_holdout}", ref)
-    if args.export:
-        shipped = _export_fold(ship_dir, args.export, summary)
-    if args.report and ship_hist is not None:
-        curve_png = args.report.with_name(args.report.stem + "_curve.png")
-        plot_curve(ship_hist, curve_png, f"shipped fold: {args.ship_holdout} held out", ref)
-        if shipped:
-            shipped["curve"] = curve_png.name
-        cmds = [o["command"] for o in others if "command" in o] + [args.argv_echo]
-        write_report(summary, args.report, args.report.with_suffix(".png"), others, shipped, cmds)
-        print(f"wrote {args.report}")
-    return 0
-
-
-def _iou(x: float | None) -> str:
-    return "  —  " if x is None or x != x else f"{x:.3f}"
+def build_parser() -> Parser:
+    """`contrasat train` with every kit as a subcommand and each kit's own commands below it."""
+    parser = Parser(prog="contrasat train", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug messages")
+    sub = parser.add_subparsers(dest="kit", required=True, metavar="KIT", parser_class=Parser)
+    for kit, (module, help_text) in KITS.items():
+        p = sub.add_parser(kit, help=help_text, description=help_text)
+        importlib.import_module(module, package=__package__).add_commands(p)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one `contrasat train` subcommand; returns the exit code."""
+    """Run one `contrasat train KIT COMMAND`; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
-    args.argv_echo = "contrasat train " + " ".join(argv)
+    args = build_parser().parse_args(argv)
+    args.argv_echo = "contrasat train " + " ".join(argv)  # so reports can say how to reproduce a run
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr
+    )
     try:
-        if args.command == "flood":
-            return cmd_flood(args)
-        return cmd_loco(args)
+        return args.func(args)
     except UsageError as exc:
-        print(f"contrasat train: {exc}", file=sys.stderr)
+        print(f"contrasat: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if exc.name not in TRAIN_EXTRA:
+            raise
+        print(
+            f"contrasat: error: training needs {exc.name} (pip install 'contrasat[train]')", file=sys.stderr
+        )
         return 2
 
 

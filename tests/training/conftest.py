@@ -1,24 +1,34 @@
-"""Shared fixtures: the real Sen1Floods11 chips (skipped with the missing path named when absent)."""
+"""Shared fixtures. Training tests read the small real rasters in tests/fixtures/data (windows of the shared
+data, credited in its README), so they run the same in a fresh clone without ../shared/data."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-from contrasat.training.data_floods import Chip, floods_dir, list_chips, load_chip
+from contrasat.training.flood.data import Chip, floods_dir, load_chip
+
+FIXTURE_DATA = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 
 
-@pytest.fixture(scope="session")
-def floods_root():
-    folder = floods_dir()
-    if not (folder / "S1Hand").is_dir() or not list_chips():
-        pytest.skip(f"Sen1Floods11 chips not found at {folder} (set CONTRASAT_DATA)")
-    return folder
+@pytest.fixture(scope="module", autouse=True)
+def fixture_data_root():
+    """Every kit resolves its data through $CONTRASAT_DATA: point it at the shipped fixtures."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CONTRASAT_DATA", str(FIXTURE_DATA))
+        yield FIXTURE_DATA
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
+def floods_root(fixture_data_root) -> Path:
+    return floods_dir(fixture_data_root)
+
+
+@pytest.fixture(scope="module")
 def india(floods_root) -> Chip:
-    """A chip with about half water: both classes are well represented."""
-    return load_chip("India_900498")
+    """A chip window with about half water: both classes are well represented."""
+    return load_chip("India_900498", floods_root.parent)
 
 
 def crop(chip: Chip, y: int, x: int, size: int) -> Chip:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from contrasat.models.card import read_card
-from contrasat.training.contrastive_cli import main
+from contrasat.training.cli import main as train_main
 from contrastive_helpers import floods_root, terramind_root
 
 TINY = """
@@ -28,6 +28,11 @@ batch = 4
 crop = 32
 width = 8
 """
+
+
+def main(argv: list[str]) -> int:
+    """`contrasat train contrastive ...`"""
+    return train_main(["contrastive", *argv])
 
 
 def test_pretrain_finetune_export_evaluate(tmp_path: Path, capsys) -> None:

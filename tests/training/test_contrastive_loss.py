@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from contrasat.training.contrastive.infonce import info_nce, nt_xent
+from contrasat.training.common.losses import info_nce, nt_xent
 
 
 def _cos(a: torch.Tensor, b: torch.Tensor) -> float:

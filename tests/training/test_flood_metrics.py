@@ -1,7 +1,7 @@
 import math
 
 import numpy as np
-from contrasat.training.metrics import Counts, confusion, pooled
+from contrasat.training.common.metrics import Counts, confusion, pooled
 
 
 def test_iou_f1_accuracy_on_hand_made_arrays():

@@ -11,18 +11,17 @@ import torch
 from contrasat.models.card import read_card
 from contrasat.models.indices import ndvi, to_reflectance
 from contrasat.models.series import SERIES_KEY, classify_series
-from contrasat.training.pimc_data import (
+from contrasat.training.pimc.data import (
     PASTIS_BANDS,
     block_split,
     build_pixels,
     load_slovenia,
     read_pastis,
-    slovenia_path,
 )
-from contrasat.training.pimc_export import export_classifier, lulc_card
-from contrasat.training.pimc_fixture import write_stack
-from contrasat.training.pimc_models import PIMC, Classifier, RPEncoder
-from contrasat.training.pimc_train import Norm, gather_patches, inputs
+from contrasat.training.pimc.export import export_classifier, lulc_card
+from contrasat.training.pimc.fixture import write_stack
+from contrasat.training.pimc.networks import PIMC, Classifier, RPEncoder
+from contrasat.training.pimc.train import Norm, gather_patches, inputs
 
 torch.set_num_threads(1)  # shared CPU: more threads only add contention at this size
 L1C_ORDER = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
@@ -30,8 +29,6 @@ L1C_ORDER = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09
 
 @pytest.fixture(scope="module")
 def patch():
-    if not slovenia_path().is_file():
-        pytest.skip(f"eo-learn Slovenia patch not found at {slovenia_path()} (set CONTRASAT_DATA)")
     return load_slovenia()
 
 

@@ -10,7 +10,7 @@ import rasterio
 from contrasat.models.card import read_card, write_card
 from contrasat.models.pipeline import map_floods
 from contrasat.models.registry import WEIGHTS_DIR
-from contrasat.training.threshold_model import threshold_card, threshold_graph
+from contrasat.training.flood.threshold import threshold_card, threshold_graph
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "resources" / "sample" / "Spain_7370579_S1Hand.tif"

@@ -1,13 +1,10 @@
-"""Recipes as dataclasses, loadable from TOML or JSON: pre-training, downstream fine-tuning, experiment."""
+"""Recipes as dataclasses (loaded by common/config.py from TOML or JSON): pre-training, fine-tuning, experiment."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
 
-from ..config_flood import SHIPPED_HOLDOUT
+from ..flood.config import SHIPPED_HOLDOUT
 from .views import AugConfig
 
 METHODS = ("multimodal", "simclr_s1", "simclr_s2")
@@ -85,43 +82,3 @@ class ExperimentConfig:
     fractions: list[str] = field(default_factory=lambda: ["one", "all"])
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
-
-
-def _build(cls: type, data: dict[str, Any]) -> Any:
-    known = {f.name: f for f in fields(cls)}
-    unknown = set(data) - set(known)
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys: {', '.join(sorted(unknown))}")
-    data = dict(data)
-    nested = {"aug": AugConfig, "pretrain": PretrainConfig, "finetune": FinetuneConfig}
-    for key, sub in nested.items():
-        if key in data and key in known:
-            data[key] = _build(sub, data[key])
-    if cls is AugConfig and "s1_looks" in data:
-        data["s1_looks"] = tuple(data["s1_looks"])
-    return cls(**data)
-
-
-def read_table(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".toml":
-        import tomllib
-
-        return tomllib.loads(text)
-    return json.loads(text)
-
-
-def load(cls: type, path: str | Path | None, section: str | None = None) -> Any:
-    """Defaults of `cls`, overridden by a file (or one [section] of it)."""
-    if path is None:
-        return cls()
-    data = read_table(path)
-    if section is not None:
-        data = data.get(section, {})
-    return _build(cls, data)
-
-
-def to_dict(cfg: Any) -> dict[str, Any]:
-    data = asdict(cfg)
-    return json.loads(json.dumps(data))  # tuples -> lists: comparable with a reloaded checkpoint

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .config import METHODS, ExperimentConfig, to_dict
+from ..common.config import to_dict
+from .config import METHODS, ExperimentConfig
 from .finetune import finetune
 from .pool import load_pool, specs_from_dict
 from .pretrain import load_encoders, pretrain
 from .tasks import load_task
 
 # Which pre-training run(s) initialise each task's encoders, per downstream method.
+log = logging.getLogger(__name__)
 INIT = {
     "flood_s1": {"multimodal": ["multimodal"], "simclr": ["simclr_s1"], "random": []},
     "flood_fusion": {"multimodal": ["multimodal"], "simclr": ["simclr_s1", "simclr_s2"], "random": []},
@@ -56,10 +59,8 @@ def run_experiment(cfg: ExperimentConfig, out: Path, progress: bool = False) -> 
             if not (folder / "encoder.pt").is_file():
                 pcfg = dataclasses.replace(cfg.pretrain, method=method, seed=seed)
                 r = pretrain(pcfg, folder, pool, progress=progress)
-                print(
-                    f"pretrain {method} seed {seed}: {r['seconds']:.0f}s, final loss {r['history']['loss'][-1]:.3f}",
-                    flush=True,
-                )
+                loss = r["history"]["loss"][-1]
+                log.info("pretrain %s seed %s: %.0fs, final loss %.3f", method, seed, r["seconds"], loss)
         specs = specs_from_dict(load_encoders(pretrain_dir(out, "multimodal", seed))["specs"])
         for (task, fraction), data in tasks.items():
             for method, sources in INIT[task].items():
@@ -84,5 +85,5 @@ def run_experiment(cfg: ExperimentConfig, out: Path, progress: bool = False) -> 
                     with results.open("a", encoding="utf-8") as f:
                         f.write(json.dumps(row) + "\n")
                     main = run.metrics.get("water_iou", run.metrics.get("miou"))
-                    print(f"{key}: {main:.3f} ({run.seconds:.0f}s)", flush=True)
+                    log.info("%s: %.3f (%.0fs)", key, main, run.seconds)
     return results

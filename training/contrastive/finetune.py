@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ...models.card import InputSpec
-from ..augment import AugmentConfig, radiometric
-from ..losses import flood_loss, water_weight
-from ..metrics import confusion
+from ..common.augment import AugmentConfig, radiometric
+from ..common.losses import flood_loss, water_weight
+from ..common.metrics import confusion
 from .config import FinetuneConfig
 from .pretrain import load_encoders
 from .segment import SegNet

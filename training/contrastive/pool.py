@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ...models.bands import S1_BANDS, S2L1C_BANDS
 from ...models.card import InputSpec
-from ..data_floods import S1_CLIP_DB, data_root, floods_dir
+from ..common.data_root import data_root
+from ..flood.data import S1_CLIP_DB, floods_dir
 from .bigearthnet import configilm_mock_lmdb, load_bigearthnet
 from .layouts import ssl4eo_pairs
 from .scenes import PairedScene, finite_stats, load_sen1floods11_pairs, load_terramind

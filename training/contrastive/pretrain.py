@@ -7,7 +7,6 @@ Writes into the run directory: ckpt.pt (resumable state, loaded with weights_onl
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import ddp
-from .config import PretrainConfig, to_dict
+from ..common import distributed as ddp
+from ..common.config import to_dict
+from ..common.losses import info_nce, nt_xent
+from ..common.schedule import scheduler, warmup_cosine
+from .config import PretrainConfig
 from .encoders import DualEncoder, Embedder, n_params
-from .infonce import info_nce, nt_xent
 from .pool import load_pool, spec_dict, specs_from
 from .scenes import PairedScene
 from .views import multimodal_batch, simclr_batch
@@ -30,14 +31,6 @@ def build_model(cfg: PretrainConfig) -> torch.nn.Module:
     if cfg.method == "multimodal":
         return DualEncoder(cfg.width, cfg.proj_dim)
     return Embedder(2 if cfg.method == "simclr_s1" else 13, cfg.width, cfg.proj_dim)
-
-
-def lr_factor(cfg: PretrainConfig, step: int) -> float:
-    """Linear warm-up, then cosine decay to 5 %."""
-    if step < cfg.warmup:
-        return (step + 1) / cfg.warmup
-    t = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t))
 
 
 def batch_loss(
@@ -126,7 +119,7 @@ def pretrain(
     specs = specs_from(scenes)
     model = ddp.wrap(build_model(cfg), rt)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(cfg, s))
+    sched = scheduler(opt, cfg.warmup, cfg.steps)
     scaler = torch.amp.GradScaler("cuda", enabled=rt.amp)
     rng = np.random.default_rng([cfg.seed, rt.rank])  # each rank draws different crops
     hist: dict[str, list] = {"step": [], "loss": []}
@@ -145,7 +138,7 @@ def pretrain(
             rng = np.random.default_rng([cfg.seed, rt.rank, start])
         sched.last_epoch = start  # continue the schedule where the checkpoint left it
         for group, base in zip(opt.param_groups, sched.base_lrs, strict=True):
-            group["lr"] = base * lr_factor(cfg, start)
+            group["lr"] = base * warmup_cosine(start, cfg.warmup, cfg.steps)
     t0 = time.time()
     stop = cfg.steps if until is None else min(until, cfg.steps)
     bar = tqdm(range(start, stop), desc=f"pretrain {cfg.method}", disable=not (progress and rt.main))

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from ..baselines import fixed_vh
-from ..data_floods import load_chip
-from ..metrics import confusion
+from ..common.metrics import confusion
+from ..flood.data import load_chip
+from ..flood.evaluate import fixed_vh
 from .config import HELD_OUT_FLOOD_CHIP, HELD_OUT_LC_SITE
 
 METHOD_NAMES = {
@@ -294,7 +294,7 @@ def write_report(grid: Path, out: Path) -> Path:
         "Chosen per task as the configuration (method, mode, label fraction) with the best mean over seeds, "
         "shipping its "
         "median seed (no validation scene exists at this scale, so the choice is made on the test scene; "
-        "the cards say so). Regenerate with `contrasat train contrastive ship`.",
+        f"the cards say so). Regenerate with `contrasat train contrastive ship --grid {grid} --weights models/weights`.",
         "",
         "| model | configuration | held-out metrics | size |",
         "| --- | --- | --- | --- |",

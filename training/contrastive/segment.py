@@ -65,14 +65,3 @@ class SegNet(nn.Module):
         if self.frozen:
             self.encoders.eval()  # frozen BN keeps its pre-trained statistics
         return self
-
-
-class ProbsNet(nn.Module):
-    """The exported graph: logits -> softmax over classes (the runtime expects probabilities)."""
-
-    def __init__(self, net: SegNet) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.net(*inputs), dim=1)

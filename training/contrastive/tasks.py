@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data_floods import data_root, floods_dir, load_chips
+from ..common.data_root import data_root
+from ..flood.data import floods_dir, load_chips
 from .config import HELD_OUT_FLOOD_CHIP, HELD_OUT_LC_SITE
 from .scenes import load_sen1floods11_pairs, load_terramind
 

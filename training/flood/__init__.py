@@ -1,1 +1,4 @@
-"""Flood kit: S1 flood mapping, its data sources, stress sets and leave-one-region-out evaluation."""
+"""Flood kit: a small S1 U-Net on Sen1Floods11 hand-labelled chips, leave-one-chip-out, threshold baselines.
+
+Entry point: training/flood/cli.py (`contrasat train flood ...`).
+"""

@@ -1,0 +1,116 @@
+"""Tiled inference with a model that has a real receptive field (a 9×9 box filter): tile interiors equal a
+whole-image run, and seams are the documented weighted blend of the overlapping tiles' own predictions.
+
+A 1×1 model gives the same answer in every tile, so any positive blend weights would pass; a box filter
+sees zero padding near a tile edge, so the tiles really disagree there and the blend has to be right.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import rasterio
+from contrasat.models.card import ModelCard, write_card
+from contrasat.models.pipeline import RunConfig, map_floods
+from contrasat.models.preprocess import prepare
+from contrasat.models.tiling import tile_starts
+from onnx import TensorProto, helper, numpy_helper
+from runtime_helpers import FLOOD_CLASSES, S1_SAMPLE, s1_spec
+
+BOX = 9
+HALF = BOX // 2  # pixels a prediction reaches beyond its own position
+TILE, OVERLAP, SIZE = 128, 32, 512  # the sample is 512 x 512
+
+
+def _box_model(path: Path) -> Path:
+    """softmax of ±(9×9 mean of normalised VH): water where the neighbourhood is dark. Zero-padded conv."""
+    w = np.zeros((2, 2, BOX, BOX), dtype=np.float32)
+    w[0, 1], w[1, 1] = 10.0 / BOX**2, -10.0 / BOX**2
+    nodes = [
+        helper.make_node("Conv", ["s1", "w"], ["z"], pads=[HALF] * 4),
+        helper.make_node("Softmax", ["z"], ["probs"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "box", [helper.make_tensor_value_info("s1", TensorProto.FLOAT, ["N", 2, "H", "W"])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 2, "H", "W"])],
+        initializer=[numpy_helper.from_array(w, "w")],
+    )  # fmt: skip
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+    card = ModelCard(name="box9", task="flood", inputs=[s1_spec()], classes=FLOOD_CLASSES, tile_size=TILE,
+                     overlap=OVERLAP, metrics={"note": "test model"})  # fmt: skip
+    write_card(path, card)
+    return path
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, np.ndarray]:
+    """Water probability of the tiled run and of one whole-image tile, and the model path."""
+    tmp = tmp_path_factory.mktemp("blend")
+    model = _box_model(tmp / "box.onnx")
+    out = {"model": model}
+    for name, tile, overlap in (("tiled", TILE, OVERLAP), ("whole", SIZE, 0)):
+        probs = tmp / f"{name}_probs.tif"
+        map_floods(S1_SAMPLE, tmp / f"{name}.tif", model=model, probabilities=probs,
+                   config=RunConfig(tile_size=tile, overlap=overlap, batch_size=3))  # fmt: skip
+        with rasterio.open(probs) as src:
+            out[name] = src.read(2)
+    return out
+
+
+def _clean(starts: list[int]) -> np.ndarray:
+    """Per row (or column): True where every tile covering it has it at least HALF pixels from an edge that
+    lies inside the image (at the image border the whole-image run sees the same zero padding)."""
+    pos = np.arange(SIZE)
+    ok = np.ones(SIZE, dtype=bool)
+    for s in starts:
+        inside = (pos >= s) & (pos < s + TILE)
+        near_start = (pos - s < HALF) & (s > 0)
+        near_end = (s + TILE - 1 - pos < HALF) & (s + TILE < SIZE)
+        ok &= ~(inside & (near_start | near_end))
+    return ok
+
+
+def test_tile_layout_is_the_expected_one():
+    assert tile_starts(SIZE, TILE, OVERLAP) == [0, 96, 192, 288, 384]
+
+
+def test_tile_interiors_equal_the_whole_image_run(runs):
+    starts = tile_starts(SIZE, TILE, OVERLAP)
+    clean = _clean(starts)[:, None] & _clean(starts)[None, :]
+    assert 0.5 < clean.mean() < 1.0
+    diff = np.abs(runs["tiled"] - runs["whole"])
+    assert diff[clean].max() < 1e-5
+    # the receptive field is real: next to inner tile edges the tiles see padding and the answers move
+    assert diff[~clean].max() > 1e-3
+
+
+def _ramp(n: int) -> np.ndarray:
+    """Documented blend weight: rises linearly over `overlap` pixels from each tile edge, 1 inside."""
+    i = np.arange(n)
+    return np.minimum(np.minimum(i + 1, n - i) / (OVERLAP + 1), 1.0)
+
+
+def test_seams_are_the_weighted_blend_of_each_tiles_own_prediction(runs):
+    """Reference computed independently: ONNX Runtime on every tile alone, then Σ w·p / Σ w."""
+    with rasterio.open(S1_SAMPLE) as src:
+        x = prepare(src.read(), s1_spec())
+    sess = ort.InferenceSession(str(runs["model"]), providers=["CPUExecutionProvider"])
+    acc, wsum = np.zeros((SIZE, SIZE)), np.zeros((SIZE, SIZE))
+    last = np.zeros((SIZE, SIZE))  # an unblended mosaic: the last tile wins
+    weight = np.outer(_ramp(TILE), _ramp(TILE))
+    starts = [0, 96, 192, 288, 384]
+    for r in starts:
+        for c in starts:
+            p = sess.run(["probs"], {"s1": x[None, :, r : r + TILE, c : c + TILE]})[0][0, 1]
+            acc[r : r + TILE, c : c + TILE] += weight * p
+            wsum[r : r + TILE, c : c + TILE] += weight
+            last[r : r + TILE, c : c + TILE] = p
+    np.testing.assert_allclose(runs["tiled"], acc / wsum, atol=1e-5)
+    # blending is what hides the seams: closer to the whole-image answer than a hard mosaic
+    seam_blend = np.abs(runs["tiled"] - runs["whole"]).max()
+    seam_hard = np.abs(last - runs["whole"]).max()
+    assert seam_blend < 0.5 * seam_hard

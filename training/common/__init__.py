@@ -1,0 +1,1 @@
+"""What the training kits share: splits, augmentation, metrics, losses, schedule, config, export, errors."""

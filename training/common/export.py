@@ -1,0 +1,95 @@
+"""The one ONNX exporter of the kits: TorchScript export, IR capped for older runtimes, the model card
+written into the file, and an ONNX Runtime vs torch parity check that removes the file when it fails.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from ...models.card import ModelCard, write_card
+
+OPSET = 17
+PARITY_TOL = 1e-4
+MAX_IR_VERSION = 10  # ONNX Runtime builds in the field (older QGIS installs) read IR <= 10 with opset 17
+OUTPUT = "probs"
+
+Shapes = dict[str, tuple[int, ...]]  # input name -> tensor shape
+
+
+class ParityError(RuntimeError):
+    """ONNX Runtime and torch disagree on the exported graph."""
+
+
+class ProbsNet(torch.nn.Module):
+    """The exported graph: a network's logits -> softmax over classes (the runtime expects probabilities)."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.net(*inputs), dim=1)
+
+
+def parity(path: str | Path, model: torch.nn.Module, checks: list[Shapes], seed: int = 0) -> float:
+    """Max |ORT - torch| over random inputs of the given shapes (covering dynamic batch and size)."""
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    gen = torch.Generator().manual_seed(seed)
+    worst = 0.0
+    for shapes in checks:
+        xs = {name: torch.randn(shape, generator=gen) * 1.5 for name, shape in shapes.items()}
+        with torch.no_grad():
+            ref = model(*xs.values()).numpy()
+        got = sess.run([OUTPUT], {name: x.numpy() for name, x in xs.items()})[0]
+        if got.shape != ref.shape:
+            raise ParityError(f"ONNX output shape {got.shape} != torch {ref.shape} for inputs {shapes}")
+        worst = max(worst, float(np.max(np.abs(got - ref))))
+    return worst
+
+
+def export_onnx(
+    model: torch.nn.Module,
+    card: ModelCard,
+    path: str | Path,
+    example: Shapes,
+    dynamic: dict[str, dict[int, str]],
+    checks: list[Shapes],
+) -> float:
+    """Write `model` (already ending in probabilities, output named "probs") to `path` with `card`.
+
+    `example` gives each input's name and tracing shape (in the model's argument order), `dynamic` the
+    symbolic axes of every input and of "probs", `checks` the input shapes the parity check runs.
+    Returns the parity diff; raises ParityError (and removes the file, so a broken model can never be
+    picked up by the runtime) when ORT and torch differ by PARITY_TOL or more.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    args = tuple(torch.zeros(shape) for shape in example.values())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "legacy exporter": chosen on purpose (one self-contained file)
+        torch.onnx.export(
+            model, args, str(path), opset_version=OPSET, input_names=list(example), output_names=[OUTPUT],
+            dynamic_axes=dynamic, dynamo=False,
+        )  # fmt: skip
+    proto = onnx.load(str(path))
+    if proto.ir_version > MAX_IR_VERSION:
+        proto.ir_version = MAX_IR_VERSION
+        onnx.save(proto, str(path))
+    onnx.checker.check_model(str(path))
+    write_card(path, card)
+    try:
+        diff = parity(path, model, checks)
+    except ParityError:
+        path.unlink(missing_ok=True)
+        raise
+    if not diff < PARITY_TOL:
+        path.unlink(missing_ok=True)
+        raise ParityError(f"ONNX Runtime differs from torch by {diff:.2e} (limit {PARITY_TOL:.0e})")
+    return diff
