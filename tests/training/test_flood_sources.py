@@ -7,7 +7,7 @@ import pytest
 from contrasat.training.flood import calibration, etci, ombria, sources
 from PIL import Image
 
-ROOT = sources.data_root()
+ROOT = sources.data_root()  # the shared data (read at import, before the fixture-data override)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_fit_map_recovers_a_linear_map_and_ignores_clipped_deciles():
 def test_calibrated_etci_separates_water_from_dry_like_sen1floods11(etci_root):
     maps = sources.calibration()["etci"]
     assert 0.05 < maps["VH"]["gain"] < 0.15  # dB per grey level: 8 bits span ~13..38 dB
-    chips = sources.load_region("ETCI_northal", step=8)
+    chips = sources.load_region("ETCI_northal", ROOT, step=8)
     water = np.concatenate([c.s1[1][c.label == 1] for c in chips])
     dry = np.concatenate([c.s1[1][c.label == 0] for c in chips])
     assert np.median(dry) - np.median(water) > 8  # open water is far darker in VH, as in Sen1Floods11
@@ -77,7 +77,7 @@ def test_calibrated_etci_separates_water_from_dry_like_sen1floods11(etci_root):
 def test_ombria_enters_as_its_one_band_with_the_other_missing(ombria_root):
     band = next(iter(sources.calibration()["ombria"]))
     assert band == "VV"  # the decile fit against Sen1Floods11 VV beats the fit against VH
-    chips = sources.load_region("OMBRIA_TIMOR")
+    chips = sources.load_region("OMBRIA_TIMOR", ROOT)
     filled = sources.BAND_INDEX[band]
     for chip in chips:
         assert np.isfinite(chip.s1[filled]).all() and np.isnan(chip.s1[1 - filled]).all()
@@ -90,7 +90,7 @@ def test_ombria_enters_as_its_one_band_with_the_other_missing(ombria_root):
 
 
 def test_registry_lists_every_region_once(etci_root, ombria_root):
-    names = [r.name for r in sources.regions()]
+    names = [r.name for r in sources.regions(ROOT)]
     assert len(names) == len(set(names))
     assert {"ETCI_nebraska", "ETCI_northal", "OMBRIA_S1train", "OMBRIA_FRANCE", "Spain_7370579"} <= set(names)
-    assert {r.source for r in sources.regions()} == {"sen1floods11", "etci2021", "ombria"}
+    assert {r.source for r in sources.regions(ROOT)} == {"sen1floods11", "etci2021", "ombria"}

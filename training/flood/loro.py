@@ -24,11 +24,11 @@ import torch
 
 from ...models.card import InputSpec
 from ...models.preprocess import prepare
-from ..baselines import FIXED_VH_DB, otsu_threshold
-from ..data_floods import band_stats, s1_spec
-from ..losses import flood_loss, water_weight
-from ..metrics import Counts, confusion
-from ..unet import UNet
+from ..common.losses import flood_loss, water_weight
+from ..common.metrics import Counts, confusion
+from .data import band_stats, s1_spec
+from .evaluate import FIXED_VH_DB, otsu_threshold
+from .networks import UNet
 from .safeguard import ThresholdResidual
 from .sources import IGNORE, Chip, load_region, present_bands, regions
 

@@ -17,12 +17,12 @@ import torch
 from torch import nn
 
 from ...models.card import ClassInfo, ModelCard
-from ..export import export_onnx
-from ..threshold_model import SHARPNESS, THRESHOLD_DB
+from ..common.export import ProbsNet, export_onnx
 from .loro import load_plan, train
 from .safeguard import VH, receptive_field
 from .sources import load_region, regions
 from .stress import load_fixture, onnx_predictor, score
+from .threshold import SHARPNESS, THRESHOLD_DB
 
 DEMO_CHIP = "Spain_7370579"  # the bundled sample: the shipped model never sees it
 FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "flood_stress" / "stress.npz"
@@ -47,6 +47,14 @@ class UnionWithRule(nn.Module):
         p = torch.maximum(p_net, torch.sigmoid(SHARPNESS * (THRESHOLD_DB - vh_db))).clamp(1e-6, 1 - 1e-6)
         z = torch.log(p) - torch.log1p(-p)
         return torch.cat([torch.zeros_like(z), z], dim=1)
+
+
+def export_flood(model: nn.Module, card: ModelCard, path: Path, tile: int = 256) -> float:
+    """ONNX with softmax output and dynamic N/H/W through the kits' one exporter; returns the parity diff."""
+    axes = {0: "n", 2: "h", 3: "w"}
+    return export_onnx(ProbsNet(model), card, path, example={"s1": (1, 2, tile, tile)},
+                       dynamic={"s1": axes, "probs": axes},
+                       checks=[{"s1": (2, 2, tile, tile)}, {"s1": (1, 2, 96, 160)}])  # fmt: skip
 
 
 def card_for(name: str, spec, recipe, safeguard: str | None, loro: dict | None, stress: dict | None,
@@ -107,10 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     loro = json.loads(args.loro.read_text()) if args.loro else None
     params = sum(p.numel() for p in net.parameters())
     card = card_for(args.name, spec, recipe, args.safeguard, loro, None, params, rf, sorted(data))
-    diff = export_onnx(model, card, args.out)
+    diff = export_flood(model, card, args.out)
     stress = score(onnx_predictor(args.out), load_fixture(FIXTURE))
     card = card_for(args.name, spec, recipe, args.safeguard, loro, stress, params, rf, sorted(data))
-    diff = export_onnx(model, card, args.out)
+    diff = export_flood(model, card, args.out)
     args.out.with_suffix(".stress.json").write_text(json.dumps(stress, indent=1), encoding="utf-8")
     print(f"wrote {args.out} (ORT vs torch {diff:.1e}); stress: {json.dumps(stress, indent=1)}")
     return 0

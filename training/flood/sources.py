@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data_floods import IGNORE, REPO_ROOT, Chip, data_root, list_chips, load_chip, load_chips
+from ..common.data_root import REPO_ROOT
 from . import etci, ombria
+from .data import IGNORE, Chip, data_root, list_chips, load_chip, load_chips
 
 __all__ = [
     "IGNORE",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..metrics import Counts, confusion
+from ..common.metrics import Counts, confusion
 from .sources import Chip, load_region, present_bands, regions
 
 TILE = 64
