@@ -44,7 +44,7 @@ def p_water():
 
 
 def tiles_called_water(p_water, tiles: np.ndarray) -> np.ndarray:
-    return ((p_water(tiles) > 0.5).reshape(len(tiles), -1).mean(axis=1) >= 0.5)
+    return (p_water(tiles) > 0.5).reshape(len(tiles), -1).mean(axis=1) >= 0.5
 
 
 def iou(p_water, s1: np.ndarray, label: np.ndarray) -> float:

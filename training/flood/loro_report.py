@@ -162,7 +162,7 @@ def plot(t: dict[str, Any], path: Path, methods: list[str]) -> None:
     plt.close(fig)
 
 
-def readme_rows(table: dict[str, Any], args: argparse.Namespace) -> list[str]:
+def readme_rows(table: dict[str, Any], stress: dict[str, Any], args: argparse.Namespace) -> list[str]:
     """The README model-table rows of the flood models that come from this protocol."""
     t = recipe_table(table, args.shipped)
     rows = t["rows"]
@@ -176,12 +176,19 @@ def readme_rows(table: dict[str, Any], args: argparse.Namespace) -> list[str]:
         if bad
         else f"never worse than the rule by > {MARGIN}"
     )
+    old = []
+    if args.model_name != "flood_s1_unet" and "flood_s1_unet" in stress:
+        st = stress["flood_s1_unet"]
+        old = [f"| `flood_s1_unet` | flood, S1 VV/VH | the previous default (U-Net, 6 Sen1Floods11 chips); stress sets: "
+               f"whole-water tiles mapped {st['water_tile_rate_water_ETCI_northal']:.0%} (ETCI North Alabama), IoU lost "
+               f"{st['iou_loss_vv+10dB_on_water']:.3f} with VV +10 dB on water | [flood.md](docs/results/flood.md) |"]  # fmt: skip
     return [
         f"| `{args.model_name}` (default) | flood, S1 VV/VH | leave-one-region-out (Sen1Floods11 chips + ETCI scenes, "
         f"{len(t['seeds'])} seeds) pooled water IoU {m:.3f} ± {sd:.3f} vs {rule:.3f} (VH < -20 dB) and {otsu:.3f} "
         f"(Otsu); {note}; stress sets in the results page | [flood.md](docs/results/flood.md) |",
         f"| `flood_vh_threshold` | flood, S1 VH | the fixed rule; same protocol pooled IoU {rule:.3f} | "
         "[flood.md](docs/results/flood.md) |",
+        *old,
     ]  # fmt: skip
 
 
