@@ -49,7 +49,9 @@ class Recipe:
     lr: float = 3e-3
     dice: float = 0.5
     gain_db: float = 3.0  # same +- offset on both bands (calibration, incidence)
-    vv_water_raise_db: float = 10.0  # VV raised on water pixels only by U(0, this), half the samples
+    vv_water_raise_db: float = 10.0  # VV raised by U(0, this), half the samples, on...
+    vv_raise_scope: str = "water"  # ..."water" pixels only, or "all" pixels (then VV level is no water cue)
+    dilations: list[int] | None = None  # resid net: one 3x3 layer per entry (None: `layers` undilated)
     vv_dropout: float = 0.2  # VV replaced by missing (the training mean after prepare)
     noise_db: float = 1.0
     sources: list[str] = field(default_factory=lambda: ["sen1floods11", "etci2021", "ombria"])
@@ -64,7 +66,8 @@ def load_plan(path: Path) -> tuple[list[Recipe], list[list[str]], dict[str, int]
 
 def build_net(recipe: Recipe, spec: InputSpec) -> torch.nn.Module:
     if recipe.net == "resid":
-        return ThresholdResidual(spec.mean, spec.std, width=recipe.width, layers=recipe.layers)
+        return ThresholdResidual(spec.mean, spec.std, width=recipe.width, layers=recipe.layers,
+                                 dilations=recipe.dilations)  # fmt: skip
     if recipe.net == "unet":
         return UNet(width=recipe.width, depth=recipe.layers)
     raise ValueError(f"unknown net '{recipe.net}'")
@@ -83,7 +86,7 @@ def augment(chip: Chip, r: Recipe, rng: np.random.Generator) -> tuple[np.ndarray
     img, lab = np.ascontiguousarray(img), np.ascontiguousarray(lab)
     img += rng.uniform(-r.gain_db, r.gain_db)
     if rng.random() < 0.5:
-        img[0][lab == 1] += rng.uniform(0, r.vv_water_raise_db)
+        img[0][(lab == 1) | (r.vv_raise_scope == "all")] += rng.uniform(0, r.vv_water_raise_db)
     if r.noise_db > 0:
         img += rng.normal(0, rng.uniform(0, r.noise_db), img.shape).astype(np.float32)
     if rng.random() < r.vv_dropout:

@@ -1,7 +1,7 @@
 """A VH-threshold-anchored network: the water logit is a learned VH threshold plus a small-context residual.
 
 logit(water) = slope * (threshold_db - VH_dB) + f(x), where f is a few 3x3 convolutions (receptive field
-2 * layers + 1 pixels). VH_dB is recovered inside the graph from the normalised input with the card's own
+2 * sum of dilations + 1 pixels). VH_dB is recovered inside the graph from the normalised input with the card's own
 mean/std, so the exported ONNX takes exactly the runtime's input. At initialisation f = 0 and the network is
 the rule VH < -20 dB; training moves it only where the data say so. The small receptive field makes the map
 independent of where tiles fall and of whether a tile shows a shore (an all-water tile is still water).
@@ -19,8 +19,9 @@ class ThresholdResidual(nn.Module):
     """(N, 2, H, W) normalised [VV, VH] -> logits (N, 2, H, W) for [dry, water]."""
 
     def __init__(
-        self, mean: list[float], std: list[float], width: int = 16, layers: int = 3, kernel: int = 3
-    ) -> None:
+        self, mean: list[float], std: list[float], width: int = 16, layers: int = 3, kernel: int = 3,
+        dilations: list[int] | None = None,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.register_buffer("vh_mean", torch.tensor(float(mean[VH])))
         self.register_buffer("vh_std", torch.tensor(float(std[VH])))
@@ -28,8 +29,11 @@ class ThresholdResidual(nn.Module):
         self.slope = nn.Parameter(torch.tensor(0.5))  # logit per dB
         mods: list[nn.Module] = []
         cin = 2
-        for _ in range(layers):
-            mods += [nn.Conv2d(cin, width, kernel, padding=kernel // 2), nn.ReLU(inplace=True)]
+        for d in dilations or [1] * layers:
+            mods += [
+                nn.Conv2d(cin, width, kernel, padding=d * (kernel // 2), dilation=d),
+                nn.ReLU(inplace=True),
+            ]
             cin = width
         self.body = nn.Sequential(*mods)
         self.head = nn.Conv2d(cin, 1, 1)
@@ -44,4 +48,4 @@ class ThresholdResidual(nn.Module):
 
 def receptive_field(net: ThresholdResidual) -> int:
     convs = [m for m in net.body if isinstance(m, nn.Conv2d)]
-    return 1 + sum(m.kernel_size[0] - 1 for m in convs)
+    return 1 + sum((m.kernel_size[0] - 1) * m.dilation[0] for m in convs)
