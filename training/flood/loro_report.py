@@ -224,7 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     plot(recipe_table(table, args.shipped), res / "flood_loro.png", ["model", "model_or_vh"])
     if args.readme:
         update_readme(
-            args.readme, readme_rows(table, args), ("flood_s1_unet", "flood_vh_threshold", args.model_name)
+            args.readme,
+            readme_rows(table, stress, args),
+            ("flood_s1_unet", "flood_vh_threshold", args.model_name),
         )
     print(f"wrote {res / 'flood.md'}")
     return 0
