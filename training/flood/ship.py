@@ -97,6 +97,46 @@ def card_for(name: str, spec, recipe, safeguard: str | None, loro: dict | None, 
     ).validate()  # fmt: skip
 
 
+LORO_SPLIT = (
+    "leave-one-region-out (training/configs/flood_loro.toml): regions = each Sen1Floods11 chip, each ETCI 2021 "
+    "scene, OMBRIA by group (4 named 2021 events, OmbriaS1 train, OmbriaS1 test), grouped into 6 folds; each "
+    "held-out region scored on its own; pooled IoU = sum of intersections / sum of unions; mean over seeds"
+)
+
+
+def loro_metrics(table: dict, recipe: str, method: str) -> dict:
+    """Card metrics from the LORO results file: per-region and pooled IoU of the shipped method and baselines."""
+    from .loro_report import iou as iou_of
+    from .loro_report import pooled, recipe_table, seeds_iou
+
+    t = recipe_table(table, recipe)
+    rows = t["rows"]
+    per = {}
+    for r, row in rows.items():
+        mean, sd, _ = seeds_iou([s.get(method) for s in row["seeds"]])
+        per[r] = {"shipped": None if mean != mean else round(mean, 4),
+                  "fixed_vh_-20dB": round(iou_of(row["seeds"][0]["fixed_vh_-20dB"]), 4) if row["seeds"][0]["fixed_vh_-20dB"] else None,
+                  "otsu": round(iou_of(row["seeds"][0]["otsu"]), 4)}  # fmt: skip
+    vh = [r for r, row in rows.items() if row["source"] != "ombria"]
+    mean, sd, _ = seeds_iou([pooled(rows, vh, method, k) for k in range(len(t["seeds"]))])
+    return {
+        "split": LORO_SPLIT, "recipe": recipe, "method": method, "seeds": t["seeds"],
+        "pooled_water_iou_regions_with_vh": {"shipped": round(mean, 4), "shipped_sd": round(sd, 4),
+            "fixed_vh_-20dB": round(iou_of(pooled(rows, vh, "fixed_vh_-20dB", 0)), 4),
+            "otsu": round(iou_of(pooled(rows, vh, "otsu", 0)), 4)},
+        "per_region_water_iou": per,
+    }  # fmt: skip
+
+
+def recard(path: Path, table: dict, recipe: str, method: str) -> None:
+    """Put the final LORO figures into an exported model's card (the weights stay as they are)."""
+    from ...models.card import read_card, write_card
+
+    card = read_card(path)
+    card.metrics["loro"] = loro_metrics(table, recipe, method)
+    write_card(path, card.validate())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, required=True)
@@ -106,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loro", type=Path, help="LORO summary (report.py's JSON) for the card")
     parser.add_argument("--name", default="flood_s1_vhanchor")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--also-plain", type=Path, help="also export the network without the safeguard here")
     args = parser.parse_args(argv)
     recipe = next(r for r in load_plan(args.config)[0] if r.name == args.recipe)
     data = {r.name: load_region(r) for r in regions() if r.name != DEMO_CHIP and r.source in recipe.sources}
@@ -120,6 +161,14 @@ def main(argv: list[str] | None = None) -> int:
     card = card_for(args.name, spec, recipe, args.safeguard, loro, stress, params, rf, sorted(data))
     diff = export_flood(model, card, args.out)
     args.out.with_suffix(".stress.json").write_text(json.dumps(stress, indent=1), encoding="utf-8")
+    if args.also_plain:
+        plain = card_for(args.name, spec, recipe, None, loro, None, params, rf, sorted(data))
+        export_flood(net, plain, args.also_plain)
+        st = score(onnx_predictor(args.also_plain), load_fixture(FIXTURE))
+        export_flood(
+            net, card_for(args.name, spec, recipe, None, loro, st, params, rf, sorted(data)), args.also_plain
+        )
+        args.also_plain.with_suffix(".stress.json").write_text(json.dumps(st, indent=1), encoding="utf-8")
     print(f"wrote {args.out} (ORT vs torch {diff:.1e}); stress: {json.dumps(stress, indent=1)}")
     return 0
 
