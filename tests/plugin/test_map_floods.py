@@ -16,7 +16,7 @@ from contrasat.plugin.tasks import JobTask, MapFloodsTask
 from qgis.core import Qgis, QgsProject, QgsRasterLayer
 from runtime_helpers import expected_classes
 
-BUNDLED = WEIGHTS_DIR / "flood_s1_unet.onnx"
+BUNDLED = WEIGHTS_DIR / "flood_vh_threshold.onnx"
 
 
 def _messages(qgis_iface, level):
@@ -73,7 +73,7 @@ def test_bundled_model_on_sample(plugin, s1_layer, qgis_iface, tmp_path, wait_ta
     outcome = wait_task(plugin.run_map_floods(s1_layer, out))  # default model, as the dialog does
     assert outcome.succeeded, outcome.error
     _check_flood_layer(plugin, s1_layer, out, qgis_iface)
-    assert outcome.result.model_name == "flood_s1_unet"
+    assert outcome.result.model_name == "flood_vh_threshold"
     assert outcome.result.flooded_km2 is not None and outcome.result.flooded_km2 >= 0
 
 

@@ -43,6 +43,10 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
         f"(mean ± sd over {len(shipped['seeds'])} seeds) against **{f(rule)}** for VH < -20 dB and {f(otsu)} for "
         f"per-chip Otsu. "
     )
+    verdict += (
+        f"Default flood model: `{args.default}` (the protocol's winner: a model must be within {MARGIN} of "
+        "the rule on every region AND clearly better pooled). "
+    )
     if bad:
         verdict += f"It is worse than VH < -20 dB by more than {MARGIN} IoU on: {', '.join(bad)}."
     else:

@@ -183,10 +183,11 @@ def readme_rows(table: dict[str, Any], stress: dict[str, Any], args: argparse.Na
                f"whole-water tiles mapped {st['water_tile_rate_water_ETCI_northal']:.0%} (ETCI North Alabama), IoU lost "
                f"{st['iou_loss_vv+10dB_on_water']:.3f} with VV +10 dB on water | [flood.md](docs/results/flood.md) |"]  # fmt: skip
     return [
-        f"| `{args.model_name}` (default) | flood, S1 VV/VH | leave-one-region-out (Sen1Floods11 chips + ETCI scenes, "
+        f"| `{args.model_name}`{' (default)' if args.default == args.model_name else ''} | flood, S1 VV/VH | leave-one-region-out (Sen1Floods11 chips + ETCI scenes, "
         f"{len(t['seeds'])} seeds) pooled water IoU {m:.3f} ± {sd:.3f} vs {rule:.3f} (VH < -20 dB) and {otsu:.3f} "
         f"(Otsu); {note}; stress sets in the results page | [flood.md](docs/results/flood.md) |",
-        f"| `flood_vh_threshold` | flood, S1 VH | the fixed rule; same protocol pooled IoU {rule:.3f} | "
+        f"| `flood_vh_threshold`{' (default)' if args.default == 'flood_vh_threshold' else ''} | flood, S1 VH | the "
+        f"fixed rule; same protocol pooled IoU {rule:.3f}; the protocol's winner when no model is clearly better | "
         "[flood.md](docs/results/flood.md) |",
         *old,
     ]  # fmt: skip
@@ -209,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shipped", required=True, help="recipe name of the shipped model")
     parser.add_argument("--safeguard", default="model", choices=["model", "model_or_vh"])
     parser.add_argument("--model-name", required=True)
+    parser.add_argument("--default", default="flood_vh_threshold", help="the bundled default flood model")
     parser.add_argument("--readme", type=Path, help="README whose flood model rows are regenerated")
     args = parser.parse_args(argv)
     res = args.results
