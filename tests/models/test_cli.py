@@ -47,7 +47,7 @@ def test_console_script_is_installed():
 def test_models_lists_bundled_flood_model(capsys):
     assert main(["models"]) == 0
     text = capsys.readouterr().out
-    assert "flood_s1_unet (default)" in text and "S1 [VV, VH] in dB" in text
+    assert "flood_vh_threshold (default)" in text and "S1 [VV, VH] in dB" in text
 
 
 def test_demo_writes_maps_and_previews(tmp_path):

@@ -345,8 +345,8 @@ def test_bundled_models_listed_default_first(dock):
         if not bundled:
             assert "No bundled" in picker.card_view.toPlainText()
             assert dock.run_panel(panel) is None and "No " in dock.message.text()
-    if any(c.name == "flood_s1_unet" for _, c in bundled_models()):
-        assert dock.panels["map_floods"].model_picker.card().name == "flood_s1_unet"
+    if any(c.name == "flood_vh_threshold" for _, c in bundled_models()):
+        assert dock.panels["map_floods"].model_picker.card().name == "flood_vh_threshold"
 
 
 def test_card_html_shows_nested_metrics_and_transparent_swatch():
