@@ -61,6 +61,7 @@ class SceneResult:
     areas_km2: dict[str, float] = field(default_factory=dict)
     error: str = ""
     output: str = ""
+    provider: str = ""
 
 
 # ----------------------------------------------------------------------------------------------- scene lists
@@ -220,8 +221,9 @@ def completed(scene: Scene, out_dir: Path, options: BatchOptions) -> SceneResult
     if not _outputs_complete(output_paths(scene, out_dir, options), recorded.get("shape", [])):
         return None
     return SceneResult(
-        scene.name, "skipped", 0.0, recorded.get("areas_km2", {}), "", recorded.get("output", "")
-    )
+        scene.name, "skipped", 0.0, recorded.get("areas_km2", {}), "", recorded.get("output", ""),
+        recorded.get("provider", ""),
+    )  # fmt: skip
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -258,9 +260,11 @@ def map_scene(scene: Scene, out_dir: str | Path, options: BatchOptions) -> Scene
         return SceneResult(scene.name, "failed", time.perf_counter() - t0, error=message)
     seconds = time.perf_counter() - t0
     marker = expected | {"shape": list(result.shape), "areas_km2": result.class_area_km2,
-                         "output": str(paths["out"]), "seconds": round(seconds, 3)}  # fmt: skip
+                         "output": str(paths["out"]), "seconds": round(seconds, 3), "provider": result.provider}  # fmt: skip
     _write_atomic(marker_path(scene, out_dir, options), json.dumps(marker, indent=1))
-    return SceneResult(scene.name, "done", seconds, result.class_area_km2, "", str(paths["out"]))
+    return SceneResult(
+        scene.name, "done", seconds, result.class_area_km2, "", str(paths["out"]), result.provider
+    )
 
 
 # ---------------------------------------------------------------------------------------------- the driver
@@ -278,16 +282,16 @@ def check_out_dir(scenes: list[Scene], out_dir: Path) -> Path:
 
 
 def summary_csv(results: list[SceneResult]) -> str:
-    """The summary table: scene, status, area per class (km²), seconds, error."""
+    """The summary table: scene, status, area per class (km²), seconds, execution provider, error."""
     classes: list[str] = []
     for r in results:
         classes += [c for c in r.areas_km2 if c not in classes]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["scene", "status", *[f"{c} km2" for c in classes], "seconds", "error"])
+    writer.writerow(["scene", "status", *[f"{c} km2" for c in classes], "seconds", "provider", "error"])
     for r in sorted(results, key=lambda r: r.scene):
         areas = [f"{r.areas_km2[c]:.6f}" if c in r.areas_km2 else "" for c in classes]
-        writer.writerow([r.scene, r.status, *areas, f"{r.seconds:.2f}", r.error])
+        writer.writerow([r.scene, r.status, *areas, f"{r.seconds:.2f}", r.provider, r.error])
     return buf.getvalue()
 
 

@@ -65,6 +65,7 @@ def test_batch_maps_reports_failure_and_resumes(tmp_path, client, threshold_mode
     assert {r.status for r in results if r.scene != "broken_S1Hand"} == {"done"}
     assert rows["broken_S1Hand"]["status"] == "failed"
     assert "not a raster GDAL can read" in rows["broken_S1Hand"]["error"]
+    assert rows[chips[0].stem]["provider"] == "CPUExecutionProvider"
     for chip in chips:
         with rasterio.open(out / f"{chip.stem}_flood.tif") as src:
             np.testing.assert_array_equal(src.read(1), expected_classes(chip))
