@@ -148,6 +148,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         task=args.task, model=args.model, polygons=args.polygons, statistics=args.statistics,
         tile_size=args.tile, overlap=args.overlap, batch_size=args.batch, provider=args.provider,
         threads=args.threads if args.threads is not None else (0 if args.scheduler else 1),
+        device_id=args.device_id,
     )  # fmt: skip
     resources = dict(_resource(r) for r in args.resources) if args.resources else None
     client = None
@@ -203,8 +204,11 @@ def _add_batch_parser(sub) -> None:
     p.add_argument("--resources", nargs="+", help="Dask resources each scene needs, e.g. GPU=1")
     p.add_argument("--tile", type=int, default=None, help="tile size in pixels (default: model card)")
     p.add_argument("--overlap", type=int, default=None, help="tile overlap in pixels (default: model card)")
-    p.add_argument("--batch", type=int, default=4, help="tiles per inference batch")
+    p.add_argument(
+        "--batch", type=int, default=0, help="tiles per inference batch (0: chosen for the provider)"
+    )
     p.add_argument("--provider", choices=["auto", "cuda", "cpu"], default="auto")
+    p.add_argument("--device-id", dest="device_id", type=int, default=0, help="GPU used by CUDA (default 0)")
     p.add_argument(
         "--threads",
         type=int,

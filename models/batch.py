@@ -46,9 +46,10 @@ class BatchOptions:
     statistics: bool = False
     tile_size: int | None = None
     overlap: int | None = None
-    batch_size: int = 4
+    batch_size: int = 0  # 0: chosen for the execution provider in use (session.batch_for)
     provider: str = "auto"
     threads: int = 1  # ONNX Runtime threads per task: one per worker thread so workers do not fight
+    device_id: int = 0  # the GPU CUDA runs on
 
 
 @dataclass
@@ -176,7 +177,8 @@ def _expected_marker(scene: Scene, options: BatchOptions) -> dict[str, Any]:
 
     model = resolve_model(options.model, options.task)
     settings = asdict(options)
-    settings.pop("threads")  # thread count does not change the map
+    for key in ("threads", "device_id", "batch_size", "provider"):
+        settings.pop(key)  # how the work is run does not change the map
     return {
         "version": MARKER_VERSION,
         "inputs": {k: [str(Path(p).resolve()), *_fingerprint(p)] for k, p in sorted(scene.inputs.items())},
@@ -244,7 +246,7 @@ def map_scene(scene: Scene, out_dir: str | Path, options: BatchOptions) -> Scene
     t0 = time.perf_counter()
     paths = output_paths(scene, out_dir, options)
     config = RunConfig(tile_size=options.tile_size, overlap=options.overlap, batch_size=options.batch_size,
-                       provider=options.provider, threads=options.threads)  # fmt: skip
+                       provider=options.provider, threads=options.threads, device_id=options.device_id)  # fmt: skip
     extra = {k: str(p) for k, p in paths.items() if k != "out"}
     try:
         expected = _expected_marker(scene, options)

@@ -38,7 +38,7 @@ from .rasters import (
     reference_grid,
 )
 from .registry import resolve_model
-from .session import load_model
+from .session import batch_for, load_model
 
 
 def class_argmax(probs: np.ndarray) -> np.ndarray:
@@ -81,6 +81,7 @@ class RunConfig:
     batch_size: int = 4
     provider: str = "auto"  # 'auto' (CUDA when usable), 'cuda' or 'cpu'
     threads: int = 0  # ONNX Runtime intra-op threads; 0 = its default
+    device_id: int = 0  # the GPU CUDA runs on; batch_size 0 = chosen for the provider (session.batch_for)
 
 
 @dataclass
@@ -208,7 +209,12 @@ def _run_job(
             if raster.offset:
                 notes.append(f"{raster.path.name}: +{raster.offset:g} L1C offset detected and removed")
 
-        loaded = load_model(model_path, provider=config.provider, threads=config.threads)
+        loaded = load_model(
+            model_path, provider=config.provider, threads=config.threads, device_id=config.device_id
+        )
+        if loaded.fallback:
+            notes.append(loaded.fallback)
+        batch_size = config.batch_size or batch_for(loaded.provider)
         tile = config.tile_size or card.tile_size
         overlap = card.overlap if config.overlap is None else config.overlap
         if tile % 16 or not 0 <= overlap < tile // 2:
@@ -259,7 +265,7 @@ def _run_job(
                 counts[:] += class_areas_km2(classes, [c.value for c in out_classes], areas)
 
             run_tiled(
-                loaded, input_sets, window, sink, tile=tile, overlap=overlap, batch_size=config.batch_size,
+                loaded, input_sets, window, sink, tile=tile, overlap=overlap, batch_size=batch_size,
                 progress=progress, is_cancelled=is_cancelled,
             )  # fmt: skip
             if counts.sum() == 0:
