@@ -83,7 +83,7 @@ def quantize(model: Path, calibration: list[np.ndarray], out: Path) -> Path:
 
     card = read_card(model)
     pre = out.with_suffix(".pre.onnx")
-    quant_pre_process(str(model), str(pre), skip_symbolic_shape=False)
+    quant_pre_process(str(model), str(pre), skip_symbolic_shape=True)  # dynamic N, H, W
     quantize_static(
         str(pre), str(out), ChipReader(card.inputs[0].name, calibration), quant_format=QuantFormat.QDQ,
         per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
