@@ -123,6 +123,22 @@ def full_scene_section(f: dict | None) -> list[str]:
         lines.append(
             f"| {r['tile']}/{r['overlap']} | {p['ort_s']:.0f} | {p['read_s']:.0f} | {p['after_tiles_s']:.0f} |"
         )
+    lines.append("")
+    for r in f["runs"]:
+        p, b = r["pipeline"], r["bare"]
+        time_ok, mem_ok = p["seconds"] <= f["target_s"], p["peak_mib"] <= f["target_peak_mib"]
+        share = p["ort_s"] / p["seconds"]
+        lines.append(
+            f"Tile {r['tile']}/overlap {r['overlap']}: end to end {p['seconds']:.0f} s"
+            f" ({'meets' if time_ok else 'misses'} the {f['target_s']} s target), peak {p['peak_mib']:.0f} MiB"
+            f" ({'meets' if mem_ok else 'misses'} {f['target_peak_mib']} MiB, baseline after loading"
+            f" {p['baseline_mib']:.0f} MiB). The network's own calls take {p['ort_s']:.0f} s of it ({share:.0%});"
+            f" the same session alone on the same {b['tiles_valid']:,} tiles needs {b['ort_s']:.0f} s, so"
+            f" {'the network alone already exceeds' if b['ort_s'] > f['target_s'] else 'the network alone fits in'}"
+            f" the target on this machine at this load (1-minute load average {r['loadavg_1min_before']:.1f} on"
+            f" {f['cpu_count']} cores: other jobs were sharing them). Skipping nodata tiles saved"
+            f" {r['tiles_skipped_share']:.1%} of the tiles."
+        )
     lines += ["", *f.get("notes", []), ""]
     return lines
 
@@ -171,16 +187,20 @@ def quantize_section(q: dict | None) -> list[str]:
         f" {', '.join(q['cpu_flags']) or 'none listed'}. Accuracy from maps made by the runtime on the"
         f" cards' held-out data. Ships only if {q['ship_rule']}.",
         "",
-        "| model | metric | float32 | int8 | speed-up | ships | why not |",
-        "| --- | --- | ---: | ---: | ---: | --- | --- |",
+        "| model | calibration | metric | float32 | int8 | speed-up | ships | why not |",
+        "| --- | --- | --- | ---: | ---: | ---: | --- | --- |",
     ]
     for m in q["models"]:
         key = next(iter(m["scores"]["float32"]))
         lines.append(
-            f"| {m['model']} | {m['metric']} ({key}) | {m['scores']['float32'][key]:.4f} |"
+            f"| {m['model']} | {m['split'].get('calibration_method', 'MinMax')} | {m['metric']} ({key}) | {m['scores']['float32'][key]:.4f} |"
             f" {m['scores']['int8'][key]:.4f} | {m['speedup']:.2f}× | {'yes' if m['ships'] else 'no'} |"
             f" {m['why_not'] or '—'} |"
         )
+    lines += ["", "Calibration chips and evaluation data per model:", ""]
+    for m in q["models"]:
+        split = ", ".join(f"{k}: {v if isinstance(v, str) else ', '.join(v)}" for k, v in m["split"].items())
+        lines.append(f"* `{m['model']}`: {split}.")
     lines.append("")
     return lines
 
