@@ -18,7 +18,7 @@ def _config(args: argparse.Namespace):
     return RunConfig(
         tile_size=getattr(args, "tile", None), overlap=getattr(args, "overlap", None),
         batch_size=getattr(args, "batch", 4), provider=getattr(args, "provider", "auto"),
-        threads=getattr(args, "threads", 0),
+        threads=getattr(args, "threads", 0), device_id=getattr(args, "device_id", 0),
     )  # fmt: skip
 
 
@@ -40,7 +40,7 @@ def _print_result(result) -> None:
 
 
 # Table parameters that go into RunConfig rather than being keywords of the runtime function.
-RUN_CONFIG_OPTIONS = ("tile", "overlap", "batch", "provider", "threads")
+RUN_CONFIG_OPTIONS = ("tile", "overlap", "batch", "provider", "threads", "device_id")
 
 
 def cmd_job(args: argparse.Namespace) -> int:
@@ -118,6 +118,91 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for line in run_demo(Path(args.out)):
         print(line)
     return 0
+
+
+# --- batch (issue 11): many scenes on Dask distributed; self-contained so merges stay clean -------------
+def cmd_batch(args: argparse.Namespace) -> int:
+    from .models.batch import BatchOptions, check_out_dir, find_scenes, run_batch
+
+    scenes = find_scenes(args.scenes, args.task)
+    if not scenes:
+        raise ContrasatError(f"no scenes found in {', '.join(args.scenes)}")
+    check_out_dir(scenes, Path(args.out))  # before any cluster starts
+    options = BatchOptions(
+        task=args.task, model=args.model, polygons=args.polygons, statistics=args.statistics,
+        tile_size=args.tile, overlap=args.overlap, batch_size=args.batch, provider=args.provider,
+        threads=args.threads if args.threads is not None else (0 if args.scheduler else 1),
+        device_id=args.device_id,
+    )  # fmt: skip
+    resources = dict(_resource(r) for r in args.resources) if args.resources else None
+    client = None
+    if args.scheduler:
+        from distributed import Client
+
+        client = Client(args.scheduler)
+    elif args.workers:
+        from .models.batch import local_client
+
+        client = local_client(args.workers)
+    try:
+        results = run_batch(scenes, args.out, options, client=client, retries=args.retries, resources=resources,
+                            summary=args.summary, progress=sys.stderr.isatty())  # fmt: skip
+    finally:
+        if client is not None:
+            cluster = client.cluster if not args.scheduler else None
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed")}
+    print(f"{len(results)} scenes: {counts['done']} mapped, {counts['skipped']} already complete, "
+          f"{counts['failed']} failed; summary {args.summary or Path(args.out) / 'batch_summary.csv'}")  # fmt: skip
+    for r in results:
+        if r.status == "failed":
+            print(f"failed: {r.scene}: {r.error}")
+    return 1 if counts["failed"] else 0
+
+
+def _resource(text: str) -> tuple[str, float]:
+    name, _, amount = text.partition("=")
+    try:
+        return name, float(amount or 1)
+    except ValueError as exc:
+        raise ContrasatError(f"--resources takes NAME=AMOUNT, not {text}") from exc
+
+
+def _add_batch_parser(sub) -> None:
+    p = sub.add_parser("batch", help="map many scenes with Dask distributed (local cores or a cluster)")
+    p.add_argument("scenes", nargs="+", help="folders of rasters, raster files, CSV scene lists (columns name, "
+                   "s1, s2, pre_event) or STAC item JSON with local asset hrefs")  # fmt: skip
+    p.add_argument("--out", required=True, help="output folder (one <scene>_<task>.tif per scene)")
+    p.add_argument("--task", choices=["flood", "land_cover"], default="flood")
+    p.add_argument(
+        "--model", help="bundled model name or path to an .onnx file (default: the task's default)"
+    )
+    p.add_argument("--polygons", action="store_true", help="also write <scene>_<task>.gpkg class polygons")
+    p.add_argument("--statistics", action="store_true", help="also write <scene>_<task>.csv areas per class")
+    p.add_argument("--summary", help="summary CSV (default: OUT/batch_summary.csv)")
+    p.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a LocalCluster)")
+    p.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes (default: cores)")
+    p.add_argument("--retries", type=int, default=2, help="re-runs of a scene whose task raised")
+    p.add_argument("--resources", nargs="+", help="Dask resources each scene needs, e.g. GPU=1")
+    p.add_argument("--tile", type=int, default=None, help="tile size in pixels (default: model card)")
+    p.add_argument("--overlap", type=int, default=None, help="tile overlap in pixels (default: model card)")
+    p.add_argument(
+        "--batch", type=int, default=0, help="tiles per inference batch (0: chosen for the provider)"
+    )
+    p.add_argument("--provider", choices=["auto", "cuda", "cpu"], default="auto")
+    p.add_argument("--device-id", dest="device_id", type=int, default=0, help="GPU used by CUDA (default 0)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="ONNX Runtime threads per scene (default: 1 on a LocalCluster, ORT's own on a cluster)",
+    )
+    p.set_defaults(func=cmd_batch)
+
+
+# --- end batch ------------------------------------------------------------------------------------------
 
 
 def cmd_train(argv: list[str]) -> int:
@@ -232,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the jobs on the bundled real sample and write PNG previews")
     p.add_argument("--out", default="contrasat-demo", help="output folder (default: ./contrasat-demo)")
     p.set_defaults(func=cmd_demo)
+    _add_batch_parser(sub)
     sub.add_parser(
         "train", help="pre-training, fine-tuning, evaluation, export (needs torch)", add_help=False
     )

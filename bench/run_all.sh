@@ -4,4 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 ../.venv/bin/python throughput.py
 ../.venv/bin/python memory.py
+../.venv/bin/python full_scene.py
+../.venv/bin/python overlap.py
+../.venv/bin/python quantize.py
 ../.venv/bin/python report.py

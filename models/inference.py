@@ -112,6 +112,8 @@ def run_tiled(
         per_tile = out.reshape(n_sets, len(jobs), *out.shape[1:]).transpose(1, 0, 2, 3, 4)
         per_tile = per_tile.reshape(len(jobs), n_classes, *out.shape[2:])
         for job, ok, probs in zip(jobs, oks, per_tile, strict=True):
+            if not ok.any():
+                continue  # never inferred (see run_valid): its pixels stay nodata and add no weight
             r0, h, w = job.row - top, job.height, job.width
             wt = weights[:h, :w]
             acc[:, r0 : r0 + h, job.col : job.col + w] += probs[:, :h, :w] * wt
@@ -133,6 +135,18 @@ def run_tiled(
         feeds = {n: np.stack([t[0][k][n] for k in range(n_sets) for t in tiles]) for n in names}
         return feeds, [ok for _, ok in tiles]
 
+    def run_valid(feeds: dict[str, np.ndarray], oks: list[np.ndarray]) -> np.ndarray:
+        """Run only the tiles holding valid data (a GRD scene's nodata borders are about a quarter of it);
+        the others get zeros, which blend() skips."""
+        keep = [i for i, ok in enumerate(oks) if ok.any()]
+        if len(keep) == len(oks):
+            return model.run(feeds)
+        out = np.zeros((n_sets * len(oks), n_classes // n_sets, th, tw), dtype=np.float32)
+        if keep:
+            rows = [k * len(oks) + i for k in range(n_sets) for i in keep]  # feeds are set-major
+            out[rows] = model.run({n: v[rows] for n, v in feeds.items()})
+        return out
+
     # Three stages overlap: a reader thread prepares batch i+1 and a runner thread keeps ONNX Runtime
     # busy with batch i while this thread blends batch i-1 and writes finished rows (GDAL, ORT and
     # numpy release the GIL). Only the reader touches the datasets, so they are never used concurrently.
@@ -148,7 +162,7 @@ def run_tiled(
                 pending_read = reader.submit(read_batch, batches[i + 1][1])
             if is_cancelled is not None and is_cancelled():
                 raise Cancelled("cancelled by the user")
-            running = (row, jobs, runner.submit(model.run, feeds), oks)
+            running = (row, jobs, runner.submit(run_valid, feeds, oks), oks)
             if previous is not None:
                 flush(previous[0])
                 blend(previous[1], previous[2].result(), previous[3])

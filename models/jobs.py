@@ -138,7 +138,13 @@ OVERLAP = Param(
     execution=True,
 )
 BATCH = Param(
-    "batch", "int", "tiles per inference batch", default=4, minimum=1, label="Tiles per batch", execution=True
+    "batch",
+    "int",
+    "tiles per inference batch (0: chosen for the execution provider)",
+    default=4,
+    minimum=0,
+    label="Tiles per batch",
+    execution=True,
 )
 PROVIDER = Param(
     "provider",
@@ -158,7 +164,16 @@ THREADS = Param(
     label="Threads",
     execution=True,
 )
-TILED_OPTIONS = (AOI, MODEL, OVERLAP, BATCH, TILE, PROVIDER, THREADS)
+DEVICE_ID = Param(
+    "device_id",
+    "int",
+    "the GPU CUDA runs on (default 0)",
+    default=0,
+    minimum=0,
+    label="CUDA device",
+    execution=True,
+)
+TILED_OPTIONS = (AOI, MODEL, OVERLAP, BATCH, TILE, PROVIDER, THREADS, DEVICE_ID)
 
 JOBS: tuple[Job, ...] = (
     Job(
@@ -213,7 +228,7 @@ JOBS: tuple[Job, ...] = (
             AOI, MODEL,
             Param("tile", "int", "pixel block side, a multiple of 16 (default 64)", minimum=16, multiple_of=16,
                   label="Pixel block side (px)", execution=True),
-            PROVIDER, THREADS,
+            PROVIDER, THREADS, DEVICE_ID,
         ),
     ),
 )  # fmt: skip

@@ -41,7 +41,7 @@ from .rasters import (
     reference_grid,
 )
 from .registry import resolve_model
-from .session import load_model
+from .session import batch_for, load_model
 
 
 def class_argmax(probs: np.ndarray) -> np.ndarray:
@@ -85,6 +85,7 @@ class RunConfig:
     batch_size: int = 4
     provider: str = "auto"  # 'auto' (CUDA when usable), 'cuda' or 'cpu'
     threads: int = 0  # ONNX Runtime intra-op threads; 0 = its default
+    device_id: int = 0  # the GPU CUDA runs on; batch_size 0 = chosen for the provider (session.batch_for)
 
     def checked(self) -> list[Note]:
         """Refuse values no job can run with; cap threads at the machine's cores (returned as a note)."""
@@ -93,8 +94,10 @@ class RunConfig:
             raise InputError(f"tile size must be a positive multiple of 16, not {self.tile_size}")
         if self.overlap is not None and self.overlap < 0:
             raise InputError(f"overlap must be 0 or more pixels, not {self.overlap}")
-        if self.batch_size < 1:
-            raise InputError(f"batch size must be 1 or more tiles, not {self.batch_size}")
+        if self.batch_size < 0:
+            raise InputError(f"batch size must be 1 or more tiles (0: automatic), not {self.batch_size}")
+        if self.device_id < 0:
+            raise InputError(f"CUDA device id must be 0 or more, not {self.device_id}")
         if self.provider not in ("auto", "cuda", "cpu"):
             raise InputError(f"provider must be auto, cuda or cpu, not {self.provider!r}")
         if self.threads < 0:
@@ -350,7 +353,12 @@ def _run_job(
                 )
             notes.extend(detect_units(raster, window))
 
-        loaded = load_model(model_path, provider=config.provider, threads=config.threads)
+        loaded = load_model(
+            model_path, provider=config.provider, threads=config.threads, device_id=config.device_id
+        )
+        if loaded.fallback:
+            notes.append(loaded.fallback)
+        batch_size = config.batch_size or batch_for(loaded.provider)
         tile = config.tile_size or card.tile_size
         overlap = card.overlap if config.overlap is None else config.overlap
         log.info("model %s on %s; tile %d, overlap %d, batch %d", card.name, loaded.provider, tile, overlap,
@@ -388,7 +396,7 @@ def _run_job(
             sink = ClassSink(dst, prob_dst, card, out_classes, geometry, out_transform, grid.crs, width,
                              change=pre_event is not None)  # fmt: skip
             run_tiled(
-                loaded, input_sets, window, sink, tile=tile, overlap=overlap, batch_size=config.batch_size,
+                loaded, input_sets, window, sink, tile=tile, overlap=overlap, batch_size=batch_size,
                 progress=progress, is_cancelled=is_cancelled,
             )  # fmt: skip
             if geometry is not None and sink.aoi_pixels == 0:

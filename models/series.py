@@ -321,7 +321,9 @@ def _classify(paths, outputs, card, model_path, contract, dates, aoi, config, pr
         )
         out_transform = window_transform(window, grid.transform)
         height, width = int(window.height), int(window.width)
-        loaded = load_model(model_path, provider=config.provider, threads=config.threads)
+        loaded = load_model(
+            model_path, provider=config.provider, threads=config.threads, device_id=config.device_id
+        )
         block = config.tile_size or BLOCK
         blocks = [(r, c) for r in range(0, height, block) for c in range(0, width, block)]
         counts = np.zeros(len(card.classes))

@@ -14,7 +14,11 @@ from ..models.errors import ModelError
 
 WEIGHTS_DIR = Path(__file__).absolute().parent.parent / "models" / "weights"
 # the default model of each task; kept equal to models/registry.py DEFAULTS by a test
-DEFAULTS = {"flood": "flood_vh_threshold", "land_cover": "landcover_s2", "pixel_timeseries": "pixel_ts_landcover"}
+DEFAULTS = {
+    "flood": "flood_vh_threshold",
+    "land_cover": "landcover_s2",
+    "pixel_timeseries": "pixel_ts_landcover",
+}
 _METADATA_PROPS = 14
 
 

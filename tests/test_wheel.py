@@ -42,7 +42,9 @@ def installed(tmp_path_factory) -> tuple[Path, dict[str, str], Path]:
     tmp = tmp_path_factory.mktemp("wheel")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     src = tmp / "src"
-    shutil.copytree(REPO, src, ignore=NOT_SOURCE, symlinks=True)  # a fresh tree: no stale build/ from earlier layouts
+    shutil.copytree(
+        REPO, src, ignore=NOT_SOURCE, symlinks=True
+    )  # a fresh tree: no stale build/ from earlier layouts
     pip_wheel = [
         sys.executable,
         "-m",
