@@ -14,7 +14,7 @@ import sys
 
 from .common.errors import UsageError
 
-# kit name -> (module with add_commands, one-line help). The land-cover kit (training/landcover/) goes here.
+# kit name -> (module with add_commands, one-line help).
 KITS: dict[str, tuple[str, str]] = {
     "flood": (".flood.cli", "S1 flood U-Net on Sen1Floods11: train, leave-one-chip-out, report, export"),
     "contrastive": (
@@ -22,7 +22,10 @@ KITS: dict[str, tuple[str, str]] = {
         "multimodal S1/S2 contrastive pre-training, fine-tuning, experiment grid, report, export",
     ),
     "pimc": (".pimc.cli", "pixel time-series land cover (recurrence plots): experiment, report, export"),
-    # "landcover": (".landcover.cli", "..."),  # issue 8: the land-cover kit registers here
+    "landcover": (
+        ".landcover.cli",
+        "S2 land cover: leave-one-site-out vs majority class, per-pixel trees and net, report, export",
+    ),
 }
 TRAIN_EXTRA = {"torch", "lmdb", "safetensors"}  # modules of the `train` extra
 
