@@ -1,5 +1,6 @@
-"""The bundled default land-cover model through the runtime: it runs on the bundled sample and beats
-painting a real labelled site with its own most common class.
+"""The bundled land-cover models: the default carries (and wins) the fair leave-one-site-out comparison; the
+per-pixel model runs through the runtime on the bundled sample and beats painting a real labelled site with
+its own most common class.
 
 The labelled windows are tests/fixtures/data/terramind (real TerraMind sites, credited in the README there).
 The model was fitted on pixels of these sites, so this guards the runtime path and the export, not
@@ -29,17 +30,30 @@ def _miou(pred: np.ndarray, label: np.ndarray) -> float:
     return float(np.mean(ious))
 
 
-def test_default_is_the_bundled_landcover_model():
+PIXEL = default_model_path("land_cover").with_name("landcover_s2_pixel.onnx")
+
+
+def test_default_wins_on_the_sites_it_never_saw():
+    """The default's card carries the fair comparison of the leave-one-site-out run, and the default wins it."""
     path = default_model_path("land_cover")
     card = read_card(path)
     assert path.name == "landcover_s2.onnx" and card.task == "land_cover"
+    unseen = card.metrics["unseen_sites"]
+    assert unseen["pooled_miou"] > unseen["majority_of_training_sites_pooled_miou"]
+    assert unseen["pooled_miou"] >= unseen["best_per_pixel_pooled_miou"]
+    assert "433D_629L_3_1" in unseen["split"] and "three" not in card.description
+
+
+def test_per_pixel_model_card_records_leave_one_site_out():
+    card = read_card(PIXEL)
     assert card.metrics["loso"]["pooled_miou"] > card.metrics["loso"]["pooled_miou_all_methods"]["majority"]
-    assert path.stat().st_size < 5_000_000
+    assert card.metrics["loso"]["seeds"] >= 3
+    assert PIXEL.stat().st_size < 5_000_000
 
 
 def test_runs_on_bundled_sample(tmp_path):
     out = tmp_path / "lc.tif"
-    land_cover(SAMPLE_S2, out)
+    land_cover(SAMPLE_S2, out, model=PIXEL)
     with rasterio.open(SAMPLE_S2) as src, rasterio.open(out) as ds:
         lc = ds.read(1)
         valid = np.all(src.read() != 0, axis=0)
@@ -52,7 +66,7 @@ def test_runs_on_bundled_sample(tmp_path):
 @pytest.mark.parametrize("site", ["282D_485L_3_3", "38D_378R_2_3", "433D_629L_3_1"])
 def test_beats_painting_the_site_with_its_majority_class(site, tmp_path):
     out = tmp_path / f"{site}.tif"
-    land_cover(TERRAMIND / "S2L1C" / f"{site}.tif", out)
+    land_cover(TERRAMIND / "S2L1C" / f"{site}.tif", out, model=PIXEL)
     with rasterio.open(out) as ds:
         pred = ds.read(1)
     with rasterio.open(TERRAMIND / "LULC" / f"{site}.tif") as ds:

@@ -57,7 +57,7 @@ def test_export_winner_writes_card(sites, tmp_path, monkeypatch):
     path = evaluate.write_results(tmp_path / "results.json", results, sites, cfg, {})
     out = export_winner(path, tmp_path / "lc.onnx")
     card = read_card(out)
-    assert card.name == "landcover_s2" and card.task == "land_cover" and len(card.classes) == 10
+    assert card.name == "landcover_s2_pixel" and card.task == "land_cover" and len(card.classes) == 10
     assert card.metrics["loso"]["method"] == "gbm"
     doc = json.loads(path.read_text())
     assert card.metrics["loso"]["pooled_miou"] == pytest.approx(

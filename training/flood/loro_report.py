@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..common.readme import update_readme
 from .loro import collect
 
 MARGIN = 0.05  # the issue's rule: never worse than VH < -20 dB by more than this on a held-out region
@@ -191,16 +192,6 @@ def readme_rows(table: dict[str, Any], stress: dict[str, Any], args: argparse.Na
         "[flood.md](docs/results/flood.md) |",
         *old,
     ]  # fmt: skip
-
-
-def update_readme(path: Path, rows: list[str], replace: tuple[str, ...]) -> None:
-    """Swap the README table rows naming the given models for `rows` (other lines untouched)."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    idx = [i for i, line in enumerate(lines) if any(line.startswith(f"| `{n}`") for n in replace)]
-    if not idx:
-        raise ValueError(f"no README rows for {replace}")
-    lines = lines[: idx[0]] + rows + [line for i, line in enumerate(lines[idx[0] :], idx[0]) if i not in idx]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from ...models.card import ClassInfo, InputSpec, ModelCard
 from .data import CLASS_COLORS, CLASS_NAMES, CLIP, SLOVENIA_TO_TERRAMIND
 from .features import INDICES, SURFACE_BANDS
 
-NAME = "landcover_s2"
+NAME = "landcover_s2_pixel"  # the per-pixel winner; the default is chosen by default.py
 LEARNED = ("gbm", "rf", "net")
 METHOD_NAMES = {
     "majority": "majority class of the training sites",

@@ -10,7 +10,9 @@ from ..common.errors import UsageError
 from ..common.runs import default_run_dir
 
 DEFAULT_CONFIG = REPO_ROOT / "training" / "configs" / "landcover.toml"
-BUNDLED = REPO_ROOT / "models" / "weights" / "landcover_s2.onnx"
+WEIGHTS = REPO_ROOT / "models" / "weights"
+BUNDLED = WEIGHTS / "landcover_s2_pixel.onnx"
+DEFAULT_MODEL = WEIGHTS / "landcover_s2.onnx"
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +34,12 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("report", help="results page (+ confusion-matrix PNG) from a loso results.json")
     p.add_argument("results", type=Path)
     p.add_argument("--out", type=Path, required=True, help="page to write (docs/results/landcover.md)")
+    p.add_argument("--readme", type=Path, help="README whose land-cover model rows are regenerated")
+    p = sub.add_parser("recard", help="write the run's fair comparison into the reference model's card")
+    p.add_argument("results", type=Path)
+    p.add_argument(
+        "--model", type=Path, default=DEFAULT_MODEL, help="the reference ONNX (default %(default)s)"
+    )
     parser.set_defaults(func=cmd_landcover)
 
 
@@ -69,10 +77,19 @@ def cmd_landcover(args: argparse.Namespace) -> int:
         if not args.results.is_file():
             raise UsageError(f"results file not found: {args.results}")
         print(f"wrote {export_winner(args.results, args.out, args.method, args.data)}")
+    elif args.command == "recard":
+        import json
+
+        from .recard import recard_reference
+
+        if not args.results.is_file():
+            raise UsageError(f"results file not found: {args.results}")
+        block = recard_reference(json.loads(args.results.read_text()), args.model)
+        print(f"wrote the card of {args.model}: pooled mIoU {block['pooled_miou']} on sites it never saw")
     else:
         from .report import write_report
 
         if not args.results.is_file():
             raise UsageError(f"results file not found: {args.results}")
-        print(f"wrote {write_report(args.results, args.out)}")
+        print(f"wrote {write_report(args.results, args.out, readme=args.readme)}")
     return 0

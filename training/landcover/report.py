@@ -20,13 +20,14 @@ from .card import (
     mean_over_seeds,
 )
 from .data import CLASS_NAMES, SLOVENIA_TO_TERRAMIND
+from .default import default_choice, unseen_comparison
 
 BUNDLED = REPO_ROOT / "models" / "weights" / f"{NAME}.onnx"
 
 
 def _label(method: str) -> str:
     if method.startswith("reference:"):
-        return f"U-Net `{method.split(':', 1)[1]}` (previous bundled model, run through the runtime; not retrained per fold)"
+        return f"U-Net `{method.split(':', 1)[1]}` (the bundled U-Net `landcover_s2`, run through the runtime; not retrained per fold)"
     return METHOD_NAMES.get(method, method)
 
 
@@ -63,8 +64,8 @@ def _plot(cm: np.ndarray, method: str, path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(results_path: Path, out: Path, bundled: Path = BUNDLED) -> Path:
-    """Write the page and its figure next to it; returns the page path."""
+def write_report(results_path: Path, out: Path, bundled: Path = BUNDLED, readme: Path | None = None) -> Path:
+    """Write the page and its figure next to it (and the README's land-cover rows); returns the page path."""
     res = json.loads(Path(results_path).read_text())
     methods = res["methods"]
     sites = list(res["sites"])
@@ -117,10 +118,11 @@ def write_report(results_path: Path, out: Path, bundled: Path = BUNDLED) -> Path
     scores = mean_over_seeds(res, ship)
     lines += [
         "",
-        f"Shipped as `{NAME}`: **{_label(ship)}**, the learned method with the best pooled mIoU, refitted on all "
+        f"Bundled as `{NAME}`: **{_label(ship)}**, the learned method with the best pooled mIoU, refitted on all "
         f"{len(sites)} sites (seed 0). The reference U-Net was trained on TerraMind site(s) named in its card, so "
-        "its row is not a held-out score on those sites.",
+        "its row is not a held-out score on those sites: the next table compares on the sites it never saw.",
         "",
+        *_default_section(res),
         f"## What the shipped method separates on sites it never saw ({scores['seeds']} seeds, pooled)",
         "",
         "| class | sites with it | pooled IoU | pooled recall |",
@@ -152,6 +154,10 @@ def write_report(results_path: Path, out: Path, bundled: Path = BUNDLED) -> Path
                 f"against the fitted model on every pixel of the {len(sites)} sites: {parity}.",
                 "",
             ]
+    if readme is not None:
+        from ..common.readme import update_readme
+
+        update_readme(readme, readme_rows(res), ("landcover_s2", NAME))
     cm = sum(np.array(r["pooled"]["confusion"]) for r in methods[ship].values())
     _plot(cm, _label(ship), out.with_suffix(".png"))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -159,4 +165,65 @@ def write_report(results_path: Path, out: Path, bundled: Path = BUNDLED) -> Path
     return out
 
 
-__all__ = ["write_report", "LEARNED"]
+def _default_section(res: dict) -> list[str]:
+    """The fair comparison with the reference model and which model is the default, as page lines."""
+    cmp = unseen_comparison(res)
+    if not cmp:
+        return []
+    choice = default_choice(res)
+    scores = cmp["pooled_miou"]
+    lines = [
+        f"## Which model is the default: pooled over the {len(cmp['sites'])} sites the reference never had labels for",
+        "",
+        f"{_label(cmp['reference'])} was fitted on the labels of {', '.join(cmp['reference_trained_on']) or '?'}; "
+        f"pooling every method over {', '.join(cmp['sites'])} only compares all of them on labels none was "
+        "fitted on (per-pixel methods: their leave-one-site-out folds).",
+        "",
+        "| method | pooled mIoU | seeds |",
+        "| --- | --- | --- |",
+    ]
+    for m in sorted(scores, key=lambda k: -scores[k]["mean"]):
+        v = scores[m]
+        cell = f"{v['mean']:.3f} ± {v['std']:.3f}" if v["seeds"] > 1 else f"{v['mean']:.3f}"
+        lines.append(f"| {_label(m)} | {cell} | {v['seeds']} |")
+    winner = (
+        "the reference U-Net (`landcover_s2`)"
+        if choice == cmp["reference"]
+        else f"`{NAME}` ({_label(choice)})"
+    )
+    lines += [
+        "",
+        f"Default land-cover model: **{winner}**, the better of the two on these sites. Neither beats painting "
+        "each held-out site with its own most common class, which reads that site's labels and is no method; "
+        "both beat the majority class of the training sites.",
+        "",
+    ]
+    return lines
+
+
+def readme_rows(res: dict) -> list[str]:
+    """The README model-table rows of the two land-cover models, from the run."""
+    cmp = unseen_comparison(res)
+    ship = best_method(res)
+    choice = default_choice(res)
+    scores = mean_over_seeds(res, ship)
+    page = "[landcover.md](docs/results/landcover.md)"
+    rows = []
+    if cmp:
+        ref = cmp["pooled_miou"][cmp["reference"]]["mean"]
+        learned = cmp["pooled_miou"][ship]["mean"]
+        rows.append(
+            f"| `landcover_s2`{' (default)' if choice == cmp['reference'] else ''} | land cover, S2 L1C, 10 TerraMind "
+            f"classes | U-Net fine-tuned on one site's labels; pooled mIoU {ref:.3f} on the {len(cmp['sites'])} "
+            f"sites it never saw (best per-pixel method there {learned:.3f}, training-site majority "
+            f"{cmp['pooled_miou']['majority']['mean']:.3f}) | {page} |"
+        )
+    rows.append(
+        f"| `{NAME}`{' (default)' if choice == ship else ''} | land cover, S2 L1C, per pixel | {_label(ship)}; "
+        f"leave-one-site-out over {len(res['sites'])} sites pooled mIoU {scores['pooled_miou']:.3f} ± "
+        f"{scores['pooled_miou_std']:.3f} ({scores['seeds']} seeds) | {page} |"
+    )
+    return rows
+
+
+__all__ = ["write_report", "readme_rows", "LEARNED"]
