@@ -6,12 +6,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-from contrasat.training.landcover.default import (
-    default_choice,
-    pooled_miou,
-    reference_trained_sites,
-    unseen_comparison,
-)
+from contrasat.training.common.metrics import miou
+from contrasat.training.landcover.default import default_choice, reference_trained_sites, unseen_comparison
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "landcover_loso.json"
 
@@ -22,7 +18,7 @@ def _results() -> dict:
 
 def test_pooled_miou_counts_only_labelled_classes():
     confusion = np.array([[0, 0, 0], [0, 3, 1], [0, 1, 3]])
-    assert abs(pooled_miou(confusion) - 0.6) < 1e-9  # classes 1 and 2: 3 / (4 + 4 - 3) each
+    assert abs(miou(confusion) - 0.6) < 1e-9  # classes 1 and 2: 3 / (4 + 4 - 3) each
 
 
 def test_comparison_leaves_out_the_reference_training_site():
@@ -41,5 +37,7 @@ def test_default_is_the_reference_only_while_it_wins():
     worse = json.loads(json.dumps(res))
     for site in unseen_comparison(res)["sites"]:
         confusion = np.array(worse["methods"][key]["0"]["per_site"][site]["confusion"])
-        worse["methods"][key]["0"]["per_site"][site]["confusion"] = np.diag(confusion.sum(1))[:, ::-1].tolist()
+        worse["methods"][key]["0"]["per_site"][site]["confusion"] = np.diag(confusion.sum(1))[
+            :, ::-1
+        ].tolist()
     assert default_choice(worse) == "rf"  # a reference that gets every pixel wrong loses to the forest

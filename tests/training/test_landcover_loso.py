@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from contrasat.training.common.metrics import class_confusion, class_summary
 from contrasat.training.landcover import evaluate
 from contrasat.training.landcover.config import LandcoverConfig
-from contrasat.training.landcover.data import N_CLASSES, load_sites
-from contrasat.training.landcover.metrics import confusion, summary
+from contrasat.training.landcover.data import N_CLASSES, NODATA_CLASS, load_sites
 from contrasat.training.landcover.models import majority_class, sample_pixels
 
 
@@ -50,15 +50,15 @@ def test_majority_baseline(sites):
     # painting a site with one class c: IoU(c) = share of c, every other class 0
     y = test.pixels()[1]
     c = int(np.bincount(y).argmax())
-    scores = summary(confusion(np.full_like(y, c), y))
+    scores = class_summary(class_confusion(np.full_like(y, c), y, N_CLASSES, NODATA_CLASS))
     share = float(np.mean(y == c))
     assert scores["class_iou"][str(c)] == pytest.approx(share)
     assert scores["miou"] == pytest.approx(share / len(np.unique(y)))
 
 
 def test_pooled_miou_is_over_summed_confusion():
-    a = confusion(np.array([1, 1, 2]), np.array([1, 2, 2]))
-    b = confusion(np.array([2, 2]), np.array([2, 2]))
-    pooled = summary(a + b)
+    a = class_confusion(np.array([1, 1, 2]), np.array([1, 2, 2]), N_CLASSES, NODATA_CLASS)
+    b = class_confusion(np.array([2, 2]), np.array([2, 2]), N_CLASSES, NODATA_CLASS)
+    pooled = class_summary(a + b)
     # class 1: tp 1, fp 1 -> 0.5; class 2: tp 3, fn 1 -> 0.75
     assert pooled["miou"] == pytest.approx((0.5 + 0.75) / 2)

@@ -1,5 +1,5 @@
-"""Metrics every kit scores with: binary water counts (one code path for the model and every baseline) and
-macro F1 over classes."""
+"""Metrics every kit scores with: binary water counts (one code path for the model and every baseline),
+macro F1 over classes, and multi-class confusion matrices with IoU per class present in the labels."""
 
 from __future__ import annotations
 
@@ -71,3 +71,46 @@ def macro_f1(pred: np.ndarray, true: np.ndarray, n_classes: int) -> float:
         denom = np.sum(pred == c) + np.sum(true == c)
         scores.append(2 * tp / denom if denom else 0.0)
     return float(np.mean(scores))
+
+
+def class_confusion(pred: np.ndarray, label: np.ndarray, n: int, skip: int | None = None) -> np.ndarray:
+    """(n, n) int64 counts, rows = reference class, columns = predicted; labels equal to `skip` are left out."""
+    keep = label != skip if skip is not None else np.ones(label.shape, dtype=bool)
+    idx = label[keep].astype(np.int64) * n + pred[keep].astype(np.int64)
+    return np.bincount(idx, minlength=n * n).reshape(n, n)
+
+
+def class_iou(cm: np.ndarray) -> dict[int, float]:
+    """IoU of every class present in the labels (rows with pixels)."""
+    tp = np.diag(cm).astype(np.float64)
+    union = cm.sum(0) + cm.sum(1) - tp
+    return {int(c): float(tp[c] / union[c]) for c in np.nonzero(cm.sum(1))[0]}
+
+
+def class_recall(cm: np.ndarray) -> dict[int, float]:
+    """Recall (producer's accuracy) of every class present in the labels."""
+    return {int(c): float(cm[c, c] / cm[c].sum()) for c in np.nonzero(cm.sum(1))[0]}
+
+
+def miou(cm: np.ndarray) -> float:
+    """Mean IoU over the classes present in the labels: a predicted class the labels lack adds no term."""
+    ious = class_iou(cm)
+    return float(np.mean(list(ious.values()))) if ious else float("nan")
+
+
+def accuracy(cm: np.ndarray) -> float:
+    """Share of labelled pixels on the diagonal."""
+    total = cm.sum()
+    return float(np.trace(cm) / total) if total else float("nan")
+
+
+def class_summary(cm: np.ndarray) -> dict:
+    """JSON-ready scores of one confusion matrix (the matrix itself included)."""
+    return {
+        "miou": miou(cm),
+        "accuracy": accuracy(cm),
+        "class_iou": {str(k): v for k, v in class_iou(cm).items()},
+        "class_recall": {str(k): v for k, v in class_recall(cm).items()},
+        "pixels": int(cm.sum()),
+        "confusion": cm.tolist(),
+    }

@@ -12,6 +12,7 @@ import re
 
 import numpy as np
 
+from ..common.metrics import miou
 from .card import LEARNED, best_method
 
 TRAIN_SPLIT = re.compile(r"train ([^;]+);")
@@ -30,13 +31,6 @@ def reference_trained_sites(results: dict, key: str) -> list[str]:
     return [s for s in results["sites"] if s in named]
 
 
-def pooled_miou(confusion: np.ndarray) -> float:
-    """Mean IoU over the classes present in the labels (rows) of a summed confusion matrix."""
-    truth, pred, hit = confusion.sum(1), confusion.sum(0), np.diag(confusion)
-    present = truth > 0
-    return float(np.mean(hit[present] / (truth + pred - hit)[present]))
-
-
 def unseen_comparison(results: dict) -> dict:
     """Pooled mIoU (mean, std over seeds) of every method on the sites the reference never had labels for."""
     key = reference_key(results)
@@ -47,7 +41,7 @@ def unseen_comparison(results: dict) -> dict:
     scores = {}
     for method, runs in results["methods"].items():
         values = [
-            pooled_miou(sum(np.array(r["per_site"][s]["confusion"], dtype=np.int64) for s in sites))
+            miou(sum(np.array(r["per_site"][s]["confusion"], dtype=np.int64) for s in sites))
             for r in runs.values()
         ]
         scores[method] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "seeds": len(values)}

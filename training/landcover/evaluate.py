@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..common.metrics import class_confusion, class_summary
 from ..common.splits import leave_one_out
 from .config import LandcoverConfig
-from .data import CLIP, N_CLASSES, SLOVENIA, Site, slovenia_geotiff
-from .metrics import confusion, summary
+from .data import CLIP, N_CLASSES, NODATA_CLASS, SLOVENIA, Site, slovenia_geotiff
 from .models import (
     fit_gbm,
     fit_net,
@@ -51,7 +51,7 @@ def fit_predict(method: str, train: list[Site], test: Site, cfg: LandcoverConfig
 
 def _scores(cms: dict[str, np.ndarray]) -> dict:
     pooled = sum(cms.values())
-    return {"per_site": {s: summary(cm) for s, cm in cms.items()}, "pooled": summary(pooled)}
+    return {"per_site": {s: class_summary(cm) for s, cm in cms.items()}, "pooled": class_summary(pooled)}
 
 
 def loso(sites: list[Site], cfg: LandcoverConfig) -> dict:
@@ -73,7 +73,7 @@ def loso(sites: list[Site], cfg: LandcoverConfig) -> dict:
                     t0 = time.time()
                     test = by_name[held]
                     pred = fit_predict(method, [by_name[n] for n in train], test, cfg, seed)
-                    cms[held] = confusion(pred, test.pixels()[1])
+                    cms[held] = class_confusion(pred, test.pixels()[1], N_CLASSES, NODATA_CLASS)
                     log.info("%s seed %d held %s: %.1fs", method, seed, held, time.time() - t0)
                 results[method][str(seed)] = _scores(cms)
                 log.info(
@@ -102,7 +102,7 @@ def reference_model(sites: list[Site], model: Path, root: Path) -> dict:
             keep = site.label != 0
             p = pred[keep]
             p = np.where(p < N_CLASSES, p, 0)  # runtime nodata (255) scores as a miss
-            cms[site.name] = confusion(p, site.label[keep])
+            cms[site.name] = class_confusion(p, site.label[keep], N_CLASSES, NODATA_CLASS)
     return {"0": _scores(cms)}
 
 
