@@ -20,6 +20,7 @@ Writes bench/results/quantize.json (the int8 files go to a temporary folder; non
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -83,7 +84,8 @@ def quantize(model: Path, calibration: list[np.ndarray], out: Path, method: str 
 
     card = read_card(model)
     pre = out.with_suffix(".pre.onnx")
-    quant_pre_process(str(model), str(pre), skip_symbolic_shape=True)  # dynamic N, H, W
+    with contextlib.chdir(out.parent):  # the pre-processor leaves scratch files in the working directory
+        quant_pre_process(str(model), str(pre), skip_symbolic_shape=True)  # dynamic N, H, W
     quantize_static(
         str(pre), str(out), ChipReader(card.inputs[0].name, calibration), quant_format=QuantFormat.QDQ,
         per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
