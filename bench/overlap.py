@@ -98,12 +98,34 @@ def study(name: str, tile: int, overlaps: list[int]) -> dict:
     }  # fmt: skip
 
 
+def apply(results: Path) -> list[str]:
+    """Write each measured model's recommended overlap into its bundled card (the study's tile kept)."""
+    from contrasat.models.card import read_card, write_card
+    from contrasat.models.registry import WEIGHTS_DIR
+
+    changed = []
+    for m in json.loads(results.read_text())["models"]:
+        path = WEIGHTS_DIR / f"{m['model']}.onnx"
+        card = read_card(path)
+        if m["recommended_overlap"] is None or card.tile_size != m["tile"]:
+            continue  # no overlap met the target, or the card's tile is not the one measured
+        if card.overlap != m["recommended_overlap"]:
+            card.overlap = m["recommended_overlap"]
+            write_card(path, card.validate())
+            changed.append(f"{m['model']}: overlap {m['card_overlap']} -> {card.overlap}")
+    return changed
+
+
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--apply", action="store_true",
+                        help="only write the recommended overlaps of bench/results/overlap.json into the cards")  # fmt: skip
     parser.add_argument("--model", nargs="+", default=["", "landcover_s2"], help="'' = default flood model")
     parser.add_argument("--tile", type=int, default=256)
     parser.add_argument("--overlaps", type=int, nargs="+", default=[0, 8, 16, 32, 48, 64])
     args = parser.parse_args()
+    if args.apply:
+        return {"applied": apply(RESULTS / "overlap.json")}
     # land-cover models need their task's default when given by name; resolve_model takes names as they are
     result = {
         "benchmark": "tiled vs whole-image classes on real 512x512 chips, centre-weighted (linear ramp) blending",

@@ -140,9 +140,9 @@ OVERLAP = Param(
 BATCH = Param(
     "batch",
     "int",
-    "tiles per inference batch (0: chosen for the execution provider)",
+    "tiles per inference batch",
     default=4,
-    minimum=0,
+    minimum=1,
     label="Tiles per batch",
     execution=True,
 )

@@ -1,4 +1,4 @@
-"""Execution settings (provider, threads, tiling, batch) kept in QgsSettings under `contrasat/`.
+"""Execution settings (provider, CUDA device, threads, tiling, batch) kept in QgsSettings under `contrasat/`.
 
 Plain values here, turned into engine command-line options when a job starts.
 """
@@ -24,6 +24,7 @@ class RunSettings:
     overlap: int = -1  # -1: the card's overlap (0 is a valid choice: no overlap)
     batch_size: int = 4
     output_dir: str = ""
+    device_id: int = 0  # the GPU CUDA runs on
 
     def to_cli(self) -> dict[str, Any]:
         """Engine command-line options (None: the CLI's default, i.e. the model card's value)."""
@@ -33,6 +34,7 @@ class RunSettings:
             "batch": max(1, self.batch_size),
             "provider": self.provider if self.provider in PROVIDERS else "auto",
             "threads": self.threads or None,
+            "device_id": self.device_id or None,
         }
 
 
@@ -55,13 +57,14 @@ def load_settings() -> RunSettings:
         overlap=_int(s, "overlap", defaults.overlap),
         batch_size=_int(s, "batch_size", defaults.batch_size),
         output_dir=str(s.value(PREFIX + "output_dir", defaults.output_dir) or ""),
+        device_id=max(0, _int(s, "device_id", defaults.device_id)),
     )
 
 
 def save_settings(values: RunSettings) -> None:
     """Store every field under `contrasat/`."""
     s = QgsSettings()
-    for key in ("provider", "threads", "tile_size", "overlap", "batch_size", "output_dir"):
+    for key in ("provider", "threads", "tile_size", "overlap", "batch_size", "output_dir", "device_id"):
         s.setValue(PREFIX + key, getattr(values, key))
 
 

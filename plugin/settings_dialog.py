@@ -37,6 +37,8 @@ class SettingsDialog(QDialog):
             -1, 1024, current.overlap, "Model default", "The model card's overlap", step=8
         )
         self.batch_size = self._spin(1, 256, current.batch_size, "", "Tiles per ONNX Runtime call")
+        self.device_id = self._spin(0, 64, current.device_id, "", "The GPU CUDA runs on (0: the first)")
+        self.device_id.setEnabled(self.provider.findData("cuda") >= 0)  # only meaningful where CUDA is offered
         self._output_dir = current.output_dir
 
         settings = QgsSettings()
@@ -60,6 +62,7 @@ class SettingsDialog(QDialog):
         form.addRow("Tile size (px)", self.tile_size)
         form.addRow("Tile overlap (px)", self.overlap)
         form.addRow("Batch size", self.batch_size)
+        form.addRow("CUDA device", self.device_id)
         form.addRow("Engine Python", self.engine_python)
         form.addRow("Create the engine with", self.base_python)
         form.addRow(buttons)
@@ -84,6 +87,7 @@ class SettingsDialog(QDialog):
             overlap=self.overlap.value(),
             batch_size=self.batch_size.value(),
             output_dir=self._output_dir,
+            device_id=self.device_id.value(),
         )
 
     def accept(self) -> None:

@@ -74,7 +74,8 @@ def test_models_json_lists_bundled_models(capsys):
     assert main(["models", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     names = {m["name"]: m for m in listing}
-    assert names["flood_s1_unet"]["default"] and names["flood_s1_unet"]["inputs"][0]["bands"] == ["VV", "VH"]
+    assert names["flood_vh_threshold"]["default"] and not names["flood_s1_unet"]["default"]
+    assert names["flood_s1_unet"]["inputs"][0]["bands"] == ["VV", "VH"]
     assert all(m["classes"] and m["task"] for m in listing)
 
 

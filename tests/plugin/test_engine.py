@@ -197,3 +197,18 @@ def test_plugin_code_imports_no_second_gdal_geos_or_onnx():
             if bad:
                 offenders.setdefault(path.name, set()).update(bad)
     assert offenders == {}
+
+
+def test_cuda_device_setting_reaches_the_engine(saved_settings):
+    """The settings' CUDA device becomes --device-id; device 0 (the default) adds nothing."""
+    from contrasat.plugin.settings import RunSettings, load_settings, save_settings
+
+    save_settings(RunSettings(provider="cuda", device_id=1))
+    run = load_settings().to_cli()
+    cmd = engine.job_command(
+        "/env/bin/python", "map_floods", {"s1": Path("/d/s1.tif"), "out": Path("/o/f.tif")}, run
+    )
+    assert cmd[cmd.index("--device-id") + 1] == "1" and cmd[cmd.index("--provider") + 1] == "cuda"
+    cmd = engine.job_command("/env/bin/python", "map_floods", {"s1": Path("/d/s1.tif"), "out": Path("/o/f.tif")},
+                             RunSettings().to_cli())  # fmt: skip
+    assert "--device-id" not in cmd

@@ -36,7 +36,14 @@ def test_settings_round_trip_and_engine_options():
     assert (loaded.provider, loaded.threads, loaded.tile_size, loaded.overlap, loaded.batch_size) == (
         "cpu", 2, 256, 0, 8,
     )  # fmt: skip
-    assert loaded.to_cli() == {"tile": 256, "overlap": 0, "batch": 8, "provider": "cpu", "threads": 2}
+    assert loaded.to_cli() == {
+        "tile": 256,
+        "overlap": 0,
+        "batch": 8,
+        "provider": "cpu",
+        "threads": 2,
+        "device_id": None,
+    }
     defaults = RunSettings().to_cli()
     assert defaults["tile"] is None and defaults["overlap"] is None  # the model card decides
 
@@ -218,7 +225,7 @@ def test_qgis_process_never_imports_the_runtime_libraries(tmp_path):
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "CARD flood_s1_unet" in done.stdout
+    assert "CARD flood_vh_threshold" in done.stdout
     assert "DONE True None" in done.stdout, done.stdout
     assert "Flood map (s1)" in done.stdout and "LOADED []" in done.stdout
     assert (tmp_path / "flood.tif").is_file()
