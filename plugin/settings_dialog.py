@@ -38,7 +38,8 @@ class SettingsDialog(QDialog):
         )
         self.batch_size = self._spin(1, 256, current.batch_size, "", "Tiles per ONNX Runtime call")
         self.device_id = self._spin(0, 64, current.device_id, "", "The GPU CUDA runs on (0: the first)")
-        self.device_id.setEnabled(self.provider.findData("cuda") >= 0)  # only meaningful where CUDA is offered
+        # only meaningful where CUDA is offered
+        self.device_id.setEnabled(self.provider.findData("cuda") >= 0)
         self._output_dir = current.output_dir
 
         settings = QgsSettings()
