@@ -65,5 +65,6 @@ def threshold_card(loco: dict) -> ModelCard:
         description="Fixed rule: water where Sentinel-1 VH < -20 dB. No training; robust across regions, "
         "and better than the U-Net on low-water chips (see metrics). Ignores VV.",
         metrics=metrics,
+        tile_size=512, overlap=0,  # a per-pixel rule: tiling cannot change the map, so no overlap is needed
         training={"data": f"none (a fixed rule); evaluated on {DATA_CREDIT}", "recipe": "VH < -20 dB"},
     )  # fmt: skip
