@@ -23,7 +23,7 @@ if [ ! -x .venv/bin/python ]; then
     /usr/bin/python3 -m venv --system-site-packages .venv
 fi
 echo "==> installing Python dependencies (torch CPU wheel pinned)"
-.venv/bin/python -m pip install -q -e ".[train,dev]"
+.venv/bin/python -m pip install -q -e ".[train,dev,batch]"
 # configilm ships real BigEarthNet v2 S1+S2 patches for pre-training; its own dependencies would replace the
 # CPU torch with a CUDA build, so it is installed alone (the kit reads its data with lmdb + safetensors).
 .venv/bin/python -m pip install -q --no-deps "configilm==0.7.1"
