@@ -14,7 +14,8 @@ Protocol (docs/results/finetune.md is generated from the results file this write
 Resumable: finished runs are kept in the results JSON and skipped on a rerun.
 
     nice python -m contrasat.training.flood.finetune_study run --out runs/finetune_study
-    python -m contrasat.training.flood.finetune_study report --results runs/finetune_study/results.json \
+    cp runs/finetune_study/results.json docs/results/finetune.json
+    python -m contrasat.training.flood.finetune_study report --results docs/results/finetune.json \
         --out docs/results/finetune.md
 """
 
@@ -282,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
     p.add_argument("--steps", type=int, default=None, help="override the recipe's steps (tests)")
     p = sub.add_parser("report", help="write the results page")
-    p.add_argument("--results", type=Path, default=Path("runs/finetune_study/results.json"))
+    p.add_argument("--results", type=Path, default=Path("docs/results/finetune.json"))
     p.add_argument("--out", type=Path, default=Path("docs/results/finetune.md"))
     args = parser.parse_args(argv)
     if args.command == "run":
