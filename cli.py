@@ -211,7 +211,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
     if importlib.util.find_spec("torch") is None:
         raise ContrasatError("contrasat finetune needs torch: pip install contrasat[train]")
-    from .training.flood.finetune import FinetuneConfig, run_finetune
+    from .training.finetune.job import FinetuneConfig, run_finetune
 
     cfg = FinetuneConfig(steps=args.steps, unfreeze=not args.frozen, holdout=args.holdout, edge=args.edge,
                          seed=args.seed, threads=args.threads)  # fmt: skip

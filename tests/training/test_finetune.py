@@ -15,10 +15,10 @@ from contrasat.cli import main as cli_main
 from contrasat.models.card import read_card
 from contrasat.models.errors import ModelError
 from contrasat.models.registry import resolve_model
-from contrasat.training.flood.base_weights import _check, load_base
-from contrasat.training.flood.finetune import METHOD, FinetuneConfig, run_finetune
-from contrasat.training.flood.label_draw import draw_polygons, write_labels
-from contrasat.training.flood.labels import read_labels, split_regions
+from contrasat.training.finetune.base_weights import _check, load_base
+from contrasat.training.finetune.job import METHOD, FinetuneConfig, run_finetune
+from contrasat.training.finetune.label_draw import draw_polygons, write_labels
+from contrasat.training.finetune.labels import read_labels, split_regions
 from shapely.geometry import box, mapping
 
 CHIP = "Spain_7370579"  # 256x256 real window: about 30 % water

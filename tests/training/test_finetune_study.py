@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 import rasterio
-from contrasat.training.flood.finetune_study import blocks, run_study, write_report
-from contrasat.training.flood.label_draw import draw_polygons
+from contrasat.training.finetune.label_draw import draw_polygons
+from contrasat.training.finetune.study import blocks, run_study, write_report
 from rasterio.features import rasterize
 
 CHIP = "Spain_7370579"

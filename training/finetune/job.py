@@ -338,7 +338,7 @@ def run_finetune(
     result = FinetuneResult(net, card, history, heldout, best_step, seconds, notes=notes)
     result.output = export(net, card, out_path)
     if curve:
-        from .finetune_plots import plot_finetune_curve
+        from .plots import plot_finetune_curve
 
         result.curve = out_path.with_name(out_path.stem + "_curve.png")
         plot_finetune_curve(history, best_step, result.curve, f"{base_card.name} → {name}")
@@ -347,7 +347,7 @@ def run_finetune(
 
 def export(net: FloodNet, card: ModelCard, out: Path) -> Path:
     """Write the ONNX model with its card under a temporary name, then rename it into place."""
-    from .export import export_unet
+    from ..flood.export import export_unet
 
     partial = out.with_name(f".{out.stem}.{os.getpid()}.partial.onnx")
     try:
