@@ -11,7 +11,14 @@ import pytest
 import rasterio
 from contrasat.models.card import read_card
 from contrasat.training.finetune.label_draw import draw_polygons, write_labels
-from qgis.core import QgsApplication, QgsProcessingException, QgsProject, QgsRasterLayer, QgsVectorLayer
+from qgis.core import (
+    QgsApplication,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProject,
+    QgsRasterLayer,
+    QgsVectorLayer,
+)
 
 FLOODS = Path(__file__).resolve().parents[1] / "fixtures" / "data" / "sen1floods11"
 CHIP = "Spain_7370579"
@@ -73,3 +80,21 @@ def test_finetune_algorithm_reports_the_engines_refusal(processing, layers, tmp_
     with pytest.raises(QgsProcessingException, match="only one class"):
         processing.run("contrasat:finetune", params)
     assert not (tmp_path / "x.onnx").exists()
+
+
+class CancelAtFirstProgress(QgsProcessingFeedback):
+    """Feedback whose Cancel is pressed as soon as the engine reports progress."""
+
+    def setProgress(self, progress: float) -> None:  # noqa: N802
+        super().setProgress(progress)
+        if progress > 0:
+            self.cancel()
+
+
+def test_finetune_algorithm_cancels_and_leaves_nothing(processing, layers, tmp_path):
+    raster, labels, _ = layers
+    out = tmp_path / "cancelled.onnx"
+    params = {"INPUT_S1": [raster], "LABELS": labels, "FIELD": "class", "STEPS": 200, "OUTPUT": str(out)}
+    with pytest.raises(QgsProcessingException, match="cancelled"):
+        processing.run("contrasat:finetune", params, feedback=CancelAtFirstProgress())
+    assert not out.exists() and [p.name for p in tmp_path.iterdir() if p.suffix == ".onnx"] == []
