@@ -207,6 +207,28 @@ def _f(x: float | None) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
 
 
+def verdict(results: dict[str, Any], table: dict[str, Any], n: int = 10) -> list[str]:
+    """The issue's target, checked from the results: with `n` polygons, beat the bundled model and the rule."""
+    lines = [f"## Target: with {n} polygons, beat both the bundled model and VH < -20 dB", ""]
+    for chip, inits in table.items():
+        if n not in inits.get("base", {}):
+            continue
+        cell = inits["base"][n]
+        mean = float(np.nanmean(cell["iou"]))
+        bundled = results["references"][f"{chip}/{BASE}"]["iou"] or 0.0
+        vh = results["references"][f"{chip}/flood_vh_threshold"]["iou"] or 0.0
+        beats = [name for name, ref in (("the bundled model", bundled), ("VH < -20 dB", vh)) if mean > ref]
+        loses = [name for name, ref in (("the bundled model", bundled), ("VH < -20 dB", vh)) if mean <= ref]
+        status = "met" if not loses else "not met"
+        lines.append(
+            f"- {chip}: **{status}** — fine-tuned from {BASE} {mean:.3f} (mean of {len(cell['iou'])} seeds, "
+            f"{np.mean(cell['s']):.0f} s each); beats {', '.join(beats) or 'neither'}"
+            + (f"; not {', '.join(loses)}" if loses else "")
+            + f". Mean false water {np.mean(cell['fp']):.0f} px vs VH's {results['references'][f'{chip}/flood_vh_threshold']['fp']} px."
+        )
+    return [*lines, ""]
+
+
 def write_report(results_path: Path, out: Path) -> Path:
     """The results page (markdown + PNG) from the results file."""
     results = json.loads(results_path.read_text())
@@ -266,6 +288,7 @@ def write_report(results_path: Path, out: Path) -> Path:
                     f"{np.mean(cells[n]['s']):.0f} |"
                 )
         lines.append("")
+    lines += verdict(results, table)
     seconds = [r["seconds_finetune"] for r in results["runs"].values()]
     lines += [
         f"All {len(seconds)} fine-tunes: {np.median(seconds):.0f} s median, {max(seconds):.0f} s at most.",
