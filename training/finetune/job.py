@@ -52,6 +52,7 @@ class FinetuneConfig:
     seed: int = 0
     threads: int = 1
     init: str = "base"  # "base" (the model's weights) or "random" (same network, the study's baseline)
+    loss: str = "balanced"  # "balanced": mean of per-class CE; "pixel": plain CE over labelled pixels
 
 
 @dataclass
@@ -231,7 +232,12 @@ def train(
             net.train()
             hold_batchnorm(net)
             x, y = sampler.batch(cfg.batch)
-            loss = balanced_loss(net(x), y)
+            logits = net(x)
+            loss = (
+                balanced_loss(logits, y)
+                if cfg.loss == "balanced"
+                else F.cross_entropy(logits, y, ignore_index=IGNORE)
+            )
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -253,6 +259,8 @@ def train(
         best["step"] = step
     for p in net.parameters():
         p.requires_grad_(True)
+    if progress is not None:
+        progress(1.0)  # early stopping ends before the step budget
     return net.eval(), history, best["step"]
 
 

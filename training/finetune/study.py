@@ -78,11 +78,17 @@ def _num(x: float) -> float | None:
 
 
 def run_study(
-    out: Path, chips=CHIPS, counts=COUNTS, seeds=SEEDS, inits=INITS, steps: int | None = None
-) -> Path:
-    """Every (chip, count, seed, init) fine-tune, scored; results appended to out/results.json."""
+    out: Path, chips=CHIPS, counts=COUNTS, seeds=SEEDS, inits=INITS, steps: int | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Path:  # fmt: skip
+    """Every (chip, count, seed, init) fine-tune, scored; results appended to out/results.json.
+
+    `overrides` change the recipe (FinetuneConfig fields); such runs are tagged with them, e.g. base+loss=pixel.
+    """
     from .job import FinetuneConfig, run_finetune
     from .label_draw import draw_polygons, write_labels
+
+    tag = "".join(f"+{k}={v}" for k, v in sorted((overrides or {}).items()))
 
     torch.set_num_threads(1)
     out.mkdir(parents=True, exist_ok=True)
@@ -118,10 +124,10 @@ def run_study(
                         polygons, crs, scratch / f"labels_{n}_{seed}.geojson", dst_crs="EPSG:3857"
                     )
                     for init in inits:
-                        key = f"{chip}/{n}/{seed}/{init}"
+                        key = f"{chip}/{n}/{seed}/{init}{tag}"
                         if key in results["runs"]:
                             continue
-                        cfg = FinetuneConfig(seed=seed, init=init, threads=1)
+                        cfg = FinetuneConfig(seed=seed, init=init, threads=1, **(overrides or {}))
                         if steps:
                             cfg.steps = steps
                         model = scratch / f"ft_{n}_{seed}_{init}.onnx"
@@ -130,7 +136,7 @@ def run_study(
                         seconds = time.perf_counter() - start
                         tr = result.card.training
                         results["runs"][key] = {
-                            "chip": chip, "polygons": n, "seed": seed, "init": init,
+                            "chip": chip, "polygons": n, "seed": seed, "init": init + tag,
                             "drawn": len(polygons), "pixels": {p: {c: v["pixels"] for c, v in tr["labels"][p].items()}
                                                                for p in ("train", "heldout")},
                             "best_step": result.best_step, "steps_run": len(result.history["step"]),
@@ -181,9 +187,11 @@ def plot(results: dict[str, Any], path: Path) -> None:
             ns = sorted(cells)
             mean = [np.nanmean(cells[n]["iou"]) for n in ns]
             std = [np.nanstd(cells[n]["iou"]) for n in ns]
-            ax.errorbar(ns, mean, yerr=std, marker="o", capsize=3, color=colors[init], label=names[init])
+            ax.errorbar(
+                ns, mean, yerr=std, marker="o", capsize=3, color=colors.get(init), label=names.get(init, init)
+            )
             for n in ns:
-                ax.plot([n] * len(cells[n]["iou"]), cells[n]["iou"], ".", color=colors[init], alpha=0.4)
+                ax.plot([n] * len(cells[n]["iou"]), cells[n]["iou"], ".", color=colors.get(init), alpha=0.4)
         refs = results["references"]
         ax.axhline(refs[f"{chip}/{BASE}"]["iou"] or 0, color="#1f78b4", ls=":", label=f"{BASE} as bundled")
         ax.axhline(
@@ -298,6 +306,22 @@ def write_report(results_path: Path, out: Path) -> Path:
     return out
 
 
+def _setting(text: str) -> tuple[str, Any]:
+    """KEY=VALUE as a FinetuneConfig field with its type (bool, int, float or str)."""
+    from dataclasses import fields
+
+    from .job import FinetuneConfig
+
+    key, _, value = text.partition("=")
+    kinds = {f.name: f.type for f in fields(FinetuneConfig)}
+    if key not in kinds:
+        raise SystemExit(f"unknown recipe key {key!r} (keys: {', '.join(kinds)})")
+    kind = kinds[key]
+    if kind == "bool":
+        return key, value.lower() in ("1", "true", "yes")
+    return key, int(value) if kind == "int" else float(value) if kind == "float" else value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m contrasat.training.finetune.study", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -308,12 +332,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--counts", nargs="+", type=int, default=list(COUNTS))
     p.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
     p.add_argument("--steps", type=int, default=None, help="override the recipe's steps (tests)")
+    p.add_argument("--inits", nargs="+", default=list(INITS), choices=INITS)
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="recipe overrides (e.g. loss=pixel unfreeze=false); runs are tagged with them",
+    )
     p = sub.add_parser("report", help="write the results page")
     p.add_argument("--results", type=Path, default=Path("docs/results/finetune.json"))
     p.add_argument("--out", type=Path, default=Path("docs/results/finetune.md"))
     args = parser.parse_args(argv)
     if args.command == "run":
-        print(run_study(args.out, args.chips, args.counts, args.seeds, steps=args.steps))
+        overrides = dict(_setting(text) for text in args.set)
+        print(
+            run_study(
+                args.out,
+                args.chips,
+                args.counts,
+                args.seeds,
+                args.inits,
+                steps=args.steps,
+                overrides=overrides,
+            )
+        )
     else:
         print(write_report(args.results, args.out))
     return 0
