@@ -34,6 +34,7 @@ import numpy as np
 import rasterio
 import torch
 
+from ...models.errors import InputError
 from ..common.data_root import data_root
 from ..common.metrics import confusion
 
@@ -132,7 +133,17 @@ def run_study(
                             cfg.steps = steps
                         model = scratch / f"ft_{n}_{seed}_{init}.onnx"
                         start = time.perf_counter()
-                        result = run_finetune(BASE, [str(s1)], str(labels), str(model), cfg=cfg, curve=False)
+                        try:
+                            result = run_finetune(
+                                BASE, [str(s1)], str(labels), str(model), cfg=cfg, curve=False
+                            )
+                        except (
+                            InputError
+                        ) as exc:  # e.g. too few pixels: what a user would be told; kept as such
+                            results["runs"][key] = {"chip": chip, "polygons": n, "seed": seed, "init": init + tag,
+                                                    "refused": str(exc)}  # fmt: skip
+                            save()
+                            continue
                         seconds = time.perf_counter() - start
                         tr = result.card.training
                         results["runs"][key] = {
@@ -162,6 +173,8 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     """chip -> init -> polygon count -> lists over seeds: iou, s (seconds), fp, fn."""
     table: dict[str, Any] = {}
     for run in results["runs"].values():
+        if "refused" in run:
+            continue
         cell = table.setdefault(run["chip"], {}).setdefault(run["init"], {})
         cell = cell.setdefault(run["polygons"], {"iou": [], "s": [], "fp": [], "fn": []})
         cell["iou"].append(run["score"]["iou"] if run["score"]["iou"] is not None else math.nan)
@@ -198,7 +211,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
             refs[f"{chip}/flood_vh_threshold"]["iou"] or 0, color="#e31a1c", ls="--", label="VH < -20 dB"
         )
         ax.set_xscale("log")
-        ticks = sorted({r["polygons"] for r in results["runs"].values()})
+        ticks = sorted({r["polygons"] for r in results["runs"].values() if "refused" not in r})
         ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.minorticks_off()
         ax.set_ylim(0, 1)
@@ -297,7 +310,10 @@ def write_report(results_path: Path, out: Path) -> Path:
                 )
         lines.append("")
     lines += verdict(results, table)
-    seconds = [r["seconds_finetune"] for r in results["runs"].values()]
+    refused = [f"{k} ({r['refused']})" for k, r in results["runs"].items() if "refused" in r]
+    if refused:
+        lines += [f"Refused by the job (left out above): {'; '.join(refused)}.", ""]
+    seconds = [r["seconds_finetune"] for r in results["runs"].values() if "refused" not in r]
     lines += [
         f"All {len(seconds)} fine-tunes: {np.median(seconds):.0f} s median, {max(seconds):.0f} s at most.",
         "",
