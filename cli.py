@@ -205,6 +205,76 @@ def _add_batch_parser(sub) -> None:
 # --- end batch ------------------------------------------------------------------------------------------
 
 
+# --- finetune (issue 12): fit a flood model to the analyst's own labels; needs torch (the train extra) ---
+def cmd_finetune(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise ContrasatError("contrasat finetune needs torch: pip install contrasat[train]")
+    from .training.finetune.job import FinetuneConfig, run_finetune
+
+    cfg = FinetuneConfig(steps=args.steps, unfreeze=not args.frozen, holdout=args.holdout, edge=args.edge,
+                         seed=args.seed, threads=args.threads)  # fmt: skip
+    result = run_finetune(args.base, args.raster, args.labels, args.out, args.field, cfg,
+                          progress=args.reporter.progress)  # fmt: skip
+    summary = result.to_dict()
+    for note in result.notes:
+        args.reporter.message("info", note)
+    args.reporter.done(summary)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    labels = result.card.training["labels"]
+    print(f"wrote {result.output} (fine-tuned from {result.card.training['base_model']['name']}, "
+          f"{result.seconds:.0f} s, kept step {result.best_step})")  # fmt: skip
+    if result.curve:
+        print(f"wrote {result.curve}")
+    for part in ("train", "heldout"):
+        counts = ", ".join(
+            f"{k}: {v['polygons']} polygons / {v['pixels']} px" for k, v in labels[part].items()
+        )
+        print(f"  {part:<8} {counts}")
+    for model, iou in summary["heldout_water_iou"].items():
+        print(f"  held-back water IoU {model:<10} {'n/a' if iou is None else f'{iou:.3f}'}")
+    for note in result.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def _add_finetune_parser(sub) -> None:
+    p = sub.add_parser("finetune", help="fine-tune a flood model on your own labelled polygons (needs torch)")
+    p.add_argument("--base", default="flood_s1_contrastive",
+                   help="model to start from: bundled name or .onnx (default: flood_s1_contrastive, the "
+                        "multimodal pre-trained encoder)")  # fmt: skip
+    p.add_argument(
+        "--raster", nargs="+", required=True, help="Sentinel-1 raster(s) [VV, VH] the labels lie on"
+    )
+    p.add_argument("--labels", required=True,
+                   help="polygons or points in any CRS (.gpkg, .geojson, ...) with a class field, or a label "
+                        "raster (values 0 dry, 1 water; -1/255 unlabelled)")  # fmt: skip
+    p.add_argument(
+        "--field", default="class", help="class field of the label file: water/dry or 1/0 (default class)"
+    )
+    p.add_argument(
+        "--out", required=True, help="the fine-tuned model (.onnx, with its card); a _curve.png beside it"
+    )
+    p.add_argument(
+        "--steps", type=_count(1, "--steps"), default=200, help="training steps at most (default 200)"
+    )
+    p.add_argument("--holdout", type=float, default=0.25,
+                   help="share of each class's polygons held back for early stopping (default 0.25)")  # fmt: skip
+    p.add_argument("--edge", type=_count(0, "--edge"), default=1,
+                   help="pixels left out along polygon edges (default 1)")  # fmt: skip
+    p.add_argument("--frozen", action="store_true", help="keep the encoder frozen throughout")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=_count(1, "--threads"), default=1, help="torch threads (default 1)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON document")
+    p.set_defaults(func=cmd_finetune)
+
+
+# --- end finetune ---------------------------------------------------------------------------------------
+
+
 def cmd_train(argv: list[str]) -> int:
     """`contrasat train ...`: one parser over every training kit (training/cli.py)."""
     from .training.cli import main as train_main
@@ -318,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="contrasat-demo", help="output folder (default: ./contrasat-demo)")
     p.set_defaults(func=cmd_demo)
     _add_batch_parser(sub)
+    _add_finetune_parser(sub)
     sub.add_parser(
         "train", help="pre-training, fine-tuning, evaluation, export (needs torch)", add_help=False
     )

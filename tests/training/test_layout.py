@@ -1,5 +1,6 @@
 """The training kits' layout rules (docs/architecture.md): common/ imports no kit; a kit imports another kit
-only where the docs say why (contrastive reuses the flood kit's Sen1Floods11 reader, holdout and baseline)."""
+only where the docs say why (contrastive reuses the flood kit's Sen1Floods11 reader, holdout and baseline;
+finetune loads the flood U-Net and the contrastive SegNet)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import ast
 from pathlib import Path
 
 TRAINING = Path(__file__).resolve().parents[2] / "training"
-KITS = {"flood", "contrastive", "pimc", "landcover"}
-ALLOWED = {("contrastive", "flood")}  # (importer, imported)
+KITS = {"flood", "contrastive", "pimc", "landcover", "finetune"}
+# (importer, imported); finetune loads the bundled networks of both flood kits (docs/architecture.md)
+ALLOWED = {("contrastive", "flood"), ("finetune", "flood"), ("finetune", "contrastive")}
 
 
 def _sibling_imports(path: Path) -> set[str]:

@@ -1,0 +1,164 @@
+"""A bundled flood model's ONNX weights loaded back into the torch network it was exported from.
+
+The exporter folds each BatchNorm into the convolution before it, so the file holds one weight and one
+bias per convolution. They are loaded into the same network with every BatchNorm set to the identity
+(running mean 0, running variance 1 - eps, scale 1) and its shift carrying the folded bias; those
+BatchNorms must then stay in eval mode (`hold_batchnorm`). Convolutions are matched in the order the
+network runs them, which is the order of the ONNX graph, and the result is checked against ONNX Runtime on
+the same input: a model that does not load exactly is refused, never fine-tuned from a wrong start.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import numpy_helper
+from torch import nn
+
+from ...models.card import ModelCard, read_card
+from ...models.errors import ModelError
+from ..contrastive.segment import SegNet
+from ..flood.networks import UNet
+
+CONVS = (nn.Conv2d, nn.ConvTranspose2d)
+LOAD_TOL = 1e-3  # max |ORT - torch| of probabilities once loaded
+
+
+class FloodNet(nn.Module):
+    """A fine-tunable flood network: `encoder` and `decoder` parameter groups over one module."""
+
+    def __init__(self, net: nn.Module, kind: str) -> None:
+        super().__init__()
+        self.net, self.kind = net, kind
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        parts = self.net.encoders if self.kind == "segnet" else self.net.down
+        return list(parts.parameters())
+
+    @property
+    def multiple(self) -> int:
+        """H and W of an input must be multiples of this."""
+        return 4 if self.kind == "segnet" else 8
+
+
+def architecture(proto: onnx.ModelProto) -> tuple[str, nn.Module]:
+    """The torch network a flood ONNX graph was exported from, by its initializer names and shapes."""
+    inits = {i.name: i for i in proto.graph.initializer}
+    if "net.decoder.head.weight" in inits and len(proto.graph.input) == 1:
+        width = inits["net.decoder.head.weight"].dims[1]
+        return "segnet", SegNet(["s1"], classes=inits["net.decoder.head.weight"].dims[0], width=width)
+    if "net.head.weight" in inits and "net.up.0.weight" in inits:
+        depth = sum(1 for n in inits if n.startswith("net.up.") and n.endswith(".weight"))
+        head = inits["net.head.weight"]
+        return "unet", UNet(in_ch=2, classes=head.dims[0], width=head.dims[1], depth=depth)
+    raise ModelError("cannot fine-tune this model: its network is not a U-Net or a pre-trained-encoder SegNet "
+                     "(fine-tunable: flood_s1_contrastive, flood_s1_unet)")  # fmt: skip
+
+
+def _conv_order(net: nn.Module, channels: int) -> list[nn.Module]:
+    """Convolutions in the order a forward pass runs them."""
+    order: list[nn.Module] = []
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: order.append(m))
+        for m in net.modules()
+        if isinstance(m, CONVS)
+    ]
+    with torch.no_grad():
+        net.eval()(torch.zeros(1, channels, 16, 16))
+    for h in hooks:
+        h.remove()
+    return order
+
+
+def _following_bn(net: nn.Module) -> dict[nn.Module, nn.BatchNorm2d]:
+    """Each convolution's BatchNorm: the module registered right after it (how both networks are built)."""
+    mods = list(net.modules())
+    return {
+        m: nxt
+        for m, nxt in zip(mods, mods[1:], strict=False)
+        if isinstance(m, CONVS) and isinstance(nxt, nn.BatchNorm2d)
+    }
+
+
+def hold_batchnorm(net: nn.Module) -> None:
+    """Keep every BatchNorm in eval mode (they carry folded weights, not statistics of a batch)."""
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
+
+
+def load_base(path: str | Path) -> tuple[FloodNet, ModelCard]:
+    """The network of a flood ONNX file with its weights, and its card; ModelError when it does not load."""
+    path = Path(path)
+    card = read_card(path)
+    if card.task != "flood" or len(card.inputs) != 1 or card.inputs[0].sensor != "S1":
+        raise ModelError(f"{card.name}: only single-input Sentinel-1 flood models can be fine-tuned")
+    proto = onnx.load(str(path))
+    kind, net = architecture(proto)
+    inits = {i.name: np.array(numpy_helper.to_array(i)) for i in proto.graph.initializer}
+    nodes = [n for n in proto.graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    convs = _conv_order(net, 2)
+    if len(nodes) != len(convs):
+        raise ModelError(f"{card.name}: {len(nodes)} convolutions in the file, {len(convs)} in the network")
+    bns = _following_bn(net)
+    with torch.no_grad():
+        for node, conv in zip(nodes, convs, strict=True):
+            weight = inits[node.input[1]]
+            bias = (
+                inits[node.input[2]]
+                if len(node.input) > 2
+                else np.zeros(weight.shape[0 if isinstance(conv, nn.Conv2d) else 1], np.float32)
+            )
+            if tuple(weight.shape) != tuple(conv.weight.shape):
+                raise ModelError(
+                    f"{card.name}: weight {node.input[1]} has shape {weight.shape}, not {tuple(conv.weight.shape)}"
+                )
+            conv.weight.copy_(torch.from_numpy(weight))
+            if conv.bias is not None:
+                conv.bias.copy_(torch.from_numpy(bias))
+            else:
+                bn = bns[conv]
+                bn.weight.fill_(1.0)
+                bn.bias.copy_(torch.from_numpy(bias))
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0 - bn.eps)
+    model = FloodNet(net, kind).eval()
+    diff = _check(path, model)
+    if diff > LOAD_TOL:
+        raise ModelError(f"{card.name}: weights loaded into torch differ from ONNX Runtime by {diff:.1e}")
+    return model, card
+
+
+def _check(path: Path, model: FloodNet) -> float:
+    """Max |ORT - torch| of the class probabilities on a fixed input."""
+    x = torch.randn(1, 2, 64, 64, generator=torch.Generator().manual_seed(0)) * 1.5
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    with torch.no_grad():
+        ref = torch.softmax(model(x), dim=1).numpy()
+    return float(np.max(np.abs(got - ref)))
+
+
+def random_like(model: FloodNet, seed: int) -> FloodNet:
+    """The same network with fresh random weights (the random-init baseline); BatchNorm as identity."""
+    torch.manual_seed(seed)
+    kind = model.kind
+    net = (
+        SegNet(["s1"], 2, width=model.net.decoder.head.weight.shape[1])
+        if kind == "segnet"
+        else UNet(2, 2, width=model.net.head.weight.shape[1], depth=len(model.net.up))
+    )
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_var.fill_(1.0 - m.eps)
+    return FloodNet(net, kind).eval()
