@@ -173,7 +173,16 @@ DEVICE_ID = Param(
     label="CUDA device",
     execution=True,
 )
-TILED_OPTIONS = (AOI, MODEL, OVERLAP, BATCH, TILE, PROVIDER, THREADS, DEVICE_ID)
+MIN_POLYGON = Param(
+    "min_polygon",
+    "int",
+    "class polygons: regions smaller than this many pixels are merged into their largest neighbour in the "
+    "polygon file only (speckle); the raster and the statistics keep every pixel",
+    default=9,  # 3 x 3 px, 0.09 ha at 10 m: smaller regions of a per-pixel SAR map are mostly speckle
+    minimum=1,
+    label="Smallest polygon (px)",
+)
+TILED_OPTIONS = (AOI, MODEL, MIN_POLYGON, OVERLAP, BATCH, TILE, PROVIDER, THREADS, DEVICE_ID)
 
 JOBS: tuple[Job, ...] = (
     Job(

@@ -9,7 +9,6 @@ import rasterio
 from rasterio.crs import CRS
 
 from .card import ClassInfo, ModelCard
-from .errors import InputError
 
 EQUAL_AREA_CRS = "EPSG:6933"  # WGS 84 / NSIDC EASE-Grid 2.0 Global: equal-area on the ellipsoid
 
@@ -104,58 +103,6 @@ def block_class_areas_km2(
         areas = pixel_areas_km2(crs, transform * Affine.translation(c0, 0), row0, rows, part.shape[1])
         total += class_areas_km2(part, values, areas)
     return total
-
-
-def polygon_features(
-    classes: np.ndarray, transform, crs: CRS, names: dict[int, str], nodata: int, skip_values: set[int]
-):
-    """Class polygons of a class array with class, name and true area (km², same rule as pixel areas)."""
-    from rasterio.features import shapes
-    from rasterio.warp import transform_geom
-    from shapely.geometry import shape
-
-    keep = (classes != nodata) & ~np.isin(classes, list(skip_values))
-    for geom, value in shapes(classes, mask=keep, transform=transform):
-        area = shape(transform_geom(crs, EQUAL_AREA_CRS, geom)).area / 1e6
-        yield {
-            "geometry": geom,
-            "properties": {"class": int(value), "name": names.get(int(value), ""), "area_km2": area},
-        }
-
-
-def write_polygons(
-    class_raster: Path,
-    path: str | Path,
-    classes: list[ClassInfo],
-    nodata: int,
-    skip_values: set[int],
-    driver_for: str | Path | None = None,
-) -> int:
-    """Polygonise a class raster into vector file `path` (format from the extension of `driver_for` or
-    `path`: .gpkg or .geojson) with class, name, area_km2; returns the number of polygons written.
-
-    The caller writes to a temporary name and commits it (see output_set.OutputSet).
-    """
-    import fiona
-
-    from .output_set import VECTOR_DRIVERS
-
-    path = Path(path)
-    named = Path(driver_for) if driver_for is not None else path
-    driver = VECTOR_DRIVERS.get(named.suffix.lower())
-    if driver is None:
-        raise InputError(f"polygon output must end in .gpkg or .geojson: {named.name}")
-    names = {c.value: c.name for c in classes}
-    schema = {"geometry": "Polygon", "properties": {"class": "int", "name": "str", "area_km2": "float"}}
-    count = 0
-    with rasterio.open(class_raster) as src:
-        data = src.read(1)
-        crs = src.crs
-        with fiona.open(path, "w", driver=driver, crs=crs.to_wkt(), schema=schema, layer=named.stem) as dst:
-            for feature in polygon_features(data, src.transform, crs, names, nodata, skip_values):
-                dst.write(feature)
-                count += 1
-    return count
 
 
 def write_statistics(path: str | Path, classes: list[ClassInfo], areas_km2: list[float], model: str) -> int:

@@ -27,9 +27,9 @@ from .outputs import (
     class_profile,
     describe_classes,
     probability_profile,
-    write_polygons,
     write_statistics,
 )
+from .polygons import DEFAULT_MIN_PIXELS, write_polygons
 from .rasters import (
     Grid,
     InputRaster,
@@ -181,6 +181,7 @@ def run_job(
     probabilities: str | Path | None = None,
     polygons: str | Path | None = None,
     statistics: str | Path | None = None,
+    min_polygon: int = DEFAULT_MIN_PIXELS,
     config: RunConfig | None = None,
     progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
@@ -189,9 +190,12 @@ def run_job(
 
     `pre_event` (flood only): an S1 raster of the same place before the event; the model runs on both
     dates and the output separates new flood water from permanent water (CHANGE_CLASSES).
+    `min_polygon`: regions smaller than this many pixels are left out of the polygon file only.
     """
     config = config or RunConfig()
     notes = config.checked()
+    if min_polygon < 1:
+        raise InputError(f"the smallest polygon must be 1 pixel or more, not {min_polygon}")
     model_path = resolve_model(model, task)
     card = read_card(model_path)
     if card.task != task:
@@ -206,7 +210,7 @@ def run_job(
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
             result = _run_job(task, sources, outputs, card=card, model_path=model_path, aoi=aoi,
                               pre_event=pre_event, config=config, progress=progress,
-                              is_cancelled=is_cancelled, notes=notes)  # fmt: skip
+                              is_cancelled=is_cancelled, notes=notes, min_polygon=min_polygon)  # fmt: skip
         outputs.commit()
     except BaseException:
         outputs.discard()
@@ -332,6 +336,7 @@ def _run_job(
     progress: Callable[[float], None] | None,
     is_cancelled: Callable[[], bool] | None,
     notes: list[Note],
+    min_polygon: int,
 ) -> JobResult:
     for prefix, path in sources.items():
         if path is not None and card.input_for(prefix) is None:
@@ -423,7 +428,7 @@ def _run_job(
                         prob_dst.set_band_description(i, f"p({c.name})")
                     prob_dst.close()
     counts = sink.counts
-    _finish_extras(outputs, task, out_classes, card, counts)
+    _finish_extras(outputs, task, out_classes, card, counts, min_polygon)
     # with a pre-event reference, "flooded" is new water only; permanent water is reported beside it
     flooded = (
         (float(counts[1]) if pre_event is not None else float(counts[1:].sum())) if task == "flood" else None
@@ -438,7 +443,12 @@ def _run_job(
 
 
 def _finish_extras(
-    outputs: OutputSet, task: str, out_classes: list[ClassInfo], card: ModelCard, counts: np.ndarray
+    outputs: OutputSet,
+    task: str,
+    out_classes: list[ClassInfo],
+    card: ModelCard,
+    counts: np.ndarray,
+    min_polygon: int,
 ) -> None:
     """Polygons and statistics, written to their temporaries from the finished class raster's temporary."""
     class_out = outputs.outputs[0]
@@ -447,7 +457,7 @@ def _finish_extras(
             skip = {0} if task == "flood" else set()
             with writing("polygons", out.target):
                 written = write_polygons(class_out.temp, out.temp, out_classes, card.output_nodata, skip,
-                                         driver_for=out.target)  # fmt: skip
+                                         driver_for=out.target, min_pixels=min_polygon)  # fmt: skip
             out.verify = verify_vector(lambda n=written: n)
         elif out.label == "statistics":
             with writing("statistics", out.target):
