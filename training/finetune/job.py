@@ -53,6 +53,8 @@ class FinetuneConfig:
     threads: int = 1
     init: str = "base"  # "base" (the model's weights) or "random" (same network, the study's baseline)
     loss: str = "balanced"  # "balanced": mean of per-class CE; "pixel": plain CE over labelled pixels
+    prior: str = "none"  # "scene": shift the water logit to the scene's water share (EM, prior.py)
+    distill: float = 0.0  # weight of a KL term keeping unlabelled pixels near the start model's output
 
 
 @dataclass
@@ -130,6 +132,22 @@ def balanced_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.stack(losses).mean() if losses else logits.sum() * 0.0
 
 
+def distill_loss(logits: torch.Tensor, teacher: FloodNet, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """KL(start model || network) on the crop's unlabelled pixels that hold scene data (not padding)."""
+    keep = (y == IGNORE) & (x.abs().sum(dim=1) > 0)
+    if not keep.any():
+        return logits.sum() * 0.0
+    with torch.no_grad():
+        ref = torch.log_softmax(teacher(x), dim=1)
+    kl = (ref.exp() * (ref - torch.log_softmax(logits, dim=1))).sum(dim=1)
+    return kl[keep].mean()
+
+
+def train_prior(cfg: FinetuneConfig) -> float:
+    """The water share the loss implies: classes weigh alike under the balanced loss and in crop draws."""
+    return 0.5
+
+
 # ---- evaluation ---------------------------------------------------------------------------------------
 
 
@@ -199,6 +217,8 @@ def train(
     }
     frozen_steps = int(round(cfg.steps * cfg.frozen_share)) if cfg.unfreeze else cfg.steps
     best = {"loss": math.inf, "state": copy.deepcopy(net.state_dict()), "step": 0}
+    # a random start has nothing worth keeping
+    teacher = copy.deepcopy(net).eval() if cfg.distill > 0 and cfg.init != "random" else None
 
     def evaluate(step: int) -> bool:
         """Score the held-back regions; True when this state is the best so far."""
@@ -238,6 +258,8 @@ def train(
                 if cfg.loss == "balanced"
                 else F.cross_entropy(logits, y, ignore_index=IGNORE)
             )
+            if teacher is not None:
+                loss = loss + cfg.distill * distill_loss(logits, teacher, x, y)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -350,12 +372,23 @@ def run_finetune(
     if cfg.init == "random":
         net = random_like(net, cfg.seed)
     net, history, best_step = train(net, train_r, val_r, cfg, progress)
+    prior = None
+    if cfg.prior == "scene":
+        from .prior import correct_prior
+
+        prior = correct_prior(net, raster, base_card, train_prior(cfg), cfg.seed)
+        notes.append(
+            f"water share of the scene estimated at {prior['scene_water_share']:.3f}: water logit shifted by "
+            f"{prior['logit_shift']:+.2f} (polygons were {train_prior(cfg):.0%} water)"
+        )
     heldout = {"finetuned": score_regions(net, val_r)[0], "base": base_counts} if val_r else {}
     seconds = time.perf_counter() - start
     name = out_path.stem
     card = finetune_card(
         base_card, base_path, name, found, train_r, val_r, heldout, cfg, raster, best_step, seconds
     )
+    if prior is not None:
+        card.training["prior_correction"] = prior
     result = FinetuneResult(net, card, history, heldout, best_step, seconds, notes=notes)
     result.output = export(net, card, out_path)
     if curve:
