@@ -81,6 +81,8 @@ def simclr_model(folder: Path, steps: int | None = None) -> Path:
     import subprocess
     import sys
 
+    from ...models.card import read_card, write_card
+
     path = folder / f"{SIMCLR}.onnx"
     if path.is_file():
         return path
@@ -89,6 +91,14 @@ def simclr_model(folder: Path, steps: int | None = None) -> Path:
         subprocess.run([sys.executable, "-m", "contrasat.cli", *argv], check=True)
     if not path.is_file():
         raise RuntimeError(f"the contrastive kit did not write {path}")
+    card = read_card(path)  # the kit names every flood_s1 export after the bundled one: say what this is
+    card.name = SIMCLR
+    card.description = (
+        "ResNet encoder pre-trained with single-modality SimCLR on S1 + U-Net decoder (encoder frozen, one "
+        "labelled chip) on Sentinel-1 [VV, VH] dB: dry/water. Built by the fine-tuning study as a start to "
+        "compare with flood_s1_contrastive; not bundled."
+    )
+    write_card(path, card)
     return path
 
 
@@ -227,9 +237,11 @@ def recipe_name(init: str) -> str:
 
 
 def recipe_table(dev: dict[str, Any]) -> dict[str, Any]:
-    """recipe -> chip -> {"iou", "fp", "fn"} lists over seeds, and recipe -> refused count."""
+    """recipe -> chip -> {"iou", "fp", "fn"} lists over seeds, and recipe -> refused count (base start only)."""
     table: dict[str, Any] = {}
     for run in dev["runs"].values():
+        if run["init"].partition("+")[0] != "base":
+            continue
         cell = table.setdefault(recipe_name(run["init"]), {"chips": {}, "refused": 0})
         if "refused" in run:
             cell["refused"] += 1
