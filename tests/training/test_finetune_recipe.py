@@ -84,3 +84,20 @@ def test_finetune_with_prior_and_distillation_records_both(floods_root, tmp_path
     assert abs(done["scene_water_share"] - water) < 0.25  # a share of this scene, not the polygons' 50 %
     assert card.training["recipe"]["distill"] == 1.0 and card.training["recipe"]["prior"] == "scene"
     assert any("water share of the scene" in n for n in result.notes)
+
+
+def test_cli_recipe_flags_reach_the_card(floods_root, tmp_path, capsys):
+    """`--distill` and `--prior` override the default recipe; without them the card records the default."""
+    from contrasat.cli import main as cli_main
+
+    s1 = floods_root / "S1Hand" / "Spain_7370579_S1Hand.tif"
+    with rasterio.open(floods_root / "LabelHand" / "Spain_7370579_LabelHand.tif") as ds:
+        drawn = draw_polygons(ds.read(1), ds.transform, 4, np.random.default_rng(7))
+        labels = write_labels(drawn, ds.crs, tmp_path / "l.gpkg")
+    base = ["finetune", "--raster", str(s1), "--labels", str(labels), "--steps", "4", "--progress", "none"]
+    assert cli_main([*base, "--out", str(tmp_path / "a.onnx"), "--distill", "0", "--prior", "scene"]) == 0
+    assert cli_main([*base, "--out", str(tmp_path / "b.onnx")]) == 0
+    capsys.readouterr()
+    a, b = (read_card(tmp_path / n).training for n in ("a.onnx", "b.onnx"))
+    assert (a["recipe"]["distill"], a["recipe"]["prior"]) == (0.0, "scene") and "prior_correction" in a
+    assert b["recipe"]["distill"] == FinetuneConfig().distill and "prior_correction" not in b

@@ -43,8 +43,8 @@ class FinetuneConfig:
     unfreeze: bool = True
     batch: int = 8
     crop: int = 64
-    lr: float = 1e-3
-    lr_unfrozen: float = 3e-4
+    lr: float = 1e-4  # chosen on development chips (docs/results/finetune.md, "Choosing the recipe")
+    lr_unfrozen: float = 3e-5
     eval_every: int = 20
     patience: int = 4
     holdout: float = 0.25  # share of each class's regions held back (by region)
@@ -54,7 +54,7 @@ class FinetuneConfig:
     init: str = "base"  # "base" (the model's weights) or "random" (same network, the study's baseline)
     loss: str = "balanced"  # "balanced": mean of per-class CE; "pixel": plain CE over labelled pixels
     prior: str = "none"  # "scene": shift the water logit to the scene's water share (EM, prior.py)
-    distill: float = 0.0  # weight of a KL term keeping unlabelled pixels near the start model's output
+    distill: float = 1.0  # weight of a KL term keeping unlabelled pixels near the start model's output
 
 
 @dataclass

@@ -7,16 +7,25 @@ Protocol (docs/results/finetune.md is generated from the results file this write
   touches, against the hand labels (label -1 and nodata S1 ignored).
 - For each polygon count (half water, half dry) and seed, the polygons are written in Web Mercator and
   the `contrasat finetune` job (run_finetune, default recipe, 1 torch thread) fits a model from the base
-  model's weights ("base") and from the same network with random weights ("random"); the exported ONNX is
-  run by the runtime's map-floods job, exactly as users run it.
-- Next to them on the same blocks: the base model as bundled and the VH < -20 dB rule.
+  model's weights ("base"), from the same network with a SimCLR-pre-trained encoder ("simclr", built by
+  the contrastive kit's own commands, simclr_commands) and from random weights ("random"); the exported
+  ONNX is run by the runtime's map-floods job, exactly as users run it.
+- Next to them on the same blocks: the base model as bundled, the SimCLR start as built, VH < -20 dB.
+- The default recipe was chosen on development chips only (`--chips` of other Sen1Floods11 chips with
+  `--set KEY=VALUE` overrides); `report --recipes` adds that comparison to the page.
 
 Resumable: finished runs are kept in the results JSON and skipped on a rerun.
 
-    nice python -m contrasat.training.finetune.study run --out runs/finetune_study
-    cp runs/finetune_study/results.json docs/results/finetune.json
+    nice python -m contrasat.training.finetune.study run --out runs/finetune_dev --inits base --counts 10 \
+        --seeds 0 1 --chips India_900498 Nigeria_812045 Mekong_333434 Somalia_699062 --set distill=1.0
+    # the study itself, one process per chip side by side (they share the SimCLR start), then joined
+    nice python -m contrasat.training.finetune.study run --out runs/finetune_final/Bolivia_312675 \
+        --chips Bolivia_312675 --simclr runs/finetune_final/simclr   # and the same for Spain_7370579
+    python -m contrasat.training.finetune.study merge runs/finetune_final/*/results.json \
+        --out docs/results/finetune.json
+    cp runs/finetune_dev/results.json docs/results/finetune_recipes.json
     python -m contrasat.training.finetune.study report --results docs/results/finetune.json \
-        --out docs/results/finetune.md
+        --recipes docs/results/finetune_recipes.json --out docs/results/finetune.md
 """
 
 from __future__ import annotations
@@ -501,6 +510,27 @@ def write_report(results_path: Path, out: Path, recipes: Path | None = None) -> 
     return out
 
 
+def merge_results(parts: list[Path], out: Path) -> Path:
+    """One results file from runs of the study split by chip (run side by side): runs and references joined,
+    the protocol's chip lists joined; the parts must share every other protocol field."""
+    merged: dict[str, Any] = {"runs": {}, "references": {}}
+    for part in parts:
+        results = json.loads(part.read_text())
+        proto = dict(results["protocol"])
+        if "protocol" in merged:
+            same = {k: v for k, v in merged["protocol"].items() if k != "chips"}
+            if same != {k: v for k, v in proto.items() if k != "chips"}:
+                raise SystemExit(f"{part}: protocol differs from the other parts; not merged")
+            merged["protocol"]["chips"] += [c for c in proto["chips"] if c not in merged["protocol"]["chips"]]
+        else:
+            merged["protocol"] = proto
+        merged["runs"].update(results["runs"])
+        merged["references"].update(results["references"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(merged, indent=1))
+    return out
+
+
 def _setting(text: str) -> tuple[str, Any]:
     """KEY=VALUE as a FinetuneConfig field with its type (bool, int, float or str)."""
     from dataclasses import fields
@@ -544,8 +574,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--recipes", type=Path, default=None, help="results file of the dev-chip recipe comparison"
     )
+    p = sub.add_parser("merge", help="join results files of runs split by chip")
+    p.add_argument("parts", nargs="+", type=Path)
+    p.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    if args.command == "run":
+    if args.command == "merge":
+        print(merge_results(args.parts, args.out))
+    elif args.command == "run":
         overrides = dict(_setting(text) for text in args.set)
         print(
             run_study(
