@@ -4,6 +4,7 @@ the others, and the results page generated from the results file."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -74,3 +75,21 @@ def test_study_runs_and_writes_its_page(tmp_path, simclr):
     mtime = path.stat().st_mtime_ns
     run_study(tmp_path / "study", overrides={"distill": 1.0}, **kw)  # resumed: nothing reruns
     assert json.loads(path.read_text())["runs"] == results["runs"] and path.stat().st_mtime_ns == mtime
+
+
+def test_merge_joins_runs_split_by_chip_and_refuses_other_protocols(tmp_path):
+    from contrasat.training.finetune.study import merge_results
+
+    def part(chip: str, steps: int) -> Path:
+        path = tmp_path / f"{chip}_{steps}.json"
+        proto = {"chips": [chip], "seeds": [0], "recipe": {"steps": steps}}
+        path.write_text(json.dumps({"protocol": proto, "runs": {f"{chip}/2/0/base": {"chip": chip}},
+                                    "references": {f"{chip}/vh": {"iou": 0.5}}}))  # fmt: skip
+        return path
+
+    out = merge_results([part("A", 200), part("B", 200)], tmp_path / "m.json")
+    merged = json.loads(out.read_text())
+    assert merged["protocol"]["chips"] == ["A", "B"] and set(merged["runs"]) == {"A/2/0/base", "B/2/0/base"}
+    assert set(merged["references"]) == {"A/vh", "B/vh"}
+    with pytest.raises(SystemExit, match="protocol differs"):
+        merge_results([part("A", 200), part("B", 100)], tmp_path / "n.json")

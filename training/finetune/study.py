@@ -281,7 +281,7 @@ def recipe_section(dev_path: Path) -> list[str]:
         f"From `{dev_path.name}`. The recipes below were fixed before running and all are listed; each was run "
         f"with {dev['protocol']['counts'][0]} polygons, seeds {', '.join(map(str, dev['protocol']['seeds']))}, "
         f"starting from `{BASE}`, on Sen1Floods11 chips {', '.join(dev['protocol']['chips'])} with the same "
-        "checkerboard protocol as below. The two target chips were never used to choose. Rule, fixed in "
+        "checkerboard protocol as above. The two target chips were never used to choose. Rule, fixed in "
         "advance: the highest mean over chips of the mean water IoU over seeds. Every recipe is the original "
         "one (balanced loss, lr 1e-3 then 3e-4, 200 steps, encoder frozen for half) with the overrides named.",
         "",
@@ -310,8 +310,17 @@ def recipe_section(dev_path: Path) -> list[str]:
             + f" | {bold}{_f(float(mean))}{bold} | {cell['refused']} |"
         )
     default = FinetuneConfig()
+
+    def fp(name: str) -> float:
+        return float(np.mean([np.mean(c["fp"]) for c in table[name]["chips"].values()]))
+
+    bundled_fp = np.mean([refs[f"{c}/{BASE}"]["fp"] for c in chips])
+    original = "original recipe" if "original recipe" in table else None
     lines += [
         "",
+        f"False water, mean over these chips: bundled {bundled_fp:.0f} px"
+        + (f", original recipe {fp(original):.0f} px" if original else "")
+        + f", chosen recipe {fp(best):.0f} px. Chips without a row value had every run refused.",
         "Cells: water IoU, mean over seeds (false / missed water pixels, mean). A refused run is one the job "
         "turns down as an analyst's labels would be (too few water pixels after the edge rule); it counts "
         "against no recipe.",
@@ -391,25 +400,38 @@ def _f(x: float | None) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
 
 
+LIMIT_S = 180  # the issue's time budget for one fine-tune
+
+
 def verdict(results: dict[str, Any], table: dict[str, Any], n: int = 10) -> list[str]:
-    """The issue's target, checked from the results: with `n` polygons, beat the bundled model and the rule."""
-    lines = [f"## Target: with {n} polygons, beat both the bundled model and VH < -20 dB", ""]
+    """The issue's target, checked from the results: with `n` polygons, beat the bundled model and the rule
+    in at most 3 minutes. The verdict is the default start's (base); the other starts are listed beside it."""
+    lines = [f"## Target: with {n} polygons, beat both the bundled model and VH < -20 dB in ≤ 3 minutes", ""]
     for chip, inits in table.items():
         if n not in inits.get("base", {}):
             continue
-        cell = inits["base"][n]
-        mean = float(np.nanmean(cell["iou"]))
-        bundled = results["references"][f"{chip}/{BASE}"]["iou"] or 0.0
-        vh = results["references"][f"{chip}/flood_vh_threshold"]["iou"] or 0.0
-        beats = [name for name, ref in (("the bundled model", bundled), ("VH < -20 dB", vh)) if mean > ref]
-        loses = [name for name, ref in (("the bundled model", bundled), ("VH < -20 dB", vh)) if mean <= ref]
-        status = "met" if not loses else "not met"
-        lines.append(
-            f"- {chip}: **{status}** — fine-tuned from {BASE} {mean:.3f} (mean of {len(cell['iou'])} seeds, "
-            f"{np.mean(cell['s']):.0f} s each); beats {', '.join(beats) or 'neither'}"
-            + (f"; not {', '.join(loses)}" if loses else "")
-            + f". Mean false water {np.mean(cell['fp']):.0f} px vs VH's {results['references'][f'{chip}/flood_vh_threshold']['fp']} px."
-        )
+        refs = results["references"]
+        bundled, vh = refs[f"{chip}/{BASE}"], refs[f"{chip}/flood_vh_threshold"]
+        for init in ("base", *sorted(k for k in inits if k != "base")):
+            if n not in inits[init]:
+                continue
+            cell = inits[init][n]
+            mean = float(np.nanmean(cell["iou"]))
+            pairs = (("the bundled model", bundled["iou"] or 0.0), ("VH < -20 dB", vh["iou"] or 0.0))
+            beats = [name for name, ref in pairs if mean > ref]
+            loses = [name for name, ref in pairs if mean <= ref]
+            both = sum(v > max(r for _, r in pairs) for v in cell["iou"])
+            slow = max(cell["s"]) > LIMIT_S
+            status = "met" if not loses and not slow else "not met"
+            head = f"- {chip}: **{status}** — " if init == "base" else f"  - start *{init}*: {status} — "
+            lines.append(
+                head
+                + f"fine-tuned ({init}) {mean:.3f} (mean of {len(cell['iou'])} seeds; {both} of them beat both), "
+                f"{max(cell['s']):.0f} s at most; beats {', '.join(beats) or 'neither'}"
+                + (f"; not {', '.join(loses)}" if loses else "")
+                + f". False / missed water {np.mean(cell['fp']):.0f} / {np.mean(cell['fn']):.0f} px "
+                f"(bundled {bundled['fp']} / {bundled['fn']}, VH {vh['fp']} / {vh['fn']})."
+            )
     return [*lines, ""]
 
 
