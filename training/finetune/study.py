@@ -21,7 +21,7 @@ Resumable: finished runs are kept in the results JSON and skipped on a rerun.
     # the study itself, one process per chip side by side (they share the SimCLR start), then joined
     nice python -m contrasat.training.finetune.study run --out runs/finetune_final/Bolivia_312675 \
         --chips Bolivia_312675 --simclr runs/finetune_final/simclr   # and the same for Spain_7370579
-    python -m contrasat.training.finetune.study merge runs/finetune_final/*/results.json \
+    python -m contrasat.training.finetune.study merge runs/finetune_final/*_*/results.json \
         --out docs/results/finetune.json
     cp runs/finetune_dev/results.json docs/results/finetune_recipes.json
     python -m contrasat.training.finetune.study report --results docs/results/finetune.json \
