@@ -3,7 +3,10 @@
 Start: the base model's own weights (read back from its ONNX file, base_weights.py). Phase 1 trains the
 decoder with the encoder frozen; phase 2 (unless `unfreeze` is off) trains everything at a lower rate.
 Crops are centred on labelled pixels drawn class by class (each class weighs the same however much of it
-was drawn) and the loss is the mean of per-class cross-entropies. Held-back regions (whole polygons) are
+was drawn) and the loss is the mean of per-class cross-entropies, plus (`distill`) the KL divergence from the
+start model to the network on the crops' unlabelled pixels: polygons sit well inside one class, so without it
+nothing keeps the water/dry boundary where the start model had it, and fine-tunes spread water past shores.
+Optionally (`prior="scene"`) the water logit is moved to the scene's estimated water share (prior.py). Held-back regions (whole polygons) are
 scored every `eval_every` steps; the state with the lowest held-back loss is kept, including the base
 model itself at step 0, so fine-tuning never ships weights that scored worse on the held-back polygons
 than what it started from. A phase ends early after `patience` evaluations without improvement.
