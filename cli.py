@@ -215,6 +215,10 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
     cfg = FinetuneConfig(steps=args.steps, unfreeze=not args.frozen, holdout=args.holdout, edge=args.edge,
                          seed=args.seed, threads=args.threads)  # fmt: skip
+    if args.distill is not None:
+        cfg.distill = args.distill
+    if args.prior is not None:
+        cfg.prior = args.prior
     result = run_finetune(args.base, args.raster, args.labels, args.out, args.field, cfg,
                           progress=args.reporter.progress)  # fmt: skip
     summary = result.to_dict()
@@ -266,6 +270,11 @@ def _add_finetune_parser(sub) -> None:
     p.add_argument("--edge", type=_count(0, "--edge"), default=1,
                    help="pixels left out along polygon edges (default 1)")  # fmt: skip
     p.add_argument("--frozen", action="store_true", help="keep the encoder frozen throughout")
+    p.add_argument("--distill", type=float, default=None,
+                   help="weight of the term keeping unlabelled pixels near the base model's output (default "
+                        "1; 0 = off)")  # fmt: skip
+    p.add_argument("--prior", choices=("none", "scene"), default=None,
+                   help="'scene': move the decision to the scene's water share estimated by EM (default none)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=_count(1, "--threads"), default=1, help="torch threads (default 1)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON document")

@@ -3,7 +3,10 @@
 Start: the base model's own weights (read back from its ONNX file, base_weights.py). Phase 1 trains the
 decoder with the encoder frozen; phase 2 (unless `unfreeze` is off) trains everything at a lower rate.
 Crops are centred on labelled pixels drawn class by class (each class weighs the same however much of it
-was drawn) and the loss is the mean of per-class cross-entropies. Held-back regions (whole polygons) are
+was drawn) and the loss is the mean of per-class cross-entropies, plus (`distill`) the KL divergence from the
+start model to the network on the crops' unlabelled pixels: polygons sit well inside one class, so without it
+nothing keeps the water/dry boundary where the start model had it, and fine-tunes spread water past shores.
+Optionally (`prior="scene"`) the water logit is moved to the scene's estimated water share (prior.py). Held-back regions (whole polygons) are
 scored every `eval_every` steps; the state with the lowest held-back loss is kept, including the base
 model itself at step 0, so fine-tuning never ships weights that scored worse on the held-back polygons
 than what it started from. A phase ends early after `patience` evaluations without improvement.
@@ -43,8 +46,8 @@ class FinetuneConfig:
     unfreeze: bool = True
     batch: int = 8
     crop: int = 64
-    lr: float = 1e-3
-    lr_unfrozen: float = 3e-4
+    lr: float = 1e-4  # chosen on development chips (docs/results/finetune.md, "Choosing the recipe")
+    lr_unfrozen: float = 3e-5
     eval_every: int = 20
     patience: int = 4
     holdout: float = 0.25  # share of each class's regions held back (by region)
@@ -53,6 +56,8 @@ class FinetuneConfig:
     threads: int = 1
     init: str = "base"  # "base" (the model's weights) or "random" (same network, the study's baseline)
     loss: str = "balanced"  # "balanced": mean of per-class CE; "pixel": plain CE over labelled pixels
+    prior: str = "none"  # "scene": shift the water logit to the scene's water share (EM, prior.py)
+    distill: float = 1.0  # weight of a KL term keeping unlabelled pixels near the start model's output
 
 
 @dataclass
@@ -130,6 +135,22 @@ def balanced_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.stack(losses).mean() if losses else logits.sum() * 0.0
 
 
+def distill_loss(logits: torch.Tensor, teacher: FloodNet, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """KL(start model || network) on the crop's unlabelled pixels that hold scene data (not padding)."""
+    keep = (y == IGNORE) & (x.abs().sum(dim=1) > 0)
+    if not keep.any():
+        return logits.sum() * 0.0
+    with torch.no_grad():
+        ref = torch.log_softmax(teacher(x), dim=1)
+    kl = (ref.exp() * (ref - torch.log_softmax(logits, dim=1))).sum(dim=1)
+    return kl[keep].mean()
+
+
+def train_prior(cfg: FinetuneConfig) -> float:
+    """The water share the loss implies: classes weigh alike under the balanced loss and in crop draws."""
+    return 0.5
+
+
 # ---- evaluation ---------------------------------------------------------------------------------------
 
 
@@ -199,6 +220,8 @@ def train(
     }
     frozen_steps = int(round(cfg.steps * cfg.frozen_share)) if cfg.unfreeze else cfg.steps
     best = {"loss": math.inf, "state": copy.deepcopy(net.state_dict()), "step": 0}
+    # a random start has nothing worth keeping
+    teacher = copy.deepcopy(net).eval() if cfg.distill > 0 and cfg.init != "random" else None
 
     def evaluate(step: int) -> bool:
         """Score the held-back regions; True when this state is the best so far."""
@@ -238,6 +261,8 @@ def train(
                 if cfg.loss == "balanced"
                 else F.cross_entropy(logits, y, ignore_index=IGNORE)
             )
+            if teacher is not None:
+                loss = loss + cfg.distill * distill_loss(logits, teacher, x, y)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -350,12 +375,23 @@ def run_finetune(
     if cfg.init == "random":
         net = random_like(net, cfg.seed)
     net, history, best_step = train(net, train_r, val_r, cfg, progress)
+    prior = None
+    if cfg.prior == "scene":
+        from .prior import correct_prior
+
+        prior = correct_prior(net, raster, base_card, train_prior(cfg), cfg.seed)
+        notes.append(
+            f"water share of the scene estimated at {prior['scene_water_share']:.3f}: water logit shifted by "
+            f"{prior['logit_shift']:+.2f} (polygons were {train_prior(cfg):.0%} water)"
+        )
     heldout = {"finetuned": score_regions(net, val_r)[0], "base": base_counts} if val_r else {}
     seconds = time.perf_counter() - start
     name = out_path.stem
     card = finetune_card(
         base_card, base_path, name, found, train_r, val_r, heldout, cfg, raster, best_step, seconds
     )
+    if prior is not None:
+        card.training["prior_correction"] = prior
     result = FinetuneResult(net, card, history, heldout, best_step, seconds, notes=notes)
     result.output = export(net, card, out_path)
     if curve:
