@@ -33,7 +33,7 @@ from qgis.PyQt.QtGui import QIcon
 
 from .engine import run_engine
 from .engine_env import engine_env, engine_python
-from .finetune_job import DEFAULT_BASE, finetune_command, labels_geojson, write_geojson
+from .finetune_job import DEFAULT_BASE, finetune_command, labels_geojson, training_hint, write_geojson
 from .paths import layer_file_path
 
 ICON = Path(__file__).resolve().parent.parent / "resources" / "icons" / "contrasat.svg"
@@ -152,7 +152,7 @@ class FinetuneAlgorithm(QgsProcessingAlgorithm):
         if ended.status == "cancelled":
             raise QgsProcessingException("cancelled: nothing was written")
         if ended.status != "done":
-            raise QgsProcessingException(ended.message)
+            raise QgsProcessingException(training_hint(ended.message, python))
         result = ended.result or {}
         heldout = result.get("heldout_water_iou", {})
         feedback.pushInfo(f"held-back water IoU: {json.dumps(heldout)}")

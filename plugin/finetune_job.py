@@ -9,6 +9,7 @@ json`), progress and cancel. torch is imported only by that process.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ from .tasks import JobRequest, JobTask
 FINETUNE_JOB = "finetune"
 DEFAULT_BASE = "flood_s1_contrastive"  # the CLI's default: the multimodal pre-trained encoder
 DEFAULT_STEPS = 200
-LABEL_CLASSES = ("water", "dry")
+# the engine without the training packages: the CLI's own check (torch) or an import that failed (scipy)
+MISSING_PACKAGE = re.compile(r"needs torch|No module named '([\w.]+)'")
+TRAINING_PACKAGES = ("torch", "scipy")  # what `contrasat finetune` needs beyond the runtime pins
 
 
 def finetunable(card: Any) -> bool:
@@ -109,11 +112,37 @@ class FinetuneRequest:
                                 self.base, self.steps, self.frozen)  # fmt: skip
 
 
+def training_hint(error: str, python: str | Path) -> str:
+    """The engine's error, or one clear message when the engine lacks what fine-tuning needs."""
+    found = MISSING_PACKAGE.search(error)
+    if found is None:
+        return error
+    module = found.group(1) or "torch"
+    if module.startswith("contrasat.training"):
+        return (
+            "this copy of the plugin has no training code (contrasat/training): reinstall it from a full zip"
+        )
+    module = module.split(".")[0]
+    if module not in TRAINING_PACKAGES:  # a runtime package: the engine itself is broken, say so as it is
+        return error
+    return (
+        f"Fine-tuning needs {module} in the Contrasat engine ({python}); mapping does not. Install torch and "
+        "scipy into it (docs/qgis.md, Fine-tune), or choose an interpreter that has them in "
+        "Raster > Contrasat > Settings…"
+    )
+
+
 class FinetuneTask(JobTask):
     """Runs `contrasat finetune` on the engine; its outcome's result is the CLI's summary (output, IoUs)."""
 
     def command(self, scratch: Path) -> list[str]:
         return self.request.command(scratch)
+
+    def run(self) -> bool:
+        ok = super().run()
+        if self.outcome.error:
+            self.outcome.error = training_hint(self.outcome.error, engine_python())
+        return ok
 
 
 def map_requests(request: FinetuneRequest, model: Path) -> list[JobRequest]:

@@ -13,7 +13,7 @@ import rasterio
 from contrasat.models.card import read_card
 from contrasat.plugin.cards import WEIGHTS_DIR as WEIGHTS
 from contrasat.plugin.engine_env import MODELS_DIR_KEY
-from contrasat.plugin.finetune_job import FinetuneTask
+from contrasat.plugin.finetune_job import FinetuneTask, training_hint
 from contrasat.plugin.label_drawing import SCRATCH_NAME
 from contrasat.plugin.tasks import JobTask
 from contrasat.training.finetune.label_draw import draw_polygons, write_labels
@@ -261,3 +261,19 @@ def test_cancel_stops_the_finetune_and_leaves_no_model(dock, plugin, chip, tmp_p
     assert new_layers(before) == []
     assert not models_dir.exists() or list(models_dir.iterdir()) == []  # no model, no partial file, no curve
     assert not messages(Qgis.Critical)
+
+
+def test_an_engine_without_the_training_packages_gets_one_clear_message():
+    python = "/profile/contrasat/engine-env/bin/python"
+    for error in (
+        "contrasat finetune needs torch: pip install contrasat[train]",  # the CLI's own check
+        "the engine stopped unexpectedly (exit code 1):\nTraceback ...\nModuleNotFoundError: No module named 'scipy'",
+    ):
+        hint = training_hint(error, python)
+        assert hint.startswith("Fine-tuning needs ") and python in hint and "\n" not in hint
+        assert "Settings" in hint and "docs/qgis.md" in hint
+    assert "needs scipy" in training_hint("No module named 'scipy.ndimage'", python)
+    assert "no training code" in training_hint("No module named 'contrasat.training'", python)
+    # anything else is the engine's own message, unchanged: a broken runtime must not be blamed on torch
+    for error in ("No module named 'rasterio'", "the labels hold only one class (water)"):
+        assert training_hint(error, python) == error
