@@ -30,9 +30,12 @@ TRAINING_PACKAGES = ("torch", "scipy")  # what `contrasat finetune` needs beyond
 
 
 def finetunable(card: Any) -> bool:
-    """The bases `contrasat finetune` takes: single-input Sentinel-1 flood models (the engine checks the
-    network itself and refuses e.g. the VH threshold with a message)."""
-    return card.task == "flood" and len(card.inputs) == 1 and card.inputs[0].sensor == "S1"
+    """Bases worth offering to `contrasat finetune`: single-input Sentinel-1 flood networks trained by
+    Contrasat (their card names the training code) or fine-tuned from one; not the fixed VH rule. The engine
+    still checks the network itself and refuses, with a message, one it cannot load (flood_s1_vhanchor)."""
+    single_s1 = card.task == "flood" and len(card.inputs) == 1 and card.inputs[0].sensor == "S1"
+    trained = bool(card.training.get("code") or card.training.get("base_model"))
+    return single_s1 and trained
 
 
 def labels_geojson(source: Any, field_name: str) -> dict[str, Any]:

@@ -144,6 +144,7 @@ def test_panel_builds_the_finetune_command(dock, chip, tmp_path, models_dir):
     assert panel.model_picker.model_path() == WEIGHTS / "flood_s1_contrastive.onnx"  # the CLI's default
     listed = [panel.model_picker.combo.itemText(i) for i in range(panel.model_picker.combo.count())]
     assert "flood_s1s2_fusion" not in listed  # two inputs: not a base the CLI fine-tunes
+    assert "flood_vh_threshold" not in listed and "flood_s1_unet" in listed  # a fixed rule has no weights
     request = panel.collect(tmp_path / "out", None, None)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
@@ -219,7 +220,9 @@ def test_finetune_on_a_real_chip_adds_the_model_and_both_maps(dock, plugin, chip
         water = ds.read(1) == 1
     assert 0 < water.mean() < 1
     assert not messages(Qgis.Critical)
-    assert panel.checked_layer_ids() == [chip.id()], "the maps are never offered as inputs"
+    assert panel.checked_layer_ids() == [chip.id()]
+    listed = [panel.rasters.item(i).text() for i in range(panel.rasters.count())]
+    assert listed == ["S1 chip"], "the maps are never offered as inputs"
 
 
 def test_the_engines_refusal_is_one_message_and_nothing_is_written(dock, plugin, chip, tmp_path, models_dir,
