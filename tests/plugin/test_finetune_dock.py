@@ -12,6 +12,7 @@ import pytest
 import rasterio
 from contrasat.models.card import read_card
 from contrasat.plugin.cards import WEIGHTS_DIR as WEIGHTS
+from contrasat.plugin.cards import bundled_cards
 from contrasat.plugin.engine_env import MODELS_DIR_KEY
 from contrasat.plugin.finetune_job import FinetuneTask, training_hint
 from contrasat.plugin.label_drawing import SCRATCH_NAME
@@ -280,3 +281,21 @@ def test_an_engine_without_the_training_packages_gets_one_clear_message():
     # anything else is the engine's own message, unchanged: a broken runtime must not be blamed on torch
     for error in ("No module named 'rasterio'", "the labels hold only one class (water)"):
         assert training_hint(error, python) == error
+
+
+def test_models_in_the_users_folder_are_listed_after_the_bundled_ones(plugin, models_dir, threshold_model):
+    models_dir.mkdir()
+    mine = models_dir / "my_rule.onnx"
+    mine.write_bytes(threshold_model.read_bytes())
+    (models_dir / ".half.123.partial.onnx").write_bytes(threshold_model.read_bytes()[:100])  # being written
+    dock = plugin.show_dock()
+    flood = dock.panels["map_floods"].model_picker
+    items = [(flood.combo.itemText(i), flood.combo.itemData(i)) for i in range(flood.combo.count())]
+    bundled = [c for _, c in bundled_cards() if c.task == "flood"]
+    assert items[-1] == ("vh_threshold (your model)", str(mine)) and len(items) == len(bundled) + 1
+    assert flood.model_path() != mine  # the default stays selected
+    base = dock.panels["finetune"].model_picker
+    assert base.combo.findData(str(mine)) < 0  # no trained network behind it: not a base to fine-tune
+    assert not base.set_model_path(mine) and "cannot be used here" in base.card_view.toPlainText()
+    land = dock.panels["land_cover"].model_picker
+    assert land.combo.findData(str(mine)) < 0
