@@ -403,6 +403,7 @@ def finetune(plugin, dock, s1) -> None:
         messages=messages(),
         final_message=dock.message.text(),
         models=sorted(p.name for p in user_models_dir().glob("*")),
+        raster_choices=[panel.rasters.item(i).text() for i in range(panel.rasters.count())],
     )
     settle(1)
     iface.mainWindow().grab().save(str(SHOTS / "qgis_finetune.png"))

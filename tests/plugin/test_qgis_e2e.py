@@ -206,6 +206,8 @@ def test_finetune_in_the_dock_with_drawn_labels(e2e, tmp_path):
     assert len(maps) == 2 and base["output"] and tuned["output"]
     assert base["legend"] == tuned["legend"] == [[0, "dry", 0], [1, "water", 255]]
     assert not [m for m in run["messages"] if m["level"] == CRITICAL]
+    assert not [name for name in run["raster_choices"] if "map" in name.lower()]  # results are no inputs
+    assert "S1 sample" in run["raster_choices"]
     s1 = str(SAMPLE / "Spain_7370579_S1Hand.tif")
     same_raster(tuned["source"], cli(e2e, tmp_path, "map-floods", "--s1", s1, "--model", str(model)))
     (tmp_path / "cli.tif").unlink()
