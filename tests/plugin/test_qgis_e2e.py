@@ -150,7 +150,7 @@ def test_cancel_half_way_leaves_nothing(e2e):
 def test_screenshots_of_the_dock_after_map_floods_and_the_aoi_land_cover(e2e):
     from qgis.PyQt.QtGui import QImage
 
-    for name in ("qgis_map_floods.png", "qgis_land_cover_aoi.png"):
+    for name in ("qgis_map_floods.png", "qgis_land_cover_aoi.png", "qgis_finetune.png"):
         image = QImage(str(Path(e2e["screenshots"]) / name))
         assert (image.width(), image.height()) == WINDOW, name
 
