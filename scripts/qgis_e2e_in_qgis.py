@@ -405,6 +405,10 @@ def finetune(plugin, dock, s1) -> None:
         models=sorted(p.name for p in user_models_dir().glob("*")),
         raster_choices=[panel.rasters.item(i).text() for i in range(panel.rasters.count())],
     )
+    root = QgsProject.instance().layerTreeRoot()
+    for lyr in QgsProject.instance().mapLayers().values():  # the earlier jobs' maps would hide the scene
+        if lyr.name().startswith(("Land cover", "Series", "Flood map (S1 sample)")):
+            root.findLayer(lyr.id()).setItemVisibilityChecked(False)
     settle(1)
     iface.mainWindow().grab().save(str(SHOTS / "qgis_finetune.png"))
 
