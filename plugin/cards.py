@@ -84,8 +84,15 @@ def read_card(path: str | Path) -> ModelCard:
 
 def bundled_cards() -> list[tuple[Path, ModelCard]]:
     """(path, card) of every readable bundled model, sorted by file name."""
+    return cards_in(WEIGHTS_DIR)
+
+
+def cards_in(folder: Path) -> list[tuple[Path, ModelCard]]:
+    """(path, card) of every readable model in `folder` (none when it does not exist), by file name."""
     found = []
-    for path in sorted(WEIGHTS_DIR.glob("*.onnx")):
+    for path in sorted(Path(folder).glob("*.onnx")):
+        if path.name.startswith("."):  # an export in progress (`.<name>.<pid>.partial.onnx`)
+            continue
         try:
             found.append((path, read_card(path)))
         except ModelError:

@@ -27,6 +27,8 @@ from qgis.PyQt.QtWidgets import (
 
 from .aoi_widget import AoiWidget
 from .engine_env import EngineStatus
+from .finetune_job import FINETUNE_JOB, finetune_text
+from .finetune_panel import FinetunePanel
 from .job_panel import JobPanel, job_kinds
 from .paths import default_output_dir
 from .results import JobSummary, area_rows
@@ -83,10 +85,12 @@ class ContrasatDock(QgsDockWidget):
             "map_floods": JobPanel(kinds["map_floods"], self.tabs),
             "land_cover": JobPanel(kinds["land_cover"], self.tabs),
             "classify_series": SeriesPanel(self.tabs),
+            FINETUNE_JOB: FinetunePanel(iface, self.tabs),
         }
         self.tabs.addTab(self.panels["map_floods"], kinds["map_floods"].title)
         self.tabs.addTab(self.panels["land_cover"], kinds["land_cover"].title)
         self.tabs.addTab(self.panels["classify_series"], "Time series")
+        self.tabs.addTab(self.panels[FINETUNE_JOB], "Fine-tune")
         self.tabs.currentChanged.connect(self._update_run_text)
         for panel in self.panels.values():
             panel.runRequested.connect(self.run_panel)
@@ -199,7 +203,11 @@ class ContrasatDock(QgsDockWidget):
             self.cancel_button.setEnabled(False)
             self.run_button.setEnabled(True)
         outcome = task.outcome
-        if outcome.succeeded and summary is not None:
+        if outcome.succeeded and task.request.job == FINETUNE_JOB:
+            self.progress.setValue(100)
+            self.clear_result()
+            self.message.setText(finetune_text(outcome.result or {}))
+        elif outcome.succeeded and summary is not None:
             self.progress.setValue(100)
             self.show_result(summary)
             self.message.setText(f"Done: {summary.output}")
@@ -211,6 +219,12 @@ class ContrasatDock(QgsDockWidget):
             self.progress.setValue(0)
             self.clear_result()
             self.message.setText(outcome.error or "the job failed")
+
+    def model_added(self, path: Path) -> None:
+        """List a new model of the user's in every picker of its task; Map floods selects it."""
+        for panel in self.panels.values():
+            panel.model_picker.reload()
+        self.panels["map_floods"].model_picker.set_model_path(path)
 
     def show_result(self, result: JobSummary) -> None:
         """Fill the area table (every class, zero-area ones too) and say where the CSV is."""
@@ -235,5 +249,5 @@ class ContrasatDock(QgsDockWidget):
         series = self.panels["classify_series"]
         QgsProject.instance().layersAdded.disconnect(series.refresh_layers)
         QgsProject.instance().layersRemoved.disconnect(series.refresh_layers)
-        for key in ("map_floods", "land_cover"):
+        for key in ("map_floods", "land_cover", FINETUNE_JOB):
             self.panels[key].cleanup()

@@ -34,6 +34,7 @@ LOG_TAG = "Contrasat"
 ENGINE_PYTHON_KEY = "contrasat/engine_python"  # an existing interpreter with the runtime (overrides the env)
 BASE_PYTHON_KEY = "contrasat/base_python"  # the interpreter the managed env is created from
 WHEELHOUSE_KEY = "contrasat/wheelhouse"
+MODELS_DIR_KEY = "contrasat/models_dir"  # where fine-tuned models go (default: <profile>/contrasat/models)
 CHECK_TIMEOUT_S = 120
 # pip output that means "no index reachable" or "not in the wheel folder"
 OFFLINE_HINTS = (
@@ -57,6 +58,12 @@ def home() -> Path:
 
 def env_dir() -> Path:
     return home() / ENV_SUBDIR
+
+
+def user_models_dir() -> Path:
+    """The folder of the user's own models (fine-tuned in the dock): listed by every model picker."""
+    override = str(QgsSettings().value(MODELS_DIR_KEY, "") or "").strip()
+    return Path(override) if override else home() / "models"
 
 
 def engine_python() -> Path:

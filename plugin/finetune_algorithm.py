@@ -31,9 +31,9 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QIcon
 
-from .aoi_widget import crs_text
-from .engine import PACKAGE, run_engine
+from .engine import run_engine
 from .engine_env import engine_env, engine_python
+from .finetune_job import DEFAULT_BASE, finetune_command, labels_geojson, training_hint, write_geojson
 from .paths import layer_file_path
 
 ICON = Path(__file__).resolve().parent.parent / "resources" / "icons" / "contrasat.svg"
@@ -41,24 +41,10 @@ ICON = Path(__file__).resolve().parent.parent / "resources" / "icons" / "contras
 
 def write_labels(source, field: str, folder: Path) -> Path:
     """The label features (geometry and class field only) as a GeoJSON file in the layer's CRS."""
-    features = []
-    for f in source.getFeatures():
-        if not f.hasGeometry():
-            continue
-        value = f[field]
-        features.append({"type": "Feature", "properties": {field: None if value is None else str(value)},
-                         "geometry": json.loads(f.geometry().asJson())})  # fmt: skip
-    if not features:
-        raise QgsProcessingException("the label layer holds no feature with a geometry")
-    crs = crs_text(source.sourceCrs())
-    doc = {
-        "type": "FeatureCollection",
-        "crs": {"type": "name", "properties": {"name": crs}},
-        "features": features,
-    }
-    path = folder / "labels.geojson"
-    path.write_text(json.dumps(doc), encoding="utf-8")
-    return path
+    try:
+        return write_geojson(labels_geojson(source, field), folder)
+    except ValueError as exc:
+        raise QgsProcessingException(str(exc)) from None
 
 
 class FinetuneAlgorithm(QgsProcessingAlgorithm):
@@ -110,7 +96,7 @@ class FinetuneAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(
             QgsProcessingParameterField(self.FIELD, "Class field (water/dry or 1/0)", "class", self.LABELS)
         )
-        self.addParameter(QgsProcessingParameterString(self.BASE, "Base model", "flood_s1_contrastive"))
+        self.addParameter(QgsProcessingParameterString(self.BASE, "Base model", DEFAULT_BASE))
         self.addParameter(QgsProcessingParameterNumber(self.STEPS, "Training steps (at most)",
                                                        QgsProcessingParameterNumber.Integer, 200, False, 1))  # fmt: skip
         self.addParameter(QgsProcessingParameterBoolean(self.FROZEN, "Keep the encoder frozen", False))
@@ -136,13 +122,10 @@ class FinetuneAlgorithm(QgsProcessingAlgorithm):
         field = fields[0] if fields else "class"
         labels = write_labels(source, field, scratch)
         out = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
-        command = [str(python), "-m", PACKAGE, "finetune", "--raster", *map(str, rasters), "--labels", str(labels),
-                   "--field", field, "--out", out,
-                   "--base", self.parameterAsString(parameters, self.BASE, context).strip() or "flood_s1_contrastive",
-                   "--steps", str(self.parameterAsInt(parameters, self.STEPS, context))]  # fmt: skip
-        if self.parameterAsBool(parameters, self.FROZEN, context):
-            command.append("--frozen")
-        return [*command, "--progress", "json"]
+        base = self.parameterAsString(parameters, self.BASE, context).strip() or DEFAULT_BASE
+        steps = self.parameterAsInt(parameters, self.STEPS, context)
+        frozen = self.parameterAsBool(parameters, self.FROZEN, context)
+        return finetune_command(python, rasters, labels, field, out, base, steps, frozen)
 
     def processAlgorithm(  # noqa: N802
         self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback
@@ -169,7 +152,7 @@ class FinetuneAlgorithm(QgsProcessingAlgorithm):
         if ended.status == "cancelled":
             raise QgsProcessingException("cancelled: nothing was written")
         if ended.status != "done":
-            raise QgsProcessingException(ended.message)
+            raise QgsProcessingException(training_hint(ended.message, python))
         result = ended.result or {}
         heldout = result.get("heldout_water_iou", {})
         feedback.pushInfo(f"held-back water IoU: {json.dumps(heldout)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..models.errors import ModelError
-from .cards import DEFAULTS, bundled_cards, read_card
+from . import engine_env
+from .cards import DEFAULTS, bundled_cards, cards_in, read_card
 
 
 def _metric(value: Any) -> str:
@@ -60,14 +62,19 @@ def card_html(card: Any) -> str:
 
 
 class ModelPicker(QWidget):
-    """A combo of bundled models for `task` plus files the user browsed to; shows the selected card."""
+    """A combo of the bundled models for `task`, the user's own (fine-tuned) models and files the user
+    browsed to; shows the selected card. `accept(card)` narrows the list (e.g. models that can be fine-tuned)."""
 
     modelChanged = pyqtSignal()  # noqa: N815 - Qt signal naming
 
-    def __init__(self, task: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, task: str, parent: QWidget | None = None, accept: Callable[[Any], bool] | None = None
+    ) -> None:
         super().__init__(parent)
         self.task = task
+        self.accept = accept
         self._cards: dict[str, Any] = {}  # path -> card
+        self._browsed: list[str] = []  # files added with Browse…, kept across reloads
         self.combo = QComboBox(self)
         self.combo.setToolTip("Bundled models for this job; Browse adds an .onnx file with a Contrasat card")
         self.browse = QPushButton("Browse…", self)
@@ -85,16 +92,30 @@ class ModelPicker(QWidget):
         self.browse.clicked.connect(self._browse)
         self.reload()
 
+    def _fits(self, card: Any) -> bool:
+        return card.task == self.task and (self.accept is None or self.accept(card))
+
     def reload(self) -> None:
-        """List the bundled models of this task (cards read from the ONNX metadata, without onnx)."""
+        """List the bundled models of this task, then the user's own (cards read from the ONNX metadata,
+        without onnx), then browsed files; the current choice is kept when it is still listed."""
+        current = self.combo.currentData()
         self.combo.blockSignals(True)
         self.combo.clear()
         self.card_view.clear()
-        models = [(p, c) for p, c in bundled_cards() if c.task == self.task]
+        models = [(p, c) for p, c in bundled_cards() if self._fits(c)]
         default = DEFAULTS.get(self.task)
         for path, card in sorted(models, key=lambda pc: pc[0].stem != default):  # default model first
             self._cards[str(path)] = card
             self.combo.addItem(card.name, str(path))
+        for path, card in cards_in(engine_env.user_models_dir()):
+            if self._fits(card):
+                self._cards[str(path)] = card
+                self.combo.addItem(f"{card.name} (your model)", str(path))
+        for key in self._browsed:
+            if key in self._cards and self.combo.findData(key) < 0:
+                self.combo.addItem(f"{self._cards[key].name} ({Path(key).name})", key)
+        if current is not None and self.combo.findData(current) >= 0:
+            self.combo.setCurrentIndex(self.combo.findData(current))
         self.combo.blockSignals(False)
         self._on_changed()
 
@@ -113,6 +134,12 @@ class ModelPicker(QWidget):
                 )
                 return False
             self._cards[key] = card
+        card = self._cards[key]
+        if self.accept is not None and not self.accept(card):
+            self.card_view.setPlainText(f"{card.name} cannot be used here")
+            return False
+        if self.combo.findData(key) < 0:
+            self._browsed.append(key)
             self.combo.addItem(f"{card.name} ({Path(key).name})", key)
         self.combo.setCurrentIndex(self.combo.findData(key))
         self._on_changed()

@@ -26,6 +26,7 @@ from qgis.PyQt.QtWidgets import QAction, QDialog, QProgressBar, QPushButton, QTo
 
 from ..models import jobs
 from .engine_env import EngineStatus, check_engine, last_status
+from .finetune_job import FINETUNE_JOB, FinetuneRequest, FinetuneTask, map_requests
 from .map_floods_dialog import MapFloodsDialog
 from .paths import layer_file_path, normalise_output_path
 from .results import add_result_layers, summary_from_engine, summary_text, write_area_csv
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 PLUGIN_DIR = Path(__file__).resolve().parent.parent
 ICONS = PLUGIN_DIR / "resources" / "icons"
 MESSAGE_SECONDS = 10  # success/info messages fade; critical ones stay until dismissed (0)
-JOB_NAMES = {job.algorithm: job.display_name for job in jobs.JOBS}
+JOB_NAMES = {job.algorithm: job.display_name for job in jobs.JOBS} | {FINETUNE_JOB: "Fine-tune"}
 OUTPUT_PROPERTY = "contrasat/output"  # set on every layer the plugin adds: never offered as an input
 
 
@@ -79,6 +80,7 @@ class ContrasatPlugin:
         # Python must keep running tasks referenced, or their wrappers can be collected mid-run.
         self._tasks: set[QgsTask] = set()
         self._progress_items: dict[int, Any] = {}
+        self._follow_ups: dict[int, list[JobRequest]] = {}  # jobs to start once a task has succeeded
 
     # ---- QGIS entry points -------------------------------------------------------------------------
 
@@ -149,6 +151,7 @@ class ContrasatPlugin:
             task.on_done = None  # the iface may be gone by the time the task finishes
             task.cancel()
         self._tasks.clear()
+        self._follow_ups.clear()
         for item in self._progress_items.values():
             self.iface.messageBar().popWidget(item)
         self._progress_items.clear()
@@ -323,7 +326,7 @@ class ContrasatPlugin:
         request = JobRequest("map_floods", source, out, options, layer.name(), load_settings())
         return self.start_job(request)
 
-    def start_job(self, request: JobRequest) -> JobTask | None:
+    def start_job(self, request: JobRequest | FinetuneRequest) -> JobTask | None:
         """Queue `request` in QGIS's task manager; None (with a message) when its folder cannot be made."""
         try:
             request.out.parent.mkdir(parents=True, exist_ok=True)  # the default folder may not exist yet
@@ -331,7 +334,8 @@ class ContrasatPlugin:
             self._critical(f"cannot create the output folder {request.out.parent}: {exc.strerror}")
             return None
         title = JOB_NAMES.get(request.job, request.job)
-        task = JobTask(f"Contrasat: {title.lower()} ({request.layer_name})", request, self._job_done)
+        kind = FinetuneTask if isinstance(request, FinetuneRequest) else JobTask
+        task = kind(f"Contrasat: {title.lower()} ({request.layer_name})", request, self._job_done)
         self._tasks.add(task)
         self._show_progress(task, title)
         QgsApplication.taskManager().addTask(task)
@@ -360,7 +364,10 @@ class ContrasatPlugin:
         outcome = task.outcome
         name = JOB_NAMES.get(task.request.job, task.request.job)
         summary = None
-        if outcome.succeeded:
+        follow_ups = self._follow_ups.pop(id(task), [])
+        if outcome.succeeded and isinstance(task, FinetuneTask):
+            follow_ups = self._finetune_done(task)
+        elif outcome.succeeded:
             summary = summary_from_engine(outcome.result or {}, task.request)
             if summary.statistics is None and summary.class_area_km2:
                 # the series job writes no CSV; the dock's summary is saved beside the map instead
@@ -376,6 +383,25 @@ class ContrasatPlugin:
             self._critical(f"{name} failed: {outcome.error or 'the job failed'}")
         if self.dock is not None:
             self.dock.job_finished(task, summary)
+        if follow_ups and not outcome.cancelled:  # a failed base map must not stop the new model's map
+            self._start_chain(follow_ups)
+
+    def _start_chain(self, requests: list[JobRequest]) -> None:
+        """Start the first request; the others follow one by one (two maps at once would share 2 cores)."""
+        task = self.start_job(requests[0])
+        if task is not None and requests[1:]:
+            self._follow_ups[id(task)] = requests[1:]
+
+    def _finetune_done(self, task: FinetuneTask) -> list[JobRequest]:
+        """A new model: listed in the dock's pickers; returns the two maps to make (base, then new model)."""
+        result = task.outcome.result or {}
+        model = Path(result.get("output") or task.request.out)
+        if self.dock is not None:
+            self.dock.model_added(model)
+        self.iface.messageBar().pushMessage(
+            "Contrasat", f"Fine-tuned model saved: {model}", Qgis.Success, MESSAGE_SECONDS
+        )
+        return map_requests(task.request, model)
 
     def _show_result(self, result: Any, input_name: str) -> list[QgsMapLayer]:
         layers = add_result_layers(result, input_name)

@@ -17,6 +17,7 @@ from ..models import jobs
 from ..models.card import ClassInfo, ModelCard
 from ..models.errors import ModelError
 from .cards import read_card, resolve_model
+from .layer_choice import OUTPUT_PROPERTY
 from .styling import FLOOD_TRANSPARENT_VALUES, polygon_renderer, probability_renderer, style_class_layer
 
 # pre-event flood maps: the runtime's CHANGE_CLASSES, used when the summary does not carry its classes
@@ -209,6 +210,8 @@ def add_result_layers(result: JobSummary, input_name: str) -> list[QgsMapLayer]:
             added.append(polygons)
     # Added bottom-up, so the class raster ends on top of its probability layer.
     for item in reversed(added):
+        # marked before it is added: input lists refresh on layersAdded and must already skip it
+        item.setCustomProperty(OUTPUT_PROPERTY, True)
         QgsProject.instance().addMapLayer(item)
     return added
 

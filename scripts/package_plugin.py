@@ -5,8 +5,10 @@
 
 The zip holds one folder, `contrasat/`, with what the plugin needs at run time: the package entry point,
 metadata, licence, the runtime (`models/` with its bundled ONNX weights) and the CLI the engine process runs,
-`plugin/`, `resources/` and `requirements/runtime.txt` (the pins of the engine environment). Training code,
-tests, benchmarks, docs, runs and the venv stay out; so do caches.
+`plugin/`, `resources/` and `requirements/runtime.txt` (the pins of the engine environment), and the Python
+files of `training/`: the engine runs `contrasat finetune` from them for the dock's and Processing's
+Fine-tune (torch is imported only there, in the engine process). Training configs, tests, benchmarks, docs,
+runs and the venv stay out; so do caches.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ FOLDERS: dict[str, tuple[str, ...]] = {
     "plugin": ("*.py",),
     "resources": ("*",),
     "requirements": ("runtime.txt",),  # the exact pins the plugin installs into its engine environment
+    "training": ("*.py",),  # `contrasat finetune` on the engine (the plugin's Fine-tune); no configs or data
 }
 SKIP_PARTS = {"__pycache__", ".pytest_cache"}
 SKIP_SUFFIXES = {".pyc", ".pyo", ".aux.xml"}

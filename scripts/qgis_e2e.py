@@ -50,6 +50,34 @@ def prepare_wheelhouse(folder: Path = WHEELHOUSE, python: str = sys.executable) 
     return folder
 
 
+def label_squares(path: Path, per_class: int = 4, half: int = 5) -> list[dict]:
+    """Squares an analyst would draw for a fine-tune: `per_class` water, then dry, squares of 2*half+1
+    pixels lying wholly inside their class of the hand labels (1 water, 0 dry), apart from each other.
+    Corners in the label raster's CRS, on pixel edges."""
+    import numpy as np
+    import rasterio
+    from scipy import ndimage
+
+    with rasterio.open(path) as ds:
+        label, transform = ds.read(1), ds.transform
+    rng = np.random.default_rng(0)
+    taken = np.zeros(label.shape, bool)
+    side = 2 * half + 1
+    squares = []
+    for name, value in (("water", 1), ("dry", 0)):
+        inside = ndimage.binary_erosion(label == value, np.ones((side + 2, side + 2), bool))  # 1 px margin
+        for _ in range(per_class):
+            cells = np.argwhere(inside & ~taken)
+            if not len(cells):
+                raise RuntimeError(f"no room for another {name} square in {path.name}")
+            r, c = cells[rng.integers(len(cells))]
+            taken[max(r - 3 * side, 0) : r + 3 * side, max(c - 3 * side, 0) : c + 3 * side] = True
+            corners = [(c - half, r - half), (c + half + 1, r - half), (c + half + 1, r + half + 1),
+                       (c - half, r + half + 1)]  # fmt: skip
+            squares.append({"class": name, "corners": [list(transform * xy) for xy in corners]})
+    return squares
+
+
 def install_zip(work: Path) -> Path:
     """Build the zip and unpack it into a fresh profile with the plugin enabled; returns --profiles-path."""
     zip_path = work / "dist" / "contrasat.zip"
@@ -107,6 +135,12 @@ def run_e2e(work: Path, wheelhouse: Path | None = None, timeout: float = QGIS_TI
         "report": str(work / "report.json"),
         "window": list(WINDOW),
         "install_timeout": 300,
+        # the dock's Fine-tune: squares drawn with the mouse over the sample's hand labels, run once on the
+        # managed engine (runtime only: refused with a message) and once on an interpreter with torch
+        "label_squares": label_squares(SAMPLE / "Spain_7370579_LabelHand.tif"),
+        "label_crs": "EPSG:4326",
+        "train_python": sys.executable,
+        "finetune_steps": 20,
     }
     config_path = work / "e2e.json"
     config_path.write_text(json.dumps(config), encoding="utf-8")

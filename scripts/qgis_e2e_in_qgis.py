@@ -36,7 +36,7 @@ REPORT: dict = {
     "python": sys.executable,
     "sys_path_has_venv": any(".venv" in p for p in sys.path),
 }
-BANNED = ("rasterio", "shapely", "fiona", "onnx", "onnxruntime", "affine", "pyproj")
+BANNED = ("rasterio", "shapely", "fiona", "onnx", "onnxruntime", "affine", "pyproj", "torch", "scipy")
 
 
 def step(name: str) -> None:
@@ -299,9 +299,118 @@ def main() -> None:
         messages=messages(),
     )
 
+    finetune(plugin, dock, s1)
+
     step("end")
     REPORT["loaded_in_qgis"] = sorted(m for m in sys.modules if m.split(".")[0] in BANNED)
     REPORT["final_layers"] = [layer_info(lyr) for lyr in QgsProject.instance().mapLayers().values()]
+
+
+def click_polygon(canvas, points) -> None:
+    """Left clicks on the vertices (canvas CRS), then a right click closes the polygon."""
+    to_pixel = canvas.getCoordinateTransform()
+    viewport = canvas.viewport()
+    pixels = []
+    for point in points:
+        pixel = to_pixel.transform(point)
+        pixels.append(QPoint(round(pixel.x()), round(pixel.y())))
+    for pixel in pixels:
+        QTest.mouseClick(viewport, Qt.LeftButton, Qt.NoModifier, pixel)
+        settle(0.05)
+    QTest.mouseClick(viewport, Qt.RightButton, Qt.NoModifier, pixels[0])
+    settle(0.1)
+
+
+def finetune(plugin, dock, s1) -> None:
+    """The Fine-tune tab: water/dry squares drawn with the mouse, a run on the managed engine (no torch:
+    refused with one message), then on an interpreter with torch: new model, base and new maps."""
+    from contrasat.plugin.engine_env import ENGINE_PYTHON_KEY, user_models_dir
+    from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsSettings
+
+    step("fine-tune: draw labels")
+    canvas = iface.mapCanvas()
+    canvas.setExtent(s1.extent())
+    canvas.refresh()
+    settle(0.5)
+    dock.output_dir.setFilePath(str(OUT / "finetune"))
+    dock.tabs.setCurrentWidget(dock.panels["finetune"])
+    panel = dock.panels["finetune"]
+    panel.set_checked([s1])
+    to_canvas = QgsCoordinateTransform(
+        QgsCoordinateReferenceSystem(CONFIG["label_crs"]), canvas.mapSettings().destinationCrs(),
+        QgsProject.instance(),
+    )  # fmt: skip
+    for square in CONFIG["label_squares"]:
+        button = panel.draw_water if square["class"] == "water" else panel.draw_dry
+        if not button.isChecked():
+            button.click()
+        click_polygon(canvas, [to_canvas.transform(QgsPointXY(x, y)) for x, y in square["corners"]])
+    panel.draw_dry.click()  # done drawing: the canvas gets its tool back
+    scratch = panel.label_layer.currentLayer()
+    REPORT["finetune_labels"] = {
+        "layer": scratch.name(),
+        "provider": scratch.providerType(),
+        "field": panel.class_field.currentField(),
+        "tool_active": canvas.mapTool() is panel.drawer.tool,
+        "status": panel.draw_status.text(),
+        "features": [
+            {"class": f["class"], "bbox": f.geometry().boundingBox().toRectF().getCoords()}
+            for f in scratch.getFeatures()
+        ],
+        "crs": scratch.crs().authid(),
+    }
+    panel.steps.setValue(CONFIG["finetune_steps"])
+
+    step("fine-tune: managed engine without torch")
+    panel.run_button.click()
+    task = dock.task
+    wait(lambda: task is None or task.outcome.done, 120, "the fine-tune on the managed engine")
+    settle(0.5)
+    REPORT["finetune_no_torch"] = {
+        "started": task is not None,
+        "error": task.outcome.error if task is not None else None,
+        "message": dock.message.text(),
+        "messages": messages(),
+        "models": sorted(p.name for p in user_models_dir().glob("*")) if user_models_dir().is_dir() else [],
+    }
+    iface.messageBar().clearWidgets()
+
+    step("fine-tune: engine with torch")
+    settings = QgsSettings()
+    settings.setValue(ENGINE_PYTHON_KEY, CONFIG["train_python"])  # Settings > the engine's Python
+    before = set(QgsProject.instance().mapLayers())
+    start = time.monotonic()
+    panel.run_button.click()
+    task = dock.task
+    wait(lambda: task.outcome.done, 240, "the fine-tune")
+    REPORT["finetune"] = {
+        "seconds": round(time.monotonic() - start, 1),
+        "result": task.outcome.result,
+        "error": task.outcome.error,
+        "progress": list(task.outcome.progress),
+        "message": dock.message.text(),
+        "models_dir": str(user_models_dir()),
+    }
+    wait_job(plugin, "the base and fine-tuned maps", 240)
+    settings.setValue(ENGINE_PYTHON_KEY, "")
+    flood_picker = dock.panels["map_floods"].model_picker
+    added = [lyr for lid, lyr in QgsProject.instance().mapLayers().items() if lid not in before]
+    REPORT["finetune"].update(
+        seconds_with_maps=round(time.monotonic() - start, 1),
+        map_floods_model=[flood_picker.combo.currentText(), str(flood_picker.model_path())],
+        base_choices=[panel.model_picker.combo.itemText(i) for i in range(panel.model_picker.combo.count())],
+        layers=[layer_info(lyr) for lyr in added],
+        messages=messages(),
+        final_message=dock.message.text(),
+        models=sorted(p.name for p in user_models_dir().glob("*")),
+        raster_choices=[panel.rasters.item(i).text() for i in range(panel.rasters.count())],
+    )
+    root = QgsProject.instance().layerTreeRoot()
+    for lyr in QgsProject.instance().mapLayers().values():  # the earlier jobs' maps would hide the scene
+        if lyr.name().startswith(("Land cover", "Series", "Flood map (S1 sample)")):
+            root.findLayer(lyr.id()).setItemVisibilityChecked(False)
+    settle(1)
+    iface.mainWindow().grab().save(str(SHOTS / "qgis_finetune.png"))
 
 
 def run() -> None:

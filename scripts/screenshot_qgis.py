@@ -5,8 +5,9 @@
 
 Runs the end-to-end scenario of scripts/qgis_e2e.py (fresh profile, plugin from its zip, engine installed by
 the plugin, every job) and copies the two screenshots it takes: the dock after Map floods
-(`qgis_map_floods.png`) and after a land-cover run in a rectangle drawn on the map
-(`qgis_land_cover_aoi.png`).
+(`qgis_map_floods.png`), after a land-cover run in a rectangle drawn on the map
+(`qgis_land_cover_aoi.png`) and after a fine-tune on water/dry squares drawn on the map, with the base and
+fine-tuned maps (`qgis_finetune.png`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from qgis_e2e import REPO, run_e2e  # noqa: E402
 
-SHOTS = ("qgis_map_floods.png", "qgis_land_cover_aoi.png")
+SHOTS = ("qgis_map_floods.png", "qgis_land_cover_aoi.png", "qgis_finetune.png")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,6 +89,13 @@ def plugin(qgis_iface, qgis_new_project) -> Iterator[ContrasatPlugin]:
     yield instance
     instance.unload()
     _flush_deletes()
+    # the start-up engine check runs in the background: let it end here, or it may run in a later test on
+    # that test's engine (a recording stand-in that would then log `models --json` as the job's command)
+    manager = QgsApplication.taskManager()
+    deadline = time.monotonic() + 60
+    while manager.countActiveTasks() and time.monotonic() < deadline:
+        QgsApplication.processEvents()
+        time.sleep(0.01)
 
 
 @pytest.fixture(scope="session")

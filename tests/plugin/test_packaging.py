@@ -34,7 +34,13 @@ def test_zip_contents(plugin_zip):
                      "resources/sample/Spain_7370579_S1Hand.tif"):  # fmt: skip
         assert f"contrasat/{required}" in names, required
     top = {n.split("/")[1] for n in names}
-    assert not top & {"training", "tests", "bench", ".venv", "runs", "docs", "scripts", "dist", "ext-libs"}
+    assert not top & {"tests", "bench", ".venv", "runs", "docs", "scripts", "dist", "ext-libs"}
+    # the engine runs `contrasat finetune` from the zip: the training code ships, its configs and data do not
+    training = [n for n in names if n.startswith("contrasat/training/")]
+    assert (
+        "contrasat/training/finetune/job.py" in training and "contrasat/training/common/export.py" in training
+    )
+    assert all(n.endswith(".py") for n in training)
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     weights = sorted(p.name for p in (REPO / "models" / "weights").glob("*.onnx"))
     assert sorted(n.rsplit("/", 1)[1] for n in names if n.startswith("contrasat/models/weights/")) == weights

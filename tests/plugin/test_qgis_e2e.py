@@ -150,6 +150,68 @@ def test_cancel_half_way_leaves_nothing(e2e):
 def test_screenshots_of_the_dock_after_map_floods_and_the_aoi_land_cover(e2e):
     from qgis.PyQt.QtGui import QImage
 
-    for name in ("qgis_map_floods.png", "qgis_land_cover_aoi.png"):
+    for name in ("qgis_map_floods.png", "qgis_land_cover_aoi.png", "qgis_finetune.png"):
         image = QImage(str(Path(e2e["screenshots"]) / name))
         assert (image.width(), image.height()) == WINDOW, name
+
+
+def test_finetune_in_the_dock_with_drawn_labels(e2e, tmp_path):
+    from contrasat.models.card import read_card
+
+    labels = e2e["finetune_labels"]
+    assert (
+        labels["layer"] == "Fine-tune labels"
+        and labels["provider"] == "memory"
+        and labels["field"] == "class"
+    )
+    assert [f["class"] for f in labels["features"]] == ["water"] * 4 + ["dry"] * 4
+    assert not labels["tool_active"] and labels["status"].startswith("4 water and 4 dry polygon(s)")
+    with rasterio.open(SAMPLE / "Spain_7370579_LabelHand.tif") as ds:  # every square is where it was drawn
+        hand, to_pixel = ds.read(1), ~ds.transform
+    for feature in labels["features"]:
+        x0, y0, x1, y1 = feature["bbox"]
+        c0, r0 = (round(v) for v in to_pixel * (x0, y1))
+        c1, r1 = (round(v) for v in to_pixel * (x1, y0))
+        assert (c1 - c0, r1 - r0) == (11, 11), feature
+        assert (hand[r0:r1, c0:c1] == (1 if feature["class"] == "water" else 0)).all(), feature
+
+    # the managed engine has the runtime only: refused with one message, nothing written
+    refused = e2e["finetune_no_torch"]
+    assert refused["started"] and refused["error"].startswith(
+        "Fine-tuning needs torch in the Contrasat engine"
+    )
+    assert "\n" not in refused["error"] and refused["message"] == refused["error"]
+    (critical,) = [m["text"] for m in refused["messages"] if m["level"] == CRITICAL]
+    assert critical == f"Contrasat: Fine-tune failed: {refused['error']}" and refused["models"] == []
+
+    run = e2e["finetune"]
+    assert run["error"] is None and run["result"], run
+    model = Path(run["result"]["output"])
+    assert model.parent == Path(e2e["profile"]) / "contrasat" / "models" == Path(run["models_dir"])
+    assert run["models"] == ["S1_sample_finetuned.onnx", "S1_sample_finetuned_curve.png"]
+    card = read_card(model)
+    assert card.training["method"] == "fine-tuned on user labels"
+    assert card.training["base_model"]["name"] == "flood_s1_contrastive"
+    counts = card.training["labels"]
+    assert counts["train"]["water"]["polygons"] + counts["heldout"]["water"]["polygons"] == 4
+    assert 0 < run["progress"][0] and run["progress"][-1] == pytest.approx(1.0)
+    assert run["message"].startswith(f"Fine-tuned model saved: {model}. Held-back water IoU")
+    assert run["map_floods_model"] == ["S1_sample_finetuned (your model)", str(model)]
+    assert "S1_sample_finetuned (your model)" in run["base_choices"]
+    assert "flood_vh_threshold" not in run["base_choices"]
+
+    maps = {lyr["name"]: lyr for lyr in run["layers"]}
+    base = maps["Flood map (S1 sample, base flood_s1_contrastive)"]
+    tuned = maps["Flood map (S1 sample, fine-tuned S1_sample_finetuned)"]
+    assert len(maps) == 2 and base["output"] and tuned["output"]
+    assert base["legend"] == tuned["legend"] == [[0, "dry", 0], [1, "water", 255]]
+    assert not [m for m in run["messages"] if m["level"] == CRITICAL]
+    assert not [name for name in run["raster_choices"] if "map" in name.lower()]  # results are no inputs
+    assert "S1 sample" in run["raster_choices"]
+    s1 = str(SAMPLE / "Spain_7370579_S1Hand.tif")
+    same_raster(tuned["source"], cli(e2e, tmp_path, "map-floods", "--s1", s1, "--model", str(model)))
+    (tmp_path / "cli.tif").unlink()
+    same_raster(
+        base["source"], cli(e2e, tmp_path, "map-floods", "--s1", s1, "--model", "flood_s1_contrastive")
+    )
+    print(f"\nfine-tune in real QGIS: {run['seconds']} s, with both maps {run['seconds_with_maps']} s")
