@@ -10,6 +10,7 @@ in vectorised batches.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,34 +28,100 @@ BATCH = 20_000  # features per vectorised area computation and per write
 STRIP_ROWS = 1024  # rows sieved and polygonised at once
 
 
+@dataclass
+class _Flat:
+    """GeoJSON-like polygons as flat arrays: all points, points per ring, rings per polygon."""
+
+    xy: np.ndarray
+    lengths: np.ndarray
+    rings: np.ndarray
+
+    @classmethod
+    def of(cls, geometries: list[dict]) -> _Flat:
+        from itertools import chain
+
+        rings = [ring for g in geometries for ring in g["coordinates"]]
+        xy = np.array(list(chain.from_iterable(rings)), dtype=np.float64).reshape(-1, 2)
+        return cls(
+            xy,
+            np.fromiter(map(len, rings), int, len(rings)),
+            np.fromiter((len(g["coordinates"]) for g in geometries), int, len(geometries)),
+        )
+
+    @classmethod
+    def of_shapely(cls, geometries: np.ndarray) -> _Flat:
+        import shapely
+
+        rings = shapely.get_rings(geometries)  # exterior first, then holes, polygon by polygon
+        return cls(
+            shapely.get_coordinates(rings),
+            shapely.get_num_coordinates(rings).astype(int),
+            shapely.get_num_interior_rings(geometries).astype(int) + 1,
+        )
+
+    def __add__(self, other: _Flat) -> _Flat:
+        return _Flat(
+            np.concatenate([self.xy, other.xy]),
+            np.concatenate([self.lengths, other.lengths]),
+            np.concatenate([self.rings, other.rings]),
+        )
+
+    def take(self, start: int, stop: int) -> _Flat:
+        """Polygons start..stop (a batch)."""
+        ring_ends = np.concatenate([[0], np.cumsum(self.rings)]).astype(int)
+        point_ends = np.concatenate([[0], np.cumsum(self.lengths)]).astype(int)
+        r0, r1 = ring_ends[start], ring_ends[min(stop, len(self.rings))]
+        return _Flat(self.xy[point_ends[r0] : point_ends[r1]], self.lengths[r0:r1], self.rings[start:stop])
+
+    @property
+    def ring_starts(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(int)
+
+    def row_range(self) -> tuple[np.ndarray, np.ndarray]:
+        """Smallest and largest y of each polygon's exterior ring."""
+        first = np.concatenate([[0], np.cumsum(self.rings)[:-1]]).astype(int)
+        starts = self.ring_starts[first]
+        return np.minimum.reduceat(self.xy[:, 1], starts), np.maximum.reduceat(self.xy[:, 1], starts)
+
+    def geojson(self, xy: np.ndarray) -> list[dict]:
+        """The polygons again as GeoJSON-like dicts, with the points `xy` (e.g. transformed)."""
+        points = xy.tolist()
+        ends = np.cumsum(self.lengths).tolist()
+        rings = [points[e - n : e] for e, n in zip(ends, self.lengths.tolist(), strict=True)]
+        out, i = [], 0
+        for n in self.rings.tolist():
+            out.append({"type": "Polygon", "coordinates": rings[i : i + n]})
+            i += n
+        return out
+
+    def areas_km2(self, xy: np.ndarray, crs: CRS) -> np.ndarray:
+        """True areas (km², on EQUAL_AREA_CRS, the pixel areas' rule) with the points `xy` in `crs`."""
+        from rasterio.warp import transform
+
+        starts, lengths = self.ring_starts, self.lengths
+        xs, ys = transform(crs, EQUAL_AREA_CRS, xy[:, 0], xy[:, 1])
+        # relative to each ring's first point, so the products stay small and the sums exact enough
+        x = np.asarray(xs) - np.repeat(np.asarray(xs)[starts], lengths)
+        y = np.asarray(ys) - np.repeat(np.asarray(ys)[starts], lengths)
+        cross = np.zeros_like(x)
+        cross[:-1] = x[:-1] * y[1:] - x[1:] * y[:-1]
+        cross[starts + lengths - 1] = 0.0  # the pair from a ring's last point into the next ring
+        ring_area = np.abs(np.add.reduceat(cross, starts)) / 2.0
+        first = np.concatenate([[0], np.cumsum(self.rings)[:-1]]).astype(int)
+        sign = -np.ones(len(lengths))
+        sign[first] = 1.0  # GeoJSON: the exterior ring first, then holes
+        polygon_of_ring = np.repeat(np.arange(len(self.rings)), self.rings)
+        return np.bincount(polygon_of_ring, weights=sign * ring_area, minlength=len(self.rings)) / 1e6
+
+
 def polygon_areas_km2(geometries: list[dict], crs: CRS) -> np.ndarray:
     """True areas (km², on EQUAL_AREA_CRS, the pixel areas' rule) of GeoJSON-like polygons in `crs`.
 
     One coordinate transform and one shoelace sum for the whole batch: building a geometry object per
     polygon would cost more than polygonising.
     """
-    from itertools import chain
-
-    from rasterio.warp import transform
-
-    rings = [ring for g in geometries for ring in g["coordinates"]]
-    per_polygon = np.fromiter((len(g["coordinates"]) for g in geometries), int, len(geometries))
-    lengths = np.fromiter(map(len, rings), int, len(rings))
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    xy = np.array(list(chain.from_iterable(rings)), dtype=np.float64)
-    xs, ys = transform(crs, EQUAL_AREA_CRS, xy[:, 0], xy[:, 1])
-    # relative to each ring's first point, so the products stay small and the sums exact enough
-    x = np.asarray(xs) - np.repeat(np.asarray(xs)[starts], lengths)
-    y = np.asarray(ys) - np.repeat(np.asarray(ys)[starts], lengths)
-    cross = np.zeros_like(x)
-    cross[:-1] = x[:-1] * y[1:] - x[1:] * y[:-1]
-    cross[starts + lengths - 1] = 0.0  # the pair from a ring's last point into the next ring
-    ring_area = np.abs(np.add.reduceat(cross, starts)) / 2.0
-    polygon_of_ring = np.repeat(np.arange(len(geometries)), per_polygon)
-    first = np.concatenate([[0], np.cumsum(per_polygon)[:-1]])
-    sign = -np.ones(len(rings))
-    sign[first] = 1.0  # GeoJSON: the exterior ring first, then holes
-    return np.bincount(polygon_of_ring, weights=sign * ring_area, minlength=len(geometries)) / 1e6
+    flat = _Flat.of(geometries)
+    return flat.areas_km2(flat.xy, crs)
 
 
 def _sieved_strip(
@@ -76,36 +143,44 @@ def _sieved_strip(
     return block[row0 - top : row0 - top + rows]
 
 
-def _strip_polygons(strip: np.ndarray, keep: np.ndarray, row0: int) -> tuple[np.ndarray, np.ndarray]:
-    """Polygons (shapely, pixel coordinates of the whole raster) and class values of one strip."""
-    from affine import Affine
-    from rasterio.features import shapes
-    from shapely.geometry import shape
+def _join(
+    carried: tuple[np.ndarray, np.ndarray], top: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Join polygons carried from the strip above with the new strip's polygons they share an edge with.
 
-    found = list(shapes(strip, mask=keep, transform=Affine.translation(0, row0)))
-    geoms = np.array([shape(g) for g, _ in found], dtype=object)
-    return geoms, np.array([int(v) for _, v in found], dtype=np.int64)
-
-
-def _merge_across(
-    carried: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarray, np.ndarray], row0: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Join polygons cut at row `row0`: those carried from above and the new strip's top row ones.
-
-    Returns the strip's polygons (geoms, values) after the join. Coordinates are whole pixels, so shared edges match exactly; parts that touch only at a corner stay
-    apart (4-connectivity, as GDAL polygonises).
+    Coordinates are whole pixels, so shared edges match exactly; parts that touch only at a corner come
+    out apart again (4-connectivity, as GDAL polygonises).
     """
     import shapely
 
-    geoms, values = new
-    at_top = shapely.bounds(geoms)[:, 1] == row0 if len(geoms) else np.zeros(0, bool)
-    pool_g = np.concatenate([carried[0], geoms[at_top]])
-    pool_v = np.concatenate([carried[1], values[at_top]])
-    out_g, out_v = [geoms[~at_top]], [values[~at_top]]
-    for value in np.unique(pool_v):
-        parts = shapely.get_parts(shapely.union_all(pool_g[pool_v == value], grid_size=1.0))
-        out_g.append(parts)
-        out_v.append(np.full(len(parts), value, dtype=np.int64))
+    geoms = np.concatenate([carried[0], top[0]])
+    values = np.concatenate([carried[1], top[1]])
+    parent = np.arange(len(geoms))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    n = len(carried[0])
+    if n and len(top[0]):
+        above, below = shapely.STRtree(top[0]).query(carried[0], predicate="intersects")
+        for i, j in zip(above.tolist(), (below + n).tolist(), strict=True):
+            if values[i] == values[j]:
+                parent[root(i)] = root(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(geoms)):
+        groups.setdefault(root(i), []).append(i)
+    out_g, out_v = [], []
+    for members in groups.values():
+        if len(members) == 1:
+            out_g.append(geoms[members])
+        else:
+            out_g.append(shapely.get_parts(shapely.union_all(geoms[members])))
+        out_v.append(np.full(len(out_g[-1]), values[members[0]], dtype=np.int64))
+    if not out_g:
+        return np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64)
     return np.concatenate(out_g), np.concatenate(out_v)
 
 
@@ -114,30 +189,46 @@ def polygon_features(
 ) -> Iterator[tuple[list[dict], list[int], np.ndarray]]:
     """Batches of (GeoJSON-like geometries, class values, areas km²) of the class polygons of a raster.
 
-    Polygonised strip by strip (memory one strip wide); polygons cut by a strip's edge are carried to the
-    next strip and joined there, so the result is the whole raster's polygons.
+    Polygonised strip by strip (memory one strip wide). Polygons that reach a strip's edge are carried to
+    the next strip as geometries and joined there; all others go straight from GDAL's output to the file
+    as flat arrays, which is what keeps millions of polygons cheap.
     """
     import shapely
-    from shapely.geometry import mapping
+    from affine import Affine
+    from rasterio.features import shapes
+    from shapely.geometry import shape
 
     with rasterio.open(class_raster) as src:
-        crs, transform = src.crs, src.transform
+        crs, transform, height = src.crs, src.transform, src.height
         carried = (np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64))
-        for row0 in range(0, src.height, STRIP_ROWS):
-            rows = min(STRIP_ROWS, src.height - row0)
-            strip = _sieved_strip(src, row0, rows, nodata, min_pixels)
+        for row0 in range(0, height, STRIP_ROWS):
+            end = min(row0 + STRIP_ROWS, height)
+            strip = _sieved_strip(src, row0, end - row0, nodata, min_pixels)
             keep = (strip != nodata) & ~np.isin(strip, list(skip_values))
-            geoms, values = _merge_across(carried, _strip_polygons(strip, keep, row0), row0)
-            end = row0 + rows
-            open_ = shapely.bounds(geoms)[:, 3] == end if (len(geoms) and end < src.height) else None
-            if open_ is None:
-                open_ = np.zeros(len(geoms), bool)
-            carried = (geoms[open_], values[open_])
-            done_g, done_v = geoms[~open_], values[~open_]
-            for i in range(0, len(done_g), BATCH):
-                part = shapely.transform(done_g[i : i + BATCH], lambda xy: np.column_stack(transform * xy.T))
-                features = [mapping(g) for g in part]
-                yield features, done_v[i : i + BATCH].tolist(), polygon_areas_km2(features, crs)
+            found = list(shapes(strip, mask=keep, transform=Affine.translation(0, row0)))
+            dicts = [g for g, _ in found]
+            values = np.array([int(v) for _, v in found], dtype=np.int64)
+            low, high = _Flat.of(dicts).row_range() if dicts else (np.zeros(0), np.zeros(0))
+            at_top, at_bottom = (low == row0) & (row0 > 0), (high == end) & (end < height)
+            pick = np.flatnonzero(at_top | at_bottom)
+            edge = np.array([shape(dicts[i]) for i in pick], dtype=object)
+            geoms, vals = _join(carried, (edge[at_top[pick]], values[pick][at_top[pick]]))
+            geoms = np.concatenate([geoms, edge[~at_top[pick]]])
+            vals = np.concatenate([vals, values[pick][~at_top[pick]]])
+            still = (
+                shapely.bounds(geoms)[:, 3] == end
+                if (len(geoms) and end < height)
+                else np.zeros(len(geoms), bool)
+            )
+            carried = (geoms[still], vals[still])
+            inner = np.flatnonzero(~(at_top | at_bottom))
+            done = _Flat.of([dicts[i] for i in inner]) + _Flat.of_shapely(geoms[~still])
+            done_v = np.concatenate([values[inner], vals[~still]]).tolist()
+            for i in range(0, len(done_v), BATCH):
+                flat = done.take(i, i + BATCH)
+                x, y = transform * (flat.xy[:, 0], flat.xy[:, 1])
+                xy = np.column_stack([x, y])
+                yield flat.geojson(xy), done_v[i : i + BATCH], flat.areas_km2(xy, crs)
 
 
 def write_polygons(

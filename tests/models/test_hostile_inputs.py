@@ -291,11 +291,11 @@ def build(case: str, env: Env):  # noqa: C901 (one branch per case keeps each ca
         )
     if case == "areas-epsg3857":
         path = _reproject(S1_SAMPLE, t / "merc.tif", "EPSG:3857")
-        extra = ["--statistics", env.out / "a.csv", "--polygons", env.out / "p.gpkg"]
+        extra = ["--statistics", env.out / "a.csv", "--polygons", env.out / "p.gpkg", "--min-polygon", "1"]
         return env.flood(path, *extra), Expect("areas", "EPSG:3857")
     if case == "areas-utm":
         path = _reproject(S1_SAMPLE, t / "utm.tif", "EPSG:32630")
-        extra = ["--statistics", env.out / "a.csv", "--polygons", env.out / "p.geojson"]
+        extra = ["--statistics", env.out / "a.csv", "--polygons", env.out / "p.geojson", "--min-polygon", "1"]
         return env.flood(path, *extra), Expect("areas", "EPSG:32630")
     if case == "aoi-self-intersecting":
         (a, b), (c, d) = _lonlat(50, 50), _lonlat(450, 450)

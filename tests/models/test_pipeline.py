@@ -56,7 +56,7 @@ def test_flooded_area_matches_pixel_geometry(tmp_path, threshold_model, s1_sampl
 
 def test_probabilities_and_polygons(tmp_path, threshold_model, s1_sample):
     result = map_floods(s1_sample, tmp_path / "f.tif", model=threshold_model,
-                        probabilities=tmp_path / "p.tif", polygons=tmp_path / "w.gpkg")  # fmt: skip
+                        probabilities=tmp_path / "p.tif", polygons=tmp_path / "w.gpkg", min_polygon=1)  # fmt: skip
     with rasterio.open(result.probabilities) as src:
         probs = src.read()
         assert src.count == 2 and src.dtypes[0] == "float32"

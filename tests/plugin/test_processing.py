@@ -61,7 +61,8 @@ def test_provider_and_parameters(processing, plugin):
     names = [p.name() for p in flood.parameterDefinitions()]
     # the names of the hand-written algorithms stay (graphical models and scripts use them)
     assert names == ["INPUT_S1", "INPUT_S2", "PRE_EVENT_S1", "AOI", "MODEL", "OVERLAP", "BATCH", "TILE", "PROVIDER",
-                     "THREADS", "DEVICE_ID", "OUTPUT", "PROBABILITIES", "POLYGONS", "STATISTICS"]  # fmt: skip
+                     "THREADS", "DEVICE_ID", "MIN_POLYGON", "OUTPUT", "PROBABILITIES", "POLYGONS",
+                     "STATISTICS"]  # fmt: skip
     optional = {p.name() for p in flood.parameterDefinitions() if p.flags() & p.FlagOptional}
     assert optional == set(names) - {"INPUT_S1", "OUTPUT"}
     series = registry.algorithmById("contrasat:classify_series")
