@@ -95,7 +95,9 @@ def full_scene_section(f: dict | None) -> list[str]:
         f"A {f['raster']} px S1 frame ({f['input']}) with a slanted footprint leaving {f['nodata_share']:.0%} of it"
         f" nodata, like a GRD scene. `map_floods` with polygons and statistics, model `{f['model']}` on"
         f" {f['provider']}, {f['threads']} ORT threads, batch {f['batch']}, each run in a fresh process (peak"
-        " RSS from the kernel). *Bare* = the same session alone on the same valid tiles (reading untimed)."
+        " resident memory = the process's VmHWM). Polygons with the default smallest polygon of"
+        f" {f.get('min_polygon', 9)} px (`--min-polygon`): a per-pixel map of a whole scene otherwise holds"
+        " millions of one-pixel regions; they are polygonised strip by strip with the strips' polygons joined. *Bare* = the same session alone on the same valid tiles (reading untimed)."
         f" Tiles holding no valid pixel are never inferred. Target: ≤ {f['target_s']} s and ≤"
         f" {f['target_peak_mib']} MiB.",
         "",

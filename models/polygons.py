@@ -25,7 +25,7 @@ from .outputs import EQUAL_AREA_CRS
 
 DEFAULT_MIN_PIXELS: int = MIN_POLYGON.default
 BATCH = 20_000  # features per vectorised area computation and per write
-STRIP_ROWS = 1024  # rows sieved and polygonised at once
+STRIP_ROWS = 512  # rows sieved and polygonised at once (a speckled strip: ~0.5 M Python vertices)
 
 
 @dataclass
@@ -224,6 +224,7 @@ def polygon_features(
             inner = np.flatnonzero(~(at_top | at_bottom))
             done = _Flat.of([dicts[i] for i in inner]) + _Flat.of_shapely(geoms[~still])
             done_v = np.concatenate([values[inner], vals[~still]]).tolist()
+            del found, dicts  # the strip as Python objects: the largest thing held while writing
             for i in range(0, len(done_v), BATCH):
                 flat = done.take(i, i + BATCH)
                 x, y = transform * (flat.xy[:, 0], flat.xy[:, 1])
