@@ -11,6 +11,15 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE_S1 = REPO / "resources" / "sample" / "Spain_7370579_S1Hand.tif"
 RESULTS = REPO / "bench" / "results"
 
+# Source for child processes: their peak resident memory. VmHWM belongs to the new process image only, while
+# ru_maxrss is carried across exec from the forked parent (1.3 GB of GDAL cache in the full-scene benchmark).
+HWM = r"""
+def hwm_mib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+"""
+
 
 def mosaic(path: Path, reps: int, compress: str | None = "deflate") -> Path:
     """Write the real S1 chip repeated reps × reps times (mirrored so the seams stay natural)."""

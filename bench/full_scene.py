@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from common import RESULTS, SAMPLE_S1
+from common import HWM, RESULTS, SAMPLE_S1
 from contrasat.models.jobs import MIN_POLYGON
 from rasterio.windows import Window
 
@@ -89,15 +89,7 @@ def nodata_share(path: Path) -> float:
     return total / (WIDTH * HEIGHT)
 
 
-# One child per measurement: fresh process, ORT threads fixed. Peak memory is the child's VmHWM: unlike
-# ru_maxrss, which Linux carries across exec from the forked parent (here 1.3 GB of GDAL cache from the
-# nodata scan), it belongs to the new process image only.
-HWM = r"""
-def hwm_mib():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-"""
+# One child per measurement: fresh process, ORT threads fixed; peak memory is the child's VmHWM (common.HWM).
 PIPELINE = (
     HWM
     + r"""

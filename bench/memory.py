@@ -1,6 +1,7 @@
 """Peak memory of map-floods on a raster and on one 4x larger (2x each side), each in a fresh process.
 
-Writes bench/results/memory.json with peak RSS, the baseline after imports and model load, and the ratio.
+Writes bench/results/memory.json with peak RSS (the child's VmHWM), the baseline after imports and model load,
+and the ratio.
 """
 
 from __future__ import annotations
@@ -11,19 +12,21 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import RESULTS, mosaic
+from common import HWM, RESULTS, mosaic
 
-CHILD = r"""
-import json, resource, sys
+CHILD = (
+    HWM
+    + r"""
+import json, sys
 from contrasat.models.pipeline import map_floods
 from contrasat.models.registry import default_model_path
 from contrasat.models.session import load_model
 load_model(default_model_path("flood"))  # imports and one session: the floor any run pays
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm_mib()
 map_floods(sys.argv[1], sys.argv[2])
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"baseline_mib": base / 1024, "peak_mib": peak / 1024}))
+print(json.dumps({"baseline_mib": base, "peak_mib": hwm_mib()}))
 """
+)
 
 
 def measure(raster: Path, out: Path) -> dict:

@@ -33,6 +33,7 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
@@ -40,8 +41,8 @@ from .aoi import AOI, aoi_mask, aoi_window, load_aoi
 from .bands import S2L1C_BANDS, S2L2A_BANDS, normalise_band_name, resolve_bands
 from .card import ModelCard, read_card
 from .errors import Cancelled, InputError, ModelError
-from .indices import INDEX_BANDS, compute_index, detect_offset, fill_gaps, resample_series, to_reflectance
-from .notes import info, warning
+from .indices import INDEX_BANDS, compute_index, fill_gaps, resample_series, to_reflectance
+from .notes import Note, info, warning
 from .output_set import verify_raster
 from .outputs import (
     block_class_areas_km2,
@@ -53,6 +54,7 @@ from .preprocess import prepare
 from .recurrence import recurrence_plot
 from .registry import resolve_model
 from .session import load_model
+from .units import decide_s2
 
 SERIES_KEY = "series"  # card.training[SERIES_KEY]: the series contract written by the exporter
 TASK = "pixel_timeseries"
@@ -60,6 +62,7 @@ DATE_TAGS = ("DATE", "ACQUISITION_DATE", "SENSING_TIME", "DATETIME", "TIFFTAG_DA
 DATE_RE = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
 BLOCK = 64  # pixels per block side when the run config gives no tile size
 BATCH = 1024  # plots per ONNX Runtime call
+UNITS_SAMPLE = 512  # side of the central window read to decide an S2 date's units
 
 
 def parse_date(text: str | None) -> date | None:
@@ -93,6 +96,8 @@ class _Layer:
     offset: float
     is_index: bool
     nodata: float | None
+    scale: float = 1.0  # stored value x scale + add = reflectance x 10000 (+ offset): the file's and units'
+    add: float = 0.0
 
 
 def _as_list(stack: str | Path | Sequence[str | Path]) -> list[Path]:
@@ -113,19 +118,81 @@ def _open(path: Path, stack: ExitStack):
         raise InputError(f"not a readable raster: {path.name}") from exc
 
 
-def _on_grid(src, ref, stack: ExitStack):
-    """The dataset itself when it shares the reference grid, else a nearest-neighbour WarpedVRT onto it."""
+MIN_COVER = 0.999  # a date covering less of the first raster's footprint than this gets a note
+
+
+def _on_grid(src, ref, stack: ExitStack, notes: list[Note]):
+    """The dataset itself when it shares the reference grid, else a nearest-neighbour WarpedVRT onto it.
+    A date that misses the reference footprint is refused (it would silently be a gap at every pixel);
+    one that covers part of it is taken with a note (its pixels outside are gaps, filled in time)."""
+    name = Path(src.name).name
     if src.crs == ref.crs and src.transform == ref.transform and src.shape == ref.shape:
         return src
-    if src.crs is None or ref.crs is None:
-        raise InputError(f"{Path(src.name).name} is on another grid and has no CRS to align it")
+    if src.crs is None:
+        raise InputError(f"{name} is on another grid and has no CRS to align it")
+    cover = _cover(src, ref)
+    if cover <= 0:
+        raise InputError(f"{name} does not overlap {Path(ref.name).name}, the first raster of the stack")
+    if cover < MIN_COVER:
+        notes.append(warning(f"{name} covers {cover:.0%} of the stack's footprint; pixels outside it have no "
+                             "value on that date (gaps filled in time)"))  # fmt: skip
     return stack.enter_context(
         WarpedVRT(src, crs=ref.crs, transform=ref.transform, width=ref.width, height=ref.height,
                   resampling=Resampling.nearest)
     )  # fmt: skip
 
 
-def _single_date_layers(paths: list[Path], dates, indices: list[str], stack: ExitStack) -> list[_Layer]:
+def _cover(src, ref) -> float:
+    """Share of the reference footprint inside the other raster's footprint (both in the reference CRS)."""
+    left, bottom, right, top = transform_bounds(src.crs, ref.crs, *src.bounds)
+    r = ref.bounds
+    w = max(0.0, min(right, r.right) - max(left, r.left))
+    h = max(0.0, min(top, r.top) - max(bottom, r.bottom))
+    return w * h / ((r.right - r.left) * (r.top - r.bottom))
+
+
+def _reflectance_bands(
+    descriptions: list[str | None], table: tuple[str, ...], needed: list[int]
+) -> list[int]:
+    """Every S2 band of the file (1-based), not only the index's: the +1000 offset is told from the darkest
+    band, and a snowy or cloudy date is bright in red and NIR (one real Slovenia January scene: 1 % of red
+    above 1500) while cirrus B10 or the SWIR bands stay near zero."""
+    named = [k + 1 for k, d in enumerate(descriptions) if normalise_band_name(d) in table]
+    if named:
+        return named
+    if len(descriptions) == len(table):
+        return list(range(1, len(table) + 1))
+    return needed
+
+
+def _s2_units(src, idx: list[int], nodata: float, notes: list[Note]) -> tuple[float, float, float]:
+    """(scale, add, offset) turning one date's stored values into reflectance x 10000, decided as for every
+    other S2 input (models/units.py): the file's own scale/offset, then 8-bit refused, float 0..1 scaled,
+    the +1000 offset found from the data. Sampled from a central window: one read, not the whole file."""
+    name = Path(src.name).name
+    scales = {float(src.scales[i - 1]) for i in idx}
+    adds = {float(src.offsets[i - 1]) for i in idx}
+    if len(scales) > 1 or len(adds) > 1:
+        raise InputError(f"{name}: its Sentinel-2 bands carry different scale/offset metadata")
+    scale, add = scales.pop(), adds.pop()
+    scaled = scale != 1 or add != 0
+    if scaled:
+        notes.append(info(f"{name}: the file's scale/offset applied"))
+    edge = min(UNITS_SAMPLE, src.width), min(UNITS_SAMPLE, src.height)
+    win = Window((src.width - edge[0]) // 2, (src.height - edge[1]) // 2, *edge)
+    raw = src.read(idx, window=win).reshape(len(idx), -1).astype(np.float64)
+    raw = raw[:, np.all(np.isfinite(raw) & (raw != nodata), axis=0)] * scale + add
+    units, more = decide_s2(raw, np.dtype(src.dtypes[idx[0] - 1]), scaled, name)
+    notes.extend(more)
+    if units.scale is not None:
+        factor = float(units.scale.ravel()[0])
+        scale, add = scale * factor, add * factor
+    return scale, add, units.offset
+
+
+def _single_date_layers(
+    paths: list[Path], dates, indices: list[str], stack: ExitStack, notes: list[Note]
+) -> list[_Layer]:
     needed = sorted({b for name in indices for b in INDEX_BANDS[name]})
     ref = None
     layers = []
@@ -149,7 +216,7 @@ def _single_date_layers(paths: list[Path], dates, indices: list[str], stack: Exi
                 raise InputError(f"{path.name} has one band but the model needs {', '.join(indices)}")
             band = 2 if cloud == 1 else 1
             layers.append(
-                _Layer(_on_grid(src, ref, stack), day, {"INDEX": band}, cloud, 0.0, True, src.nodata)
+                _Layer(_on_grid(src, ref, stack, notes), day, {"INDEX": band}, cloud, 0.0, True, src.nodata)
             )
             continue
         table = S2L2A_BANDS if src.count == len(S2L2A_BANDS) else S2L1C_BANDS
@@ -160,13 +227,10 @@ def _single_date_layers(paths: list[Path], dates, indices: list[str], stack: Exi
             )
         bands = dict(zip(needed, found, strict=True))
         nodata = 0.0 if src.nodata is None else src.nodata
-        # offset decided once per file from a decimated read of the darkest needed band
-        dark = "B02" if "B02" in bands else "B04"
-        sample = src.read(bands[dark], out_shape=(min(src.height, 256), min(src.width, 256))).astype(
-            np.float32
-        )
-        offset = detect_offset(sample, sample != nodata)
-        layers.append(_Layer(_on_grid(src, ref, stack), day, bands, cloud, offset, False, nodata))
+        sniffed = _reflectance_bands(descriptions, table, found)
+        scale, add, offset = _s2_units(src, sniffed, nodata, notes)
+        grid = _on_grid(src, ref, stack, notes)
+        layers.append(_Layer(grid, day, bands, cloud, offset, False, nodata, scale, add))
     return layers
 
 
@@ -238,6 +302,8 @@ def _read_block(layers: list[_Layer], indices: list[str], win: Window) -> tuple[
             names = list(layer.bands)
             dn = layer.src.read([layer.bands[b] for b in names], window=win).astype(np.float32)
             ok = np.all(np.isfinite(dn) & (dn != layer.nodata), axis=0)
+            if layer.scale != 1 or layer.add != 0:
+                dn = dn * np.float32(layer.scale) + np.float32(layer.add)
             refl = {b: to_reflectance(dn[i], layer.offset) for i, b in enumerate(names)}
             for c, name in enumerate(indices):
                 values[c, t] = compute_index(name, refl)
@@ -305,7 +371,7 @@ def _classify(paths, outputs, card, model_path, contract, dates, aoi, config, pr
         if len(paths) == 1:
             layers = _band_stack_layers(paths[0], dates, indices, files)
         else:
-            layers = _single_date_layers(paths, dates, indices, files)
+            layers = _single_date_layers(paths, dates, indices, files, notes)
         order = np.argsort([layer.day.toordinal() for layer in layers], kind="stable")
         layers = [layers[i] for i in order]
         days = np.array([(layer.day - layers[0].day).days for layer in layers], dtype=np.float64)
@@ -313,6 +379,8 @@ def _classify(paths, outputs, card, model_path, contract, dates, aoi, config, pr
         if len({layer.day for layer in layers}) < int(contract.get("min_dates", 4)):
             raise InputError(f"the stack needs at least {contract.get('min_dates', 4)} distinct dates")
         grid = layers[0].src
+        if grid.crs is None:  # as every other job: a map without a place cannot be laid over anything
+            raise InputError(f"raster has no coordinate reference system: {paths[0].name}")
         geometry = load_aoi(aoi, grid.crs, notes)
         window = (
             aoi_window(geometry, grid.transform, grid.width, grid.height)

@@ -127,6 +127,9 @@ CASES: list[Case] = [
     Case("series-red-reflectance", "series", "a stack of red reflectance (0..0.3) as NDVI", EXIT2),
     Case("series-red-dn", "series", "a stack of red DNs (500..2500) as NDVI", EXIT2),
     Case("series-bad-dates", "series", "`--dates 2020-13-45`", EXIT2),
+    Case("series-s2-uint8", "series", "dated S2 rasters stored as an 8-bit visual product", EXIT2),
+    Case("series-s2-date-elsewhere", "series", "one dated S2 raster 50 km away from the others", EXIT2),
+    Case("series-s2-no-crs", "series", "dated S2 rasters without a CRS", EXIT2),
     # command-line arguments
     Case("batch-0", "arguments", "`--batch 0`", EXIT2),
     Case("batch-negative", "arguments", "`--batch -1`", EXIT2),

@@ -14,6 +14,7 @@ import onnx
 import pytest
 import rasterio
 from contrasat.cli import main
+from contrasat.models.bands import S2L1C_BANDS
 from contrasat.models.card import ClassInfo, ModelCard, write_card
 from hostile_cases import ids, snapshot, write_vrt
 from onnx import TensorProto, helper, numpy_helper
@@ -30,6 +31,7 @@ from runtime_helpers import (
 )
 
 STACK = REPO / "resources" / "series" / "slovenia_ndvi_stack.tif"
+PATCH = REPO / "tests" / "fixtures" / "data" / "eolearn" / "slovenia_patch.npz"
 LAND_COVER_MODEL = REPO / "models" / "weights" / "landcover_s2.onnx"
 
 
@@ -415,6 +417,25 @@ def build(case: str, env: Env):  # noqa: C901 (one branch per case keeps each ca
             "--dates",
             "2020-13-45",
         ], refuse("dates must be")
+    if case.startswith("series-s2-"):
+        with np.load(PATCH) as z:  # five real L1C scenes of the Slovenia patch, on the NDVI stack's grid
+            scenes = np.transpose(z["REFERENCE_SCENES"], (0, 3, 1, 2))
+        with rasterio.open(STACK) as src:
+            profile = {**src.profile, "count": 13, "dtype": "uint16", "nodata": None}
+        if case == "series-s2-uint8":
+            scenes, profile["dtype"] = np.clip(scenes / 12, 0, 255).astype("uint8"), "uint8"
+        if case == "series-s2-no-crs":
+            profile["crs"] = None
+        paths = []
+        for k, values in enumerate(scenes):
+            if case == "series-s2-date-elsewhere" and k == 4:
+                tr = profile["transform"]
+                profile["transform"] = Affine(tr.a, tr.b, tr.c + 50_000, tr.d, tr.e, tr.f)
+            paths.append(write(t / f"S2_2017{3 + 2 * k:02d}15.tif", values, base=STACK,
+                               descriptions=list(S2L1C_BANDS), **profile))  # fmt: skip
+        needle = {"series-s2-uint8": "8-bit", "series-s2-date-elsewhere": "does not overlap",
+                  "series-s2-no-crs": "no coordinate reference system"}[case]  # fmt: skip
+        return ["classify-series", "--stack", *paths, "--out", env.out / "o.tif"], refuse(needle)
     # --- arguments
     arguments = {
         "batch-0": (["--batch", "0"], "--batch must be 1 or more"),

@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 import rasterio
 from contrasat.models.card import read_card
+from contrasat.models.errors import ModelError
 from contrasat.plugin.cards import WEIGHTS_DIR as WEIGHTS
 from contrasat.plugin.cards import bundled_cards
 from contrasat.plugin.engine_env import MODELS_DIR_KEY
 from contrasat.plugin.finetune_job import FinetuneTask, training_hint
 from contrasat.plugin.label_drawing import SCRATCH_NAME
 from contrasat.plugin.tasks import JobTask
+from contrasat.training.finetune.base_weights import load_base
 from contrasat.training.finetune.label_draw import draw_polygons, write_labels
 from qgis.core import (
     Qgis,
@@ -299,3 +301,19 @@ def test_models_in_the_users_folder_are_listed_after_the_bundled_ones(plugin, mo
     assert not base.set_model_path(mine) and "cannot be used here" in base.card_view.toPlainText()
     land = dock.panels["land_cover"].model_picker
     assert land.combo.findData(str(mine)) < 0
+
+
+def test_the_base_picker_offers_exactly_the_bundled_models_the_engine_can_fine_tune(dock):
+    picker = dock.panels["finetune"].model_picker
+    offered = {Path(picker.combo.itemData(i)).name for i in range(picker.combo.count())}
+    for path, card in bundled_cards():
+        if card.task != "flood" or len(card.inputs) != 1:
+            assert path.name not in offered, card.name
+            continue
+        try:
+            load_base(path)
+            loads = True
+        except ModelError:
+            loads = False
+        assert (path.name in offered) == loads, f"{card.name}: offered {path.name in offered}, loads {loads}"
+    assert {"flood_s1_unet.onnx", "flood_s1_contrastive.onnx"} <= offered
