@@ -15,6 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from .card import InputSpec
+from .preprocess import prepare
+
 BIN_DB = 0.25  # histogram bins on a grid anchored at the reference: an exact dB offset moves the peak exactly
 SMOOTH_DB = 1.5  # box smoothing of the histogram (speckle makes single bins noisy)
 EDGE_DB = 0.5  # a maximum this close to the window's edge is the flank of a peak outside it: no shift
@@ -71,3 +74,10 @@ def scene_shift(values_db: np.ndarray, bands: list[str], level: dict[str, Any] |
         return 0.0
     band = values_db[bands.index(level["band"])]
     return level_shift(band, float(level["reference_db"]), float(level["bound_db"]))
+
+
+def prepare_scene(values_db: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """One whole scene (B, H, W) in dB, normalised as the runtime does a raster of that extent: its level
+    shift (when the card has a rule) found on all its finite pixels, then prepare(). For stress tests and
+    evaluation code that hold scenes as arrays rather than files."""
+    return prepare(values_db, spec, shift_db=scene_shift(values_db, list(spec.bands), spec.level))

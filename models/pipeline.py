@@ -35,6 +35,7 @@ from .rasters import (
     InputRaster,
     align,
     check_overlap,
+    detect_level,
     detect_units,
     has_valid_pixels,
     open_input,
@@ -357,6 +358,7 @@ def _run_job(
                     f"{raster.label} raster {raster.path.name} has no valid pixels {where}".strip()
                 )
             notes.extend(detect_units(raster, window))
+            notes.extend(detect_level(raster, window))
 
         loaded = load_model(
             model_path, provider=config.provider, threads=config.threads, device_id=config.device_id

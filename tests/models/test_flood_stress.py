@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rasterio
+from contrasat.models.levels import prepare_scene
 from contrasat.models.pipeline import RunConfig, map_floods
-from contrasat.models.preprocess import prepare
 from contrasat.models.registry import default_model_path
 from contrasat.models.session import load_model
 from rasterio.windows import Window
@@ -37,7 +37,7 @@ def p_water():
     water = next(c.value for c in model.card.classes if c.name == "water")
 
     def run(s1: np.ndarray) -> np.ndarray:
-        return np.concatenate([model.run({spec.name: np.stack([prepare(t, spec) for t in s1[i : i + 8]])})[:, water]
+        return np.concatenate([model.run({spec.name: np.stack([prepare_scene(t, spec) for t in s1[i : i + 8]])})[:, water]
                                for i in range(0, len(s1), 8)])  # fmt: skip
 
     return run

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import rasterio
+from contrasat.models.errors import ModelError
 from contrasat.models.levels import level_shift, scene_shift
-from runtime_helpers import REPO
+from contrasat.models.pipeline import map_floods
+from runtime_helpers import REPO, S1_SAMPLE, make_model, s1_spec
 
 FIXTURE = REPO / "tests" / "fixtures" / "flood_stress" / "stress.npz"
 REFERENCE, BOUND = -16.2, 7.0
@@ -46,3 +49,49 @@ def test_no_band_no_pixels_no_rule():
     assert scene_shift(vh_missing, ["VV", "VH"], rule) == 0.0
     assert scene_shift(vh_missing, ["VV", "VH"], None) == 0.0
     assert level_shift(np.full(10, -16.0), REFERENCE, BOUND) == 0.0  # too few pixels to see a peak
+
+
+def _level_model(path, rule) -> object:
+    spec = s1_spec()
+    spec.level = rule
+    return make_model(path, [spec])
+
+
+@pytest.mark.parametrize("db", [-3.0, 3.0])
+def test_the_runtime_undoes_a_calibration_offset_for_a_model_with_a_level_rule(tmp_path, db):
+    """The real sample chip offset by +-3 dB maps as the chip itself does, with a note saying so;
+    without the rule the same offset changes the map."""
+    rule = {"band": "VH", "reference_db": REFERENCE, "bound_db": BOUND}
+    aligned, plain = (
+        _level_model(tmp_path / "lv.onnx", rule),
+        make_model(tmp_path / "plain.onnx", [s1_spec()]),
+    )
+    with rasterio.open(S1_SAMPLE) as src:
+        profile, data = src.profile, src.read()
+    moved = tmp_path / "moved.tif"
+    with rasterio.open(moved, "w", **profile) as dst:
+        dst.write(data + np.float32(db))
+    maps = {}
+    for name, model in (("aligned", aligned), ("plain", plain)):
+        for label, path in (("as_given", S1_SAMPLE), ("moved", moved)):
+            result = map_floods(path, tmp_path / f"{name}_{label}.tif", model=model)
+            with rasterio.open(result.output) as f:
+                maps[name, label] = f.read(1)
+            if (name, label) == ("aligned", "moved"):
+                assert any("scene level alignment" in str(n) for n in result.notes)
+    valid = maps["aligned", "as_given"] != 255
+    assert np.mean(maps["aligned", "moved"][valid] == maps["aligned", "as_given"][valid]) > 0.999
+    assert np.mean(maps["plain", "moved"][valid] != maps["plain", "as_given"][valid]) > 0.02
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"band": "HH", "reference_db": -16.0, "bound_db": 7.0},
+        {"band": "VH", "reference_db": -16.0},
+        {"band": "VH", "reference_db": -16.0, "bound_db": 0},
+    ],  # fmt: skip
+)
+def test_a_card_with_a_bad_level_rule_is_refused(tmp_path, rule):
+    with pytest.raises(ModelError, match="level rule"):
+        _level_model(tmp_path / "bad.onnx", rule)

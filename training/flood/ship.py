@@ -18,7 +18,7 @@ from torch import nn
 
 from ...models.card import ClassInfo, ModelCard
 from ..common.export import ProbsNet, export_onnx
-from .loro import load_plan, train
+from .loro import aligned, load_plan, train
 from .safeguard import VH, receptive_field
 from .sources import load_region, regions
 from .stress import load_fixture, onnx_predictor, score
@@ -80,7 +80,11 @@ def card_for(name: str, spec, recipe, safeguard: str | None, loro: dict | None, 
         description=(
             "Sentinel-1 [VV, VH] dB -> p(water). VH-threshold-anchored network with a "
             f"{rf}x{rf}-pixel receptive field, trained on Sen1Floods11, ETCI 2021 and OMBRIA with gain/offset, "
-            f"bright-VV and VV-dropout augmentation. Safeguard: {guard}."
+            f"bright-VV and VV-dropout augmentation. Safeguard: {guard}." + (
+                f" Scene level alignment: each input raster is shifted by one dB value so that its dry-land "
+                f"{spec.level['band']} peak sits at {spec.level['reference_db']:g} dB (searched within "
+                f"+-{spec.level['bound_db']:g} dB; scenes without such a peak are left as they are)."
+                if spec.level else "")
         ),
         metrics=metrics,
         training={
@@ -149,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--also-plain", type=Path, help="also export the network without the safeguard here")
     args = parser.parse_args(argv)
     recipe = next(r for r in load_plan(args.config)[0] if r.name == args.recipe)
-    data = {r.name: load_region(r) for r in regions() if r.name != DEMO_CHIP and r.source in recipe.sources}
+    data = {r.name: aligned(load_region(r), recipe.level)
+            for r in regions() if r.name != DEMO_CHIP and r.source in recipe.sources}  # fmt: skip
     net, spec = train(recipe, data, args.seed)
     rf = receptive_field(net) if hasattr(net, "body") else None
     model = UnionWithRule(net, spec.mean[VH], spec.std[VH]).eval() if args.safeguard == "union" else net
