@@ -149,7 +149,7 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
         f"python -m contrasat.training.flood.ship --config training/configs/flood_loro.toml --recipe {args.shipped} "
         f"--out models/weights/{args.model_name}.onnx",
         f"python -m contrasat.training.flood.loro_report --loro runs/loro --shipped {args.shipped} "
-        f"--safeguard {args.safeguard} --model-name {args.model_name}",
+        f"--safeguard {args.safeguard} --model-name {args.model_name} --default {args.default} --readme README.md",
         "```",
         "",
     ]  # fmt: skip

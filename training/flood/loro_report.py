@@ -243,7 +243,12 @@ def main(argv: list[str] | None = None) -> int:
         update_readme(
             args.readme,
             readme_rows(table, stress, args),
-            ("flood_s1_unet", "flood_vh_threshold", args.model_name),
+            (
+                "flood_s1_unet",
+                "flood_vh_threshold",
+                "flood_s1_vhanchor",
+                args.model_name,
+            ),  # vhanchor: retired
         )
     print(f"wrote {res / 'flood.md'}")
     return 0

@@ -76,7 +76,10 @@ def card_for(name: str, spec, recipe, safeguard: str | None, loro: dict | None, 
     return ModelCard(
         name=name, task="flood", inputs=[spec],
         classes=[ClassInfo(0, "dry", "#00000000"), ClassInfo(1, "water", "#1f78b4ff")],
-        tile_size=256, overlap=32, resolution_m=10.0, output_kind="probabilities",
+        # a small receptive field needs only rf + 1 px of overlap for seamless tiles; 512-px tiles halve the
+        # per-tile overhead of 256 (tile independence is asserted in tests/models/test_flood_stress.py)
+        tile_size=512 if rf else 256, overlap=max(8, rf + 1) if rf else 32, resolution_m=10.0,
+        output_kind="probabilities",
         description=(
             "Sentinel-1 [VV, VH] dB -> p(water). VH-threshold-anchored network with a "
             f"{rf}x{rf}-pixel receptive field, trained on Sen1Floods11, ETCI 2021 and OMBRIA with gain/offset, "
