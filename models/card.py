@@ -33,6 +33,7 @@ class InputSpec:
     std: list[float]
     clip: list[float] | None = None  # applied to physical values before normalisation
     nodata: str = "nan_or_dataset_nodata"
+    level: dict[str, Any] | None = None  # scene level alignment rule (models/levels.py), S1 dB inputs only
 
     def validate(self) -> None:
         if self.sensor not in SENSOR_BANDS and self.sensor != "S2_TS":
@@ -41,6 +42,16 @@ class InputSpec:
             raise ModelError(f"model card input '{self.name}' needs one mean and std per band")
         if any(s <= 0 for s in self.std):
             raise ModelError(f"model card input '{self.name}' has a non-positive std")
+        if self.level is not None:
+            rule = self.level
+            ok = (isinstance(rule, dict) and rule.get("band") in self.bands and self.units == "dB"
+                  and all(isinstance(rule.get(k), int | float) for k in ("reference_db", "bound_db"))
+                  and rule["bound_db"] > 0)  # fmt: skip
+            if not ok:
+                raise ModelError(
+                    f"model card input '{self.name}' has a bad level rule {rule!r} "
+                    "(needs band of the input, reference_db, bound_db > 0, units dB)"
+                )
 
 
 @dataclass

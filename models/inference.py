@@ -39,7 +39,7 @@ def _read_tile(inputs: list[InputRaster], window: Window, job: TileJob, th: int,
     feeds, valid = {}, np.ones((th, tw), dtype=bool)
     for raster in inputs:
         raw, ok = raster.read(read_win)
-        x = prepare(raw, raster.spec, linear=raster.linear)
+        x = prepare(raw, raster.spec, linear=raster.linear, shift_db=raster.level_db)
         np.copyto(x, 0.0, where=~ok[None])
         if x.shape[1:] != (th, tw):  # an edge tile of a raster smaller than the tile: pad
             padded = np.zeros((x.shape[0], th, tw), dtype=np.float32)

@@ -35,6 +35,7 @@ from .rasters import (
     InputRaster,
     align,
     check_overlap,
+    detect_level,
     detect_units,
     has_valid_pixels,
     open_input,
@@ -357,6 +358,8 @@ def _run_job(
                     f"{raster.label} raster {raster.path.name} has no valid pixels {where}".strip()
                 )
             notes.extend(detect_units(raster, window))
+            # the scene is the raster, not the AOI: a map clipped to an AOI equals the whole map there
+            notes.extend(detect_level(raster, Window(0, 0, grid.width, grid.height)))
 
         loaded = load_model(
             model_path, provider=config.provider, threads=config.threads, device_id=config.device_id

@@ -51,15 +51,18 @@ def valid_mask(raw: np.ndarray, nodata: float | None) -> np.ndarray:
     return ok
 
 
-def prepare(raw: np.ndarray, spec: InputSpec, linear: bool = False) -> np.ndarray:
+def prepare(raw: np.ndarray, spec: InputSpec, linear: bool = False, shift_db: float = 0.0) -> np.ndarray:
     """(B, H, W) raw values in the card's band order -> normalised float32; invalid pixels become 0.
 
-    `linear` converts S1 linear power to dB first. Callers mask invalid pixels themselves (see valid_mask);
-    zero after normalisation is the training-set mean, the least surprising filler for the network.
+    `linear` converts S1 linear power to dB first; `shift_db` is the scene's level shift (models/levels.py),
+    added in dB before clipping. Callers mask invalid pixels themselves (see valid_mask); zero after
+    normalisation is the training-set mean, the least surprising filler for the network.
     """
     x = raw.astype(np.float32, copy=True)
     if linear:
         x = to_db(x)
+    if shift_db:
+        x += np.float32(shift_db)
     if spec.clip is not None:
         np.clip(x, spec.clip[0], spec.clip[1], out=x)
     mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]

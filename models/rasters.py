@@ -16,9 +16,10 @@ from rasterio.windows import Window
 from .bands import SENSOR_BANDS, normalise_band_name, resolve_bands
 from .card import InputSpec
 from .errors import InputError
+from .levels import scene_shift
 from .notes import Note, info, warning
 from .output_set import one_line
-from .preprocess import valid_mask
+from .preprocess import to_db, valid_mask
 from .units import decide_s1, decide_s2
 
 SAMPLE_EDGE = 512  # decimated read used to sniff units and emptiness without reading the whole raster
@@ -51,6 +52,7 @@ class InputRaster:
     scale: np.ndarray | None = None  # per band (B, 1, 1): the file's scale, dB × 100 -> dB, reflectance 0..1
     add: np.ndarray | None = None  # per band (B, 1, 1): the file's offset
     amplitude: bool = False  # S1 amplitude: squared to power
+    level_db: float = 0.0  # the scene's level shift (models/levels.py), when the card asks for one
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Values (B, h, w) in card band order and units, and the validity mask (h, w) for a window of the grid."""
@@ -253,6 +255,25 @@ def detect_units(raster: InputRaster, window: Window) -> list[Note]:
             raster.add = raster.add * units.scale
     raster.offset, raster.linear, raster.amplitude = units.offset, units.linear, units.amplitude
     return notes + more
+
+
+def detect_level(raster: InputRaster, window: Window) -> list[Note]:
+    """The scene's level shift from the same spread sample the units were decided on (once per run, so the
+    map does not depend on tiling); a note when it moves the data."""
+    raster.level_db = 0.0
+    if not raster.spec.level:
+        return []
+    raw, ok = sample(raster, window)
+    values = raw[:, ok].astype(np.float32)
+    if raster.linear:
+        values = to_db(values)
+    raster.level_db = scene_shift(values, list(raster.spec.bands), raster.spec.level)
+    if not raster.level_db:
+        return []
+    rule = raster.spec.level
+    return [info(f"{raster.label} raster {raster.path.name}: dry-land {rule['band']} peak at "
+                 f"{rule['reference_db'] - raster.level_db:.2f} dB, shifted {raster.level_db:+.2f} dB to the "
+                 f"model's {rule['reference_db']:g} dB (scene level alignment)")]  # fmt: skip
 
 
 def align(raster: InputRaster, grid: Grid) -> None:

@@ -8,6 +8,7 @@ import sys
 import pytest
 import rasterio
 from contrasat.cli import main
+from contrasat.models.registry import DEFAULTS
 from runtime_helpers import expected_classes
 
 
@@ -47,7 +48,7 @@ def test_console_script_is_installed():
 def test_models_lists_bundled_flood_model(capsys):
     assert main(["models"]) == 0
     text = capsys.readouterr().out
-    assert "flood_vh_threshold (default)" in text and "S1 [VV, VH] in dB" in text
+    assert f"{DEFAULTS['flood']} (default)" in text and "S1 [VV, VH] in dB" in text
 
 
 def test_demo_writes_maps_and_previews(tmp_path):

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 from contrasat.cli import main, package_version
+from contrasat.models.registry import DEFAULTS
 
 
 def _events(text: str) -> list[dict]:
@@ -74,7 +75,7 @@ def test_models_json_lists_bundled_models(capsys):
     assert main(["models", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     names = {m["name"]: m for m in listing}
-    assert names["flood_vh_threshold"]["default"] and not names["flood_s1_unet"]["default"]
+    assert [n for n, m in names.items() if m["default"] and m["task"] == "flood"] == [DEFAULTS["flood"]]
     assert names["flood_s1_unet"]["inputs"][0]["bands"] == ["VV", "VH"]
     assert all(m["classes"] and m["task"] for m in listing)
 

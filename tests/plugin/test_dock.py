@@ -335,7 +335,7 @@ def test_crs_of_drawn_aoi_follows_canvas(dock, qgis_iface):
 
 
 def test_bundled_models_listed_default_first(dock):
-    from contrasat.models.registry import bundled_models
+    from contrasat.models.registry import DEFAULTS, bundled_models
 
     for job, panel in dock.panels.items():
         picker = panel.model_picker
@@ -346,8 +346,8 @@ def test_bundled_models_listed_default_first(dock):
         if not bundled:
             assert "No bundled" in picker.card_view.toPlainText()
             assert dock.run_panel(panel) is None and "No " in dock.message.text()
-    if any(c.name == "flood_vh_threshold" for _, c in bundled_models()):
-        assert dock.panels["map_floods"].model_picker.card().name == "flood_vh_threshold"
+    if any(c.name == DEFAULTS["flood"] for _, c in bundled_models()):
+        assert dock.panels["map_floods"].model_picker.card().name == DEFAULTS["flood"]
 
 
 def test_card_html_shows_nested_metrics_and_transparent_swatch():

@@ -172,7 +172,7 @@ def test_card_reader_refuses_damaged_and_cardless_files(tmp_path):
 
 
 def test_resolve_model_names_and_paths(tmp_path):
-    assert resolve_model(None, "flood").stem == "flood_vh_threshold"
+    assert resolve_model(None, "flood").stem == DEFAULTS["flood"]
     assert resolve_model("landcover_s2", "land_cover").name == "landcover_s2.onnx"
     assert resolve_model("nope", "flood") is None
     assert resolve_model(tmp_path / "missing.onnx", "flood") is None

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from contrasat.models.registry import WEIGHTS_DIR
+from contrasat.models.registry import DEFAULTS, WEIGHTS_DIR
 from contrasat.plugin.settings import RunSettings, save_settings
 from contrasat.plugin.tasks import JobRequest, JobTask
 from qgis.core import Qgis, QgsProject, QgsRasterLayer
 from runtime_helpers import S1_SAMPLE, expected_classes
 
-BUNDLED = WEIGHTS_DIR / "flood_vh_threshold.onnx"
+BUNDLED = WEIGHTS_DIR / f"{DEFAULTS['flood']}.onnx"
 FAKE_ENGINE = Path(__file__).resolve().parent / "fake_engine.py"
 
 
@@ -79,7 +79,7 @@ def test_bundled_model_on_sample(plugin, s1_layer, qgis_iface, tmp_path, wait_ta
     outcome = wait_task(plugin.run_map_floods(s1_layer, out))  # default model, as the dialog does
     assert outcome.succeeded, outcome.error
     _check_flood_layer(plugin, s1_layer, out, qgis_iface)
-    assert outcome.result["model"] == "flood_vh_threshold"
+    assert outcome.result["model"] == DEFAULTS["flood"]
     assert outcome.result["flooded_km2"] is not None and outcome.result["flooded_km2"] >= 0
 
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from contrasat.models.registry import DEFAULTS
 from contrasat.plugin import engine_env
 from contrasat.plugin.deps_dialog import DependencyDialog, pins
 from contrasat.plugin.engine import REQUIREMENTS
@@ -225,7 +226,7 @@ def test_qgis_process_never_imports_the_runtime_libraries(tmp_path):
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "CARD flood_vh_threshold" in done.stdout
+    assert f"CARD {DEFAULTS['flood']}" in done.stdout
     assert "DONE True None" in done.stdout, done.stdout
     assert "Flood map (s1)" in done.stdout and "LOADED []" in done.stdout
     assert (tmp_path / "flood.tif").is_file()

@@ -30,7 +30,7 @@ from shapely.geometry.base import BaseGeometry
 from ...models.card import ModelCard
 from ...models.errors import InputError
 from ...models.preprocess import prepare
-from ...models.rasters import InputRaster, detect_units, open_input
+from ...models.rasters import InputRaster, detect_level, detect_units, open_input
 from ..common.metrics import IGNORE
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
@@ -156,7 +156,7 @@ def _window_of(geom: BaseGeometry, ds, margin: int) -> Window | None:
 
 def _read(raster: InputRaster, window: Window) -> tuple[np.ndarray, np.ndarray]:
     raw, ok = raster.read(window)
-    x = prepare(raw, raster.spec, raster.linear)
+    x = prepare(raw, raster.spec, raster.linear, shift_db=raster.level_db)
     x[:, ~ok] = 0.0
     return x, ok
 
@@ -165,7 +165,8 @@ def _open(path: str | Path, card: ModelCard, notes: list[str]) -> InputRaster:
     spec = card.inputs[0]
     raster = open_input(path, spec, "S1")
     ds = raster.dataset
-    notes.extend(n.text for n in detect_units(raster, Window(0, 0, ds.width, ds.height)))
+    whole = Window(0, 0, ds.width, ds.height)
+    notes.extend(n.text for n in detect_units(raster, whole) + detect_level(raster, whole))
     return raster
 
 

@@ -14,7 +14,7 @@ import argparse
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +23,18 @@ import tomllib
 import torch
 
 from ...models.card import InputSpec
+from ...models.levels import scene_shift
 from ...models.preprocess import prepare
 from ..common.losses import flood_loss, water_weight
 from ..common.metrics import Counts, confusion
-from .data import band_stats, s1_spec
+from .data import S1_BANDS, band_stats, s1_spec
 from .evaluate import FIXED_VH_DB, otsu_threshold
 from .networks import UNet
 from .safeguard import ThresholdResidual
 from .sources import IGNORE, Chip, load_region, present_bands, regions
 
 METHODS = ("model", "model_or_vh", "otsu", "fixed_vh_-20dB")  # model_or_vh: ship.UnionWithRule
+LEVEL_METHOD = "vh_level"  # VH < -20 dB on level-aligned input (recipes with `level` only)
 
 
 @dataclass
@@ -56,6 +58,7 @@ class Recipe:
     noise_db: float = 1.0
     sources: list[str] = field(default_factory=lambda: ["sen1floods11", "etci2021", "ombria"])
     seeds: list[int] = field(default_factory=lambda: [0])
+    level: dict[str, Any] | None = None  # models/levels.py rule: each chip (scene) aligned before use
 
 
 def load_plan(path: Path) -> tuple[list[Recipe], list[list[str]], dict[str, int]]:
@@ -95,6 +98,19 @@ def augment(chip: Chip, r: Recipe, rng: np.random.Generator) -> tuple[np.ndarray
     return img, lab
 
 
+def chip_shift(chip: Chip, level: dict[str, Any] | None) -> float:
+    """The chip's level shift (dB, both bands), computed on every finite pixel as the runtime does on a
+    raster's sample (labels play no part)."""
+    return scene_shift(chip.s1, list(S1_BANDS), level)
+
+
+def aligned(chips: list[Chip], level: dict[str, Any] | None) -> list[Chip]:
+    """Chips with their level shift applied (the same objects when there is no rule)."""
+    if not level:
+        return chips
+    return [replace(c, s1=c.s1 + np.float32(chip_shift(c, level))) for c in chips]
+
+
 def spec_for(chips: list[Chip]) -> InputSpec:
     """Card normalisation from the training chips that carry both bands (OMBRIA has VV only)."""
     return s1_spec(*band_stats([c for c in chips if len(present_bands(c)) == 2]))
@@ -109,6 +125,7 @@ def train(
     rng = np.random.default_rng(seed)
     names = sorted(data)
     spec = spec_for([c for n in names for c in data[n]])
+    spec.level = recipe.level  # the chips come aligned; the card tells the runtime to align its scenes
     share = np.mean([np.mean([(c.label == 1).sum() / max(1, c.valid.sum()) for c in data[n]]) for n in names])
     w_water = water_weight(float(share))
     net = build_net(recipe, spec)
@@ -161,10 +178,13 @@ def otsu_mask(chip: Chip) -> np.ndarray:
         return values < t
 
 
-def score_region(masks: list[np.ndarray], chips: list[Chip]) -> dict[str, dict[str, int] | None]:
-    """Counts of the model masks and both baselines over a region's chips (same pixels for all)."""
+def score_region(
+    masks: list[np.ndarray], chips: list[Chip], level: dict[str, Any] | None = None
+) -> dict[str, dict[str, int] | None]:
+    """Counts of the model masks and both baselines over a region's chips (same pixels for all); with a
+    level rule also the VH rule on aligned chips. Baselines see the chips as given."""
     has_vh = all(1 in present_bands(c) for c in chips)
-    total = {m: Counts() for m in METHODS}
+    total = {m: Counts() for m in METHODS + ((LEVEL_METHOD,) if level else ())}
     for mask, chip in zip(masks, chips, strict=True):
         total["model"] += confusion(mask, chip.label, chip.valid)
         with np.errstate(invalid="ignore"):
@@ -173,9 +193,15 @@ def score_region(masks: list[np.ndarray], chips: list[Chip]) -> dict[str, dict[s
         total["otsu"] += confusion(otsu_mask(chip), chip.label, chip.valid)
         if has_vh:
             total["fixed_vh_-20dB"] += confusion(rule, chip.label, chip.valid)
+            if level:
+                with np.errstate(invalid="ignore"):
+                    moved = chip.s1[1] + np.float32(chip_shift(chip, level)) < FIXED_VH_DB
+                total[LEVEL_METHOD] += confusion(moved, chip.label, chip.valid)
     out = {m: asdict(c) for m, c in total.items()}
     if not has_vh:
         out["fixed_vh_-20dB"] = None
+        if level:
+            out[LEVEL_METHOD] = None
     return out
 
 
@@ -195,13 +221,15 @@ def run(plan: Path, out: Path, only: list[str] | None = None, seeds: list[int] |
                 path = out / recipe.name / f"seed{seed}" / f"fold{k}.json"
                 if path.is_file() and json.loads(path.read_text())["recipe"] == asdict(recipe):
                     continue
-                train_set = {n: c for n, (s, c) in data.items() if n not in held and s in recipe.sources}
+                train_set = {n: aligned(c, recipe.level) for n, (s, c) in data.items()
+                             if n not in held and s in recipe.sources}  # fmt: skip
                 start = time.time()
                 net, spec = train(recipe, train_set, seed)
                 scores = {}
                 for h in held:
                     chips = data[h][1][:: stride.get(data[h][0], 1)]
-                    scores[h] = score_region(predict(net, spec, chips), chips)
+                    masks = predict(net, spec, aligned(chips, recipe.level))
+                    scores[h] = score_region(masks, chips, recipe.level)
                 result = {"recipe": asdict(recipe), "seed": seed, "held_out": held, "sources": {h: data[h][0] for h in held},
                           "train_regions": sorted(train_set), "seconds": round(time.time() - start, 1), "scores": scores}  # fmt: skip
                 path.parent.mkdir(parents=True, exist_ok=True)

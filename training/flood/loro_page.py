@@ -17,7 +17,9 @@ from .loro_report import (
     recipe_table,
     region_lines,
     seeds_iou,
+    shown_methods,
     stress_lines,
+    winner,
 )  # fmt: skip
 
 
@@ -43,9 +45,13 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
         f"(mean ± sd over {len(shipped['seeds'])} seeds) against **{f(rule)}** for VH < -20 dB and {f(otsu)} for "
         f"per-chip Otsu. "
     )
+    won = winner(table, args.shipped, method, args.model_name)
+    if won != args.default:
+        raise SystemExit(f"the protocol names {won} as the default, not {args.default}: fix --default")
     verdict += (
         f"Default flood model: `{args.default}` (the protocol's winner: a model must be within {MARGIN} of "
-        "the rule on every region AND clearly better pooled). "
+        f"the rule on every held-out region with VH AND clearly better pooled, i.e. above the rule by more than "
+        f"{MARGIN} in every seed). "
     )
     if bad:
         verdict += f"It is worse than VH < -20 dB by more than {MARGIN} IoU on: {', '.join(bad)}."
@@ -53,7 +59,7 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
         verdict += (
             f"On no held-out region is it worse than VH < -20 dB by more than {MARGIN} IoU (mean over seeds)."
         )
-    methods = ["model", "model_or_vh"]
+    methods = shown_methods(table, args.shipped)
     lines = [
         "# Flood model: leave-one-region-out over Sen1Floods11, ETCI 2021 and OMBRIA",
         "",
@@ -92,6 +98,12 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
         "- Methods, one scoring code (`loro.score_region`) on the same pixels: the network (p > 0.5), the "
         "network OR VH < -20 dB (the in-graph safeguard), Otsu on VH per chip/tile (VV where VH is missing), "
         "VH < -20 dB. Pooled IoU = Σ intersections / Σ unions; per seed, then mean ± sd.",
+        "- Scene level alignment (recipes with a `level` rule, `models/levels.py`): every scene (a "
+        "Sen1Floods11 chip, an ETCI tile, an OMBRIA place; at run time the input raster) is shifted by one dB "
+        "value on both bands so that its dry-land VH peak sits at the Sen1Floods11 dry median, searched only "
+        "within the rule's bound; scenes without such a peak (whole water, frozen ground, no VH) are left as "
+        "they are. The network trains and predicts on aligned scenes; the baselines see the scenes as given, "
+        "and the VH rule on aligned scenes is scored beside them.",
         "- ETCI water = flood OR permanent-water label. OMBRIA: pixels dark before the flood and not "
         "flood-labelled are ignored (EMS masks hold new flood water only).",
         "",
@@ -103,17 +115,18 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
         "",
         "## Recipes (each fixed before its runs; all listed)",
         "",
-        "| recipe | net | seeds run | pooled IoU, VH regions: network | network OR VH | VH < -20 dB | regions worse than VH by > 0.05 (network) |",
-        "| --- | --- | --- | ---: | ---: | ---: | --- |",
+        "| recipe | net | seeds run | pooled IoU, VH regions: network | network OR VH | VH < -20 dB on aligned input | VH < -20 dB | regions worse than VH by > 0.05 (network) |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]  # fmt: skip
     for name in table:
         t = recipe_table(table, name)
         net_m, net_sd = _pooled_vh(t, "model")
         or_m, _ = _pooled_vh(t, "model_or_vh")
+        lv_m, _ = _pooled_vh(t, "vh_level") if "vh_level" in shown_methods(table, name) else (math.nan, 0)
         folds = next(iter(t["rows"].values()))
         worse = criterion(t["rows"], "model")
         lines.append(f"| `{name}` | {'shipped' if name == args.shipped else ''} | {', '.join(t['seeds'])} | "
-                     f"{f(net_m)} ± {f(net_sd)} | {f(or_m)} | {f(rule)} | {', '.join(worse) or 'none'} |")  # fmt: skip
+                     f"{f(net_m)} ± {f(net_sd)} | {f(or_m)} | {f(lv_m)} | {f(rule)} | {', '.join(worse) or 'none'} |")  # fmt: skip
         del folds
     lines += [
         "",
@@ -136,7 +149,7 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
         f"python -m contrasat.training.flood.ship --config training/configs/flood_loro.toml --recipe {args.shipped} "
         f"--out models/weights/{args.model_name}.onnx",
         f"python -m contrasat.training.flood.loro_report --loro runs/loro --shipped {args.shipped} "
-        f"--safeguard {args.safeguard} --model-name {args.model_name}",
+        f"--safeguard {args.safeguard} --model-name {args.model_name} --default {args.default} --readme README.md",
         "```",
         "",
     ]  # fmt: skip

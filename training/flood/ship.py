@@ -4,7 +4,7 @@
 VH < -20 dB rule as a steep sigmoid; both run inside the one ONNX graph.
 
     nice python -m contrasat.training.flood.ship --config training/configs/flood_loro.toml \
-        --recipe resid7-all --loro runs/loro/loro.json --out models/weights/flood_s1_vhanchor.onnx
+        --recipe resid7-level --name flood_s1_level --out models/weights/flood_s1_level.onnx
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from torch import nn
 
 from ...models.card import ClassInfo, ModelCard
 from ..common.export import ProbsNet, export_onnx
-from .loro import load_plan, train
+from .loro import aligned, load_plan, train
 from .safeguard import VH, receptive_field
 from .sources import load_region, regions
 from .stress import load_fixture, onnx_predictor, score
@@ -76,11 +76,18 @@ def card_for(name: str, spec, recipe, safeguard: str | None, loro: dict | None, 
     return ModelCard(
         name=name, task="flood", inputs=[spec],
         classes=[ClassInfo(0, "dry", "#00000000"), ClassInfo(1, "water", "#1f78b4ff")],
-        tile_size=256, overlap=32, resolution_m=10.0, output_kind="probabilities",
+        # a small receptive field needs only rf + 1 px of overlap for seamless tiles; 512-px tiles halve the
+        # per-tile overhead of 256 (tile independence is asserted in tests/models/test_flood_stress.py)
+        tile_size=512 if rf else 256, overlap=max(8, rf + 1) if rf else 32, resolution_m=10.0,
+        output_kind="probabilities",
         description=(
             "Sentinel-1 [VV, VH] dB -> p(water). VH-threshold-anchored network with a "
             f"{rf}x{rf}-pixel receptive field, trained on Sen1Floods11, ETCI 2021 and OMBRIA with gain/offset, "
-            f"bright-VV and VV-dropout augmentation. Safeguard: {guard}."
+            f"bright-VV and VV-dropout augmentation. Safeguard: {guard}." + (
+                f" Scene level alignment: each input raster is shifted by one dB value so that its dry-land "
+                f"{spec.level['band']} peak sits at {spec.level['reference_db']:g} dB (searched within "
+                f"+-{spec.level['bound_db']:g} dB; scenes without such a peak are left as they are)."
+                if spec.level else "")
         ),
         metrics=metrics,
         training={
@@ -144,12 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--safeguard", choices=["none", "union"], default="none")
     parser.add_argument("--loro", type=Path, help="LORO summary (report.py's JSON) for the card")
-    parser.add_argument("--name", default="flood_s1_vhanchor")
+    parser.add_argument("--name", default="flood_s1_level")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--also-plain", type=Path, help="also export the network without the safeguard here")
     args = parser.parse_args(argv)
     recipe = next(r for r in load_plan(args.config)[0] if r.name == args.recipe)
-    data = {r.name: load_region(r) for r in regions() if r.name != DEMO_CHIP and r.source in recipe.sources}
+    data = {r.name: aligned(load_region(r), recipe.level)
+            for r in regions() if r.name != DEMO_CHIP and r.source in recipe.sources}  # fmt: skip
     net, spec = train(recipe, data, args.seed)
     rf = receptive_field(net) if hasattr(net, "body") else None
     model = UnionWithRule(net, spec.mean[VH], spec.std[VH]).eval() if args.safeguard == "union" else net

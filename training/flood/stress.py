@@ -136,7 +136,7 @@ def score(predict: Predict, fx: dict[str, np.ndarray]) -> dict[str, float]:
 
 def onnx_predictor(path: Path) -> Predict:
     """p(water) of a bundled/exported model through the runtime's own session and normalisation."""
-    from ...models.preprocess import prepare
+    from ...models.levels import prepare_scene
     from ...models.session import load_model
 
     model = load_model(path, provider="cpu", threads=1)
@@ -144,7 +144,7 @@ def onnx_predictor(path: Path) -> Predict:
     water = next(c.value for c in model.card.classes if c.name == "water")
 
     def predict(s1: np.ndarray) -> np.ndarray:
-        x = np.stack([prepare(t, spec) for t in s1])
+        x = np.stack([prepare_scene(t, spec) for t in s1])  # each tile or crop is a scene of its own
         return np.concatenate([model.run({spec.name: x[i : i + 16]})[:, water] for i in range(0, len(x), 16)])
 
     return predict
