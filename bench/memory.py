@@ -24,7 +24,7 @@ from contrasat.models.session import load_model
 load_model(default_model_path("flood"))  # imports and one session: the floor any run pays
 base = hwm_mib()
 map_floods(sys.argv[1], sys.argv[2])
-print(json.dumps({"baseline_mib": base, "peak_mib": hwm_mib()}))
+print(json.dumps({"baseline_mib": base, "peak_mib": hwm_mib(), "model": default_model_path("flood").stem}))
 """
 )
 
@@ -45,7 +45,7 @@ def main(reps: int = 4) -> dict:
     result = {
         "benchmark": "peak RSS of map-floods, raster vs 4x larger raster, fresh process each",
         "small_px": f"{side}x{side}", "large_px": f"{2 * side}x{2 * side}",
-        "small": a, "large": b, "peak_ratio": b["peak_mib"] / a["peak_mib"],
+        "model": (a.pop("model"), b.pop("model"))[0], "small": a, "large": b, "peak_ratio": b["peak_mib"] / a["peak_mib"],
         "growth_above_baseline_mib": {"small": a["peak_mib"] - a["baseline_mib"],
                                       "large": b["peak_mib"] - b["baseline_mib"]},
         "target": "<= 1.2",

@@ -51,7 +51,7 @@ def render() -> str:
             "## Peak memory, raster vs 4× larger raster",
             "",
             "Each run in a fresh process; *baseline* = peak resident memory (the process's VmHWM) after imports"
-            " and loading the default model. Figures before 2026-11-23 read `ru_maxrss`, which carried the"
+            f" and loading the default model (`{m.get('model', 'flood_vh_threshold')}`). Figures before 2026-11-23 read `ru_maxrss`, which carried the"
             " parent's peak (building the test mosaics) into the child: they showed a 332 MiB baseline and"
             " ratio 1.12.",
             "",
