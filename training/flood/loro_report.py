@@ -204,7 +204,7 @@ def readme_rows(table: dict[str, Any], stress: dict[str, Any], args: argparse.Na
     old = []
     if args.model_name != "flood_s1_unet" and "flood_s1_unet" in stress:
         st = stress["flood_s1_unet"]
-        old = [f"| `flood_s1_unet` | flood, S1 VV/VH | the previous default (U-Net, 6 Sen1Floods11 chips); stress sets: "
+        old = [f"| `flood_s1_unet` | flood, S1 VV/VH | an earlier default (U-Net, 6 Sen1Floods11 chips); stress sets: "
                f"whole-water tiles mapped {st['water_tile_rate_water_ETCI_northal']:.0%} (ETCI North Alabama), IoU lost "
                f"{st['iou_loss_vv+10dB_on_water']:.3f} with VV +10 dB on water | [flood.md](docs/results/flood.md) |"]  # fmt: skip
     return [
