@@ -27,6 +27,7 @@ import torch
 from ...models.card import InputSpec
 from ...models.preprocess import prepare
 from ..common.config import from_dict, to_dict
+from ..common.data_root import REPO_ROOT
 from ..common.losses import flood_loss, water_weight
 from ..flood.loro import Recipe, augment, collect, load_plan, predict, score_region
 from ..flood.sources import Chip, load_region, regions
@@ -72,6 +73,15 @@ class Protocol:
     rgb_map: dict[str, list[float]]
     folds: list[list[str]]
     strides: dict[str, int]
+    pool_groups: list[list[int]]
+
+    def group_of(self, fold: int) -> int:
+        """Index of the pre-training pool group a fold belongs to."""
+        return next(g for g, folds in enumerate(self.pool_groups) if fold in folds)
+
+    def group_held(self, group: int) -> list[str]:
+        """Every held-out region of the group's folds: none of their places enters its pool."""
+        return [r for k in self.pool_groups[group] for r in self.folds[k]]
 
 
 def load_protocol(path: Path) -> Protocol:
@@ -85,6 +95,7 @@ def load_protocol(path: Path) -> Protocol:
         rgb_map={k: list(v) for k, v in raw["ombria_rgb"].items()},
         folds=folds,
         strides=strides,
+        pool_groups=[list(g) for g in raw.get("pool_groups", [[k] for k in range(len(folds))])],
     )
 
 
@@ -153,23 +164,29 @@ def finetune(
     return net.eval()
 
 
+def pool_dir(out: Path, proto: Protocol, fold: int) -> Path:
+    return out / "pretrain" / f"pool{proto.group_of(fold)}"
+
+
 def run_pretrain(proto: Protocol, out: Path, folds: list[int]) -> None:
-    """Phase 1 (one process: the pool is large): every fold's specs, then pre-training, seed by seed."""
+    """Phase 1 (one process: the pool is large): every pool's specs, then pre-training, seed by seed."""
     pt = proto.pretrain
     pool = load_pool(pt.sources, pt.exclude, ssl4eo_root=pt.ssl4eo_root, rgb_map=proto.rgb_map)
     print(f"pool: {len(pool)} paired scenes", flush=True)
-    fold_scenes = {}
-    for k in folds:  # every fold's normalisation first, so random-init fine-tunes can start at once
-        folder = out / "pretrain" / f"fold{k}"
+    groups = sorted({proto.group_of(k) for k in folds})
+    group_scenes = {}
+    for g in groups:  # every pool's normalisation first, so random-init fine-tunes can start at once
+        folder = out / "pretrain" / f"pool{g}"
         folder.mkdir(parents=True, exist_ok=True)
-        fold_scenes[k] = [s for s in fold_pool(pool, proto.folds[k]) if min(s.shape) >= pt.crop]
-        specs = {n: spec_dict(v) for n, v in specs_from(fold_scenes[k]).items()}  # as pretrain() derives
+        group_scenes[g] = [s for s in fold_pool(pool, proto.group_held(g)) if min(s.shape) >= pt.crop]
+        specs = {n: spec_dict(v) for n, v in specs_from(group_scenes[g]).items()}  # as pretrain() derives
         (folder / "specs.json").write_text(json.dumps(specs), encoding="utf-8")
+        (folder / "held_out.json").write_text(json.dumps(proto.group_held(g)), encoding="utf-8")
     for seed in proto.seeds:  # seeds outer: whatever is done is a complete set of folds
-        for k in folds:
+        for g in groups:
             t0 = time.time()
-            info = pretrain_fold(proto, fold_scenes[k], out / "pretrain" / f"fold{k}", seed)
-            print(f"fold{k} seed{seed} pre-training ({time.time() - t0:.0f}s): {info}", flush=True)
+            info = pretrain_fold(proto, group_scenes[g], out / "pretrain" / f"pool{g}", seed)
+            print(f"pool{g} seed{seed} pre-training ({time.time() - t0:.0f}s): {info}", flush=True)
 
 
 def claim(path: Path) -> bool:
@@ -190,7 +207,7 @@ def run_finetune(proto: Protocol, out: Path, folds: list[int], starts: list[str]
         pending = [j for j in jobs if not (out / j[2] / f"seed{j[0]}" / f"fold{j[1]}.claim").is_file()]
         if not pending:
             return
-        ready = [j for j in pending if _ready(out, *j)]
+        ready = [j for j in pending if _ready(out, proto, *j)]
         if not ready:
             time.sleep(15)
             continue
@@ -198,7 +215,7 @@ def run_finetune(proto: Protocol, out: Path, folds: list[int], starts: list[str]
         path = out / start / f"seed{seed}" / f"fold{k}.json"
         if not claim(path):
             continue
-        held, folder = proto.folds[k], out / "pretrain" / f"fold{k}"
+        held, folder = proto.folds[k], pool_dir(out, proto, k)
         spec = specs_from_dict(json.loads((folder / "specs.json").read_text()))["s1"]
         init = None
         if start in PRETRAINED:
@@ -219,8 +236,8 @@ def run_finetune(proto: Protocol, out: Path, folds: list[int], starts: list[str]
         print(f"fold{k} seed{seed} {start}: {result['seconds']:.0f}s", flush=True)
 
 
-def _ready(out: Path, seed: int, k: int, start: str) -> bool:
-    folder = out / "pretrain" / f"fold{k}"
+def _ready(out: Path, proto: Protocol, seed: int, k: int, start: str) -> bool:
+    folder = pool_dir(out, proto, k)
     if start not in PRETRAINED:
         return (folder / "specs.json").is_file()
     return (folder / f"summary_s{seed}.json").is_file()  # written after both runs' encoder.pt
@@ -230,15 +247,18 @@ def results(config: Path, out: Path) -> dict[str, Any]:
     """The results file: protocol, pre-training summaries per fold, and every scored region."""
     proto = load_protocol(config)
     pre = {
-        p.parent.name: json.loads(p.read_text())
-        for p in sorted((out / "pretrain").glob("fold*/summary.json"))
+        f"{p.parent.name}/{p.stem.removeprefix('summary_')}": json.loads(p.read_text())
+        for p in sorted((out / "pretrain").glob("pool*/summary_s*.json"))
     }
     return {
-        "config": str(config),
+        "config": str(config.resolve().relative_to(REPO_ROOT)) if config.resolve().is_relative_to(REPO_ROOT) else str(config),
         "protocol": {"pretrain": to_dict(proto.pretrain), "finetune": to_dict(proto.finetune),
                      "starts": proto.starts, "seeds": proto.seeds, "rgb_map": proto.rgb_map,
-                     "folds": proto.folds, "strides": proto.strides},
+                     "folds": proto.folds, "strides": proto.strides, "pool_groups": proto.pool_groups},
         "pretrain": pre,
+        "pool_held_out": {
+            p.parent.name: json.loads(p.read_text()) for p in sorted((out / "pretrain").glob("pool*/held_out.json"))
+        },
         "table": collect(out),
     }  # fmt: skip
 
