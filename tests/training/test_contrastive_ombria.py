@@ -41,6 +41,10 @@ def test_protocol_uses_the_flood_plan_and_maps_rgb_only(protocol):
     assert protocol.starts == ["multimodal", "simclr", "random"] and protocol.seeds == [0, 1, 2]
     assert "ombria" in protocol.pretrain.sources
     assert protocol.finetune.recipe().vv_raise_scope == protocol.finetune.vv_raise_scope
+    # every fold has exactly one pre-training pool, and that pool excludes all of the fold's regions
+    assert sorted(k for g in protocol.pool_groups for k in g) == list(range(len(protocol.folds)))
+    for k, regions in enumerate(protocol.folds):
+        assert set(regions) <= set(protocol.group_held(protocol.group_of(k)))
 
 
 def test_every_2021_place_pairs_its_s1_with_its_s2(timor):

@@ -69,9 +69,11 @@ def section(res: dict[str, Any]) -> list[str]:
           "### Protocol", "",
           f"- Pre-training pool: {', '.join(pt['sources'])} (OMBRIA: its co-located S1/S2 'after' images), "
           f"minus {', '.join(pt['exclude'])}, and **per fold minus every place of the fold's held-out regions** "
-          "(its OMBRIA groups and its Sen1Floods11 chips with S2): one pre-training per fold, method and seed. "
-          "Pool sizes per fold: " + ", ".join(f"{k.split('/')[0]} {v['scenes']} scenes ({v['ombria']} OMBRIA)"
-          for k, v in sorted(pre.items()) if k.endswith("/s0")) + ".",
+          "(its OMBRIA groups and its Sen1Floods11 chips with S2). Folds share a pool where that leaks nothing; "
+          "one pre-training per pool, method and seed: " + "; ".join(
+              f"{pool_label(g, proto)}: {pre[f'pool{g}/s0']['scenes']} scenes ({pre[f'pool{g}/s0']['ombria']} OMBRIA), "
+              f"without {', '.join(res.get('pool_held_out', {}).get(f'pool{g}', []))}"
+              for g in range(len(proto.get("pool_groups", []))) if f"pool{g}/s0" in pre) + ".",
           f"- Pre-training recipe (both methods, same pool, steps and crops): {pt['steps']} steps, batch {pt['batch']}, "
           f"crop {pt['crop']} px, lr {pt['lr']}, temperature {pt['temperature']}, ResNet width {pt['width']}; "
           "multimodal = symmetric cross-modal InfoNCE on S1/S2 crops of the same window; SimCLR-S1 = NT-Xent on two "
@@ -122,7 +124,7 @@ def section(res: dict[str, Any]) -> list[str]:
                 far[s].append(region)
         md.append(f"| {region} | {v['source']} | " + " | ".join(cells)
                   + f" | {f(iou(v['seeds'][0]['otsu']))} | {f(rule)} |")  # fmt: skip
-    md += ["", "### Pre-training runs", "", "| fold / seed | scenes (OMBRIA) | multimodal loss first → last 10 steps "
+    md += ["", "### Pre-training runs", "", "| pool / seed | scenes (OMBRIA) | multimodal loss first → last 10 steps "
            "| SimCLR-S1 loss first → last 10 steps | seconds (mm / SimCLR) |", "| --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
     for key, v in sorted(pre.items()):
         mm, sc = v["multimodal"], v["simclr"]
@@ -137,6 +139,10 @@ def section(res: dict[str, Any]) -> list[str]:
            "pairs. The result says what happens at this scale only."]  # fmt: skip
     md += ["", END]
     return md
+
+
+def pool_label(group: int, proto: dict[str, Any]) -> str:
+    return "folds " + ", ".join(str(k) for k in proto["pool_groups"][group])
 
 
 def verdict(
