@@ -67,3 +67,11 @@ def test_section_replaces_only_its_marked_part(tmp_path):
     assert text.startswith("# Top\n\nkept text") and text.rstrip().endswith("tail")
     assert "old section" not in text and text.count(BEGIN) == 1
     assert "Pre-training at the new scale: flood LORO" in text
+
+
+def test_the_whole_page_report_carries_the_section_over():
+    from contrasat.training.contrastive.loro_report import keep_section
+
+    assert keep_section("# page without the section\n") == ""
+    page = f"# old grid page\n\n{BEGIN}\nLORO table\n{END}\n"
+    assert keep_section(page) == f"{BEGIN}\nLORO table\n{END}"

@@ -53,6 +53,9 @@ def section(res: dict[str, Any]) -> list[str]:
     table, proto = res["table"], res["protocol"]
     starts = [s for s in proto["starts"] if s in table]
     seeds = common_seeds(table)
+    if not seeds:
+        return [BEGIN, "", "## Pre-training at the new scale: flood LORO", "",
+                "No seed has been run for every start and region yet.", "", END]  # fmt: skip
     rows = {s: region_rows(table, s) for s in starts}
     base = rows[starts[0]]
     groups = {g: [r for r, v in base.items() if v["source"] == g] for g in SOURCES}
@@ -173,7 +176,7 @@ def verdict(
             continue
         g, n, o = compare(stats[(label, "multimodal")], stats[(label, "random")])
         per_source.append(f"{label.removeprefix('pooled ')} {g:+.3f} ({o})")
-    lines.append("Multimodal minus random per pool: " + "; ".join(per_source) + ".")
+    lines.append("Multimodal minus random init, per pooled set: " + "; ".join(per_source) + ".")
     lines.append("Within 0.05 IoU of VH < -20 dB on every held-out region with VH: " + "; ".join(
         f"{START_NAMES[s]} {'yes' if not far[s] else 'no (' + ', '.join(far[s]) + ')'}" for s in starts) + ".")  # fmt: skip
     return lines
