@@ -56,6 +56,7 @@ class LoroFinetune:
     vv_dropout: float = 0.3
     noise_db: float = 1.0
     dice: float = 0.5
+    mode: str = "finetune"  # "finetune": everything trains; "frozen": encoder fixed (a decoder probe)
     sources: list[str] = field(default_factory=lambda: ["sen1floods11", "etci2021", "ombria"])
 
     def recipe(self) -> Recipe:
@@ -84,8 +85,19 @@ class Protocol:
         return [r for k in self.pool_groups[group] for r in self.folds[k]]
 
 
-def load_protocol(path: Path) -> Protocol:
+def read_protocol(path: Path) -> dict[str, Any]:
+    """The TOML table; `base = "other.toml"` starts from that file and overrides its tables key by key."""
     raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    if "base" not in raw:
+        return raw
+    merged = read_protocol(Path(path).parent / raw.pop("base"))
+    for key, value in raw.items():
+        merged[key] = {**merged[key], **value} if isinstance(value, dict) else value
+    return merged
+
+
+def load_protocol(path: Path) -> Protocol:
+    raw = read_protocol(path)
     _, folds, strides = load_plan(Path(path).parent / raw["flood_loro"])
     return Protocol(
         pretrain=from_dict(PretrainConfig, raw["pretrain"]),
@@ -135,13 +147,16 @@ def finetune(
     net = SegNet(["s1"], 2, width)
     if init is not None:
         net.encoders["s1"].load_state_dict(init)
+    if ft.mode not in ("finetune", "frozen"):
+        raise ValueError(f"mode must be finetune or frozen, not '{ft.mode}'")
     names = sorted(data)
     share = np.mean([np.mean([(c.label == 1).sum() / max(1, c.valid.sum()) for c in data[n]]) for n in names])
     w_water = water_weight(float(share))
-    groups = [
-        {"params": list(net.decoder.parameters()), "lr": ft.lr},
-        {"params": list(net.encoders.parameters()), "lr": ft.lr * ft.encoder_lr_scale},
-    ]
+    groups = [{"params": list(net.decoder.parameters()), "lr": ft.lr}]
+    if ft.mode == "frozen":
+        net.freeze_encoders()  # also keeps the encoder's BatchNorm statistics from pre-training
+    else:
+        groups.append({"params": list(net.encoders.parameters()), "lr": ft.lr * ft.encoder_lr_scale})
     opt = torch.optim.AdamW(groups, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=[g["lr"] for g in groups], total_steps=ft.steps, pct_start=0.1

@@ -170,6 +170,12 @@ def verdict(
         word3 = {"better": "beats", "worse": "loses to", "tie": "is indistinguishable from"}[o3]
         lines.append(f"Multimodal {word} SimCLR-S1 ({f(sc[0])} ± {f(sc[1])}; gap {g2:+.3f}, sd {n2:.3f}); "
                      f"SimCLR-S1 {word3} random init (gap {g3:+.3f}, sd {n3:.3f}).")  # fmt: skip
+        if outcome == "better" and o2 != "better":
+            lines.append("So pre-training on this pool helps, but the S2 pairing is not what helps: SimCLR-S1 "
+                         "on the same S1 images, without S2, does at least as well as the multimodal encoder.")  # fmt: skip
+        elif outcome == "better":
+            lines.append("The multimodal encoder beats both baselines: the S2 pairing adds to what SAR-only "
+                         "pre-training gives.")  # fmt: skip
     per_source = []
     for label in [k[0] for k in stats if k[1] == "multimodal" and k[0] != main]:
         if math.isnan(stats[(label, "multimodal")][0]):
