@@ -75,3 +75,11 @@ def test_the_whole_page_report_carries_the_section_over():
     assert keep_section("# page without the section\n") == ""
     page = f"# old grid page\n\n{BEGIN}\nLORO table\n{END}\n"
     assert keep_section(page) == f"{BEGIN}\nLORO table\n{END}"
+
+
+def test_the_frozen_diagnostic_sits_beside_the_main_verdict():
+    main = _results([80, 81, 82], [40, 41, 42])
+    probe = _results([40, 41, 42], [80, 81, 82])
+    text = "\n".join(section(main, probe))
+    assert text.index("**pre-training helps**") < text.index("Diagnostic: frozen encoders")
+    assert "multimodal (S1 enc.) vs random init -" in text and "worse" in text.split("Diagnostic")[1]

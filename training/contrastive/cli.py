@@ -64,6 +64,9 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     lr.add_argument("--page", type=Path, required=True, help="docs/results/contrastive.md (section replaced)")
     lr.add_argument("--runs", type=Path, help="collect this run folder into --results first")
     lr.add_argument("--config", type=Path, help="the protocol the runs followed (with --runs)")
+    lr.add_argument("--probe", type=Path, help="results of the frozen-encoder diagnostic (shown beside)")
+    lr.add_argument("--probe-runs", type=Path, help="collect this run folder into --probe first")
+    lr.add_argument("--probe-config", type=Path, help="the diagnostic's protocol (with --probe-runs)")
 
     o = sub.add_parser("export", help="export a finetune run (--run) or a grid run (--grid --key) to ONNX")
     o.add_argument("--run", type=Path)
@@ -227,9 +230,17 @@ def cmd_report_loro(args: argparse.Namespace) -> int:
         if args.config is None:
             raise UsageError("--runs needs --config (the protocol file the runs followed)")
         args.results.write_text(json.dumps(results(args.config, args.runs), indent=1), encoding="utf-8")
+    if args.probe_runs is not None:
+        from .flood_loro import results
+
+        if args.probe is None or args.probe_config is None:
+            raise UsageError("--probe-runs needs --probe (file to write) and --probe-config")
+        args.probe.write_text(
+            json.dumps(results(args.probe_config, args.probe_runs), indent=1), encoding="utf-8"
+        )
     if not args.results.is_file():
         raise UsageError(f"no results file {args.results} (give --runs and --config to collect one)")
-    write_section(args.results, args.page)
+    write_section(args.results, args.page, args.probe)
     print(f"wrote the flood LORO section of {args.page}")
     return 0
 

@@ -49,7 +49,7 @@ def compare(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, floa
     return gap, noise, "better" if gap > noise else "worse" if gap < -noise else "tie"
 
 
-def section(res: dict[str, Any]) -> list[str]:
+def section(res: dict[str, Any], probe: dict[str, Any] | None = None) -> list[str]:
     table, proto = res["table"], res["protocol"]
     starts = [s for s in proto["starts"] if s in table]
     seeds = common_seeds(table)
@@ -58,12 +58,7 @@ def section(res: dict[str, Any]) -> list[str]:
                 "No seed has been run for every start and region yet.", "", END]  # fmt: skip
     rows = {s: region_rows(table, s) for s in starts}
     base = rows[starts[0]]
-    groups = {g: [r for r, v in base.items() if v["source"] == g] for g in SOURCES}
-    sets = [(f"pooled {g}", n) for g, n in groups.items() if n]
-    sets += [
-        ("pooled, regions with VH", groups["sen1floods11"] + groups["etci2021"]),
-        ("**pooled, all regions**", list(base)),
-    ]
+    sets = pooled_sets(base)
     pt, ft = proto["pretrain"], proto["finetune"]
     pre = res["pretrain"]
     md = [BEGIN, "", "## Pre-training at the new scale: flood LORO", "",
@@ -103,16 +98,8 @@ def section(res: dict[str, Any]) -> list[str]:
           "", "### Pooled water IoU (mean ± sd over seeds; per-seed values in brackets)", "",
           "| pooled over | " + " | ".join(START_NAMES[s] for s in starts) + " | Otsu | VH < -20 dB |",
           "| --- |" + " ---: |" * (len(starts) + 2)]  # fmt: skip
-    stats: dict[tuple[str, str], tuple[float, float]] = {}
-    for label, names in sets:
-        cells = []
-        for s in starts:
-            mean, sd, each = pooled_stats(rows[s], names)
-            stats[(label, s)] = (mean, sd)
-            cells.append(f"{f(mean)} ± {f(sd)} ({' / '.join(f(v) for v in each)})")
-        otsu = iou(pooled(base, names, "otsu", 0))
-        vh = iou(pooled(base, names, "fixed_vh_-20dB", 0))
-        md.append(f"| {label} | " + " | ".join(cells) + f" | {f(otsu)} | {f(vh)} |")
+    table_lines, stats = pooled_table(rows, base, sets, starts)
+    md += table_lines
     md += ["", "### Per held-out region (network water IoU, mean ± sd over seeds)", "",
            "| region | source | " + " | ".join(START_NAMES[s] for s in starts) + " | Otsu | VH < -20 dB |",
            "| --- | --- |" + " ---: |" * (len(starts) + 2)]  # fmt: skip
@@ -140,8 +127,64 @@ def section(res: dict[str, Any]) -> list[str]:
            f"Scale caveat: at most {size} paired scenes per fold, most of them OMBRIA (RGB + one SAR band), "
            "~0.1 M-parameter encoders pre-trained for a few hundred CPU steps; the paper used ~1 M full-band "
            "pairs. The result says what happens at this scale only."]  # fmt: skip
+    if probe is not None:
+        md += probe_lines(probe)
     md += ["", END]
     return md
+
+
+def pooled_sets(base: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """(label, regions) of every pooled row: per source, regions with VH, all regions."""
+    groups = {g: [r for r, v in base.items() if v["source"] == g] for g in SOURCES}
+    sets = [(f"pooled {g}", n) for g, n in groups.items() if n]
+    return sets + [
+        ("pooled, regions with VH", groups["sen1floods11"] + groups["etci2021"]),
+        ("**pooled, all regions**", list(base)),
+    ]
+
+
+def pooled_table(
+    rows: dict[str, Any], base: dict[str, Any], sets: list[tuple[str, list[str]]], starts: list[str]
+) -> tuple[list[str], dict[tuple[str, str], tuple[float, float]]]:
+    """Table rows (per pooled set: each start, Otsu, VH rule) and the (mean, sd) of each cell."""
+    md: list[str] = []
+    stats: dict[tuple[str, str], tuple[float, float]] = {}
+    for label, names in sets:
+        cells = []
+        for s in starts:
+            mean, sd, each = pooled_stats(rows[s], names)
+            stats[(label, s)] = (mean, sd)
+            cells.append(f"{f(mean)} ± {f(sd)} ({' / '.join(f(v) for v in each)})")
+        otsu = iou(pooled(base, names, "otsu", 0))
+        vh = iou(pooled(base, names, "fixed_vh_-20dB", 0))
+        md.append(f"| {label} | " + " | ".join(cells) + f" | {f(otsu)} | {f(vh)} |")
+    return md, stats
+
+
+def probe_lines(probe: dict[str, Any]) -> list[str]:
+    """The frozen-encoder diagnostic: pooled table and the same comparisons, beside the main verdict."""
+    table = probe["table"]
+    starts = [s for s in probe["protocol"]["starts"] if s in table]
+    seeds = common_seeds(table)
+    md = ["", "### Diagnostic: frozen encoders (decoder probe)", "",
+          f"Registered after the main result was seen (`{probe['config']}`), before its runs; same encoders, "
+          f"folds, budget and scoring, but only the decoder trains. Seeds {', '.join(seeds) or 'none yet'}. It "
+          "shows what the pre-trained features carry on their own; it does not change the verdict above.", ""]  # fmt: skip
+    if not seeds:
+        return md
+    rows = {s: region_rows(table, s) for s in starts}
+    base = rows[starts[0]]
+    md += ["| pooled over | " + " | ".join(START_NAMES[s] for s in starts) + " | Otsu | VH < -20 dB |",
+           "| --- |" + " ---: |" * (len(starts) + 2)]  # fmt: skip
+    lines, stats = pooled_table(rows, base, pooled_sets(base), starts)
+    md += lines
+    main = "**pooled, all regions**"
+    out = []
+    for a, b in (("multimodal", "random"), ("multimodal", "simclr"), ("simclr", "random")):
+        if (main, a) in stats and (main, b) in stats:
+            gap, noise, outcome = compare(stats[(main, a)], stats[(main, b)])
+            out.append(f"{START_NAMES[a]} vs {START_NAMES[b]} {gap:+.3f} (sd {noise:.3f}, {outcome})")
+    return md + ["", "Frozen, pooled over all regions: " + "; ".join(out) + "."]
 
 
 def pool_label(group: int, proto: dict[str, Any]) -> str:
@@ -188,11 +231,12 @@ def verdict(
     return lines
 
 
-def write_section(results: Path, page: Path) -> Path:
-    """Replace (or append) the marked section of `page` with one generated from `results`."""
+def write_section(results: Path, page: Path, probe: Path | None = None) -> Path:
+    """Replace (or append) the marked section of `page` with one generated from `results` (and `probe`)."""
     res = json.loads(Path(results).read_text(encoding="utf-8"))
+    diag = json.loads(Path(probe).read_text(encoding="utf-8")) if probe else None
     text = page.read_text(encoding="utf-8") if page.is_file() else ""
-    new = "\n".join(section(res))
+    new = "\n".join(section(res, diag))
     if BEGIN in text and END in text:
         text = text[: text.index(BEGIN)] + new + text[text.index(END) + len(END) :]
     else:
