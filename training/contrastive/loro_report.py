@@ -63,14 +63,15 @@ def section(res: dict[str, Any], probe: dict[str, Any] | None = None) -> list[st
     pre = res["pretrain"]
     md = [BEGIN, "", "## Pre-training at the new scale: flood LORO", "",
           f"Generated from `docs/results/contrastive_loro.json` (runs of `{res['config']}`, committed before the "
-          f"runs); seeds {', '.join(seeds)} (each a complete set of folds for every start).", "",
+          "runs and resized once after timing fold 0, before any scored run: see its comments); seeds "
+          f"{', '.join(seeds)} (each a complete set of folds for every start).", "",
           "### Protocol", "",
           f"- Pre-training pool: {', '.join(pt['sources'])} (OMBRIA: its co-located S1/S2 'after' images), "
           f"minus {', '.join(pt['exclude'])}, and **per fold minus every place of the fold's held-out regions** "
           "(its OMBRIA groups and its Sen1Floods11 chips with S2). Folds share a pool where that leaks nothing; "
           "one pre-training per pool, method and seed: " + "; ".join(
               f"{pool_label(g, proto)}: {pre[f'pool{g}/s0']['scenes']} scenes ({pre[f'pool{g}/s0']['ombria']} OMBRIA), "
-              f"without {', '.join(res.get('pool_held_out', {}).get(f'pool{g}', []))}"
+              f"with no place of {', '.join(res.get('pool_held_out', {}).get(f'pool{g}', []))}"
               for g in range(len(proto.get("pool_groups", []))) if f"pool{g}/s0" in pre) + ".",
           f"- Pre-training recipe (both methods, same pool, steps and crops): {pt['steps']} steps, batch {pt['batch']}, "
           f"crop {pt['crop']} px, lr {pt['lr']}, temperature {pt['temperature']}, ResNet width {pt['width']}; "
@@ -121,7 +122,8 @@ def section(res: dict[str, Any], probe: dict[str, Any] | None = None) -> list[st
         md.append(f"| {key} | {v['scenes']} ({v['ombria']}) | {mm['loss_first10']:.3f} → {mm['loss_last10']:.3f} "
                   f"| {sc['loss_first10']:.3f} → {sc['loss_last10']:.3f} | {mm['seconds']:.0f} / {sc['seconds']:.0f} |")  # fmt: skip
     md += ["", f"Chance level: ln({pt['batch']}) = {math.log(pt['batch']):.2f} (InfoNCE), "
-           f"ln({2 * pt['batch'] - 1}) = {math.log(2 * pt['batch'] - 1):.2f} (NT-Xent)."]  # fmt: skip
+           f"ln({2 * pt['batch'] - 1}) = {math.log(2 * pt['batch'] - 1):.2f} (NT-Xent). Seconds are wall time "
+           "on 2 CPU cores shared with other jobs (not a benchmark)."]  # fmt: skip
     size = max(v["scenes"] for v in pre.values()) if pre else 0
     md += ["", "### Verdict", "", *[x for line in verdict(stats, starts, far) for x in (line, "")],
            f"Scale caveat: at most {size} paired scenes per fold, most of them OMBRIA (RGB + one SAR band), "
@@ -188,7 +190,8 @@ def probe_lines(probe: dict[str, Any]) -> list[str]:
 
 
 def pool_label(group: int, proto: dict[str, Any]) -> str:
-    return "folds " + ", ".join(str(k) for k in proto["pool_groups"][group])
+    folds = proto["pool_groups"][group]
+    return ("folds " if len(folds) > 1 else "fold ") + ", ".join(str(k) for k in folds)
 
 
 def verdict(
