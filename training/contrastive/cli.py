@@ -59,6 +59,15 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
         "--out", type=Path, required=True, help="results page (docs/results/contrastive.md in the repository)"
     )
 
+    lr = sub.add_parser("report-loro", help="the flood leave-one-region-out section of the results page")
+    lr.add_argument("--results", type=Path, required=True, help="docs/results/contrastive_loro.json")
+    lr.add_argument("--page", type=Path, required=True, help="docs/results/contrastive.md (section replaced)")
+    lr.add_argument("--runs", type=Path, help="collect this run folder into --results first")
+    lr.add_argument("--config", type=Path, help="the protocol the runs followed (with --runs)")
+    lr.add_argument("--probe", type=Path, help="results of the frozen-encoder diagnostic (shown beside)")
+    lr.add_argument("--probe-runs", type=Path, help="collect this run folder into --probe first")
+    lr.add_argument("--probe-config", type=Path, help="the diagnostic's protocol (with --probe-runs)")
+
     o = sub.add_parser("export", help="export a finetune run (--run) or a grid run (--grid --key) to ONNX")
     o.add_argument("--run", type=Path)
     o.add_argument("--grid", type=Path)
@@ -212,6 +221,30 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report_loro(args: argparse.Namespace) -> int:
+    from .loro_report import write_section
+
+    if args.runs is not None:
+        from .flood_loro import results
+
+        if args.config is None:
+            raise UsageError("--runs needs --config (the protocol file the runs followed)")
+        args.results.write_text(json.dumps(results(args.config, args.runs), indent=1), encoding="utf-8")
+    if args.probe_runs is not None:
+        from .flood_loro import results
+
+        if args.probe is None or args.probe_config is None:
+            raise UsageError("--probe-runs needs --probe (file to write) and --probe-config")
+        args.probe.write_text(
+            json.dumps(results(args.probe_config, args.probe_runs), indent=1), encoding="utf-8"
+        )
+    if not args.results.is_file():
+        raise UsageError(f"no results file {args.results} (give --runs and --config to collect one)")
+    write_section(args.results, args.page, args.probe)
+    print(f"wrote the flood LORO section of {args.page}")
+    return 0
+
+
 def _export(result: dict, net, specs, source: Path | str, out: Path) -> None:
     from .cards import card_for
     from .export import export_segnet
@@ -303,4 +336,5 @@ def cmd_ship(args: argparse.Namespace) -> int:
 COMMANDS = {
     "pretrain": cmd_pretrain, "finetune": cmd_finetune, "evaluate": cmd_evaluate,
     "experiment": cmd_experiment, "report": cmd_report, "export": cmd_export, "ship": cmd_ship,
+    "report-loro": cmd_report_loro,
 }  # fmt: skip

@@ -10,13 +10,19 @@ from ..common.data_root import data_root
 from ..flood.data import S1_CLIP_DB, floods_dir
 from .bigearthnet import configilm_mock_lmdb, load_bigearthnet
 from .layouts import ssl4eo_pairs
+from .ombria_pairs import load_ombria_pairs
 from .scenes import PairedScene, finite_stats, load_sen1floods11_pairs, load_terramind
 
 S2_CLIP = (0.0, 15000.0)  # reflectance x 10000 after offset removal; saturated/cloud values capped
 
 
-def load_source(name: str, root: Path | None = None, ssl4eo_root: str = "") -> list[PairedScene]:
-    """Scenes of one source; an unavailable source raises FileNotFoundError naming what is missing."""
+def load_source(
+    name: str, root: Path | None = None, ssl4eo_root: str = "", rgb_map: dict | None = None
+) -> list[PairedScene]:
+    """Scenes of one source; an unavailable source raises FileNotFoundError naming what is missing.
+
+    'ombria' needs `rgb_map` (its 8-bit RGB -> reflectance map, fixed in the protocol config).
+    """
     root = root or data_root()
     if name == "terramind":
         if not (root / "terramind" / "S1RTC").is_dir():
@@ -31,17 +37,27 @@ def load_source(name: str, root: Path | None = None, ssl4eo_root: str = "") -> l
         if lmdb_dir is None:
             raise FileNotFoundError("BigEarthNet v2 LMDB not found (pip install --no-deps configilm==0.7.1)")
         return load_bigearthnet(lmdb_dir)
+    if name == "ombria":
+        if not (root / "ombria" / "OmbriaS2").is_dir():
+            raise FileNotFoundError(f"OMBRIA S2 not found at {root / 'ombria'}")
+        if rgb_map is None:
+            raise ValueError("source 'ombria' needs the RGB -> reflectance map of the protocol config")
+        return load_ombria_pairs(root, rgb_map)
     if name == "ssl4eo":
         if not ssl4eo_root:
             raise FileNotFoundError("source 'ssl4eo' needs ssl4eo_root in the config")
         return ssl4eo_pairs(Path(ssl4eo_root))
-    raise ValueError(f"unknown source '{name}' (terramind, sen1floods11, bigearthnet, ssl4eo)")
+    raise ValueError(f"unknown source '{name}' (terramind, sen1floods11, bigearthnet, ombria, ssl4eo)")
 
 
 def load_pool(
-    sources: list[str], exclude: list[str], root: Path | None = None, ssl4eo_root: str = ""
+    sources: list[str],
+    exclude: list[str],
+    root: Path | None = None,
+    ssl4eo_root: str = "",
+    rgb_map: dict | None = None,
 ) -> list[PairedScene]:
-    scenes = [s for src in sources for s in load_source(src, root, ssl4eo_root)]
+    scenes = [s for src in sources for s in load_source(src, root, ssl4eo_root, rgb_map)]
     return [s for s in scenes if s.name not in set(exclude)]
 
 

@@ -306,7 +306,10 @@ def write_report(grid: Path, out: Path) -> Path:
         "refute the paper's result at its scale.",
         "",
     ]
-    out.write_text("\n".join(md), encoding="utf-8")
+    from .loro_report import keep_section
+
+    kept = keep_section(out.read_text(encoding="utf-8")) if out.is_file() else ""
+    out.write_text("\n".join(md) + ("\n" + kept + "\n" if kept else ""), encoding="utf-8")
     return out
 
 
