@@ -64,6 +64,8 @@ def card_for(name: str, spec, recipe, safeguard: str | None, loro: dict | None, 
         "p(water) = max(network, VH < -20 dB rule as a sigmoid), inside the ONNX graph"
         if safeguard == "union"
         else "none beyond the architecture: the water logit is a learned VH threshold plus a small-context residual"
+        if rf
+        else "none"
     )
     metrics = {}
     if loro:
@@ -81,8 +83,10 @@ def card_for(name: str, spec, recipe, safeguard: str | None, loro: dict | None, 
         tile_size=512 if rf else 256, overlap=max(8, rf + 1) if rf else 32, resolution_m=10.0,
         output_kind="probabilities",
         description=(
-            "Sentinel-1 [VV, VH] dB -> p(water). VH-threshold-anchored network with a "
-            f"{rf}x{rf}-pixel receptive field, trained on Sen1Floods11, ETCI 2021 and OMBRIA with gain/offset, "
+            "Sentinel-1 [VV, VH] dB -> p(water). "
+            + (f"VH-threshold-anchored network with a {rf}x{rf}-pixel receptive field"
+               if rf else f"U-Net (width {recipe.width}, {recipe.layers} levels)")
+            + ", trained on Sen1Floods11, ETCI 2021 and OMBRIA with gain/offset, "
             f"bright-VV and VV-dropout augmentation. Safeguard: {guard}." + (
                 f" Scene level alignment: each input raster is shifted by one dB value so that its dry-land "
                 f"{spec.level['band']} peak sits at {spec.level['reference_db']:g} dB (searched within "
