@@ -4,7 +4,7 @@
 VH < -20 dB rule as a steep sigmoid; both run inside the one ONNX graph.
 
     nice python -m contrasat.training.flood.ship --config training/configs/flood_loro.toml \
-        --recipe resid7-level --name flood_s1_level --out models/weights/flood_s1_level.onnx
+        --recipe mean-resid7-unet8-level --name flood_s1_ensemble --out models/weights/flood_s1_ensemble.onnx
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--safeguard", choices=["none", "union"], default="none")
     parser.add_argument("--loro", type=Path, help="LORO summary (report.py's JSON) for the card")
-    parser.add_argument("--name", default="flood_s1_level")
+    parser.add_argument("--name", default="flood_s1_ensemble")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--also-plain", type=Path, help="also export the network without the safeguard here")
     args = parser.parse_args(argv)
