@@ -11,7 +11,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 # The default per task; other bundled models are picked by name or path.
 DEFAULTS: dict[str, str] = {
-    "flood": "flood_s1_level",
+    "flood": "flood_s1_ensemble",
     "land_cover": "landcover_s2",
     "pixel_timeseries": "pixel_ts_landcover",
 }

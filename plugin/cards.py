@@ -15,7 +15,7 @@ from ..models.errors import ModelError
 WEIGHTS_DIR = Path(__file__).absolute().parent.parent / "models" / "weights"
 # the default model of each task; kept equal to models/registry.py DEFAULTS by a test
 DEFAULTS = {
-    "flood": "flood_s1_level",
+    "flood": "flood_s1_ensemble",
     "land_cover": "landcover_s2",
     "pixel_timeseries": "pixel_ts_landcover",
 }

@@ -32,12 +32,12 @@ TRAINING_PACKAGES = ("torch", "scipy")  # what `contrasat finetune` needs beyond
 def finetunable(card: Any) -> bool:
     """Bases worth offering to `contrasat finetune`: single-input Sentinel-1 flood networks trained by
     Contrasat (their card names the training code) or fine-tuned from one; not the fixed VH rule, and not
-    the VH-anchored residual networks (flood_s1_level: the card's recipe names net "resid"), which the
-    engine cannot read back and would refuse only after the user has drawn labels and pressed Run."""
+    VH-anchored residual networks or ensembles (the card's recipe names net "resid" or "ensemble"), which
+    the engine cannot read back and would refuse only after the user has drawn labels and pressed Run."""
     single_s1 = card.task == "flood" and len(card.inputs) == 1 and card.inputs[0].sensor == "S1"
     trained = bool(card.training.get("code") or card.training.get("base_model"))
     recipe = card.training.get("recipe")
-    anchored = isinstance(recipe, dict) and recipe.get("net") == "resid"
+    anchored = isinstance(recipe, dict) and recipe.get("net") in ("resid", "ensemble")
     return single_s1 and trained and not anchored
 
 

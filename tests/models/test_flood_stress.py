@@ -62,11 +62,6 @@ def test_whole_water_tiles_are_mapped_as_water(fx, p_water):
     assert tiles_called_water(p_water, tiles).mean() >= 0.95
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="default flood_s1_level maps 2 of the 16 ETCI Nebraska dry tiles as water (4.2 % of the 48 "
-    "dry tiles; frozen ground, VH about -23 dB, below the level rule's window); docs/results/flood.md",
-)
 def test_whole_dry_tiles_are_not_mapped_as_water(fx, p_water):
     tiles = np.concatenate([fx[f"a_dry_{s}"] for s in DRY_SOURCES])
     assert tiles_called_water(p_water, tiles).mean() <= 0.02

@@ -59,12 +59,42 @@ class Recipe:
     sources: list[str] = field(default_factory=lambda: ["sen1floods11", "etci2021", "ombria"])
     seeds: list[int] = field(default_factory=lambda: [0])
     level: dict[str, Any] | None = None  # models/levels.py rule: each chip (scene) aligned before use
+    members: list[str] | None = None  # net "ensemble": recipes of the same plan whose p(water) is averaged
 
 
 def load_plan(path: Path) -> tuple[list[Recipe], list[list[str]], dict[str, int]]:
     """Recipes, folds (lists of held-out regions) and per-source scoring strides from the TOML plan."""
     plan = tomllib.loads(path.read_text(encoding="utf-8"))
     return [Recipe(**r) for r in plan["recipe"]], [list(f) for f in plan["folds"]], plan.get("eval_step", {})
+
+
+class MeanOfMembers(torch.nn.Module):
+    """Logits whose softmax gives the mean of the members' p(water) (members share one input spec)."""
+
+    def __init__(self, members: list[torch.nn.Module]) -> None:
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = torch.stack([torch.softmax(m(x), dim=1)[:, 1:2] for m in self.members]).mean(0)
+        z = torch.log(p.clamp(1e-6, 1 - 1e-6)) - torch.log1p(-p.clamp(1e-6, 1 - 1e-6))
+        return torch.cat([torch.zeros_like(z), z], dim=1)
+
+
+def train_recipe(
+    recipe: Recipe, plan: dict[str, Recipe], data: dict[str, list[Chip]], seed: int
+) -> tuple[torch.nn.Module, InputSpec]:
+    """`train`, or for an ensemble each member trained as its own recipe (same data, seed), averaged."""
+    if recipe.net != "ensemble":
+        return train(recipe, data, seed)
+    members = [plan[name] for name in recipe.members or []]
+    if not members or any(m.level != recipe.level or m.members for m in members):
+        raise ValueError(f"{recipe.name}: members must be plain recipes with the ensemble's level rule")
+    trained = [train(m, data, seed) for m in members]
+    specs = {(tuple(s.mean), tuple(s.std)) for _, s in trained}
+    if len(specs) != 1:
+        raise ValueError(f"{recipe.name}: members normalise differently")
+    return MeanOfMembers([net for net, _ in trained]).eval(), trained[0][1]
 
 
 def build_net(recipe: Recipe, spec: InputSpec) -> torch.nn.Module:
@@ -224,7 +254,7 @@ def run(plan: Path, out: Path, only: list[str] | None = None, seeds: list[int] |
                 train_set = {n: aligned(c, recipe.level) for n, (s, c) in data.items()
                              if n not in held and s in recipe.sources}  # fmt: skip
                 start = time.time()
-                net, spec = train(recipe, train_set, seed)
+                net, spec = train_recipe(recipe, {r.name: r for r in recipes}, train_set, seed)
                 scores = {}
                 for h in held:
                     chips = data[h][1][:: stride.get(data[h][0], 1)]

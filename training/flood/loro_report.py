@@ -247,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
                 "flood_s1_unet",
                 "flood_vh_threshold",
                 "flood_s1_vhanchor",
+                "flood_s1_level",
                 args.model_name,
             ),  # vhanchor: retired
         )

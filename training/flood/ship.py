@@ -4,7 +4,7 @@
 VH < -20 dB rule as a steep sigmoid; both run inside the one ONNX graph.
 
     nice python -m contrasat.training.flood.ship --config training/configs/flood_loro.toml \
-        --recipe resid7-level --name flood_s1_level --out models/weights/flood_s1_level.onnx
+        --recipe mean-resid7-unet8-level --name flood_s1_ensemble --out models/weights/flood_s1_ensemble.onnx
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from torch import nn
 
 from ...models.card import ClassInfo, ModelCard
 from ..common.export import ProbsNet, export_onnx
-from .loro import aligned, load_plan, train
+from .loro import aligned, load_plan, train_recipe
 from .safeguard import VH, receptive_field
 from .sources import load_region, regions
 from .stress import load_fixture, onnx_predictor, score
@@ -85,7 +85,8 @@ def card_for(name: str, spec, recipe, safeguard: str | None, loro: dict | None, 
         description=(
             "Sentinel-1 [VV, VH] dB -> p(water). "
             + (f"VH-threshold-anchored network with a {rf}x{rf}-pixel receptive field"
-               if rf else f"U-Net (width {recipe.width}, {recipe.layers} levels)")
+               if rf else f"mean p(water) of the networks of recipes {' and '.join(recipe.members)}"
+               if recipe.members else f"U-Net (width {recipe.width}, {recipe.layers} levels)")
             + ", trained on Sen1Floods11, ETCI 2021 and OMBRIA with gain/offset, "
             f"bright-VV and VV-dropout augmentation. Safeguard: {guard}." + (
                 f" Scene level alignment: each input raster is shifted by one dB value so that its dry-land "
@@ -155,14 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--safeguard", choices=["none", "union"], default="none")
     parser.add_argument("--loro", type=Path, help="LORO summary (report.py's JSON) for the card")
-    parser.add_argument("--name", default="flood_s1_level")
+    parser.add_argument("--name", default="flood_s1_ensemble")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--also-plain", type=Path, help="also export the network without the safeguard here")
     args = parser.parse_args(argv)
     recipe = next(r for r in load_plan(args.config)[0] if r.name == args.recipe)
     data = {r.name: aligned(load_region(r), recipe.level)
             for r in regions() if r.name != DEMO_CHIP and r.source in recipe.sources}  # fmt: skip
-    net, spec = train(recipe, data, args.seed)
+    net, spec = train_recipe(recipe, {r.name: r for r in load_plan(args.config)[0]}, data, args.seed)
     rf = receptive_field(net) if hasattr(net, "body") else None
     model = UnionWithRule(net, spec.mean[VH], spec.std[VH]).eval() if args.safeguard == "union" else net
     loro = json.loads(args.loro.read_text()) if args.loro else None
