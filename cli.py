@@ -127,13 +127,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
     scenes = find_scenes(args.scenes, args.task)
     if not scenes:
         raise ContrasatError(f"no scenes found in {', '.join(args.scenes)}")
-    check_out_dir(scenes, Path(args.out))  # before any cluster starts
     options = BatchOptions(
         task=args.task, model=args.model, polygons=args.polygons, statistics=args.statistics,
         tile_size=args.tile, overlap=args.overlap, batch_size=args.batch, provider=args.provider,
         threads=args.threads if args.threads is not None else (0 if args.scheduler else 1),
         device_id=args.device_id,
     )  # fmt: skip
+    check_out_dir(scenes, Path(args.out), args.summary, options)  # before any cluster starts
     resources = dict(_resource(r) for r in args.resources) if args.resources else None
     client = None
     if args.scheduler:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ContrasatError, InputError
+from .output_set import OutputSet, verify_table
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
 # the sensor a task's scene is named after; further inputs (S2 for fusion, a pre-event S1) ride along
@@ -34,6 +35,7 @@ class Scene:
 
     name: str
     inputs: dict[str, str]
+    listing: str = ""  # the CSV or STAC file that named the scene: an input no output may replace
 
 
 @dataclass
@@ -135,10 +137,9 @@ def find_scenes(sources: Iterable[str | Path], task: str = "flood") -> list[Scen
             scenes += [Scene(p.stem, {primary.lower(): str(p)}) for p in files]
         elif not path.exists():
             raise InputError(f"scene source not found: {path}")
-        elif path.suffix.lower() == ".csv":
-            scenes += _from_csv(path, primary)
-        elif path.suffix.lower() == ".json":
-            scenes += _from_stac(path, primary)
+        elif path.suffix.lower() in (".csv", ".json"):
+            read = _from_csv if path.suffix.lower() == ".csv" else _from_stac
+            scenes += [Scene(s.name, s.inputs, str(path)) for s in read(path, primary)]
         else:
             scenes.append(Scene(path.stem, {primary.lower(): str(path)}))
     names = [s.name for s in scenes]
@@ -272,15 +273,35 @@ def map_scene(scene: Scene, out_dir: str | Path, options: BatchOptions) -> Scene
 # ---------------------------------------------------------------------------------------------- the driver
 
 
-def check_out_dir(scenes: list[Scene], out_dir: Path) -> Path:
-    """The output folder exists (created if needed) and holds no input, so an input is never overwritten."""
+def check_out_dir(
+    scenes: list[Scene], out_dir: Path, summary: str | Path | None = None, options: BatchOptions | None = None
+) -> Path:
+    """The output folder exists (created if needed) and holds no input, so an input is never overwritten;
+    the summary CSV (when given) replaces no input, scene list or scene output (see `plan_summary`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     resolved = out_dir.resolve()
     for scene in scenes:
         for p in scene.inputs.values():
             if Path(p).resolve().parent == resolved:
                 raise InputError(f"output folder {out_dir} holds input {Path(p).name}: choose another folder")
+    plan_summary(scenes, out_dir, summary, options or BatchOptions()).discard()
     return out_dir
+
+
+def plan_summary(
+    scenes: list[Scene], out_dir: Path, summary: str | Path | None, options: BatchOptions
+) -> OutputSet:
+    """The summary CSV as a checked output: a .csv that is no input raster, scene list or scene output."""
+    outputs = OutputSet()
+    protected = [p for s in scenes for p in (*s.inputs.values(), s.listing) if p]
+    protected += [
+        p
+        for s in scenes
+        for p in (*output_paths(s, out_dir, options).values(), marker_path(s, out_dir, options))
+    ]
+    outputs.check_inputs(protected)
+    outputs.add("batch summary", Path(summary) if summary else out_dir / "batch_summary.csv", "table")
+    return outputs
 
 
 def summary_csv(results: list[SceneResult]) -> str:
@@ -329,7 +350,7 @@ def run_batch(
     from tqdm import tqdm
 
     options = options or BatchOptions()
-    out_dir = check_out_dir(scenes, Path(out_dir))
+    out_dir = check_out_dir(scenes, Path(out_dir), summary, options)
     results: list[SceneResult] = []
     todo = []
     for scene in scenes:
@@ -375,5 +396,9 @@ def run_batch(
             cluster = client.cluster
             client.close()
             cluster.close()
-    _write_atomic(Path(summary) if summary else out_dir / "batch_summary.csv", summary_csv(results))
+    outputs = plan_summary(scenes, out_dir, summary, options)
+    text = summary_csv(results)
+    outputs.outputs[0].temp.write_text(text, encoding="utf-8")
+    outputs.outputs[0].verify = verify_table(len(results))
+    outputs.commit()
     return results

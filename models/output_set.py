@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
+import signal
 import stat
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,34 +211,160 @@ def _remove_with_sidecars(path: Path) -> None:
         _remove(Path(str(path) + side))
 
 
-def _rename_all(outputs: list[PlannedOutput]) -> None:
-    """Rename every temporary over its target; if one rename fails, put every old target back."""
-    backups: list[tuple[Path, Path]] = []
-    done: list[Path] = []
+# ------------------------------------------------------------------------------------- the crash-safe commit
+# The commit is a sequence of renames that must not be cut in two: a journal naming every target, backup and
+# temporary is written (fsynced) before the first rename, SIGINT/SIGTERM are held until the last one, and the
+# journal says "committed" before any backup is removed. A run killed anywhere (SIGKILL, power cut) leaves a
+# journal from which the next run naming an output in that folder restores the old files or finishes the new.
+JOURNAL_PREFIX = ".contrasat-commit."
+JOURNAL_SUFFIX = ".json"
+_active_journals: set[Path] = set()  # journals of commits running in this process (batch threads)
+_active_lock = threading.Lock()
+
+
+def _step(name: str) -> None:
+    """Called between any two steps of a commit; tests replace it to inject a fault or a signal there."""
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold SIGINT and SIGTERM (Ctrl-C, the plugin's cancel) while the block runs, then deliver them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Python runs signal handlers in the main thread only: a worker thread is never interrupted
+        return
+    caught: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in held}
     try:
-        for out in outputs:
-            if out.target.exists():
-                backup = out.target.parent / f".{out.target.name}.{os.getpid()}{BACKUP}{out.target.suffix}"
-                os.replace(out.target, backup)
-                backups.append((backup, out.target))
-        for out in outputs:
-            os.replace(out.temp, out.target)
-            done.append(out.target)
-    except BaseException as exc:  # also Ctrl-C between two renames: put every old target back
-        for target in done:
-            _remove(target)
-        for backup, target in backups:
-            with contextlib.suppress(OSError):
-                os.replace(backup, target)
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(caught):
+            signal.raise_signal(sig)  # now handled as usual: Ctrl-C raises KeyboardInterrupt here
+
+
+def _journal_paths(outputs: list[PlannedOutput]) -> list[Path]:
+    folders = dict.fromkeys(out.target.parent for out in outputs)
+    token = f"{os.getpid()}.{threading.get_ident()}"
+    return [folder / f"{JOURNAL_PREFIX}{token}{JOURNAL_SUFFIX}" for folder in folders]
+
+
+def _write_journal(paths: list[Path], state: str, entries: list[dict[str, str | None]]) -> None:
+    """Write (and fsync) the same journal into every folder the commit touches."""
+    text = json.dumps({"state": state, "entries": entries}, indent=1)
+    for path in paths:
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+
+def _rename_all(outputs: list[PlannedOutput]) -> None:
+    """Rename every temporary over its target, all or none, through a journal (see the section comment)."""
+    entries: list[dict[str, str | None]] = []
+    for out in outputs:
+        backup = out.target.parent / f".{out.target.name}.{os.getpid()}{BACKUP}{out.target.suffix}"
+        entries.append(
+            {
+                "target": str(out.target),
+                "temp": str(out.temp),
+                "backup": str(backup) if out.target.exists() else None,
+            }
+        )
+    journals = _journal_paths(outputs)
+    with _active_lock:
+        _active_journals.update(journals)
+    try:
+        with _signals_held():
+            _commit_steps(journals, entries)
+    finally:
+        with _active_lock:
+            _active_journals.difference_update(journals)
+
+
+def _commit_steps(journals: list[Path], entries: list[dict[str, str | None]]) -> None:
+    try:
+        _step("journal")
+        _write_journal(journals, "renaming", entries)
+        for i, entry in enumerate(entries):
+            if entry["backup"]:
+                _step(f"backup {i}")
+                os.replace(entry["target"], entry["backup"])
+        for i, entry in enumerate(entries):
+            _step(f"install {i}")
+            os.replace(entry["temp"], entry["target"])
+        _step("committed")
+        _write_journal(journals, "committed", entries)
+    except BaseException as exc:  # any failure before the commit point: put every old target back
+        _roll_back(entries)
+        for journal in journals:
+            _remove(journal)
         if isinstance(exc, OSError):
             raise OutputError(f"could not move the outputs into place: {one_line(exc)}") from exc
         raise
-    for backup, _ in backups:
-        _remove(backup)
+    _step("clean up")
+    _finish(journals, entries)
+
+
+def _roll_back(entries: list[dict[str, str | None]]) -> None:
+    """Undo a commit that did not reach its commit point: new files out, old files back."""
+    for entry in entries:
+        target, temp, backup = Path(entry["target"]), Path(entry["temp"]), entry["backup"]
+        installed = not temp.exists() and (target.exists() if backup is None else Path(backup).exists())
+        if installed:
+            _remove(target)
+        if backup is not None and Path(backup).exists():
+            with contextlib.suppress(OSError):
+                os.replace(backup, target)
+
+
+def _finish(journals: list[Path], entries: list[dict[str, str | None]]) -> None:
+    """After the commit point: remove the backups, then the journals."""
+    for entry in entries:
+        if entry["backup"]:
+            _remove(Path(entry["backup"]))
+    for journal in journals:
+        _remove(journal)
+
+
+def recover_commits(folder: Path) -> list[Path]:
+    """Finish or undo the commits of ended runs that left a journal in `folder`; return the journals."""
+    recovered = []
+    with contextlib.suppress(OSError):
+        for journal in sorted(folder.glob(f"{JOURNAL_PREFIX}*{JOURNAL_SUFFIX}")):
+            pid_text = journal.name[len(JOURNAL_PREFIX) :].split(".")[0]
+            with _active_lock:
+                active = journal in _active_journals
+            if (
+                active
+                or not pid_text.isdigit()
+                or (int(pid_text) != os.getpid() and _pid_alive(int(pid_text)))
+            ):
+                continue
+            try:
+                record = json.loads(journal.read_text(encoding="utf-8"))
+                entries = record["entries"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # not ours, or unreadable: leave it for a person to look at
+            if record.get("state") == "committed":
+                _finish([], entries)
+            else:
+                _roll_back(entries)
+            for entry in entries:
+                _remove_with_sidecars(Path(entry["temp"]))
+            for copy in {Path(entry["target"]).parent for entry in entries} | {folder}:
+                _remove(copy / journal.name)
+            recovered.append(journal)
+    return recovered
 
 
 def clean_stale_partials(target: Path) -> list[Path]:
-    """Remove partials (and restore backups) of `target` left by runs that no longer exist; return them."""
+    """Recover cut-off commits, remove partials (and restore backups) of `target` left by runs that no longer
+    exist; return the removed partials."""
+    recover_commits(target.parent)
     removed = []
     prefix = f".{target.name}."
     with contextlib.suppress(OSError):
@@ -250,7 +379,7 @@ def clean_stale_partials(target: Path) -> list[Path]:
                 continue
             if rest.startswith(BACKUP[1:]) and not target.exists():
                 with contextlib.suppress(OSError):
-                    os.replace(leftover, target)  # a commit was cut off between its two renames
+                    os.replace(leftover, target)  # a commit of an older version cut off between its renames
                     continue
             _remove(leftover)
             removed.append(leftover)

@@ -124,7 +124,8 @@ def test_scene_lists_csv_and_stac(tmp_path):
     chips = _chips(tmp_path / "in", 2)
     (tmp_path / "list.csv").write_text(f"name,s1\nfirst,in/{chips[0].name}\n,{chips[1]}\n")
     assert find_scenes([tmp_path / "list.csv"]) == [
-        Scene("first", {"s1": str(chips[0])}), Scene(chips[1].stem, {"s1": str(chips[1])})
+        Scene("first", {"s1": str(chips[0])}, str(tmp_path / "list.csv")),
+        Scene(chips[1].stem, {"s1": str(chips[1])}, str(tmp_path / "list.csv")),
     ]  # fmt: skip
     item = {"type": "Feature", "id": "item-1", "assets": {"S1": {"href": f"file://{chips[0]}"}}}
     other = {
@@ -136,7 +137,8 @@ def test_scene_lists_csv_and_stac(tmp_path):
         json.dumps({"type": "FeatureCollection", "features": [item, other]})
     )
     assert find_scenes([tmp_path / "in" / "items.json"]) == [
-        Scene("item-1", {"s1": str(chips[0])}), Scene("item-2", {"s1": str(chips[1])})
+        Scene("item-1", {"s1": str(chips[0])}, str(tmp_path / "in" / "items.json")),
+        Scene("item-2", {"s1": str(chips[1])}, str(tmp_path / "in" / "items.json")),
     ]  # fmt: skip
     with pytest.raises(Exception, match="unique"):
         find_scenes([tmp_path / "in" / chips[0].name, tmp_path / "in" / chips[0].name])

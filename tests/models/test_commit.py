@@ -143,6 +143,37 @@ def test_all_or_none(case, work, capsys, monkeypatch):
         _run_and_check(_args(work, None, "--probabilities", work / "p.tif", "--tile", 64, "--overlap", 0), work,
                        capsys, 130, "contrasat: cancelled")  # fmt: skip
         return
+    if case == "ctrl-c-in-commit":  # a real SIGINT delivered between the two renames into place
+        monkeypatch.setattr(
+            output_set,
+            "_step",
+            lambda name: signal.raise_signal(signal.SIGINT) if name == "install 1" else None,
+        )
+        assert main(_args(work, None, "--probabilities", work / "p.tif")) == 130
+        assert "contrasat: cancelled" in capsys.readouterr().err
+        for name in ("o.tif", "p.tif"):
+            assert (work / name).read_bytes()[:2] in (b"II", b"MM"), name  # both new GeoTIFFs, none missing
+        assert [p.name for p in work.iterdir() if p.name.startswith(".")] == []
+        return
+    if case == "killed-in-commit":  # the real CLI killed (os._exit) after its first rename into place
+        before = snapshot(work)
+        child = (
+            "import os, sys\nfrom contrasat.models import output_set\nfrom contrasat.cli import main\n"
+            "output_set._step = lambda name: os._exit(9) if name == 'install 1' else None\n"
+            "main(sys.argv[1:])\n"
+        )
+        args = _args(work, None, "--probabilities", work / "p.tif")
+        proc = subprocess.run([sys.executable, "-c", child, *args], capture_output=True, text=True)
+        assert proc.returncode == 9, proc.stderr[-2000:]
+        assert not (work / "p.tif").exists() or (work / "o.tif").read_bytes() != before["o.tif"]
+        # the next run names only a statistics file in the same folder: the journal restores both outputs
+        next_run = ["map-floods", "--s1", work / "s1.tif", "--model", work / "model.onnx",
+                    "--out", work / "n.tif", "--statistics", work / "s.csv"]  # fmt: skip
+        assert main([str(a) for a in next_run]) == 0
+        after = snapshot(work)
+        assert after["o.tif"] == before["o.tif"] and after["p.tif"] == before["p.tif"]
+        assert [p.name for p in work.iterdir() if p.name.startswith(".")] == []
+        return
     if case == "sigterm":
         before = snapshot(work)
         cmd = [sys.executable, "-m", "contrasat", "--progress", "json", *_args(work, None, "--probabilities",

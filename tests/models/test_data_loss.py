@@ -136,6 +136,28 @@ def case_args(case: str, work, request) -> tuple[list, str]:
     if case == "out-read-only-file":
         (work / "previous.tif").chmod(0o444)
         return flood(work, "--out", work / "previous.tif"), "read-only"
+    if case.startswith("batch-summary-"):
+        (work / "scenes").mkdir()
+        shutil.copy(work / "s1.tif", work / "scenes" / "a.tif")
+        (work / "scenes.csv").write_text("name,s1\na,scenes/a.tif\n")
+        args = [
+            "batch",
+            work / "scenes.csv",
+            "--out",
+            work / "out",
+            "--workers",
+            "1",
+            "--model",
+            work / "model.onnx",
+        ]
+        summary = {
+            "batch-summary-is-input": (work / "scenes" / "a.tif", ".csv"),
+            "batch-summary-is-scene-list": (work / "scenes.csv", "would overwrite the input"),
+            "batch-summary-is-scene-output": (work / "out" / "a_flood.csv", "would overwrite the input"),
+        }
+        path, needle = summary[case]
+        (work / "out").mkdir()
+        return [*args, "--statistics", "--summary", path], needle
     if case == "out-missing-folder":
         return flood(work, "--out", work / "nope" / "o.tif"), "does not exist"
     if case == "series-out-is-stack":
