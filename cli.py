@@ -183,7 +183,8 @@ def _add_batch_parser(sub) -> None:
     p.add_argument("--statistics", action="store_true", help="also write <scene>_<task>.csv areas per class")
     p.add_argument("--summary", help="summary CSV (default: OUT/batch_summary.csv)")
     p.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a LocalCluster)")
-    p.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes (default: cores)")
+    p.add_argument("--workers", type=_count(1, "--workers"), default=None,
+                   help="LocalCluster worker processes (default: cores)")  # fmt: skip
     p.add_argument("--retries", type=int, default=2, help="re-runs of a scene whose task raised")
     p.add_argument("--resources", nargs="+", help="Dask resources each scene needs, e.g. GPU=1")
     p.add_argument("--tile", type=int, default=None, help="tile size in pixels (default: model card)")
@@ -435,6 +436,11 @@ def _setup_logging(verbose: int, quiet: int) -> None:
     )  # -vv: everything
     for name in ("rasterio", "fiona", "py.warnings"):
         logging.getLogger(name).setLevel(library)
+    # batch: Dask sets its loggers' levels from its config when `distributed` is first imported (later than
+    # this), in this process and in every worker process: the environment carries the command's level there.
+    import os
+
+    os.environ["DASK_LOGGING__DISTRIBUTED"] = logging.getLevelName(level).lower()
 
 
 def _hide_native_stderr() -> object | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -249,6 +250,9 @@ def map_scene(scene: Scene, out_dir: str | Path, options: BatchOptions) -> Scene
     config = RunConfig(tile_size=options.tile_size, overlap=options.overlap, batch_size=options.batch_size,
                        provider=options.provider, threads=options.threads, device_id=options.device_id)  # fmt: skip
     extra = {k: str(p) for k, p in paths.items() if k != "out"}
+    if options.provider == "cuda" and not _worker_has_cuda():
+        why = "CUDA was requested but this worker's onnxruntime has no CUDAExecutionProvider"
+        return SceneResult(scene.name, "failed", time.perf_counter() - t0, error=why)
     try:
         expected = _expected_marker(scene, options)
         if options.task == "flood":
@@ -268,6 +272,12 @@ def map_scene(scene: Scene, out_dir: str | Path, options: BatchOptions) -> Scene
     return SceneResult(
         scene.name, "done", seconds, result.class_area_km2, "", str(paths["out"]), result.provider
     )
+
+
+def _worker_has_cuda() -> bool:
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers()
 
 
 # ---------------------------------------------------------------------------------------------- the driver
@@ -323,7 +333,11 @@ def local_client(workers: int | None = None):
     from distributed import Client, LocalCluster
 
     n = workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+    if n < 1:
+        raise InputError(f"the number of workers must be 1 or more, not {n}")
+    level = logging.getLogger("contrasat").getEffectiveLevel()  # the workers log at the command's level
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=level)  # fmt: skip
     return Client(cluster)
 
 
@@ -346,9 +360,6 @@ def run_batch(
     improve). A worker lost mid-scene is handled by the scheduler, which reruns its scenes elsewhere.
     `resources`: Dask resource annotations every task needs, e.g. {'GPU': 1} on GPU workers.
     """
-    from distributed import as_completed
-    from tqdm import tqdm
-
     options = options or BatchOptions()
     out_dir = check_out_dir(scenes, Path(out_dir), summary, options)
     results: list[SceneResult] = []
@@ -359,7 +370,35 @@ def run_batch(
             results.append(done)
         else:
             todo.append(scene)
-    own_client = client is None and bool(todo)
+    if todo:  # nothing to submit when every scene is complete: no cluster, no client needed
+        results += _run_scenes(todo, out_dir, options, client, retries, resources, progress, on_result,
+                               done_before=len(results), total=len(scenes))  # fmt: skip
+    outputs = plan_summary(scenes, out_dir, summary, options)
+    text = summary_csv(results)
+    outputs.outputs[0].temp.write_text(text, encoding="utf-8")
+    outputs.outputs[0].verify = verify_table(len(results))
+    outputs.commit()
+    return results
+
+
+def _run_scenes(
+    todo: list[Scene],
+    out_dir: Path,
+    options: BatchOptions,
+    client,
+    retries: int,
+    resources: dict[str, float] | None,
+    progress: bool,
+    on_result: Callable[[SceneResult], None] | None,
+    done_before: int,
+    total: int,
+) -> list[SceneResult]:
+    """Submit the scenes still to do, one Dask task each, and collect their results as they finish."""
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    results: list[SceneResult] = []
+    own_client = client is None
     if own_client:
         client = local_client()
     try:
@@ -376,7 +415,7 @@ def run_batch(
             ): s  # fmt: skip
             for s in todo
         }
-        bar = tqdm(total=len(scenes), initial=len(results), desc="scenes", unit="scene", disable=not progress)
+        bar = tqdm(total=total, initial=done_before, desc="scenes", unit="scene", disable=not progress)
         for future in as_completed(futures):
             scene = futures[future]
             try:
@@ -396,9 +435,4 @@ def run_batch(
             cluster = client.cluster
             client.close()
             cluster.close()
-    outputs = plan_summary(scenes, out_dir, summary, options)
-    text = summary_csv(results)
-    outputs.outputs[0].temp.write_text(text, encoding="utf-8")
-    outputs.outputs[0].verify = verify_table(len(results))
-    outputs.commit()
     return results

@@ -32,6 +32,7 @@ GROUPS = {
     "series": "Pixel time series (classify-series)",
     "arguments": "Command-line arguments",
     "rasters": "Damaged or unusual input rasters",
+    "batch": "Many scenes (`contrasat batch`)",
 }
 
 # fmt: off
@@ -155,6 +156,11 @@ CASES: list[Case] = [
     Case("empty-file", "rasters", "a 0-byte .tif", EXIT2),
     Case("s1-is-folder", "rasters", "`--s1` names a folder", EXIT2),
     Case("s1-all-nodata", "rasters", "every pixel NaN", EXIT2),
+    # batch
+    Case("batch-workers-negative", "batch", "`batch --workers -2`", EXIT2 + ", no cluster started"),
+    Case("batch-cuda-without-cuda", "batch", "`batch --provider cuda` on an onnxruntime without CUDA", "each scene fails with that reason, exit 1, no map written on the CPU"),
+    Case("batch-rerun-all-done", "batch", "a re-run when every scene is already complete", "exit 0, every scene 'already complete', no cluster started"),
+    Case("batch-quiet", "batch", "`batch -q` on a LocalCluster", "nothing on stderr (Dask logs at the command's level)"),
 ]
 # fmt: on
 

@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ import pytest
 import rasterio
 from contrasat.cli import main
 from contrasat.models.batch import BatchOptions, Scene, find_scenes, run_batch
+from hostile_cases import ids
 from runtime_helpers import S1_SAMPLE, expected_classes
 
 SHARED_S1 = Path(__file__).resolve().parents[3] / "shared" / "data" / "sen1floods11" / "S1Hand"
@@ -41,7 +44,8 @@ def _summary(path: Path) -> dict[str, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def client():
-    distributed = pytest.importorskip("distributed", reason="dask distributed (requirements/batch.txt)")
+    import distributed  # requirements/batch.txt, installed by scripts/setup.sh
+
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     )
@@ -161,3 +165,42 @@ def test_cli_batch_end_to_end(tmp_path, capsys, threshold_model):
     assert "2 scenes: 2 mapped, 0 already complete, 0 failed" in capsys.readouterr().out
     for chip in chips:
         assert (tmp_path / "out" / f"{chip.stem}_flood.gpkg").stat().st_size > 0
+
+
+def _batch(*args: str | Path) -> subprocess.CompletedProcess:
+    """`contrasat batch ...` as a user runs it: its own process, real stderr."""
+    cmd = [sys.executable, "-m", "contrasat", "batch", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("case", ids("batch"))
+def test_hostile_batch(case, tmp_path, threshold_model):
+    _chips(tmp_path / "in", 1)
+    common = [tmp_path / "in", "--out", tmp_path / "out", "--model", threshold_model, "--workers", "1"]
+    if case == "batch-workers-negative":
+        proc = _batch(tmp_path / "in", "--out", tmp_path / "out", "--workers", "-2")
+        assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+            "contrasat: error: argument --workers: --workers must be 1 or more, not -2"
+        ], proc.stderr
+        assert not (tmp_path / "out").exists()
+    elif case == "batch-cuda-without-cuda":
+        import onnxruntime
+
+        if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+            pytest.skip("this onnxruntime has CUDA: the case needs an onnxruntime without it")
+        proc = _batch(*common, "--provider", "cuda")
+        assert proc.returncode == 1, proc.stderr
+        assert "has no CUDAExecutionProvider" in proc.stdout
+        assert list((tmp_path / "out").glob("*.tif")) == []
+        assert _summary(tmp_path / "out" / "batch_summary.csv").popitem()[1]["status"] == "failed"
+    elif case == "batch-rerun-all-done":
+        assert _batch(*common).returncode == 0
+        proc = _batch(*common[:-2])  # no --workers: a cluster would start only if a scene were left to do
+        assert proc.returncode == 0, proc.stderr
+        assert "1 scenes: 0 mapped, 1 already complete, 0 failed" in proc.stdout
+    elif case == "batch-quiet":
+        proc = _batch(*common, "-q")
+        assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+        assert "1 mapped" in proc.stdout
+    else:
+        raise AssertionError(f"no builder for case {case}")
