@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from ..common.flood_data.baselines import fixed_vh
+from ..common.flood_data.sen1floods11 import load_chip
 from ..common.metrics import confusion
-from ..flood.data import load_chip
-from ..flood.evaluate import fixed_vh
 from .config import HELD_OUT_FLOOD_CHIP, HELD_OUT_LC_SITE
 
 METHOD_NAMES = {
@@ -306,7 +306,7 @@ def write_report(grid: Path, out: Path) -> Path:
         "refute the paper's result at its scale.",
         "",
     ]
-    from .loro_report import keep_section
+    from .region_section import keep_section
 
     kept = keep_section(out.read_text(encoding="utf-8")) if out.is_file() else ""
     out.write_text("\n".join(md) + ("\n" + kept + "\n" if kept else ""), encoding="utf-8")

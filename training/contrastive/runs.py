@@ -9,9 +9,9 @@ from typing import Any
 import torch
 
 from ...models.card import InputSpec
+from ..common.networks.segnet import SegNet
 from .pool import spec_dict, specs_from_dict
 from .pretrain import load_encoders
-from .segment import SegNet
 from .tasks import TaskData
 
 TASK_INPUTS = {"flood_s1": (["s1"], 2), "flood_fusion": (["s1", "s2"], 2), "landcover_s2": (["s2"], 10)}
