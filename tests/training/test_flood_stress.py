@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from contrasat.training.common.flood_data.regions import Chip
 from contrasat.training.common.loro.scoring import score_region
-from contrasat.training.common.loro.tables import iou
 from contrasat.training.common.loro.training import augment
+from contrasat.training.common.metrics import counts_iou
 from contrasat.training.flood import stress
 from contrasat.training.flood.region_runs import Recipe
 from contrasat.training.flood.safeguard import ThresholdResidual, receptive_field
@@ -105,7 +105,7 @@ def test_score_region_uses_the_same_pixels_for_every_method():
     chip = _chip(label)
     scores = score_region([np.zeros((64, 64), dtype=bool)], [chip])
     assert scores["model"]["tp"] == 0 and scores["model"]["fn"] == 32 * 64 - 1
-    assert iou(scores["fixed_vh_-20dB"]) == 1.0 and iou(scores["model_or_vh"]) == 1.0
+    assert counts_iou(scores["fixed_vh_-20dB"]) == 1.0 and counts_iou(scores["model_or_vh"]) == 1.0
     assert sum(scores["otsu"].values()) == sum(scores["model"].values()) == 64 * 64 - 1
     vv_only = Chip("o", np.stack([chip.s1[0], np.full((64, 64), np.nan, np.float32)]), chip.label)
     assert score_region([np.zeros((64, 64), dtype=bool)], [vv_only])["fixed_vh_-20dB"] is None

@@ -41,4 +41,3 @@ class DualEncoder(nn.Module):
 
     def forward(self, s1: torch.Tensor, s2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.s1(s1), self.s2(s2)
-

@@ -251,7 +251,9 @@ def results(config: Path, out: Path) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def run_protocol(config: Path, out: Path, folds: list[int] | None, phase: str | None, starts: list[str] | None) -> None:
+def run_protocol(
+    config: Path, out: Path, folds: list[int] | None, phase: str | None, starts: list[str] | None
+) -> None:
     """Both phases (or `phase` alone) of the protocol in `config` over `folds` (default: all)."""
     torch.set_num_threads(1)
     proto = load_protocol(config)

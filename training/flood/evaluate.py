@@ -16,6 +16,7 @@ from ..common.metrics import Counts, confusion
 
 METHODS = ("model", "otsu_vh", "fixed_vh_-20dB")
 
+
 @torch.no_grad()
 def predict_water(net: torch.nn.Module, s1_db: np.ndarray, spec: InputSpec) -> np.ndarray:
     """(H, W) water probability of a whole chip; H, W must suit the network's pooling."""

@@ -50,7 +50,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     sh.add_argument("--also-plain", type=Path, help="also export the network without the safeguard here")
     sh.set_defaults(func=cmd_ship)
 
-    r = sub.add_parser("report-loro", help="docs/results/flood.md from the LORO, calibration and stress files")
+    r = sub.add_parser(
+        "report-loro", help="docs/results/flood.md from the LORO, calibration and stress files"
+    )
     r.add_argument("--loro", type=Path, help="LORO run folder (else the copy in --results is used)")
     r.add_argument("--results", type=Path, default=Path("docs/results"))
     r.add_argument("--shipped", required=True, help="recipe name of the shipped model")

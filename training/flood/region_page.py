@@ -14,8 +14,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..common.figures import format_score
 from ..common.loro.plan import collect
-from ..common.loro.tables import MARGIN, format_score, iou, pooled, seeds_iou
+from ..common.loro.tables import MARGIN, pooled, seeds_iou
+from ..common.metrics import counts_iou
 from ..common.readme import update_readme
 from .region_tables import (
     NAMES,
@@ -45,8 +47,8 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
     m_mean, m_sd = _pooled_vh(shipped, method)
     rows = shipped["rows"]
     vh_names = [r for r, row in rows.items() if row["source"] != "ombria"]
-    rule = iou(pooled(rows, vh_names, "fixed_vh_-20dB", 0))
-    otsu = iou(pooled(rows, vh_names, "otsu", 0))
+    rule = counts_iou(pooled(rows, vh_names, "fixed_vh_-20dB", 0))
+    otsu = counts_iou(pooled(rows, vh_names, "otsu", 0))
     verdict = (
         f"Shipped: `{args.model_name}` = recipe `{args.shipped}` scored as **{NAMES[method]}**. Over the held-out "
         f"regions that carry VH (Sen1Floods11 chips and ETCI scenes), pooled water IoU **{format_score(m_mean)} ± {format_score(m_sd)}** "

@@ -26,8 +26,8 @@ from ..common.flood_data.regions import Chip, load_region, present_bands, region
 from ..common.flood_data.sen1floods11 import band_stats, s1_spec
 from ..common.loro.plan import read_plan
 from ..common.loro.scoring import chip_shift, score_region
-from ..common.loro.tables import iou
 from ..common.loro.training import predict, train_region_balanced
+from ..common.metrics import counts_iou
 from ..common.networks.unet import UNet
 from .safeguard import ThresholdResidual
 
@@ -158,7 +158,8 @@ def run(plan: Path, out: Path, only: list[str] | None = None, seeds: list[int] |
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(json.dumps(result, indent=1), encoding="utf-8")
                 ious = ", ".join(
-                    f"{h} {iou(s['model']):.3f}/{iou(s['fixed_vh_-20dB']):.3f}" for h, s in scores.items()
+                    f"{h} {counts_iou(s['model']):.3f}/{counts_iou(s['fixed_vh_-20dB']):.3f}"
+                    for h, s in scores.items()
                 )
                 print(
                     f"{recipe.name} seed{seed} fold{k} {result['seconds']:.0f}s  model/VH: {ious}", flush=True

@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ..common.loro.tables import MARGIN, format_score, iou, pooled, seeds_iou
+from ..common.figures import format_score
+from ..common.loro.tables import MARGIN, pooled, seeds_iou
+from ..common.metrics import counts_iou
 
 NAMES = {"model": "network", "model_or_vh": "network OR VH<-20 (safeguard)", "otsu": "Otsu per chip",
          "fixed_vh_-20dB": "VH < -20 dB", "vh_level": "VH < -20 dB on level-aligned input"}  # fmt: skip
@@ -32,8 +34,8 @@ def clearly_better(t: dict[str, Any], method: str) -> bool:
     """Pooled over the regions with VH, every seed beats VH < -20 dB by more than MARGIN."""
     rows = t["rows"]
     names = [r for r, row in rows.items() if row["source"] != "ombria"]
-    rule = iou(pooled(rows, names, "fixed_vh_-20dB", 0))
-    vals = [iou(pooled(rows, names, method, k)) for k in range(len(t["seeds"]))]
+    rule = counts_iou(pooled(rows, names, "fixed_vh_-20dB", 0))
+    vals = [counts_iou(pooled(rows, names, method, k)) for k in range(len(t["seeds"]))]
     return bool(vals) and all(v > rule + MARGIN for v in vals)
 
 
@@ -49,8 +51,8 @@ def criterion(rows: dict[str, Any], method: str) -> list[str]:
     """Regions with VH where the method's mean-over-seeds IoU is below VH < -20 dB by more than MARGIN."""
     bad = []
     for r, row in rows.items():
-        rule = iou(row["seeds"][0]["fixed_vh_-20dB"])
-        vals = [iou(s.get(method)) for s in row["seeds"] if s.get(method) is not None]
+        rule = counts_iou(row["seeds"][0]["fixed_vh_-20dB"])
+        vals = [counts_iou(s.get(method)) for s in row["seeds"] if s.get(method) is not None]
         if math.isnan(rule) or not vals:
             continue
         m = float(np.nanmean(vals)) if not all(math.isnan(v) for v in vals) else math.nan
@@ -75,9 +77,11 @@ def region_lines(t: dict[str, Any], methods: list[str]) -> list[str]:
         cells = []
         for m in methods:
             mean, sd, each = seeds_iou([s.get(m) for s in row["seeds"]])
-            cells.append(f"{format_score(mean)} ± {format_score(sd)} ({each})" if n > 1 else format_score(mean))
+            cells.append(
+                f"{format_score(mean)} ± {format_score(sd)} ({each})" if n > 1 else format_score(mean)
+            )
         lines.append(f"| {r} | {row['source']} | {share:.3f} | " + " | ".join(cells)
-                     + f" | {format_score(iou(row['seeds'][0]['otsu']))} | {format_score(iou(row['seeds'][0]['fixed_vh_-20dB']))} |")  # fmt: skip
+                     + f" | {format_score(counts_iou(row['seeds'][0]['otsu']))} | {format_score(counts_iou(row['seeds'][0]['fixed_vh_-20dB']))} |")  # fmt: skip
     sets = [(f"**pooled {g}**", names) for g, names in groups.items() if names]
     sets.append(("**pooled, regions with VH**", groups["sen1floods11"] + groups["etci2021"]))
     sets.append(("**pooled, all regions**", list(rows)))
@@ -85,9 +89,13 @@ def region_lines(t: dict[str, Any], methods: list[str]) -> list[str]:
         cells = []
         for m in methods:
             mean, sd, each = seeds_iou([pooled(rows, names, m, k) for k in range(n)])
-            cells.append(f"**{format_score(mean)}** ± {format_score(sd)} ({each})" if n > 1 else f"**{format_score(mean)}**")
+            cells.append(
+                f"**{format_score(mean)}** ± {format_score(sd)} ({each})"
+                if n > 1
+                else f"**{format_score(mean)}**"
+            )
         lines.append(f"| {label} | | | " + " | ".join(cells)
-                     + f" | {format_score(iou(pooled(rows, names, 'otsu', 0)))} | {format_score(iou(pooled(rows, names, 'fixed_vh_-20dB', 0)))} |")  # fmt: skip
+                     + f" | {format_score(counts_iou(pooled(rows, names, 'otsu', 0)))} | {format_score(counts_iou(pooled(rows, names, 'fixed_vh_-20dB', 0)))} |")  # fmt: skip
     return lines
 
 
@@ -118,7 +126,9 @@ def stress_lines(stress: dict[str, dict[str, float]]) -> list[str]:
     keys = list(next(iter(stress.values())))
     lines = ["| figure | " + " | ".join(stress) + " |", "| --- |" + " ---: |" * len(stress)]
     for k in keys:
-        lines.append(f"| {k} | " + " | ".join(format_score(v.get(k, math.nan)) for v in stress.values()) + " |")
+        lines.append(
+            f"| {k} | " + " | ".join(format_score(v.get(k, math.nan)) for v in stress.values()) + " |"
+        )
     return lines
 
 
@@ -152,8 +162,8 @@ def readme_rows(table: dict[str, Any], stress: dict[str, Any], args: argparse.Na
     rows = t["rows"]
     vh = [r for r, row in rows.items() if row["source"] != "ombria"]
     m, sd, _ = seeds_iou([pooled(rows, vh, args.safeguard, k) for k in range(len(t["seeds"]))])
-    rule = iou(pooled(rows, vh, "fixed_vh_-20dB", 0))
-    otsu = iou(pooled(rows, vh, "otsu", 0))
+    rule = counts_iou(pooled(rows, vh, "fixed_vh_-20dB", 0))
+    otsu = counts_iou(pooled(rows, vh, "otsu", 0))
     bad = criterion(rows, args.safeguard)
     note = (
         f"worse than the rule by > {MARGIN} on {', '.join(bad)}"

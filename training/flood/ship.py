@@ -19,7 +19,8 @@ from ...models.card import ClassInfo, ModelCard, read_card, write_card
 from ..common.export import export_s1_net
 from ..common.flood_data.regions import load_region, regions
 from ..common.flood_data.sen1floods11 import DEMO_CHIP
-from ..common.loro.tables import iou, pooled, seeds_iou
+from ..common.loro.tables import pooled, seeds_iou
+from ..common.metrics import counts_iou
 from .region_runs import aligned, load_plan, train_recipe
 from .region_tables import recipe_table
 from .safeguard import VH, receptive_field
@@ -117,15 +118,15 @@ def loro_metrics(table: dict, recipe: str, method: str) -> dict:
     for r, row in rows.items():
         mean, sd, _ = seeds_iou([s.get(method) for s in row["seeds"]])
         per[r] = {"shipped": None if mean != mean else round(mean, 4),
-                  "fixed_vh_-20dB": round(iou(row["seeds"][0]["fixed_vh_-20dB"]), 4) if row["seeds"][0]["fixed_vh_-20dB"] else None,
-                  "otsu": round(iou(row["seeds"][0]["otsu"]), 4)}  # fmt: skip
+                  "fixed_vh_-20dB": round(counts_iou(row["seeds"][0]["fixed_vh_-20dB"]), 4) if row["seeds"][0]["fixed_vh_-20dB"] else None,
+                  "otsu": round(counts_iou(row["seeds"][0]["otsu"]), 4)}  # fmt: skip
     vh = [r for r, row in rows.items() if row["source"] != "ombria"]
     mean, sd, _ = seeds_iou([pooled(rows, vh, method, k) for k in range(len(t["seeds"]))])
     return {
         "split": LORO_SPLIT, "recipe": recipe, "method": method, "seeds": t["seeds"],
         "pooled_water_iou_regions_with_vh": {"shipped": round(mean, 4), "shipped_sd": round(sd, 4),
-            "fixed_vh_-20dB": round(iou(pooled(rows, vh, "fixed_vh_-20dB", 0)), 4),
-            "otsu": round(iou(pooled(rows, vh, "otsu", 0)), 4)},
+            "fixed_vh_-20dB": round(counts_iou(pooled(rows, vh, "fixed_vh_-20dB", 0)), 4),
+            "otsu": round(counts_iou(pooled(rows, vh, "otsu", 0)), 4)},
         "per_region_water_iou": per,
     }  # fmt: skip
 
@@ -155,7 +156,9 @@ def ship(
     for guard, path, exported in ((safeguard, out, model), (None, also_plain, net)):
         if path is None:
             continue
-        export_s1_net(exported, card_for(name, spec, recipe, guard, loro, None, params, rf, sorted(data)), path)
+        export_s1_net(
+            exported, card_for(name, spec, recipe, guard, loro, None, params, rf, sorted(data)), path
+        )
         stress = score(onnx_predictor(path), load_fixture(FIXTURE))
         card = card_for(name, spec, recipe, guard, loro, stress, params, rf, sorted(data))
         diff = export_s1_net(exported, card, path)

@@ -40,8 +40,6 @@ def fixed_vh(s1_db: np.ndarray, threshold_db: float = FIXED_VH_DB) -> np.ndarray
         return s1_db[VH] < threshold_db
 
 
-
-
 def otsu_mask(chip: Chip) -> np.ndarray:
     """Otsu on this chip's VH (its VV when it has no VH); all dry when the band is constant."""
     band = 1 if 1 in present_bands(chip) else 0

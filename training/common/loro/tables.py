@@ -1,5 +1,5 @@
-"""LORO figures from saved counts: IoU over count dicts, pooling over regions, mean and sd over seeds, and the
-number format of the results pages (both kits' pages read the same results files)."""
+"""LORO figures from saved counts: IoU over count dicts, pooling over regions, mean and sd over seeds (both
+kits' results pages read the same results files)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,11 @@ import math
 
 import numpy as np
 
+from ..figures import format_score
+from ..metrics import counts_iou
+
 MARGIN = 0.05  # the protocol's rule: never worse than VH < -20 dB by more than this on a held-out region
 COUNT_KEYS = ("tp", "fp", "fn", "tn")
-
-
-def iou(c: dict | None) -> float:
-    """Water IoU of a count dict; NaN when it is missing or has nothing to score."""
-    if not c:
-        return math.nan
-    u = c["tp"] + c["fp"] + c["fn"]
-    return c["tp"] / u if u else math.nan
-
-
-def format_score(x: float | None) -> str:
-    """A score as the results pages print it: three decimals, a dash when undefined."""
-    return "—" if x is None or math.isnan(x) else f"{x:.3f}"
 
 
 def add_counts(a: dict | None, b: dict | None) -> dict | None:
@@ -44,7 +34,7 @@ def pooled(rows: dict, names: list[str], method: str, k: int) -> dict | None:
 
 def seeds_iou(per_seed: list[dict | None]) -> tuple[float, float, str]:
     """Mean and sd of the IoU over seeds, and the per-seed values as printed."""
-    vals = [iou(c) for c in per_seed]
+    vals = [counts_iou(c) for c in per_seed]
     ok = [v for v in vals if not math.isnan(v)]
     if not ok:
         return math.nan, math.nan, "—"

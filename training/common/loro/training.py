@@ -53,7 +53,9 @@ def augment(chip: Chip, r: CropAugment, rng: np.random.Generator) -> tuple[np.nd
 def water_share(data: dict[str, list[Chip]]) -> float:
     """Mean over regions of the mean water share of their chips (what the region-balanced draw sees)."""
     names = sorted(data)
-    return float(np.mean([np.mean([(c.label == 1).sum() / max(1, c.valid.sum()) for c in data[n]]) for n in names]))
+    return float(
+        np.mean([np.mean([(c.label == 1).sum() / max(1, c.valid.sum()) for c in data[n]]) for n in names])
+    )
 
 
 def train_region_balanced(

@@ -44,4 +44,3 @@ class UNet(nn.Module):
         for up, dec in zip(self.up, self.dec, strict=True):
             x = dec(torch.cat([up(x), skips.pop()], dim=1))
         return self.head(x)
-
