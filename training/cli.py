@@ -26,6 +26,7 @@ KITS: dict[str, tuple[str, str]] = {
         ".landcover.cli",
         "S2 land cover: leave-one-site-out vs majority class, per-pixel trees and net, report, export",
     ),
+    "finetune": (".finetune.cli", "the fine-tuning study: IoU against polygon count, its results page"),
 }
 TRAIN_EXTRA = {"torch", "lmdb", "safetensors"}  # modules of the `train` extra
 

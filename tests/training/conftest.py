@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from contrasat.training.flood.data import Chip, floods_dir, load_chip
+from contrasat.training.common.flood_data.sen1floods11 import Chip, floods_dir, load_chip
 
 FIXTURE_DATA = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 

@@ -11,11 +11,11 @@ import torch
 from contrasat.models.card import read_card
 from contrasat.models.pipeline import land_cover, map_floods
 from contrasat.training.common.export import ProbsNet, parity
+from contrasat.training.common.networks.segnet import SegNet
 from contrasat.training.contrastive.cards import LANDCOVER_CLASSES, card_for
 from contrasat.training.contrastive.export import export_segnet
 from contrasat.training.contrastive.pool import specs_from
 from contrasat.training.contrastive.scenes import load_terramind
-from contrasat.training.contrastive.segment import SegNet
 from contrastive_helpers import terramind_root
 
 SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contrasat.training.contrastive.loro_report import (
+from contrasat.training.contrastive.region_section import (
     BEGIN,
     END,
     common_seeds,
@@ -70,7 +70,7 @@ def test_section_replaces_only_its_marked_part(tmp_path):
 
 
 def test_the_whole_page_report_carries_the_section_over():
-    from contrasat.training.contrastive.loro_report import keep_section
+    from contrasat.training.contrastive.region_section import keep_section
 
     assert keep_section("# page without the section\n") == ""
     page = f"# old grid page\n\n{BEGIN}\nLORO table\n{END}\n"

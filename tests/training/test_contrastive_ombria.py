@@ -7,12 +7,13 @@ import pytest
 from contrasat.models.bands import S2L1C_BANDS
 from contrasat.models.preprocess import prepare
 from contrasat.training.common.data_root import REPO_ROOT
-from contrasat.training.contrastive.flood_loro import fold_pool, load_protocol
+from contrasat.training.common.flood_data import ombria
+from contrasat.training.common.flood_data import regions as sources
+from contrasat.training.common.flood_data.sen1floods11 import floods_dir
 from contrasat.training.contrastive.ombria_pairs import RGB_BANDS, load_ombria_pairs
 from contrasat.training.contrastive.pool import specs_from
+from contrasat.training.contrastive.region_runs import fold_pool, load_protocol
 from contrasat.training.contrastive.scenes import load_sen1floods11_pairs
-from contrasat.training.flood import ombria, sources
-from contrasat.training.flood.data import floods_dir
 from PIL import Image
 
 ROOT = sources.data_root()  # the shared data (read at import, before the fixture-data override)
@@ -40,7 +41,7 @@ def test_protocol_uses_the_flood_plan_and_maps_rgb_only(protocol):
     assert set(protocol.rgb_map) == set(RGB_BANDS)
     assert protocol.starts == ["multimodal", "simclr", "random"] and protocol.seeds == [0, 1, 2]
     assert "ombria" in protocol.pretrain.sources
-    assert protocol.finetune.recipe().vv_raise_scope == protocol.finetune.vv_raise_scope
+    assert isinstance(protocol.finetune.vv_raise_scope, str) and protocol.finetune.crop > 0  # a CropAugment
     # every fold has exactly one pre-training pool, and that pool excludes all of the fold's regions
     assert sorted(k for g in protocol.pool_groups for k in g) == list(range(len(protocol.folds)))
     for k, regions in enumerate(protocol.folds):
@@ -98,9 +99,9 @@ def test_finetune_starts_from_the_given_encoder(india):
     import dataclasses
 
     import torch
-    from contrasat.training.contrastive.encoders import ResNetEncoder
-    from contrasat.training.contrastive.flood_loro import LoroFinetune, finetune
-    from contrasat.training.flood.loro import spec_for
+    from contrasat.training.common.networks.resnet import ResNetEncoder
+    from contrasat.training.contrastive.region_runs import LoroFinetune, finetune
+    from contrasat.training.flood.region_runs import spec_for
 
     torch.set_num_threads(1)  # the kits train on one thread; the default oversubscribes a shared CPU
     torch.manual_seed(123)

@@ -4,6 +4,7 @@ every refusal (labels outside, one class, too few pixels, unknown classes, no to
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import json
 
@@ -68,6 +69,8 @@ def test_cli_writes_a_model_whose_card_records_base_labels_and_metrics(finetuned
     card = read_card(out)
     assert card.name == "mine" and card.task == "flood"
     assert card.training["method"] == METHOD == "fine-tuned on user labels"
+    module, _, name = card.training["code"].rpartition(".")  # the card names code that exists
+    assert getattr(importlib.import_module(module), name) is run_finetune
     assert card.training["base_model"]["name"] == "flood_s1_contrastive"
     assert card.inputs[0].mean == read_card(resolve_model("flood_s1_contrastive", "flood")).inputs[0].mean
     lab = card.training["labels"]
@@ -275,14 +278,14 @@ def test_progress_protocol_and_json_summary(finetuned):
 
 def test_tiled_prediction_matches_one_pass_inside_tiles():
     """Large held-back regions are predicted tile by tile; with context the result matches a single pass."""
-    from contrasat.training.finetune import job
+    from contrasat.training.finetune import predict
 
     net, _ = load_base(resolve_model("flood_s1_contrastive", "flood"))
     x = np.random.default_rng(0).normal(size=(2, 200, 136)).astype(np.float32)
-    whole = job.predict_water(net, x)
+    whole = predict.predict_water(net, x)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(job, "TILE", 64)
-        tiled = job.predict_water(net, x)
+        mp.setattr(predict, "TILE", 64)
+        tiled = predict.predict_water(net, x)
     assert tiled.shape == (200, 136) and np.max(np.abs(tiled - whole)) < 1e-3
 
 

@@ -12,7 +12,10 @@ import rasterio
 from contrasat.models.registry import resolve_model
 from contrasat.training.finetune.base_weights import load_base
 from contrasat.training.finetune.label_draw import draw_polygons
-from contrasat.training.finetune.study import SIMCLR, blocks, run_study, simclr_model, write_report
+from contrasat.training.finetune.study.design import SIMCLR
+from contrasat.training.finetune.study.protocol import run_study, simclr_model
+from contrasat.training.finetune.study.report import write_report
+from contrasat.training.finetune.study.scoring import blocks
 from rasterio.features import rasterize
 
 CHIP = "Spain_7370579"
@@ -78,7 +81,8 @@ def test_study_runs_and_writes_its_page(tmp_path, simclr):
 
 
 def test_merge_joins_runs_split_by_chip_and_refuses_other_protocols(tmp_path):
-    from contrasat.training.finetune.study import merge_results
+    from contrasat.training.common.errors import UsageError
+    from contrasat.training.finetune.study.protocol import merge_results
 
     def part(chip: str, steps: int) -> Path:
         path = tmp_path / f"{chip}_{steps}.json"
@@ -91,5 +95,5 @@ def test_merge_joins_runs_split_by_chip_and_refuses_other_protocols(tmp_path):
     merged = json.loads(out.read_text())
     assert merged["protocol"]["chips"] == ["A", "B"] and set(merged["runs"]) == {"A/2/0/base", "B/2/0/base"}
     assert set(merged["references"]) == {"A/vh", "B/vh"}
-    with pytest.raises(SystemExit, match="protocol differs"):
+    with pytest.raises(UsageError, match="protocol differs"):
         merge_results([part("A", 200), part("B", 100)], tmp_path / "n.json")

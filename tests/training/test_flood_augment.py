@@ -1,6 +1,6 @@
 import numpy as np
 from contrasat.training.common.augment import AugmentConfig, flip_rot, radiometric, random_crop, sample
-from contrasat.training.flood.data import IGNORE, Chip
+from contrasat.training.common.flood_data.sen1floods11 import IGNORE, Chip
 
 
 def _chip(rng, size=48) -> Chip:

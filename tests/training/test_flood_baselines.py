@@ -1,6 +1,6 @@
 import numpy as np
+from contrasat.training.common.flood_data.baselines import FIXED_VH_DB, fixed_vh, otsu_threshold, otsu_vh
 from contrasat.training.common.metrics import confusion
-from contrasat.training.flood.evaluate import FIXED_VH_DB, fixed_vh, otsu_threshold, otsu_vh
 
 
 def test_otsu_splits_two_modes(rng):

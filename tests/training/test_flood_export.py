@@ -5,12 +5,12 @@ import pytest
 import torch
 from contrasat.models.card import read_card
 from contrasat.training.common import export as export_mod
+from contrasat.training.common.export import export_s1_net
+from contrasat.training.common.flood_data.sen1floods11 import s1_spec
 from contrasat.training.common.metrics import Counts
+from contrasat.training.common.networks.unet import UNet
 from contrasat.training.flood.card import flood_card
 from contrasat.training.flood.config import FloodConfig
-from contrasat.training.flood.data import s1_spec
-from contrasat.training.flood.export import export_unet
-from contrasat.training.flood.networks import UNet
 
 
 def _card():
@@ -28,7 +28,7 @@ def test_export_round_trip_matches_torch_and_card_is_readable(tmp_path):
     torch.manual_seed(0)
     net = UNet(width=4).eval()
     path = tmp_path / "flood.onnx"
-    diff = export_unet(net, _card(), path, tile=64)
+    diff = export_s1_net(net, _card(), path, tile=64)
     assert diff < 1e-4
     card = read_card(path)
     assert card.name == "flood_s1_unet" and card.task == "flood"
@@ -56,5 +56,5 @@ def test_export_fails_and_removes_file_when_parity_breaks(tmp_path, monkeypatch)
     monkeypatch.setattr(export_mod, "parity", lambda *a, **k: 3e-3)  # as if ORT disagreed with torch
     path = tmp_path / "bad.onnx"
     with pytest.raises(export_mod.ParityError):
-        export_unet(UNet(width=4).eval(), _card(), path, tile=32)
+        export_s1_net(UNet(width=4).eval(), _card(), path, tile=32)
     assert not path.exists()

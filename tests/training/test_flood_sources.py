@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from contrasat.training.flood import calibration, etci, ombria, sources
+from contrasat.training.common.flood_data import etci, ombria
+from contrasat.training.common.flood_data import regions as sources
+from contrasat.training.flood import calibration
 from PIL import Image
 
 ROOT = sources.data_root()  # the shared data (read at import, before the fixture-data override)

@@ -6,10 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from contrasat.training.flood import loro, stress
+from contrasat.training.common.flood_data.regions import Chip
+from contrasat.training.common.loro.scoring import score_region
+from contrasat.training.common.loro.training import augment
+from contrasat.training.common.metrics import counts_iou
+from contrasat.training.flood import stress
+from contrasat.training.flood.region_runs import Recipe
 from contrasat.training.flood.safeguard import ThresholdResidual, receptive_field
 from contrasat.training.flood.ship import UnionWithRule
-from contrasat.training.flood.sources import Chip
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "flood_stress" / "stress.npz"
 
@@ -88,9 +92,9 @@ def test_augment_keeps_image_and_label_together(rng):
     label = np.zeros((128, 128), dtype=np.int64)
     label[:, 64:] = 1
     chip = _chip(label)
-    recipe = loro.Recipe(name="t", crop=32, gain_db=0.0, vv_water_raise_db=0.0, noise_db=0.0, vv_dropout=0.0)
+    recipe = Recipe(name="t", crop=32, gain_db=0.0, vv_water_raise_db=0.0, noise_db=0.0, vv_dropout=0.0)
     for _ in range(20):
-        img, lab = loro.augment(chip, recipe, rng)
+        img, lab = augment(chip, recipe, rng)
         assert np.all((img[1] < -20) == (lab == 1))
 
 
@@ -99,9 +103,9 @@ def test_score_region_uses_the_same_pixels_for_every_method():
     label[:32] = 1
     label[0, 0] = -1
     chip = _chip(label)
-    scores = loro.score_region([np.zeros((64, 64), dtype=bool)], [chip])
+    scores = score_region([np.zeros((64, 64), dtype=bool)], [chip])
     assert scores["model"]["tp"] == 0 and scores["model"]["fn"] == 32 * 64 - 1
-    assert loro.iou(scores["fixed_vh_-20dB"]) == 1.0 and loro.iou(scores["model_or_vh"]) == 1.0
+    assert counts_iou(scores["fixed_vh_-20dB"]) == 1.0 and counts_iou(scores["model_or_vh"]) == 1.0
     assert sum(scores["otsu"].values()) == sum(scores["model"].values()) == 64 * 64 - 1
     vv_only = Chip("o", np.stack([chip.s1[0], np.full((64, 64), np.nan, np.float32)]), chip.label)
-    assert loro.score_region([np.zeros((64, 64), dtype=bool)], [vv_only])["fixed_vh_-20dB"] is None
+    assert score_region([np.zeros((64, 64), dtype=bool)], [vv_only])["fixed_vh_-20dB"] is None

@@ -1,11 +1,11 @@
 import numpy as np
 import torch
 from contrasat.models.preprocess import prepare
+from contrasat.training.common.flood_data.sen1floods11 import IGNORE, band_stats, s1_spec
 from contrasat.training.common.losses import flood_loss, water_weight
+from contrasat.training.common.networks.unet import UNet
 from contrasat.training.flood.config import FloodConfig
-from contrasat.training.flood.data import IGNORE, band_stats, s1_spec
 from contrasat.training.flood.evaluate import METHODS
-from contrasat.training.flood.networks import UNet
 from contrasat.training.flood.train import train_fold
 
 from .conftest import crop
@@ -42,7 +42,7 @@ def test_loss_ignores_nodata_labels():
 
 
 def test_train_fold_scores_model_and_baselines_on_held_out_chip(floods_root):
-    from contrasat.training.flood.data import load_chip
+    from contrasat.training.common.flood_data.sen1floods11 import load_chip
 
     chips = [crop(load_chip(n), 0, 0, 64) for n in ("India_900498", "Nigeria_812045", "Spain_7370579")]
     cfg = FloodConfig(steps=4, batch=2, eval_every=2, width=4)

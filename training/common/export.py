@@ -93,3 +93,16 @@ def export_onnx(
         path.unlink(missing_ok=True)
         raise ParityError(f"ONNX Runtime differs from torch by {diff:.2e} (limit {PARITY_TOL:.0e})")
     return diff
+
+
+def export_s1_net(net: torch.nn.Module, card: ModelCard, path: str | Path, tile: int = 256) -> float:
+    """Write a single-input S1 network (logits, 2 bands) wrapped in softmax to `path` with `card`; dynamic
+    N/H/W. Returns the parity diff; raises ParityError (file removed) when ONNX Runtime and torch disagree.
+
+    The flood kit's U-Net and the fine-tune kit's networks (U-Net or SegNet) go out through this one call.
+    """
+    axes = {0: "n", 2: "h", 3: "w"}
+    return export_onnx(
+        ProbsNet(net), card, path, example={"s1": (1, 2, tile, tile)}, dynamic={"s1": axes, "probs": axes},
+        checks=[{"s1": (2, 2, tile, tile)}, {"s1": (1, 2, 96, 160)}],
+    )  # fmt: skip

@@ -11,6 +11,14 @@ import numpy as np
 IGNORE = -1  # label value excluded from losses and metrics (nodata, unlabelled)
 
 
+def counts_iou(c: dict | None) -> float:
+    """Water IoU of stored counts ({"tp", "fp", "fn", ...}); NaN when missing or nothing to score."""
+    if not c:
+        return math.nan
+    union = c["tp"] + c["fp"] + c["fn"]
+    return c["tp"] / union if union else math.nan
+
+
 @dataclass
 class Counts:
     tp: int = 0

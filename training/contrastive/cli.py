@@ -1,6 +1,7 @@
 """`contrasat train contrastive ...`: pre-train, fine-tune, evaluate, run the experiment, report, export.
 
-Registered in training/cli.py (`python -m contrasat.training.cli contrastive ...` works too).
+Registered in training/cli.py. Commands import their modules when they run, so that building the parser
+(`contrasat train --help`, a runtime-only install) loads no torch.
 Runs single-process, or under `torchrun --nproc_per_node N -m contrasat.training.cli contrastive pretrain`
 (DDP: gloo on CPU, nccl + AMP on CUDA). Exit codes: 0 success, 2 bad input (one-line message).
 """
@@ -58,6 +59,13 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--out", type=Path, required=True, help="results page (docs/results/contrastive.md in the repository)"
     )
+
+    lo = sub.add_parser("loro", help="pre-trained encoders under the flood leave-one-region-out protocol")
+    lo.add_argument("--config", type=Path, required=True, help="training/configs/contrastive_loro.toml")
+    lo.add_argument("--out", type=Path, required=True, help="run folder (resumes; workers share it)")
+    lo.add_argument("--folds", nargs="*", type=int, help="fold indices to run (default: all)")
+    lo.add_argument("--phase", choices=["pretrain", "finetune"], help="run one phase (default: both)")
+    lo.add_argument("--starts", nargs="*", help="finetune phase: starts to run (default: all)")
 
     lr = sub.add_parser("report-loro", help="the flood leave-one-region-out section of the results page")
     lr.add_argument("--results", type=Path, required=True, help="docs/results/contrastive_loro.json")
@@ -221,17 +229,26 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_loro(args: argparse.Namespace) -> int:
+    from .region_runs import run_protocol
+
+    if not args.config.is_file():
+        raise UsageError(f"config file not found: {args.config}")
+    run_protocol(args.config, args.out, args.folds, args.phase, args.starts)
+    return 0
+
+
 def cmd_report_loro(args: argparse.Namespace) -> int:
-    from .loro_report import write_section
+    from .region_section import write_section
 
     if args.runs is not None:
-        from .flood_loro import results
+        from .region_runs import results
 
         if args.config is None:
             raise UsageError("--runs needs --config (the protocol file the runs followed)")
         args.results.write_text(json.dumps(results(args.config, args.runs), indent=1), encoding="utf-8")
     if args.probe_runs is not None:
-        from .flood_loro import results
+        from .region_runs import results
 
         if args.probe is None or args.probe_config is None:
             raise UsageError("--probe-runs needs --probe (file to write) and --probe-config")
@@ -336,5 +353,5 @@ def cmd_ship(args: argparse.Namespace) -> int:
 COMMANDS = {
     "pretrain": cmd_pretrain, "finetune": cmd_finetune, "evaluate": cmd_evaluate,
     "experiment": cmd_experiment, "report": cmd_report, "export": cmd_export, "ship": cmd_ship,
-    "report-loro": cmd_report_loro,
+    "loro": cmd_loro, "report-loro": cmd_report_loro,
 }  # fmt: skip

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..flood.config import SHIPPED_HOLDOUT
+from ..common.flood_data.sen1floods11 import DEMO_CHIP
 from .views import AugConfig
 
 METHODS = ("multimodal", "simclr_s1", "simclr_s2")
 # Test scenes of the downstream tasks never enter pre-training, not even unlabelled.
-HELD_OUT_FLOOD_CHIP = SHIPPED_HOLDOUT  # the bundled flood model's held-out chip: comparable numbers
+HELD_OUT_FLOOD_CHIP = DEMO_CHIP  # the bundled flood model's held-out chip: comparable numbers
 HELD_OUT_LC_SITE = "282D_485L_3_3"  # TerraMind site scored for land cover (water, trees, bare, rangeland)
 
 

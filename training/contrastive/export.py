@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ...models.card import ModelCard
 from ..common.export import ProbsNet, export_onnx
-from .segment import INPUT_CHANNELS, SegNet
+from ..common.networks.segnet import INPUT_CHANNELS, SegNet
 
 
 def export_segnet(net: SegNet, card: ModelCard, path: str | Path, tile: int = 256) -> float:

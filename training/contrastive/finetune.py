@@ -16,9 +16,9 @@ from ...models.card import InputSpec
 from ..common.augment import AugmentConfig, radiometric
 from ..common.losses import flood_loss, water_weight
 from ..common.metrics import confusion
+from ..common.networks.segnet import SegNet
 from .config import FinetuneConfig
 from .pretrain import load_encoders
-from .segment import SegNet
 from .tasks import Sample, TaskData
 from .views import dihedral, normalise
 

@@ -1,6 +1,6 @@
 """OMBRIA's co-located S1/S2 "after" images as pre-training pairs (S1 one band, S2 true-colour RGB, 8-bit).
 
-S1: the flood kit's calibrated dB (flood/calibration.py: OMBRIA is read as VV), VH missing (NaN).
+S1: the flood kit's calibrated dB (training/flood/calibration.py: OMBRIA is read as VV), VH missing (NaN).
 S2: R, G, B fill B04, B03, B02 through a per-band linear map to reflectance x 10000 (fixed in the protocol
 config); the other 10 bands are NaN, which models.preprocess.prepare turns into the band's normalised mean.
 Scene names are the flood kit's place names ("S1train_0001", "ALBANIA_1"), so a LORO fold can remove its
@@ -15,8 +15,8 @@ import numpy as np
 from PIL import Image
 
 from ...models.bands import S2L1C_BANDS
-from ..flood import ombria
-from ..flood.sources import OMBRIA_REGIONS, calibration, to_db
+from ..common.flood_data import ombria
+from ..common.flood_data.regions import OMBRIA_REGIONS, calibration, to_db
 from .scenes import PairedScene
 
 RGB_BANDS = ("B04", "B03", "B02")  # PNG channel order R, G, B

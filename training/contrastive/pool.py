@@ -7,7 +7,7 @@ from pathlib import Path
 from ...models.bands import S1_BANDS, S2L1C_BANDS
 from ...models.card import InputSpec
 from ..common.data_root import data_root
-from ..flood.data import S1_CLIP_DB, floods_dir
+from ..common.flood_data.sen1floods11 import S1_CLIP_DB, floods_dir
 from .bigearthnet import configilm_mock_lmdb, load_bigearthnet
 from .layouts import ssl4eo_pairs
 from .ombria_pairs import load_ombria_pairs

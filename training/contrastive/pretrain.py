@@ -18,9 +18,10 @@ from tqdm import tqdm
 from ..common import distributed as ddp
 from ..common.config import to_dict
 from ..common.losses import info_nce, nt_xent
+from ..common.networks import n_params
 from ..common.schedule import scheduler, warmup_cosine
 from .config import PretrainConfig
-from .encoders import DualEncoder, Embedder, n_params
+from .encoders import DualEncoder, Embedder
 from .pool import load_pool, spec_dict, specs_from
 from .scenes import PairedScene
 from .views import multimodal_batch, simclr_batch

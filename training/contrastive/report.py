@@ -10,10 +10,14 @@ from typing import Any
 
 import numpy as np
 
+from ...models.card import read_card
+from ...models.registry import WEIGHTS_DIR
+from ..common.flood_data.baselines import fixed_vh
+from ..common.flood_data.sen1floods11 import load_chip
 from ..common.metrics import confusion
-from ..flood.data import load_chip
-from ..flood.evaluate import fixed_vh
+from .cards import LANDCOVER_CLASSES
 from .config import HELD_OUT_FLOOD_CHIP, HELD_OUT_LC_SITE
+from .region_section import keep_section
 
 METHOD_NAMES = {
     ("flood_s1", "multimodal"): "multimodal (S1 enc.)",
@@ -79,9 +83,6 @@ def threshold_reference() -> float | None:
 
 def bundled_flood_reference() -> tuple[str, float] | None:
     """The bundled flood_s1_unet's held-out IoU from its card, when that model is present."""
-    from ...models.card import read_card
-    from ...models.registry import WEIGHTS_DIR
-
     path = WEIGHTS_DIR / "flood_s1_unet.onnx"
     if not path.is_file():
         return None
@@ -94,7 +95,6 @@ def bundled_flood_reference() -> tuple[str, float] | None:
 
 def class_iou_lines(rows: list[dict[str, Any]]) -> list[str]:
     """Land cover, label fraction 'all': per-class IoU on the test site, mean over seeds."""
-    from .cards import LANDCOVER_CLASSES
 
     names = {c.value: c.name for c in LANDCOVER_CLASSES}
     acc: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -306,7 +306,6 @@ def write_report(grid: Path, out: Path) -> Path:
         "refute the paper's result at its scale.",
         "",
     ]
-    from .loro_report import keep_section
 
     kept = keep_section(out.read_text(encoding="utf-8")) if out.is_file() else ""
     out.write_text("\n".join(md) + ("\n" + kept + "\n" if kept else ""), encoding="utf-8")
@@ -353,8 +352,6 @@ def _mean_gaps(table: dict[tuple[str, str, str, str], list[float]]) -> str:
 
 def shipped_lines() -> list[str]:
     """Held-out metrics of the contrastive kit's bundled models, read from their cards."""
-    from ...models.card import read_card
-    from ...models.registry import WEIGHTS_DIR
 
     lines = []
     for name in ("flood_s1s2_fusion", "landcover_s2", "flood_s1_contrastive"):

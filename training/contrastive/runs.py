@@ -9,9 +9,10 @@ from typing import Any
 import torch
 
 from ...models.card import InputSpec
+from ..common.networks.segnet import SegNet
+from .experiment import INIT
 from .pool import spec_dict, specs_from_dict
 from .pretrain import load_encoders
-from .segment import SegNet
 from .tasks import TaskData
 
 TASK_INPUTS = {"flood_s1": (["s1"], 2), "flood_fusion": (["s1", "s2"], 2), "landcover_s2": (["s2"], 10)}
@@ -50,8 +51,6 @@ def load_grid_run(grid: Path, key: str) -> tuple[dict[str, Any], SegNet, dict[st
     net = load_net(row["task"], width, grid / row["model"])
     run_cfg = {**config["finetune"], **{k: row[k] for k in ("task", "mode", "fraction", "seed")}}
     run_cfg["init"] = row["method"]
-    from .experiment import INIT
-
     used = INIT[row["task"]][row["method"]]
     pretrain = {**config["pretrain"], "method": " + ".join(used) or "none (random init)", "seed": row["seed"]}
     result = {**row, "config": run_cfg, "pretrain": pretrain}

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common.data_root import data_root
-from ..flood.data import floods_dir, load_chips
+from ..common.flood_data.sen1floods11 import floods_dir, load_chips
 from .config import HELD_OUT_FLOOD_CHIP, HELD_OUT_LC_SITE
 from .scenes import load_sen1floods11_pairs, load_terramind
 

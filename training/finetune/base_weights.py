@@ -21,8 +21,8 @@ from torch import nn
 
 from ...models.card import ModelCard, read_card
 from ...models.errors import ModelError
-from ..contrastive.segment import SegNet
-from ..flood.networks import UNet
+from ..common.networks.segnet import SegNet
+from ..common.networks.unet import UNet
 
 CONVS = (nn.Conv2d, nn.ConvTranspose2d)
 LOAD_TOL = 1e-3  # max |ORT - torch| of probabilities once loaded

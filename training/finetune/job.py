@@ -30,9 +30,13 @@ import torch.nn.functional as F  # noqa: N812
 from ...models.card import ModelCard
 from ...models.errors import InputError
 from ...models.registry import resolve_model
+from ..common.export import export_s1_net
+from ..common.figures import round_score
 from ..common.metrics import IGNORE, Counts, confusion
 from .base_weights import FloodNet, hold_batchnorm, load_base, random_like
 from .labels import LabelSet, Region, read_labels, split_regions
+from .predict import predict_water
+from .prior import correct_prior
 
 METHOD = "fine-tuned on user labels"
 
@@ -78,13 +82,9 @@ class FinetuneResult:
         return {
             "output": str(self.output) if self.output else None, "curve": str(self.curve) if self.curve else None,
             "model_name": self.card.name, "best_step": self.best_step, "seconds": round(self.seconds, 1),
-            "heldout_water_iou": {k: _num(c.iou) for k, c in self.heldout.items()},
+            "heldout_water_iou": {k: round_score(c.iou) for k, c in self.heldout.items()},
             "training": self.card.training, "notes": [{"level": "info", "text": n} for n in self.notes],
         }  # fmt: skip
-
-
-def _num(x: float) -> float | None:
-    return None if x is None or math.isnan(x) else round(float(x), 4)
 
 
 # ---- batches ------------------------------------------------------------------------------------------
@@ -154,30 +154,6 @@ def train_prior(cfg: FinetuneConfig) -> float:
 # ---- evaluation ---------------------------------------------------------------------------------------
 
 
-TILE, CONTEXT = 256, 32  # held-back regions larger than a tile are predicted tile by tile, with context
-
-
-def _padded(x: np.ndarray, multiple: int) -> torch.Tensor:
-    h, w = x.shape[1:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    return torch.from_numpy(np.pad(x, ((0, 0), (0, ph), (0, pw))))[None]
-
-
-def predict_water(net: FloodNet, x: np.ndarray) -> np.ndarray:
-    """Water probability (h, w) of a (C, h, w) input; memory bounded by one tile plus its context."""
-    h, w = x.shape[1:]
-    out = np.zeros((h, w), np.float32)
-    with torch.no_grad():
-        for r in range(0, h, TILE):
-            for c in range(0, w, TILE):
-                r0, c0 = max(r - CONTEXT, 0), max(c - CONTEXT, 0)
-                r1, c1 = min(r + TILE + CONTEXT, h), min(c + TILE + CONTEXT, w)
-                probs = torch.softmax(net(_padded(x[:, r0:r1, c0:c1], net.multiple)), dim=1)[0, 1].numpy()
-                rr, cc = min(r + TILE, h), min(c + TILE, w)
-                out[r:rr, c:cc] = probs[r - r0 : rr - r0, c - c0 : cc - c0]
-    return out
-
-
 def predict_regions(net: FloodNet, regions: list[Region]) -> list[np.ndarray]:
     """Water probability (h, w) on each region's window."""
     net.eval()
@@ -230,7 +206,7 @@ def train(
         counts, loss = score_regions(net, val_regions)
         history["eval_step"].append(step)
         history["eval_loss"].append(loss)
-        history["eval_iou"].append(_num(counts.iou))
+        history["eval_iou"].append(round_score(counts.iou))
         if loss < best["loss"] - 1e-4:
             best.update(loss=loss, state=copy.deepcopy(net.state_dict()), step=step)
             return True
@@ -318,9 +294,9 @@ def finetune_card(
     card.metrics = (
         {"user_labels": {
             "split": split,
-            "water_iou": {k: _num(c.iou) for k, c in heldout.items()},
-            "water_f1": {k: _num(c.f1) for k, c in heldout.items()},
-            "accuracy": {k: _num(c.accuracy) for k, c in heldout.items()},
+            "water_iou": {k: round_score(c.iou) for k, c in heldout.items()},
+            "water_f1": {k: round_score(c.f1) for k, c in heldout.items()},
+            "accuracy": {k: round_score(c.accuracy) for k, c in heldout.items()},
             "pixels": sum(r.n_pixels for r in val_r),
         }}
         if val_r else {"user_labels": {"split": "none: a class has a single region, so nothing could be held back"}}
@@ -336,7 +312,7 @@ def finetune_card(
         },
         "recipe": asdict(cfg), "best_step": best_step, "seconds": round(seconds, 1),
         "normalisation": "the base model's (card inputs unchanged)",
-        "code": "contrasat.training.flood.finetune",
+        "code": f"{run_finetune.__module__}.{run_finetune.__name__}",
     }  # fmt: skip
     return card.validate()
 
@@ -377,8 +353,6 @@ def run_finetune(
     net, history, best_step = train(net, train_r, val_r, cfg, progress)
     prior = None
     if cfg.prior == "scene":
-        from .prior import correct_prior
-
         prior = correct_prior(net, raster, base_card, train_prior(cfg), cfg.seed)
         notes.append(
             f"water share of the scene estimated at {prior['scene_water_share']:.3f}: water logit shifted by "
@@ -394,7 +368,7 @@ def run_finetune(
         card.training["prior_correction"] = prior
     result = FinetuneResult(net, card, history, heldout, best_step, seconds, notes=notes)
     result.output = export(net, card, out_path)
-    if curve:
+    if curve:  # matplotlib is imported only when a curve is drawn (the study and the tests draw none)
         from .plots import plot_finetune_curve
 
         result.curve = out_path.with_name(out_path.stem + "_curve.png")
@@ -404,11 +378,9 @@ def run_finetune(
 
 def export(net: FloodNet, card: ModelCard, out: Path) -> Path:
     """Write the ONNX model with its card under a temporary name, then rename it into place."""
-    from ..flood.export import export_unet
-
     partial = out.with_name(f".{out.stem}.{os.getpid()}.partial.onnx")
     try:
-        export_unet(net.net, card, partial, tile=64)
+        export_s1_net(net.net, card, partial, tile=64)
         os.replace(partial, out)
     finally:
         partial.unlink(missing_ok=True)

@@ -154,14 +154,16 @@ def _window_of(geom: BaseGeometry, ds, margin: int) -> Window | None:
     return Window(col0, row0, col1 - col0, row1 - row0)
 
 
-def _read(raster: InputRaster, window: Window) -> tuple[np.ndarray, np.ndarray]:
+def read_window(raster: InputRaster, window: Window) -> tuple[np.ndarray, np.ndarray]:
+    """The network input of a window (normalised as the runtime does, 0 where S1 is invalid) and its valid mask."""
     raw, ok = raster.read(window)
     x = prepare(raw, raster.spec, raster.linear, shift_db=raster.level_db)
     x[:, ~ok] = 0.0
     return x, ok
 
 
-def _open(path: str | Path, card: ModelCard, notes: list[str]) -> InputRaster:
+def open_raster(path: str | Path, card: ModelCard, notes: list[str]) -> InputRaster:
+    """An S1 raster opened as the model's input; what the runtime would say of its units and level goes to `notes`."""
     spec = card.inputs[0]
     raster = open_input(path, spec, "S1")
     ds = raster.dataset
@@ -184,7 +186,7 @@ def vector_regions(
     regions: list[Region] = []
     used = set()
     for path in rasters:
-        raster = _open(path, card, notes)
+        raster = open_raster(path, card, notes)
         try:
             ds = raster.dataset
             footprint = box(*ds.bounds)
@@ -215,7 +217,7 @@ def vector_regions(
                         )
                         == 0
                     )
-                x, ok = _read(raster, window)
+                x, ok = read_window(raster, window)
                 mask &= ok
                 if not mask.any():
                     continue
@@ -257,7 +259,7 @@ def raster_regions(rasters: list[str | Path], labels: Path, card: ModelCard, edg
             {int(src.nodata)} if src.nodata is not None and float(src.nodata).is_integer() else set()
         )
         for path in rasters:
-            raster = _open(path, card, notes)
+            raster = open_raster(path, card, notes)
             try:
                 ds = raster.dataset
                 with WarpedVRT(src, crs=ds.crs, transform=ds.transform, width=ds.width, height=ds.height,
@@ -277,7 +279,7 @@ def raster_regions(rasters: list[str | Path], labels: Path, card: ModelCard, edg
                         r1, c1 = min(rows.stop + MARGIN, ds.height), min(cols.stop + MARGIN, ds.width)
                         window = Window(c0, r0, c1 - c0, r1 - r0)
                         mask = _erode(patches[r0:r1, c0:c1] == k, edge)
-                        x, ok = _read(raster, window)
+                        x, ok = read_window(raster, window)
                         mask &= ok
                         if not mask.any():
                             continue

@@ -20,6 +20,8 @@ from rasterio.windows import Window
 
 from ...models.card import ModelCard
 from .base_weights import FloodNet
+from .labels import open_raster, read_window
+from .predict import predict_water
 
 SAMPLE_TILE = 256  # scene pixels are scored in tiles of this size ...
 SAMPLE_TILES = 16  # ... at most this many per raster, drawn at random (bounds time on large scenes)
@@ -30,11 +32,9 @@ def scene_tiles(
     rasters: list[str | Path], card: ModelCard, rng: np.random.Generator, tiles: int = SAMPLE_TILES
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(network input, valid mask) of up to `tiles` random tiles of each raster, read like the labels."""
-    from .labels import _open, _read
-
     out, notes = [], []
     for path in rasters:
-        raster = _open(path, card, notes)
+        raster = open_raster(path, card, notes)
         try:
             ds = raster.dataset
             grid = [(r, c) for r in range(0, ds.height, SAMPLE_TILE) for c in range(0, ds.width, SAMPLE_TILE)]
@@ -42,7 +42,7 @@ def scene_tiles(
             for k in sorted(picked.tolist()):
                 r, c = grid[k]
                 window = Window(c, r, min(SAMPLE_TILE, ds.width - c), min(SAMPLE_TILE, ds.height - r))
-                out.append(_read(raster, window))
+                out.append(read_window(raster, window))
         finally:
             raster.close()
     return out
@@ -77,8 +77,6 @@ def correct_prior(
     net: FloodNet, rasters: list[str | Path], card: ModelCard, train_prior: float, seed: int
 ) -> dict[str, float]:
     """Estimate the scene's water share and fold the prior correction into `net`; what was done."""
-    from .job import predict_water
-
     net.eval()
     probs = [predict_water(net, x)[ok] for x, ok in scene_tiles(rasters, card, np.random.default_rng(seed))]
     pixels = np.concatenate(probs) if probs else np.zeros(0, np.float32)

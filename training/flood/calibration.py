@@ -6,19 +6,18 @@ Deciles sitting on the 8-bit limits (0 or 255: clipped by the rescaling) are lef
 OMBRIA has one unnamed polarisation: it is fitted against VV and against VH, and the one with the smaller
 residual is taken (the evidence is written next to the maps).
 
-    python -m contrasat.training.flood.calibration --out docs/results   # writes the JSON the sources read
+    contrasat train flood calibrate --out docs/results   # also writes the maps the regions read
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 
-from . import etci, ombria
-from .sources import CALIBRATION_FILE, data_root, load_chips
+from ..common.flood_data import etci, ombria
+from ..common.flood_data.regions import CALIBRATION_FILE, data_root, load_chips
 
 QUANTILES = np.round(np.arange(0.1, 0.91, 0.1), 2)
 BANDS = ("VV", "VH")
@@ -111,21 +110,12 @@ def plot(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--out", type=Path, default=Path("docs/results"), help="folder for the figure/evidence"
-    )
-    args = parser.parse_args(argv)
+def write_calibration(out: Path) -> dict:
+    """Fit the maps on the data, write the evidence (JSON, figure) to `out` and the maps to CALIBRATION_FILE."""
     result = calibrate(data_root())
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "flood_calibration.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "flood_calibration.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     maps = {"etci": result["etci"]["maps"], "ombria": result["ombria"]["maps"]}
     CALIBRATION_FILE.write_text(json.dumps(maps, indent=1), encoding="utf-8")
-    plot(result, args.out / "flood_calibration.png")
-    print(json.dumps({"etci": result["etci"]["maps"], "ombria": result["ombria"]["fits"]}, indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    plot(result, out / "flood_calibration.png")
+    return result

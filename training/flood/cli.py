@@ -1,7 +1,8 @@
-"""`contrasat train flood ...`: flood training, leave-one-chip-out evaluation, report and ONNX export.
+"""`contrasat train flood ...`: flood training, leave-one-chip-out evaluation, report and ONNX export, and
+(region_cli.py) the leave-one-region-out protocol.
 
-Registered in training/cli.py (`python -m contrasat.training.cli flood ...` works too).
-Exit codes: 0 success, 2 bad input (one-line message).
+Registered in training/cli.py. Exit codes: 0 success, 2 bad input (one-line message). Commands import their
+modules when they run, so that building the parser loads no torch.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ import argparse
 import json
 from pathlib import Path
 
+from ..common.data_root import data_root
 from ..common.errors import UsageError
+from ..common.flood_data.sen1floods11 import floods_dir, list_chips, load_chips
 from ..common.options import add_recipe_options
 from ..common.runs import default_run_dir
+from . import region_cli
 from .config import SHIPPED_HOLDOUT, FloodConfig, load_config
-from .data import data_root, floods_dir, list_chips, load_chips
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +66,7 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
         "--out", required=True, type=Path, help="ONNX path (e.g. models/weights/flood_vh_threshold.onnx)"
     )
     t.set_defaults(func=cmd_threshold)
+    region_cli.add_commands(sub)
 
 
 def _config(args: argparse.Namespace) -> FloodConfig:
@@ -99,9 +103,10 @@ def _chips(args: argparse.Namespace):
 
 def _export_fold(folder: Path, path: Path, loco_summary: dict | None) -> dict:
     """Export a saved fold with its card; returns facts for the report."""
+    from ..common.export import OPSET, export_s1_net
     from .card import flood_card
-    from .evaluate import counts_from, loco_counts
-    from .export import OPSET, export_unet
+    from .evaluate import counts_from
+    from .loco import loco_counts
     from .train import load_fold
 
     result, net, spec = load_fold(folder)
@@ -111,7 +116,7 @@ def _export_fold(folder: Path, path: Path, loco_summary: dict | None) -> dict:
     heldout = counts_from(result) if result["counts"] else None
     loco = loco_counts(loco_summary) if loco_summary else None
     card = flood_card(spec, cfg, holdout, train_chips, heldout, loco, result["params"])
-    diff = export_unet(net, card, path)
+    diff = export_s1_net(net, card, path)
     print(f"exported {path} ({path.stat().st_size / 1024:.0f} kB), ORT vs torch max |diff| {diff:.1e}")
     return {
         "chip": holdout,
@@ -152,7 +157,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_loco(args: argparse.Namespace) -> int:
-    from .evaluate import fold_dir, run_loco
+    from .loco import fold_dir, run_loco
     from .report import plot_curve, write_report
 
     args.out = args.out or default_run_dir("flood", "loco")

@@ -3,28 +3,30 @@
 `--safeguard union` wraps the network so that p(water) = max(p_network, p_rule), p_rule being the fixed
 VH < -20 dB rule as a steep sigmoid; both run inside the one ONNX graph.
 
-    nice python -m contrasat.training.flood.ship --config training/configs/flood_loro.toml \
+    nice contrasat train flood ship --config training/configs/flood_loro.toml \
         --recipe mean-resid7-unet8-level --name flood_s1_ensemble --out models/weights/flood_s1_ensemble.onnx
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ...models.card import ClassInfo, ModelCard
-from ..common.export import ProbsNet, export_onnx
-from .loro import aligned, load_plan, train_recipe
+from ...models.card import ClassInfo, ModelCard, read_card, write_card
+from ..common.export import export_s1_net
+from ..common.flood_data.regions import load_region, regions
+from ..common.flood_data.sen1floods11 import DEMO_CHIP
+from ..common.loro.tables import pooled, seeds_iou
+from ..common.metrics import counts_iou
+from .region_runs import aligned, load_plan, train_recipe
+from .region_tables import recipe_table
 from .safeguard import VH, receptive_field
-from .sources import load_region, regions
 from .stress import load_fixture, onnx_predictor, score
 from .threshold import SHARPNESS, THRESHOLD_DB
 
-DEMO_CHIP = "Spain_7370579"  # the bundled sample: the shipped model never sees it
 FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "flood_stress" / "stress.npz"
 CREDITS = (
     "Sen1Floods11 hand-labelled chips (Bonafilia et al., CVPR Workshops 2020, CC-BY-4.0); ETCI 2021 flood "
@@ -47,14 +49,6 @@ class UnionWithRule(nn.Module):
         p = torch.maximum(p_net, torch.sigmoid(SHARPNESS * (THRESHOLD_DB - vh_db))).clamp(1e-6, 1 - 1e-6)
         z = torch.log(p) - torch.log1p(-p)
         return torch.cat([torch.zeros_like(z), z], dim=1)
-
-
-def export_flood(model: nn.Module, card: ModelCard, path: Path, tile: int = 256) -> float:
-    """ONNX with softmax output and dynamic N/H/W through the kits' one exporter; returns the parity diff."""
-    axes = {0: "n", 2: "h", 3: "w"}
-    return export_onnx(ProbsNet(model), card, path, example={"s1": (1, 2, tile, tile)},
-                       dynamic={"s1": axes, "probs": axes},
-                       checks=[{"s1": (2, 2, tile, tile)}, {"s1": (1, 2, 96, 160)}])  # fmt: skip
 
 
 def card_for(name: str, spec, recipe, safeguard: str | None, loro: dict | None, stress: dict | None,
@@ -103,7 +97,7 @@ def card_for(name: str, spec, recipe, safeguard: str | None, loro: dict | None, 
             "and not flood-labelled are ignored",
             "recipe": vars(recipe), "params": params, "safeguard": safeguard or "none",
             "normalisation": "clip dB to [-50, 5], (x - mean) / std over the training chips with both bands",
-            "code": "contrasat.training.flood (sources, loro, safeguard, ship)",
+            "code": "contrasat.training.common (flood_data, loro) and contrasat.training.flood (region_runs, safeguard, ship)",
         },
         license="GPL-2.0-or-later",
     ).validate()  # fmt: skip
@@ -118,73 +112,55 @@ LORO_SPLIT = (
 
 def loro_metrics(table: dict, recipe: str, method: str) -> dict:
     """Card metrics from the LORO results file: per-region and pooled IoU of the shipped method and baselines."""
-    from .loro_report import iou as iou_of
-    from .loro_report import pooled, recipe_table, seeds_iou
-
     t = recipe_table(table, recipe)
     rows = t["rows"]
     per = {}
     for r, row in rows.items():
         mean, sd, _ = seeds_iou([s.get(method) for s in row["seeds"]])
         per[r] = {"shipped": None if mean != mean else round(mean, 4),
-                  "fixed_vh_-20dB": round(iou_of(row["seeds"][0]["fixed_vh_-20dB"]), 4) if row["seeds"][0]["fixed_vh_-20dB"] else None,
-                  "otsu": round(iou_of(row["seeds"][0]["otsu"]), 4)}  # fmt: skip
+                  "fixed_vh_-20dB": round(counts_iou(row["seeds"][0]["fixed_vh_-20dB"]), 4) if row["seeds"][0]["fixed_vh_-20dB"] else None,
+                  "otsu": round(counts_iou(row["seeds"][0]["otsu"]), 4)}  # fmt: skip
     vh = [r for r, row in rows.items() if row["source"] != "ombria"]
     mean, sd, _ = seeds_iou([pooled(rows, vh, method, k) for k in range(len(t["seeds"]))])
     return {
         "split": LORO_SPLIT, "recipe": recipe, "method": method, "seeds": t["seeds"],
         "pooled_water_iou_regions_with_vh": {"shipped": round(mean, 4), "shipped_sd": round(sd, 4),
-            "fixed_vh_-20dB": round(iou_of(pooled(rows, vh, "fixed_vh_-20dB", 0)), 4),
-            "otsu": round(iou_of(pooled(rows, vh, "otsu", 0)), 4)},
+            "fixed_vh_-20dB": round(counts_iou(pooled(rows, vh, "fixed_vh_-20dB", 0)), 4),
+            "otsu": round(counts_iou(pooled(rows, vh, "otsu", 0)), 4)},
         "per_region_water_iou": per,
     }  # fmt: skip
 
 
 def recard(path: Path, table: dict, recipe: str, method: str) -> None:
     """Put the final LORO figures into an exported model's card (the weights stay as they are)."""
-    from ...models.card import read_card, write_card
-
     card = read_card(path)
     card.metrics["loro"] = loro_metrics(table, recipe, method)
     write_card(path, card.validate())
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, required=True)
-    parser.add_argument("--recipe", required=True)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--safeguard", choices=["none", "union"], default="none")
-    parser.add_argument("--loro", type=Path, help="LORO summary (report.py's JSON) for the card")
-    parser.add_argument("--name", default="flood_s1_ensemble")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--also-plain", type=Path, help="also export the network without the safeguard here")
-    args = parser.parse_args(argv)
-    recipe = next(r for r in load_plan(args.config)[0] if r.name == args.recipe)
+def ship(
+    config: Path, recipe_name: str, out: Path, name: str, seed: int = 0, safeguard: str = "none",
+    loro_path: Path | None = None, also_plain: Path | None = None,
+) -> None:  # fmt: skip
+    """Train `recipe_name` of the plan on every region but the demo chip, export it (and the plain network
+    when `also_plain`) with cards carrying its stress figures, written beside each file as .stress.json."""
+    plan = load_plan(config)[0]
+    recipe = next(r for r in plan if r.name == recipe_name)
     data = {r.name: aligned(load_region(r), recipe.level)
             for r in regions() if r.name != DEMO_CHIP and r.source in recipe.sources}  # fmt: skip
-    net, spec = train_recipe(recipe, {r.name: r for r in load_plan(args.config)[0]}, data, args.seed)
+    net, spec = train_recipe(recipe, {r.name: r for r in plan}, data, seed)
     rf = receptive_field(net) if hasattr(net, "body") else None
-    model = UnionWithRule(net, spec.mean[VH], spec.std[VH]).eval() if args.safeguard == "union" else net
-    loro = json.loads(args.loro.read_text()) if args.loro else None
+    model = UnionWithRule(net, spec.mean[VH], spec.std[VH]).eval() if safeguard == "union" else net
+    loro = json.loads(loro_path.read_text()) if loro_path else None
     params = sum(p.numel() for p in net.parameters())
-    card = card_for(args.name, spec, recipe, args.safeguard, loro, None, params, rf, sorted(data))
-    diff = export_flood(model, card, args.out)
-    stress = score(onnx_predictor(args.out), load_fixture(FIXTURE))
-    card = card_for(args.name, spec, recipe, args.safeguard, loro, stress, params, rf, sorted(data))
-    diff = export_flood(model, card, args.out)
-    args.out.with_suffix(".stress.json").write_text(json.dumps(stress, indent=1), encoding="utf-8")
-    if args.also_plain:
-        plain = card_for(args.name, spec, recipe, None, loro, None, params, rf, sorted(data))
-        export_flood(net, plain, args.also_plain)
-        st = score(onnx_predictor(args.also_plain), load_fixture(FIXTURE))
-        export_flood(
-            net, card_for(args.name, spec, recipe, None, loro, st, params, rf, sorted(data)), args.also_plain
+    for guard, path, exported in ((safeguard, out, model), (None, also_plain, net)):
+        if path is None:
+            continue
+        export_s1_net(
+            exported, card_for(name, spec, recipe, guard, loro, None, params, rf, sorted(data)), path
         )
-        args.also_plain.with_suffix(".stress.json").write_text(json.dumps(st, indent=1), encoding="utf-8")
-    print(f"wrote {args.out} (ORT vs torch {diff:.1e}); stress: {json.dumps(stress, indent=1)}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+        stress = score(onnx_predictor(path), load_fixture(FIXTURE))
+        card = card_for(name, spec, recipe, guard, loro, stress, params, rf, sorted(data))
+        diff = export_s1_net(exported, card, path)
+        path.with_suffix(".stress.json").write_text(json.dumps(stress, indent=1), encoding="utf-8")
+        print(f"wrote {path} (ORT vs torch {diff:.1e}); stress: {json.dumps(stress, indent=1)}")

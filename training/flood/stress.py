@@ -7,21 +7,19 @@
     same map (see tests/models/test_flood_stress.py; `tiling_agreement` below does the comparison).
 Rule for (a): a tile counts as mapped water when at least half of its pixels have p(water) > 0.5.
 
-    python -m contrasat.training.flood.stress build --out tests/fixtures/flood_stress/stress.npz
-    python -m contrasat.training.flood.stress score --model models/weights/flood_s1_unet.onnx
+    contrasat train flood stress-build --out tests/fixtures/flood_stress/stress.npz
+    contrasat train flood stress-score --model models/weights/flood_s1_unet.onnx
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from ..common.flood_data.regions import Chip, load_region, present_bands, regions
 from ..common.metrics import Counts, confusion
-from .sources import Chip, load_region, present_bands, regions
 
 TILE = 64
 PER_SOURCE = 16  # whole tiles of each class kept per source
@@ -156,29 +154,9 @@ def tiling_agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(a[ok] == b[ok]))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("build")
-    b.add_argument("--out", type=Path, required=True)
-    s = sub.add_parser("score")
-    s.add_argument("--model", type=Path, required=True)
-    s.add_argument("--fixture", type=Path, default=Path("tests/fixtures/flood_stress/stress.npz"))
-    s.add_argument("--json", type=Path)
-    args = parser.parse_args(argv)
-    if args.cmd == "build":
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        arrays = build()
-        np.savez_compressed(args.out, **arrays)
-        print({k: v.shape for k, v in arrays.items()}, f"{args.out.stat().st_size / 1e6:.2f} MB")
-        return 0
-    res = score(onnx_predictor(args.model), load_fixture(args.fixture))
-    text = json.dumps(res, indent=1)
-    if args.json:
-        args.json.write_text(text, encoding="utf-8")
-    print(text)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def write_fixture(out: Path) -> dict[str, tuple[int, ...]]:
+    """Build the stress sets from the labelled regions and save them to `out` (.npz); their array shapes."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    arrays = build()
+    np.savez_compressed(out, **arrays)
+    return {k: v.shape for k, v in arrays.items()}

@@ -16,13 +16,14 @@ from tqdm import tqdm
 from ...models.card import InputSpec
 from ...models.preprocess import prepare
 from ..common.augment import sample
+from ..common.flood_data.sen1floods11 import Chip, band_stats, s1_spec
 from ..common.losses import flood_loss, water_weight
 from ..common.metrics import Counts, confusion
+from ..common.networks import n_params
+from ..common.networks.unet import UNet
 from ..common.schedule import scheduler
 from .config import FloodConfig
-from .data import Chip, band_stats, s1_spec
 from .evaluate import predict_water, score_chip
-from .networks import UNet, n_params
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""`contrasat train pimc ...`: run the PIMC experiment, write its report, export the product model."""
+"""`contrasat train pimc ...`: run the PIMC experiment, write its report, export the product model, write the
+bundled real series (fixture)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="pimc_classifier_seed<k>.pt written by 'experiment'")
     p.add_argument("--out", required=True, help="ONNX path (bundled: models/weights/pixel_ts_landcover.onnx)")
     p.add_argument("--results", default=None, help="results.json whose test scores go into the card")
+    p = sub.add_parser("fixture", help="the bundled real series: the Slovenia NDVI stack as one GeoTIFF")
+    p.add_argument("--out", default=None, help="GeoTIFF (default resources/series/slovenia_ndvi_stack.tif)")
+    p.add_argument("--data", default=None, help="slovenia_patch.npz (default: $CONTRASAT_DATA/eolearn/...)")
     parser.set_defaults(func=cmd_pimc)
 
 
@@ -52,6 +56,14 @@ def cmd_pimc(args: argparse.Namespace) -> int:
         from .report import write_report
 
         print(f"wrote {write_report([Path(r) for r in args.runs], Path(args.out))}")
+    elif args.command == "fixture":
+        from .fixture import DEFAULT_OUT, write_stack
+
+        try:
+            path = write_stack(Path(args.out) if args.out else DEFAULT_OUT, args.data)
+        except FileNotFoundError as exc:
+            raise UsageError(f"data not found: {exc.filename}") from exc
+        print(f"wrote {path}")
     else:
         from .export import export_checkpoint
 

@@ -2,13 +2,12 @@
 
 Band descriptions carry the acquisition time; invalid observations (no data, IS_VALID false, cloud mask)
 are NaN, so the runtime's gap filling sees exactly what a user's cloud-masked stack would give it.
-Run: python -m contrasat.training.pimc.fixture [OUT.tif]
+Run: contrasat train pimc fixture [--out OUT.tif]
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +40,3 @@ def write_stack(out: Path = DEFAULT_OUT, npz: Path | None = None) -> Path:
         dst.descriptions = tuple(stamps)
         dst.update_tags(INDEX="NDVI", SOURCE="eo-learn example data, Sinergise, MIT")
     return out
-
-
-if __name__ == "__main__":
-    print(write_stack(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_OUT))

@@ -8,14 +8,15 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from ...models.bands import S1_BANDS
-from ...models.card import InputSpec
-from ..common.data_root import data_root
-from ..common.metrics import IGNORE
+from ....models.bands import S1_BANDS
+from ....models.card import InputSpec
+from ..data_root import data_root
+from ..metrics import IGNORE
 
-__all__ = ["IGNORE", "S1_CLIP_DB", "Chip", "floods_dir", "list_chips", "load_chip"]
+__all__ = ["DEMO_CHIP", "IGNORE", "S1_CLIP_DB", "Chip", "floods_dir", "list_chips", "load_chip"]
 
 S1_CLIP_DB = (-50.0, 5.0)  # SCIENCE.md convention for S1 backscatter in dB
+DEMO_CHIP = "Spain_7370579"  # the bundled demo chip: a shipped flood model must never have seen it
 
 
 def floods_dir(root: Path | None = None) -> Path:

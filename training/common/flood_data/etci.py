@@ -1,6 +1,6 @@
 """ETCI 2021 flood-detection tiles: 8-bit VV/VH PNGs per scene, flood and permanent-water masks.
 
-The tiles are rescaled backscatter (not dB) without georeferencing; `calibration.py` maps them to dB.
+The tiles are rescaled backscatter (not dB) without georeferencing; training/flood/calibration.py (`contrasat train flood calibrate`) maps them to dB.
 Water = flood label OR permanent-water label: the runtime maps all open water, not only new flood.
 """
 

@@ -1,8 +1,8 @@
 """One registry of every labelled flood source, each region brought to calibrated S1 dB [VV, VH].
 
 A region is the unit of leave-one-region-out: one Sen1Floods11 chip, one ETCI scene, one OMBRIA group.
-Every region loads as a list of `Chip` (dB, NaN = missing, label -1/0/1), the type the flood kit trains on.
-ETCI and OMBRIA go through the per-source linear maps of `calibration.py` (stored in CALIBRATION_FILE);
+Every region loads as a list of `Chip` (dB, NaN = missing, label -1/0/1), the type the kits train and score on.
+ETCI and OMBRIA go through the per-source linear maps fitted by training/flood/calibration.py (stored in CALIBRATION_FILE);
 OMBRIA's single polarisation fills its band, the other band is NaN (missing, never invented).
 """
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common.data_root import REPO_ROOT
+from ..data_root import REPO_ROOT
 from . import etci, ombria
-from .data import IGNORE, Chip, data_root, list_chips, load_chip, load_chips
+from .sen1floods11 import IGNORE, Chip, data_root, list_chips, load_chip, load_chips
 
 __all__ = [
     "IGNORE",
@@ -51,7 +51,7 @@ def regions(root: Path | None = None) -> list[Region]:
 
 
 def calibration() -> dict:
-    """The fitted maps {source: {band: {gain, offset, ...}}} written by calibration.py."""
+    """The fitted maps {source: {band: {gain, offset, ...}}} written by `contrasat train flood calibrate`."""
     return json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
 
 

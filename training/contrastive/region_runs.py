@@ -2,17 +2,17 @@
 
 Per fold of the flood plan: pre-train multimodal and SimCLR-S1 on the pool minus the fold's places, then
 fine-tune one SegNet per start (multimodal, simclr, random) and seed on the fold's training regions and score
-each held-out region with flood.loro.score_region (next to VH < -20 dB and Otsu, same pixels). Results are
-saved per (start, seed, fold) in the flood kit's format, so an interrupted run resumes.
+each held-out region with the shared LORO scoring (common/loro/: next to VH < -20 dB and Otsu, same
+pixels). Results are saved per (start, seed, fold) in the flood kit's format, so an interrupted run resumes.
 
-    nice python -m contrasat.training.contrastive.flood_loro \
+    nice contrasat train contrastive loro \
         --config training/configs/contrastive_loro.toml --out runs/contrastive_loro --phase pretrain
-    nice python -m ... --phase finetune --starts random multimodal simclr   (a second process, in parallel)
+    nice contrasat train contrastive loro ... --phase finetune --starts random multimodal simclr   (a second
+        process, in parallel)
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time
@@ -25,25 +25,25 @@ import tomllib
 import torch
 
 from ...models.card import InputSpec
-from ...models.preprocess import prepare
 from ..common.config import from_dict, to_dict
 from ..common.data_root import REPO_ROOT
-from ..common.losses import flood_loss, water_weight
-from ..flood.loro import Recipe, augment, collect, load_plan, predict, score_region
-from ..flood.sources import Chip, load_region, regions
+from ..common.flood_data.regions import Chip, load_region, regions
+from ..common.loro.plan import collect, read_plan
+from ..common.loro.scoring import score_region
+from ..common.loro.training import predict, train_region_balanced
+from ..common.networks.segnet import SegNet
 from .config import PretrainConfig
 from .ombria_pairs import held_out_places
 from .pool import load_pool, spec_dict, specs_from, specs_from_dict
 from .pretrain import load_encoders, pretrain
 from .scenes import PairedScene
-from .segment import SegNet
 
 PRETRAINED = {"multimodal": "multimodal", "simclr": "simclr_s1"}  # start -> pre-training method
 
 
 @dataclass
 class LoroFinetune:
-    """Downstream budget and augmentation, the same for every start."""
+    """Downstream budget and augmentation (a common.loro.training.CropAugment), the same for every start."""
 
     steps: int = 200
     batch: int = 16
@@ -58,11 +58,6 @@ class LoroFinetune:
     dice: float = 0.5
     mode: str = "finetune"  # "finetune": everything trains; "frozen": encoder fixed (a decoder probe)
     sources: list[str] = field(default_factory=lambda: ["sen1floods11", "etci2021", "ombria"])
-
-    def recipe(self) -> Recipe:
-        """The flood kit's Recipe carrying this augmentation (for flood.loro.augment)."""
-        keys = ("crop", "gain_db", "vv_water_raise_db", "vv_raise_scope", "vv_dropout", "noise_db")
-        return Recipe(name="finetune", **{k: getattr(self, k) for k in keys})
 
 
 @dataclass
@@ -98,7 +93,7 @@ def read_protocol(path: Path) -> dict[str, Any]:
 
 def load_protocol(path: Path) -> Protocol:
     raw = read_protocol(path)
-    _, folds, strides = load_plan(Path(path).parent / raw["flood_loro"])
+    _, folds, strides = read_plan(Path(path).parent / raw["flood_loro"])
     return Protocol(
         pretrain=from_dict(PretrainConfig, raw["pretrain"]),
         finetune=from_dict(LoroFinetune, raw["finetune"]),
@@ -149,34 +144,12 @@ def finetune(
         net.encoders["s1"].load_state_dict(init)
     if ft.mode not in ("finetune", "frozen"):
         raise ValueError(f"mode must be finetune or frozen, not '{ft.mode}'")
-    names = sorted(data)
-    share = np.mean([np.mean([(c.label == 1).sum() / max(1, c.valid.sum()) for c in data[n]]) for n in names])
-    w_water = water_weight(float(share))
     groups = [{"params": list(net.decoder.parameters()), "lr": ft.lr}]
     if ft.mode == "frozen":
         net.freeze_encoders()  # also keeps the encoder's BatchNorm statistics from pre-training
     else:
         groups.append({"params": list(net.encoders.parameters()), "lr": ft.lr * ft.encoder_lr_scale})
-    opt = torch.optim.AdamW(groups, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=[g["lr"] for g in groups], total_steps=ft.steps, pct_start=0.1
-    )
-    recipe = ft.recipe()
-    for _ in range(ft.steps):
-        xs, ys = [], []
-        for _ in range(ft.batch):
-            region = data[names[int(rng.integers(len(names)))]]
-            img, lab = augment(region[int(rng.integers(len(region)))], recipe, rng)
-            xs.append(prepare(img, spec))
-            ys.append(lab)
-        net.train()
-        logits = net(torch.from_numpy(np.stack(xs)))
-        loss = flood_loss(logits, torch.from_numpy(np.stack(ys)), w_water, ft.dice)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-    return net.eval()
+    return train_region_balanced(net, groups, data, ft, spec, ft.steps, ft.batch, ft.dice, rng)
 
 
 def pool_dir(out: Path, proto: Protocol, fold: int) -> Path:
@@ -278,27 +251,14 @@ def results(config: Path, out: Path) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--folds", nargs="*", type=int, help="fold indices to run (default: all)")
-    parser.add_argument("--phase", choices=["pretrain", "finetune"], help="run one phase")
-    parser.add_argument("--starts", nargs="*", help="finetune phase: starts to run (default: all)")
-    parser.add_argument("--results", type=Path, help="write the results JSON here (no training)")
-    args = parser.parse_args(argv)
+def run_protocol(
+    config: Path, out: Path, folds: list[int] | None, phase: str | None, starts: list[str] | None
+) -> None:
+    """Both phases (or `phase` alone) of the protocol in `config` over `folds` (default: all)."""
     torch.set_num_threads(1)
-    if args.results:
-        args.results.write_text(json.dumps(results(args.config, args.out), indent=1), encoding="utf-8")
-        return 0
-    proto = load_protocol(args.config)
-    folds = args.folds if args.folds is not None else list(range(len(proto.folds)))
-    if args.phase in (None, "pretrain"):
-        run_pretrain(proto, args.out, folds)  # then, with no --phase, join the fine-tuning
-    if args.phase in (None, "finetune"):
-        run_finetune(proto, args.out, folds, args.starts or proto.starts)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    proto = load_protocol(config)
+    folds = folds if folds is not None else list(range(len(proto.folds)))
+    if phase in (None, "pretrain"):
+        run_pretrain(proto, out, folds)  # then, with no phase, join the fine-tuning
+    if phase in (None, "finetune"):
+        run_finetune(proto, out, folds, starts or proto.starts)

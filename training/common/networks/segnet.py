@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .encoders import ResNetEncoder
+from .resnet import ResNetEncoder
 
 INPUT_CHANNELS = {"s1": 2, "s2": 13}
 

@@ -1,51 +1,22 @@
-"""docs/results/flood.md from the results files: LORO folds, calibration evidence and stress figures.
-
-    python -m contrasat.training.flood.loro_report --loro runs/loro --results docs/results
-reads <loro>/*/seed*/fold*.json (copied to docs/results/flood_loro.json), docs/results/flood_calibration.json
-and docs/results/flood_stress.json ({model name: stress.score figures}); writes flood.md and flood_loro.png.
-"""
+"""The tables and figure of docs/results/flood.md: per-recipe LORO tables, the protocol's verdict rules,
+calibration evidence, stress figures, the LORO bar plot and the README model rows (region_page.py writes the
+page from them)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..common.readme import update_readme
-from .loro import collect
+from ..common.figures import format_score
+from ..common.loro.tables import MARGIN, pooled, seeds_iou
+from ..common.metrics import counts_iou
 
-MARGIN = 0.05  # the issue's rule: never worse than VH < -20 dB by more than this on a held-out region
 NAMES = {"model": "network", "model_or_vh": "network OR VH<-20 (safeguard)", "otsu": "Otsu per chip",
          "fixed_vh_-20dB": "VH < -20 dB", "vh_level": "VH < -20 dB on level-aligned input"}  # fmt: skip
-
-
-def _add(a: dict | None, b: dict | None) -> dict | None:
-    if a is None or b is None:
-        return None
-    return {k: a[k] + b[k] for k in ("tp", "fp", "fn", "tn")}
-
-
-def iou(c: dict | None) -> float:
-    if not c:
-        return math.nan
-    u = c["tp"] + c["fp"] + c["fn"]
-    return c["tp"] / u if u else math.nan
-
-
-def f(x: float) -> str:
-    return "—" if x is None or math.isnan(x) else f"{x:.3f}"
-
-
-def seeds_iou(per_seed: list[dict | None]) -> tuple[float, float, str]:
-    vals = [iou(c) for c in per_seed]
-    ok = [v for v in vals if not math.isnan(v)]
-    if not ok:
-        return math.nan, math.nan, "—"
-    return float(np.mean(ok)), float(np.std(ok)), " / ".join(f(v) for v in vals)
 
 
 def recipe_table(table: dict[str, Any], recipe: str) -> dict[str, Any]:
@@ -59,22 +30,12 @@ def recipe_table(table: dict[str, Any], recipe: str) -> dict[str, Any]:
     return {"seeds": seeds, "rows": rows}
 
 
-def pooled(rows: dict[str, Any], names: list[str], method: str, k: int) -> dict | None:
-    total: dict | None = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
-    for r in names:
-        seeds = rows[r]["seeds"]
-        if k >= len(seeds) or seeds[k].get(method) is None:
-            return None
-        total = _add(total, seeds[k][method])
-    return total
-
-
 def clearly_better(t: dict[str, Any], method: str) -> bool:
     """Pooled over the regions with VH, every seed beats VH < -20 dB by more than MARGIN."""
     rows = t["rows"]
     names = [r for r, row in rows.items() if row["source"] != "ombria"]
-    rule = iou(pooled(rows, names, "fixed_vh_-20dB", 0))
-    vals = [iou(pooled(rows, names, method, k)) for k in range(len(t["seeds"]))]
+    rule = counts_iou(pooled(rows, names, "fixed_vh_-20dB", 0))
+    vals = [counts_iou(pooled(rows, names, method, k)) for k in range(len(t["seeds"]))]
     return bool(vals) and all(v > rule + MARGIN for v in vals)
 
 
@@ -90,8 +51,8 @@ def criterion(rows: dict[str, Any], method: str) -> list[str]:
     """Regions with VH where the method's mean-over-seeds IoU is below VH < -20 dB by more than MARGIN."""
     bad = []
     for r, row in rows.items():
-        rule = iou(row["seeds"][0]["fixed_vh_-20dB"])
-        vals = [iou(s.get(method)) for s in row["seeds"] if s.get(method) is not None]
+        rule = counts_iou(row["seeds"][0]["fixed_vh_-20dB"])
+        vals = [counts_iou(s.get(method)) for s in row["seeds"] if s.get(method) is not None]
         if math.isnan(rule) or not vals:
             continue
         m = float(np.nanmean(vals)) if not all(math.isnan(v) for v in vals) else math.nan
@@ -116,9 +77,11 @@ def region_lines(t: dict[str, Any], methods: list[str]) -> list[str]:
         cells = []
         for m in methods:
             mean, sd, each = seeds_iou([s.get(m) for s in row["seeds"]])
-            cells.append(f"{f(mean)} ± {f(sd)} ({each})" if n > 1 else f(mean))
+            cells.append(
+                f"{format_score(mean)} ± {format_score(sd)} ({each})" if n > 1 else format_score(mean)
+            )
         lines.append(f"| {r} | {row['source']} | {share:.3f} | " + " | ".join(cells)
-                     + f" | {f(iou(row['seeds'][0]['otsu']))} | {f(iou(row['seeds'][0]['fixed_vh_-20dB']))} |")  # fmt: skip
+                     + f" | {format_score(counts_iou(row['seeds'][0]['otsu']))} | {format_score(counts_iou(row['seeds'][0]['fixed_vh_-20dB']))} |")  # fmt: skip
     sets = [(f"**pooled {g}**", names) for g, names in groups.items() if names]
     sets.append(("**pooled, regions with VH**", groups["sen1floods11"] + groups["etci2021"]))
     sets.append(("**pooled, all regions**", list(rows)))
@@ -126,9 +89,13 @@ def region_lines(t: dict[str, Any], methods: list[str]) -> list[str]:
         cells = []
         for m in methods:
             mean, sd, each = seeds_iou([pooled(rows, names, m, k) for k in range(n)])
-            cells.append(f"**{f(mean)}** ± {f(sd)} ({each})" if n > 1 else f"**{f(mean)}**")
+            cells.append(
+                f"**{format_score(mean)}** ± {format_score(sd)} ({each})"
+                if n > 1
+                else f"**{format_score(mean)}**"
+            )
         lines.append(f"| {label} | | | " + " | ".join(cells)
-                     + f" | {f(iou(pooled(rows, names, 'otsu', 0)))} | {f(iou(pooled(rows, names, 'fixed_vh_-20dB', 0)))} |")  # fmt: skip
+                     + f" | {format_score(counts_iou(pooled(rows, names, 'otsu', 0)))} | {format_score(counts_iou(pooled(rows, names, 'fixed_vh_-20dB', 0)))} |")  # fmt: skip
     return lines
 
 
@@ -159,7 +126,9 @@ def stress_lines(stress: dict[str, dict[str, float]]) -> list[str]:
     keys = list(next(iter(stress.values())))
     lines = ["| figure | " + " | ".join(stress) + " |", "| --- |" + " ---: |" * len(stress)]
     for k in keys:
-        lines.append(f"| {k} | " + " | ".join(f(v.get(k, math.nan)) for v in stress.values()) + " |")
+        lines.append(
+            f"| {k} | " + " | ".join(format_score(v.get(k, math.nan)) for v in stress.values()) + " |"
+        )
     return lines
 
 
@@ -193,8 +162,8 @@ def readme_rows(table: dict[str, Any], stress: dict[str, Any], args: argparse.Na
     rows = t["rows"]
     vh = [r for r, row in rows.items() if row["source"] != "ombria"]
     m, sd, _ = seeds_iou([pooled(rows, vh, args.safeguard, k) for k in range(len(t["seeds"]))])
-    rule = iou(pooled(rows, vh, "fixed_vh_-20dB", 0))
-    otsu = iou(pooled(rows, vh, "otsu", 0))
+    rule = counts_iou(pooled(rows, vh, "fixed_vh_-20dB", 0))
+    otsu = counts_iou(pooled(rows, vh, "otsu", 0))
     bad = criterion(rows, args.safeguard)
     note = (
         f"worse than the rule by > {MARGIN} on {', '.join(bad)}"
@@ -216,44 +185,3 @@ def readme_rows(table: dict[str, Any], stress: dict[str, Any], args: argparse.Na
         "[flood.md](docs/results/flood.md) |",
         *old,
     ]  # fmt: skip
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--loro", type=Path, help="LORO run folder (else the copy in --results is used)")
-    parser.add_argument("--results", type=Path, default=Path("docs/results"))
-    parser.add_argument("--shipped", required=True, help="recipe name of the shipped model")
-    parser.add_argument("--safeguard", default="model", choices=["model", "model_or_vh"])
-    parser.add_argument("--model-name", required=True)
-    parser.add_argument("--default", default="flood_vh_threshold", help="the bundled default flood model")
-    parser.add_argument("--readme", type=Path, help="README whose flood model rows are regenerated")
-    args = parser.parse_args(argv)
-    res = args.results
-    if args.loro:
-        (res / "flood_loro.json").write_text(json.dumps(collect(args.loro), indent=1), encoding="utf-8")
-    table = json.loads((res / "flood_loro.json").read_text(encoding="utf-8"))
-    cal = json.loads((res / "flood_calibration.json").read_text(encoding="utf-8"))
-    stress = json.loads((res / "flood_stress.json").read_text(encoding="utf-8"))
-    from .loro_page import page
-
-    text = page(table, cal, stress, args)
-    (res / "flood.md").write_text(text, encoding="utf-8")
-    plot(recipe_table(table, args.shipped), res / "flood_loro.png", shown_methods(table, args.shipped))
-    if args.readme:
-        update_readme(
-            args.readme,
-            readme_rows(table, stress, args),
-            (
-                "flood_s1_unet",
-                "flood_vh_threshold",
-                "flood_s1_vhanchor",
-                "flood_s1_level",
-                args.model_name,
-            ),  # vhanchor: retired
-        )
-    print(f"wrote {res / 'flood.md'}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -44,7 +44,3 @@ class UNet(nn.Module):
         for up, dec in zip(self.up, self.dec, strict=True):
             x = dec(torch.cat([up(x), skips.pop()], dim=1))
         return self.head(x)
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

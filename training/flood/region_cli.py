@@ -1,0 +1,124 @@
+"""`contrasat train flood calibrate|stress-build|stress-score|loro|ship|report-loro`: the leave-one-region-out
+protocol over Sen1Floods11, ETCI 2021 and OMBRIA, from the 8-bit calibration to the results page.
+
+Each command imports its module when it runs, so that building the parser (`contrasat train --help`, a
+runtime-only install) loads no torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..common.errors import UsageError
+
+STRESS_FIXTURE = Path("tests/fixtures/flood_stress/stress.npz")
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """The protocol's commands, added to the flood kit's subcommands."""
+    c = sub.add_parser("calibrate", help="fit the 8-bit -> dB maps of ETCI 2021 and OMBRIA to Sen1Floods11")
+    c.add_argument("--out", type=Path, default=Path("docs/results"), help="folder for the figure/evidence")
+    c.set_defaults(func=cmd_calibrate)
+
+    b = sub.add_parser("stress-build", help="cut the stress sets from real labelled pixels into an .npz")
+    b.add_argument("--out", type=Path, required=True)
+    b.set_defaults(func=cmd_stress_build)
+
+    s = sub.add_parser("stress-score", help="score an ONNX flood model on the stress sets")
+    s.add_argument("--model", type=Path, required=True)
+    s.add_argument("--fixture", type=Path, default=STRESS_FIXTURE)
+    s.add_argument("--json", type=Path, help="also write the figures here")
+    s.set_defaults(func=cmd_stress_score)
+
+    lo = sub.add_parser("loro", help="leave-one-region-out: every recipe, seed and fold of a plan (resumes)")
+    lo.add_argument("--config", type=Path, required=True, help="the plan (training/configs/flood_loro.toml)")
+    lo.add_argument("--out", type=Path, required=True)
+    lo.add_argument("--only", nargs="*", help="recipe names to run (default: all)")
+    lo.add_argument("--seeds", nargs="*", type=int, help="override the recipes' seeds")
+    lo.set_defaults(func=cmd_loro)
+
+    sh = sub.add_parser("ship", help="train a plan's recipe on every region but the demo chip, export it")
+    sh.add_argument("--config", type=Path, required=True)
+    sh.add_argument("--recipe", required=True)
+    sh.add_argument("--seed", type=int, default=0)
+    sh.add_argument("--safeguard", choices=["none", "union"], default="none")
+    sh.add_argument("--loro", type=Path, help="LORO summary (report's JSON) for the card")
+    sh.add_argument("--name", default="flood_s1_ensemble")
+    sh.add_argument("--out", type=Path, required=True)
+    sh.add_argument("--also-plain", type=Path, help="also export the network without the safeguard here")
+    sh.set_defaults(func=cmd_ship)
+
+    r = sub.add_parser(
+        "report-loro", help="docs/results/flood.md from the LORO, calibration and stress files"
+    )
+    r.add_argument("--loro", type=Path, help="LORO run folder (else the copy in --results is used)")
+    r.add_argument("--results", type=Path, default=Path("docs/results"))
+    r.add_argument("--shipped", required=True, help="recipe name of the shipped model")
+    r.add_argument("--safeguard", default="model", choices=["model", "model_or_vh"])
+    r.add_argument("--model-name", required=True)
+    r.add_argument("--default", default="flood_vh_threshold", help="the bundled default flood model")
+    r.add_argument("--readme", type=Path, help="README whose flood model rows are regenerated")
+    r.set_defaults(func=cmd_report_loro)
+
+
+def _need_file(path: Path, what: str) -> None:
+    if not path.is_file():
+        raise UsageError(f"{what} not found: {path}")
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from .calibration import write_calibration
+
+    result = write_calibration(args.out)
+    print(json.dumps({"etci": result["etci"]["maps"], "ombria": result["ombria"]["fits"]}, indent=1))
+    return 0
+
+
+def cmd_stress_build(args: argparse.Namespace) -> int:
+    from .stress import write_fixture
+
+    shapes = write_fixture(args.out)
+    print(shapes, f"{args.out.stat().st_size / 1e6:.2f} MB")
+    return 0
+
+
+def cmd_stress_score(args: argparse.Namespace) -> int:
+    from .stress import load_fixture, onnx_predictor, score
+
+    _need_file(args.model, "model")
+    _need_file(args.fixture, "stress fixture")
+    text = json.dumps(score(onnx_predictor(args.model), load_fixture(args.fixture)), indent=1)
+    if args.json:
+        args.json.write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+def cmd_loro(args: argparse.Namespace) -> int:
+    from ..common.loro.plan import collect
+    from .region_runs import run
+
+    _need_file(args.config, "plan")
+    run(args.config, args.out, args.only, args.seeds)
+    (args.out / "loro.json").write_text(json.dumps(collect(args.out), indent=1), encoding="utf-8")
+    return 0
+
+
+def cmd_ship(args: argparse.Namespace) -> int:
+    from .region_runs import load_plan
+    from .ship import ship
+
+    _need_file(args.config, "plan")
+    if args.recipe not in {r.name for r in load_plan(args.config)[0]}:
+        raise UsageError(f"no recipe '{args.recipe}' in {args.config}")
+    ship(args.config, args.recipe, args.out, args.name, args.seed, args.safeguard, args.loro, args.also_plain)
+    return 0
+
+
+def cmd_report_loro(args: argparse.Namespace) -> int:
+    from .region_page import write_page
+
+    print(f"wrote {write_page(args)}")
+    return 0
