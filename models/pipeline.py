@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from rasterio.windows import transform as window_transform
 from .aoi import AOI, aoi_mask, aoi_window, load_aoi
 from .card import ClassInfo, ModelCard, read_card
 from .errors import InputError, ModelError
+from .execution import Execution
 from .inference import run_tiled
 from .notes import Note
 from .notes import warning as note_warning
@@ -42,7 +42,7 @@ from .rasters import (
     reference_grid,
 )
 from .registry import resolve_model
-from .session import batch_for, load_model
+from .session import load_model
 
 
 def class_argmax(probs: np.ndarray) -> np.ndarray:
@@ -77,39 +77,8 @@ GDAL_CACHE_BYTES = 64 * 1024 * 1024
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class RunConfig:
-    """Execution settings; None means 'use the model card's value'."""
-
-    tile_size: int | None = None
-    overlap: int | None = None
-    batch_size: int = 4
-    provider: str = "auto"  # 'auto' (CUDA when usable), 'cuda' or 'cpu'
-    threads: int = 0  # ONNX Runtime intra-op threads; 0 = its default
-    device_id: int = 0  # the GPU CUDA runs on; batch_size 0 = chosen for the provider (session.batch_for)
-
-    def checked(self) -> list[Note]:
-        """Refuse values no job can run with; cap threads at the machine's cores (returned as a note)."""
-        notes = []
-        if self.tile_size is not None and (self.tile_size < 16 or self.tile_size % 16):
-            raise InputError(f"tile size must be a positive multiple of 16, not {self.tile_size}")
-        if self.overlap is not None and self.overlap < 0:
-            raise InputError(f"overlap must be 0 or more pixels, not {self.overlap}")
-        if self.batch_size < 0:
-            raise InputError(f"batch size must be 1 or more tiles (0: automatic), not {self.batch_size}")
-        if self.device_id < 0:
-            raise InputError(f"CUDA device id must be 0 or more, not {self.device_id}")
-        if self.provider not in ("auto", "cuda", "cpu"):
-            raise InputError(f"provider must be auto, cuda or cpu, not {self.provider!r}")
-        if self.threads < 0:
-            raise InputError(f"threads must be 0 (automatic) or more, not {self.threads}")
-        cores = os.cpu_count() or 1
-        if self.threads > cores:
-            notes.append(
-                note_warning(f"{self.threads} threads asked for, capped at the {cores} cores of this machine")
-            )
-            self.threads = cores
-        return notes
+# The former name of the execution settings, kept for callers not yet moved to Execution (the fine-tune study).
+RunConfig = Execution
 
 
 @dataclass
@@ -150,6 +119,18 @@ class JobResult:
             "notes": [{"level": getattr(n, "level", "info"), "text": str(n)} for n in self.notes],
         }
 
+    exit_code = 0  # a map was written
+
+    def text_lines(self) -> list[str]:
+        """The job summary as the CLI prints it: files written, model, area per class, notes."""
+        lines = [f"wrote {self.output} ({self.shape[1]}x{self.shape[0]} px, {self.crs})"]
+        lines += [f"wrote {p}" for p in (self.probabilities, self.polygons, self.statistics) if p]
+        lines.append(f"model {self.model_name} on {self.provider}")
+        lines += [f"  {name:<20} {km2:10.3f} km²" for name, km2 in self.class_area_km2.items()]
+        if self.flooded_km2 is not None:
+            lines.append(f"flooded area: {self.flooded_km2:.3f} km²")
+        return lines + [f"note: {note}" for note in self.notes]
+
 
 def plan_outputs(
     inputs: list[str | Path | None],
@@ -183,7 +164,7 @@ def run_job(
     polygons: str | Path | None = None,
     statistics: str | Path | None = None,
     min_polygon: int = DEFAULT_MIN_PIXELS,
-    config: RunConfig | None = None,
+    config: Execution | None = None,
     progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
 ) -> JobResult:
@@ -193,8 +174,7 @@ def run_job(
     dates and the output separates new flood water from permanent water (CHANGE_CLASSES).
     `min_polygon`: regions smaller than this many pixels are left out of the polygon file only.
     """
-    config = config or RunConfig()
-    notes = config.checked()
+    config, notes = (config or Execution()).checked()
     if min_polygon < 1:
         raise InputError(f"the smallest polygon must be 1 pixel or more, not {min_polygon}")
     model_path = resolve_model(model, task)
@@ -333,7 +313,7 @@ def _run_job(
     model_path: Path,
     aoi: AOI,
     pre_event: str | Path | None,
-    config: RunConfig,
+    config: Execution,
     progress: Callable[[float], None] | None,
     is_cancelled: Callable[[], bool] | None,
     notes: list[Note],
@@ -362,15 +342,15 @@ def _run_job(
             notes.extend(detect_level(raster, Window(0, 0, grid.width, grid.height)))
 
         loaded = load_model(
-            model_path, provider=config.provider, threads=config.threads, device_id=config.device_id
+            model_path, provider=config.provider, threads=config.ort_threads, device_id=config.device_id
         )
         if loaded.fallback:
             notes.append(loaded.fallback)
-        batch_size = config.batch_size or batch_for(loaded.provider)
-        tile = config.tile_size or card.tile_size
-        overlap = card.overlap if config.overlap is None else config.overlap
+        batch_size = config.batch_for(loaded.provider)
+        tile = config.tile_for(card.tile_size)
+        overlap = config.overlap_for(card.overlap)
         log.info("model %s on %s; tile %d, overlap %d, batch %d", card.name, loaded.provider, tile, overlap,
-                 config.batch_size)  # fmt: skip
+                 batch_size)  # fmt: skip
         for note in notes:
             log.info("%s", note)
         if tile % 16 or not 0 <= overlap < tile // 2:

@@ -41,6 +41,7 @@ from .aoi import AOI, aoi_mask, aoi_window, load_aoi
 from .bands import S2L1C_BANDS, S2L2A_BANDS, normalise_band_name, resolve_bands
 from .card import ModelCard, read_card
 from .errors import Cancelled, InputError, ModelError
+from .execution import Execution
 from .indices import INDEX_BANDS, compute_index, fill_gaps, resample_series, to_reflectance
 from .notes import Note, info, warning
 from .output_set import verify_raster
@@ -49,7 +50,7 @@ from .outputs import (
     class_profile,
     describe_classes,
 )
-from .pipeline import GDAL_CACHE_BYTES, JobResult, RunConfig, plan_outputs
+from .pipeline import GDAL_CACHE_BYTES, JobResult, plan_outputs
 from .preprocess import prepare
 from .recurrence import recurrence_plot
 from .registry import resolve_model
@@ -333,13 +334,12 @@ def classify_series(
     dates: Sequence[date | str] | None = None,
     aoi: AOI = None,
     model: str | Path | None = None,
-    config: RunConfig | None = None,
+    config: Execution | None = None,
     progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
 ) -> JobResult:
     """Classify every pixel of a multi-date stack from its index time series (see the module docstring)."""
-    config = config or RunConfig()
-    notes = config.checked()
+    config, notes = (config or Execution()).checked()
     model_path = resolve_model(model, TASK)
     card = read_card(model_path)
     contract = _contract(card)
@@ -390,9 +390,9 @@ def _classify(paths, outputs, card, model_path, contract, dates, aoi, config, pr
         out_transform = window_transform(window, grid.transform)
         height, width = int(window.height), int(window.width)
         loaded = load_model(
-            model_path, provider=config.provider, threads=config.threads, device_id=config.device_id
+            model_path, provider=config.provider, threads=config.ort_threads, device_id=config.device_id
         )
-        block = config.tile_size or BLOCK
+        block = config.tile_for(BLOCK)
         blocks = [(r, c) for r in range(0, height, block) for c in range(0, width, block)]
         counts = np.zeros(len(card.classes))
         nan_pixels = [0]
