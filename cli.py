@@ -128,16 +128,16 @@ def _multiple(of: int, minimum: int, what: str):
 
 
 def _int_type(param):
-    """argparse type of an int parameter: its minimum and multiple, and its default's keyword (auto, model)."""
+    """argparse type of an int parameter: its minimum and multiple, and its words (auto, model)."""
     minimum = param.minimum if param.minimum is not None else -(2**31)
     check = (
         _multiple(param.multiple_of, minimum, param.option)
         if param.multiple_of
         else _count(minimum, param.option)
     )
-    if not isinstance(param.default, str):
+    if not param.words:
         return check
-    return lambda text: param.default if text == param.default else check(text)
+    return lambda text: text if text in param.words else check(text)
 
 
 def _argument(param) -> tuple[list[str], dict]:

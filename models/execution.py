@@ -20,6 +20,8 @@ from .notes import warning as note_warning
 AUTO = "auto"  # chosen at run time for the machine and the provider in use
 MODEL_DEFAULT = "model"  # the model card's value
 PROVIDERS = (AUTO, "cuda", "cpu")
+# The word each sized field takes besides a number.
+WORDS = {"threads": AUTO, "tile": MODEL_DEFAULT, "overlap": MODEL_DEFAULT, "batch": AUTO, "workers": AUTO}
 
 Size = int | str  # a count, or AUTO / MODEL_DEFAULT
 
@@ -49,11 +51,11 @@ class Execution:
     def checked(self) -> tuple[Execution, list[Note]]:
         """These settings when every job can run with them (threads capped at the machine's cores, with a
         note); InputError for a value no job can use."""
-        _check_count("tile size", self.tile, 16, MODEL_DEFAULT, multiple_of=16)
-        _check_count("overlap", self.overlap, 0, MODEL_DEFAULT)
-        _check_count("batch size", self.batch, 1, AUTO)
-        _check_count("threads", self.threads, 1, AUTO)
-        _check_count("workers", self.workers, 1, AUTO)
+        _check_count("tile size", self.tile, 16, WORDS["tile"], multiple_of=16)
+        _check_count("overlap", self.overlap, 0, WORDS["overlap"])
+        _check_count("batch size", self.batch, 1, WORDS["batch"])
+        _check_count("threads", self.threads, 1, WORDS["threads"])
+        _check_count("workers", self.workers, 1, WORDS["workers"])
         _check_count("CUDA device id", self.device_id, 0, None)
         if self.provider not in PROVIDERS:
             raise InputError(f"provider must be auto, cuda or cpu, not {self.provider!r}")

@@ -56,6 +56,7 @@ class Param:
     label: str = ""  # short title for forms (Processing dialogs); the name when empty
     processing: str = ""  # Processing parameter name when it predates the table (e.g. INPUT_S1)
     execution: bool = False  # an execution setting: front ends may fill it from their saved settings
+    words: tuple[str, ...] = ()  # an int parameter's values besides numbers (auto, model: decided later)
 
     @property
     def option(self) -> str:
@@ -176,6 +177,7 @@ TILE = Param(
     multiple_of=16,
     label="Tile size (px)",
     execution=True,
+    words=(MODEL_DEFAULT,),
 )
 OVERLAP = Param(
     "overlap",
@@ -185,6 +187,7 @@ OVERLAP = Param(
     minimum=0,
     label="Tile overlap (px)",
     execution=True,
+    words=(MODEL_DEFAULT,),
 )
 BATCH = Param(
     "batch",
@@ -194,6 +197,7 @@ BATCH = Param(
     minimum=1,
     label="Tiles per batch",
     execution=True,
+    words=(AUTO,),
 )
 PROVIDER = Param(
     "provider",
@@ -213,6 +217,7 @@ THREADS = Param(
     minimum=1,
     label="Threads",
     execution=True,
+    words=(AUTO,),
 )
 DEVICE_ID = Param(
     "device_id",
@@ -231,6 +236,7 @@ WORKERS = Param(
     minimum=1,
     label="Worker processes",
     execution=True,
+    words=(AUTO,),
 )
 EXECUTION = (OVERLAP, BATCH, TILE, PROVIDER, THREADS, DEVICE_ID)  # the settings of every tiled job
 MIN_POLYGON = Param(
@@ -296,7 +302,7 @@ JOBS: tuple[Job, ...] = (
         options=(
             AOI, MODEL,
             Param("tile", "int", "pixel block side, a multiple of 16 (default 64)", default=MODEL_DEFAULT, minimum=16,
-                  multiple_of=16, label="Pixel block side (px)", execution=True),
+                  multiple_of=16, label="Pixel block side (px)", execution=True, words=(MODEL_DEFAULT,)),
             PROVIDER, THREADS, DEVICE_ID,
         ),
     ),
