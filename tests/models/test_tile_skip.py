@@ -51,7 +51,7 @@ def test_nodata_tiles_are_never_inferred(
     from contrasat.models.session import load_model
 
     counting = CountingModel(load_model(threshold_model, provider="cpu"))
-    monkeypatch.setattr("contrasat.models.pipeline.load_model", lambda *a, **k: counting)
+    monkeypatch.setattr("contrasat.models.tiled_job.load_model", lambda *a, **k: counting)
     out = tmp_path / "flood.tif"
     map_floods(bordered, out, model=threshold_model,
                config=Execution(tile=tile, overlap=overlap, batch=batch, provider="cpu"))  # fmt: skip
@@ -73,7 +73,7 @@ def test_skipping_keeps_dates_apart_with_a_pre_event_reference(tmp_path, monkeyp
     from contrasat.models.session import load_model
 
     counting = CountingModel(load_model(threshold_model, provider="cpu"))
-    monkeypatch.setattr("contrasat.models.pipeline.load_model", lambda *a, **k: counting)
+    monkeypatch.setattr("contrasat.models.tiled_job.load_model", lambda *a, **k: counting)
     out = tmp_path / "change.tif"
     # post-event: the bordered chip; pre-event: the full chip flipped, so the dates differ pixel by pixel
     with rasterio.open(s1_sample) as src:
