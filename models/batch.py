@@ -309,6 +309,34 @@ def local_client(workers: int | str | None = AUTO):
     return Client(cluster)
 
 
+def _gather(
+    futures: dict, results: list[SceneResult], total: int, progress: bool | Callable[[float], None], on_result
+) -> None:
+    """Each scene's result as its task ends (a task that raised after its retries is a failed scene)."""
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    report = progress if callable(progress) else None
+    bar = tqdm(total=total, initial=len(results), desc="scenes", unit="scene",
+               disable=report is not None or not progress)  # fmt: skip
+    for future in as_completed(futures):
+        scene = futures[future]
+        try:
+            result = future.result()
+        except Exception as exc:  # retries exhausted, or the scene killed its workers repeatedly
+            text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            result = SceneResult(scene.name, "failed", error=f"{type(exc).__name__}: {text}")
+        results.append(result)
+        bar.update(1)
+        if result.status == "failed":
+            bar.write(f"failed: {scene.name}: {result.error}")
+        if on_result is not None:
+            on_result(result)
+        if report is not None:
+            report(len(results) / total)
+    bar.close()
+
+
 def run_batch(
     scenes: list[Scene],
     out_dir: str | Path,
@@ -329,9 +357,6 @@ def run_batch(
     `resources`: Dask resource annotations every task needs, e.g. {'GPU': 1} on GPU workers.
     `progress`: a bar on stderr (True), none (False), or a callback given the share of scenes finished.
     """
-    from distributed import as_completed
-    from tqdm import tqdm
-
     options = options or BatchOptions()
     out_dir = check_out_dir(scenes, Path(out_dir))
     results: list[SceneResult] = []
@@ -347,37 +372,11 @@ def run_batch(
         client = local_client()
     try:
         futures = {
-            client.submit(
-                map_scene,
-                s,
-                str(out_dir.resolve()),
-                options,
-                key=f"contrasat-{s.name}-{time.time_ns()}",
-                pure=False,
-                retries=retries,
-                resources=resources,
-            ): s  # fmt: skip
+            client.submit(map_scene, s, str(out_dir.resolve()), options, key=f"contrasat-{s.name}-{time.time_ns()}",
+                          pure=False, retries=retries, resources=resources): s
             for s in todo
-        }
-        report = progress if callable(progress) else None
-        bar = tqdm(total=len(scenes), initial=len(results), desc="scenes", unit="scene",
-                   disable=report is not None or not progress)  # fmt: skip
-        for future in as_completed(futures):
-            scene = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:  # retries exhausted, or the scene killed its workers repeatedly
-                text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-                result = SceneResult(scene.name, "failed", error=f"{type(exc).__name__}: {text}")
-            results.append(result)
-            bar.update(1)
-            if result.status == "failed":
-                bar.write(f"failed: {scene.name}: {result.error}")
-            if on_result is not None:
-                on_result(result)
-            if report is not None:
-                report(len(results) / len(scenes))
-        bar.close()
+        }  # fmt: skip
+        _gather(futures, results, len(scenes), progress, on_result)
     finally:
         if own_client:
             cluster = client.cluster
