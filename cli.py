@@ -1,4 +1,4 @@
-"""The `contrasat` command: map floods and land cover, list models, run the demo, train (needs torch)."""
+"""The `contrasat` command: the jobs of the table (models/jobs.py), list models, run the demo, train (torch)."""
 
 from __future__ import annotations
 
@@ -12,44 +12,17 @@ from .models.jobs import JOBS
 from .progress import MODES, Reporter
 
 
-def _config(args: argparse.Namespace):
-    from .models.pipeline import RunConfig
-
-    return RunConfig(
-        tile_size=getattr(args, "tile", None), overlap=getattr(args, "overlap", None),
-        batch_size=getattr(args, "batch", 4), provider=getattr(args, "provider", "auto"),
-        threads=getattr(args, "threads", 0), device_id=getattr(args, "device_id", 0),
-    )  # fmt: skip
-
-
-def _print_result(result) -> None:
-    print(f"wrote {result.output} ({result.shape[1]}x{result.shape[0]} px, {result.crs})")
-    if result.probabilities:
-        print(f"wrote {result.probabilities}")
-    if result.polygons:
-        print(f"wrote {result.polygons}")
-    if result.statistics:
-        print(f"wrote {result.statistics}")
-    print(f"model {result.model_name} on {result.provider}")
-    for name, km2 in result.class_area_km2.items():
-        print(f"  {name:<20} {km2:10.3f} km²")
-    if result.flooded_km2 is not None:
-        print(f"flooded area: {result.flooded_km2:.3f} km²")
-    for note in result.notes:
-        print(f"note: {note}")
-
-
-# Table parameters that go into RunConfig rather than being keywords of the runtime function.
-RUN_CONFIG_OPTIONS = ("tile", "overlap", "batch", "provider", "threads", "device_id")
-
-
 def cmd_job(args: argparse.Namespace) -> int:
     """Run the job of the table (models/jobs.py) that this command was built from."""
+    from .models.execution import Execution
+
     job = args.job
-    kwargs = {p.name: getattr(args, p.name) for p in job.params if p.name not in RUN_CONFIG_OPTIONS}
-    if job.name == "classify-series" and len(kwargs["stack"]) == 1:
-        kwargs["stack"] = kwargs["stack"][0]  # one file: a multi-band index stack
-    result = job.runner()(**kwargs, config=_config(args), progress=args.reporter.progress)
+    kwargs = {p.name: getattr(args, p.name) for p in job.params if not p.execution}
+    if job.execution_params:
+        kwargs["config"] = Execution.from_values(
+            {p.name: getattr(args, p.name) for p in job.execution_params}
+        )
+    result = job.runner()(**kwargs, progress=args.reporter.progress)
     return _finish(args, result)
 
 
@@ -62,8 +35,8 @@ def _finish(args: argparse.Namespace, result) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        _print_result(result)
-    return 0
+        print("\n".join(result.text_lines()))
+    return result.exit_code
 
 
 def _flatten(metrics: dict, prefix: str = "") -> list[tuple[str, str]]:
@@ -120,171 +93,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- batch (issue 11): many scenes on Dask distributed; self-contained so merges stay clean -------------
-def cmd_batch(args: argparse.Namespace) -> int:
-    from .models.batch import BatchOptions, check_out_dir, find_scenes, run_batch
-
-    scenes = find_scenes(args.scenes, args.task)
-    if not scenes:
-        raise ContrasatError(f"no scenes found in {', '.join(args.scenes)}")
-    options = BatchOptions(
-        task=args.task, model=args.model, polygons=args.polygons, statistics=args.statistics,
-        tile_size=args.tile, overlap=args.overlap, batch_size=args.batch, provider=args.provider,
-        threads=args.threads if args.threads is not None else (0 if args.scheduler else 1),
-        device_id=args.device_id,
-    )  # fmt: skip
-    check_out_dir(scenes, Path(args.out), args.summary, options)  # before any cluster starts
-    resources = dict(_resource(r) for r in args.resources) if args.resources else None
-    client = None
-    if args.scheduler:
-        from distributed import Client
-
-        client = Client(args.scheduler)
-    elif args.workers:
-        from .models.batch import local_client
-
-        client = local_client(args.workers)
-    try:
-        results = run_batch(scenes, args.out, options, client=client, retries=args.retries, resources=resources,
-                            summary=args.summary, progress=sys.stderr.isatty())  # fmt: skip
-    finally:
-        if client is not None:
-            cluster = client.cluster if not args.scheduler else None
-            client.close()
-            if cluster is not None:
-                cluster.close()
-    counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed")}
-    print(f"{len(results)} scenes: {counts['done']} mapped, {counts['skipped']} already complete, "
-          f"{counts['failed']} failed; summary {args.summary or Path(args.out) / 'batch_summary.csv'}")  # fmt: skip
-    for r in results:
-        if r.status == "failed":
-            print(f"failed: {r.scene}: {r.error}")
-    return 1 if counts["failed"] else 0
-
-
-def _resource(text: str) -> tuple[str, float]:
-    name, _, amount = text.partition("=")
-    try:
-        return name, float(amount or 1)
-    except ValueError as exc:
-        raise ContrasatError(f"--resources takes NAME=AMOUNT, not {text}") from exc
-
-
-def _add_batch_parser(sub) -> None:
-    p = sub.add_parser("batch", help="map many scenes with Dask distributed (local cores or a cluster)")
-    p.add_argument("scenes", nargs="+", help="folders of rasters, raster files, CSV scene lists (columns name, "
-                   "s1, s2, pre_event) or STAC item JSON with local asset hrefs")  # fmt: skip
-    p.add_argument("--out", required=True, help="output folder (one <scene>_<task>.tif per scene)")
-    p.add_argument("--task", choices=["flood", "land_cover"], default="flood")
-    p.add_argument(
-        "--model", help="bundled model name or path to an .onnx file (default: the task's default)"
-    )
-    p.add_argument("--polygons", action="store_true", help="also write <scene>_<task>.gpkg class polygons")
-    p.add_argument("--statistics", action="store_true", help="also write <scene>_<task>.csv areas per class")
-    p.add_argument("--summary", help="summary CSV (default: OUT/batch_summary.csv)")
-    p.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a LocalCluster)")
-    p.add_argument("--workers", type=_count(1, "--workers"), default=None,
-                   help="LocalCluster worker processes (default: cores)")  # fmt: skip
-    p.add_argument("--retries", type=int, default=2, help="re-runs of a scene whose task raised")
-    p.add_argument("--resources", nargs="+", help="Dask resources each scene needs, e.g. GPU=1")
-    p.add_argument("--tile", type=int, default=None, help="tile size in pixels (default: model card)")
-    p.add_argument("--overlap", type=int, default=None, help="tile overlap in pixels (default: model card)")
-    p.add_argument(
-        "--batch", type=int, default=0, help="tiles per inference batch (0: chosen for the provider)"
-    )
-    p.add_argument("--provider", choices=["auto", "cuda", "cpu"], default="auto")
-    p.add_argument("--device-id", dest="device_id", type=int, default=0, help="GPU used by CUDA (default 0)")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="ONNX Runtime threads per scene (default: 1 on a LocalCluster, ORT's own on a cluster)",
-    )
-    p.set_defaults(func=cmd_batch)
-
-
-# --- end batch ------------------------------------------------------------------------------------------
-
-
-# --- finetune (issue 12): fit a flood model to the analyst's own labels; needs torch (the train extra) ---
-def cmd_finetune(args: argparse.Namespace) -> int:
-    import importlib.util
-
-    if importlib.util.find_spec("torch") is None:
-        raise ContrasatError("contrasat finetune needs torch: pip install contrasat[train]")
-    from .training.finetune.job import FinetuneConfig, run_finetune
-
-    cfg = FinetuneConfig(steps=args.steps, unfreeze=not args.frozen, holdout=args.holdout, edge=args.edge,
-                         seed=args.seed, threads=args.threads)  # fmt: skip
-    if args.distill is not None:
-        cfg.distill = args.distill
-    if args.prior is not None:
-        cfg.prior = args.prior
-    result = run_finetune(args.base, args.raster, args.labels, args.out, args.field, cfg,
-                          progress=args.reporter.progress)  # fmt: skip
-    summary = result.to_dict()
-    for note in result.notes:
-        args.reporter.message("info", note)
-    args.reporter.done(summary)
-    if args.json:
-        print(json.dumps(summary, indent=2))
-        return 0
-    labels = result.card.training["labels"]
-    print(f"wrote {result.output} (fine-tuned from {result.card.training['base_model']['name']}, "
-          f"{result.seconds:.0f} s, kept step {result.best_step})")  # fmt: skip
-    if result.curve:
-        print(f"wrote {result.curve}")
-    for part in ("train", "heldout"):
-        counts = ", ".join(
-            f"{k}: {v['polygons']} polygons / {v['pixels']} px" for k, v in labels[part].items()
-        )
-        print(f"  {part:<8} {counts}")
-    for model, iou in summary["heldout_water_iou"].items():
-        print(f"  held-back water IoU {model:<10} {'n/a' if iou is None else f'{iou:.3f}'}")
-    for note in result.notes:
-        print(f"note: {note}")
-    return 0
-
-
-def _add_finetune_parser(sub) -> None:
-    p = sub.add_parser("finetune", help="fine-tune a flood model on your own labelled polygons (needs torch)")
-    p.add_argument("--base", default="flood_s1_contrastive",
-                   help="model to start from: bundled name or .onnx (default: flood_s1_contrastive, the "
-                        "multimodal pre-trained encoder)")  # fmt: skip
-    p.add_argument(
-        "--raster", nargs="+", required=True, help="Sentinel-1 raster(s) [VV, VH] the labels lie on"
-    )
-    p.add_argument("--labels", required=True,
-                   help="polygons or points in any CRS (.gpkg, .geojson, ...) with a class field, or a label "
-                        "raster (values 0 dry, 1 water; -1/255 unlabelled)")  # fmt: skip
-    p.add_argument(
-        "--field", default="class", help="class field of the label file: water/dry or 1/0 (default class)"
-    )
-    p.add_argument(
-        "--out", required=True, help="the fine-tuned model (.onnx, with its card); a _curve.png beside it"
-    )
-    p.add_argument(
-        "--steps", type=_count(1, "--steps"), default=200, help="training steps at most (default 200)"
-    )
-    p.add_argument("--holdout", type=float, default=0.25,
-                   help="share of each class's polygons held back for early stopping (default 0.25)")  # fmt: skip
-    p.add_argument("--edge", type=_count(0, "--edge"), default=1,
-                   help="pixels left out along polygon edges (default 1)")  # fmt: skip
-    p.add_argument("--frozen", action="store_true", help="keep the encoder frozen throughout")
-    p.add_argument("--distill", type=float, default=None,
-                   help="weight of the term keeping unlabelled pixels near the base model's output (default "
-                        "1; 0 = off)")  # fmt: skip
-    p.add_argument("--prior", choices=("none", "scene"), default=None,
-                   help="'scene': move the decision to the scene's water share estimated by EM (default none)")  # fmt: skip
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=_count(1, "--threads"), default=1, help="torch threads (default 1)")
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON document")
-    p.set_defaults(func=cmd_finetune)
-
-
-# --- end finetune ---------------------------------------------------------------------------------------
-
-
 def cmd_train(argv: list[str]) -> int:
     """`contrasat train ...`: one parser over every training kit (training/cli.py)."""
     from .training.cli import main as train_main
@@ -319,25 +127,45 @@ def _multiple(of: int, minimum: int, what: str):
     return parse
 
 
+def _int_type(param):
+    """argparse type of an int parameter: its minimum and multiple, and its words (auto, model)."""
+    minimum = param.minimum if param.minimum is not None else -(2**31)
+    check = (
+        _multiple(param.multiple_of, minimum, param.option)
+        if param.multiple_of
+        else _count(minimum, param.option)
+    )
+    if not param.words:
+        return check
+    return lambda text: text if text in param.words else check(text)
+
+
+def _argument(param) -> tuple[list[str], dict]:
+    """The argparse name(s) and keywords of one table parameter, by its kind."""
+    kwargs: dict = {"help": param.help, "default": param.default}
+    if param.many:
+        kwargs["nargs"] = "+"
+    if param.positional:
+        return [param.name], kwargs
+    kwargs["dest"] = param.name
+    if param.required:
+        kwargs["required"] = True
+    if param.kind == "flag":
+        kwargs.update(action="store_true", default=False)
+    elif param.kind == "int":
+        kwargs["type"] = _int_type(param)
+    elif param.kind == "float":
+        kwargs["type"] = float
+    elif param.kind == "choice":
+        kwargs["choices"] = list(param.choices)
+    return [param.option], kwargs
+
+
 def _add_job_arguments(p: argparse.ArgumentParser, job) -> None:
     """Arguments of one job from the job table: one option per parameter, checked by type where possible."""
     for param in job.params:
-        kwargs: dict = {"help": param.help, "dest": param.name}
-        if param.required:
-            kwargs["required"] = True
-        if param.kind in ("rasters", "dates"):
-            kwargs["nargs"] = "+"
-        if param.kind == "int":
-            if param.multiple_of:
-                kwargs["type"] = _multiple(param.multiple_of, param.minimum or 0, param.option)
-            else:
-                kwargs["type"] = _count(
-                    param.minimum if param.minimum is not None else -(2**31), param.option
-                )
-        if param.kind == "choice":
-            kwargs["choices"] = list(param.choices)
-        kwargs["default"] = param.default
-        p.add_argument(param.option, **kwargs)
+        names, kwargs = _argument(param)
+        p.add_argument(*names, **kwargs)
     p.add_argument("--json", action="store_true", help="print the job summary as one JSON document")
     p.set_defaults(func=cmd_job, job=job)
 
@@ -397,8 +225,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the jobs on the bundled real sample and write PNG previews")
     p.add_argument("--out", default="contrasat-demo", help="output folder (default: ./contrasat-demo)")
     p.set_defaults(func=cmd_demo)
-    _add_batch_parser(sub)
-    _add_finetune_parser(sub)
     sub.add_parser(
         "train", help="pre-training, fine-tuning, evaluation, export (needs torch)", add_help=False
     )

@@ -95,11 +95,12 @@ PIPELINE = (
     + r"""
 import json, sys, time, threading
 from contrasat.models import inference, rasters, session
-from contrasat.models.pipeline import RunConfig, map_floods
+from contrasat.models.execution import Execution
+from contrasat.models.pipeline import map_floods
 from contrasat.models.registry import resolve_model
 raster, out, model, overlap, threads, batch = sys.argv[1:7]
 model_path = resolve_model(model or None, "flood")
-overlap = None if overlap == "card" else int(overlap)
+overlap = "model" if overlap == "card" else int(overlap)
 busy = {"ort_s": 0.0, "read_s": 0.0, "tiles_inferred": 0}
 run, read = session.LoadedModel.run, rasters.InputRaster.read
 def timed_run(self, feeds):
@@ -108,7 +109,7 @@ def timed_run(self, feeds):
 def timed_read(self, window):
     t = time.perf_counter(); r = read(self, window); busy["read_s"] += time.perf_counter() - t; return r
 session.LoadedModel.run, rasters.InputRaster.read = timed_run, timed_read
-config = RunConfig(overlap=overlap, threads=int(threads), batch_size=int(batch), provider="cpu")
+config = Execution(overlap=overlap, threads=int(threads), batch=int(batch), provider="cpu")
 session.load_model(model_path, provider="cpu", threads=int(threads))
 base = hwm_mib()
 marks = {}

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from common import REPO, RESULTS
-from contrasat.models.pipeline import RunConfig, land_cover, map_floods
+from contrasat.models.execution import Execution
+from contrasat.models.pipeline import land_cover, map_floods
 from contrasat.models.registry import resolve_model
 from contrasat.models.tiling import tile_starts
 
@@ -41,7 +42,7 @@ def chips(task: str) -> list[Path]:
 
 
 def classes(task: str, chip: Path, out: Path, model: Path, tile: int, overlap: int) -> np.ndarray:
-    config = RunConfig(tile_size=tile, overlap=overlap, batch_size=4, provider="cpu", threads=1)
+    config = Execution(tile=tile, overlap=overlap, batch=4, provider="cpu", threads=1)
     job = map_floods if task == "flood" else land_cover
     job(chip, out, model=model, config=config)
     with rasterio.open(out) as src:

@@ -32,7 +32,8 @@ import numpy as np
 import rasterio
 from common import REPO, RESULTS
 from contrasat.models.card import read_card, write_card
-from contrasat.models.pipeline import RunConfig, land_cover, map_floods
+from contrasat.models.execution import Execution
+from contrasat.models.pipeline import land_cover, map_floods
 from contrasat.models.preprocess import prepare
 from contrasat.models.rasters import detect_units, open_input
 from contrasat.models.registry import resolve_model
@@ -141,7 +142,7 @@ def flood_study(tmp: Path, threads: int, repeats: int, method: str = "MinMax") -
         for chip in chips:
             label = FLOOD / "LabelHand" / chip.name.replace("S1Hand", "LabelHand")
             out = tmp / f"{kind}_{chip.stem}.tif"
-            map_floods(chip, out, model=path, config=RunConfig(provider="cpu", threads=threads))
+            map_floods(chip, out, model=path, config=Execution(provider="cpu", threads=threads))
             i, u = water_counts(out, label)
             pooled[0] += i
             pooled[1] += u
@@ -181,7 +182,7 @@ def landcover_study(tmp: Path, threads: int, repeats: int) -> dict:
     scores = {}
     for kind, path in (("float32", model), ("int8", int8)):
         out = tmp / f"lc_{kind}.tif"
-        land_cover(test, out, model=path, config=RunConfig(provider="cpu", threads=threads))
+        land_cover(test, out, model=path, config=Execution(provider="cpu", threads=threads))
         scores[kind] = {"test_miou": round(miou(out, TERRAMIND / "LULC" / f"{TEST_SITE}.tif"), 4)}
     all_tiles = [t for s in sites for t in prepared_tiles(s, spec, card.tile_size)] * 4  # 16 tiles of 224
     seconds = speed({"float32": model, "int8": int8}, all_tiles, threads, repeats)

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from common import RESULTS, mosaic
-from contrasat.models.pipeline import RunConfig, map_floods
+from contrasat.models.execution import Execution
+from contrasat.models.pipeline import map_floods
 from contrasat.models.preprocess import prepare
 from contrasat.models.registry import default_model_path
 from contrasat.models.session import load_model
@@ -45,7 +46,7 @@ def measure(tmp: Path, loaded, reps: int, repeats: int, batch: int, compress: st
     tiles = bare_tiles(raster, card, tile, overlap)
     batches = [np.stack(tiles[i : i + batch]) for i in range(0, len(tiles), batch)]
     name = card.inputs[0].name
-    config = RunConfig(batch_size=batch, provider="auto")
+    config = Execution(batch=batch, provider="auto")
     map_floods(raster, tmp / "warm.tif", config=config)  # warm caches and ORT arenas
     bare_s, pipe_s = [], []
     for k in range(repeats):

@@ -15,11 +15,12 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import ContrasatError, InputError
+from .execution import AUTO, MODEL_DEFAULT, Execution
 from .output_set import OutputSet, verify_table
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
@@ -39,7 +40,7 @@ class Scene:
     listing: str = ""  # the CSV or STAC file that named the scene: an input no output may replace
 
 
-@dataclass
+@dataclass(frozen=True)
 class BatchOptions:
     """What every scene's job is asked for; part of the done-marker, so a change redoes the scenes."""
 
@@ -47,12 +48,17 @@ class BatchOptions:
     model: str | None = None
     polygons: bool = False
     statistics: bool = False
-    tile_size: int | None = None
-    overlap: int | None = None
-    batch_size: int = 0  # 0: chosen for the execution provider in use (session.batch_for)
-    provider: str = "auto"
-    threads: int = 1  # ONNX Runtime threads per task: one per worker thread so workers do not fight
-    device_id: int = 0  # the GPU CUDA runs on
+    # one ONNX Runtime thread per task by default, so the worker processes of a LocalCluster do not fight
+    execution: Execution = Execution(threads=1)
+
+    def marker_options(self) -> dict[str, Any]:
+        """The options a done-marker records: what changes the map, not how the work is run."""
+        tile, overlap = self.execution.tile, self.execution.overlap
+        return {
+            "task": self.task, "model": self.model, "polygons": self.polygons, "statistics": self.statistics,
+            "tile_size": None if tile == MODEL_DEFAULT else tile,
+            "overlap": None if overlap == MODEL_DEFAULT else overlap,
+        }  # fmt: skip
 
 
 @dataclass
@@ -178,14 +184,11 @@ def _expected_marker(scene: Scene, options: BatchOptions) -> dict[str, Any]:
     from .registry import resolve_model
 
     model = resolve_model(options.model, options.task)
-    settings = asdict(options)
-    for key in ("threads", "device_id", "batch_size", "provider"):
-        settings.pop(key)  # how the work is run does not change the map
     return {
         "version": MARKER_VERSION,
         "inputs": {k: [str(Path(p).resolve()), *_fingerprint(p)] for k, p in sorted(scene.inputs.items())},
         "model": [str(model.resolve()), *_fingerprint(model)],
-        "options": settings,
+        "options": options.marker_options(),
     }
 
 
@@ -242,15 +245,14 @@ def _write_atomic(path: Path, text: str) -> None:
 def map_scene(scene: Scene, out_dir: str | Path, options: BatchOptions) -> SceneResult:
     """Map one scene (runs on a worker). Bad input is reported in the result; other errors propagate so
     Dask retries the task (a lost worker, a transient I/O error)."""
-    from .pipeline import RunConfig, land_cover, map_floods
+    from .pipeline import land_cover, map_floods
 
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
     paths = output_paths(scene, out_dir, options)
-    config = RunConfig(tile_size=options.tile_size, overlap=options.overlap, batch_size=options.batch_size,
-                       provider=options.provider, threads=options.threads, device_id=options.device_id)  # fmt: skip
+    config = options.execution
     extra = {k: str(p) for k, p in paths.items() if k != "out"}
-    if options.provider == "cuda" and not _worker_has_cuda():
+    if options.execution.provider == "cuda" and not _worker_has_cuda():
         why = "CUDA was requested but this worker's onnxruntime has no CUDAExecutionProvider"
         return SceneResult(scene.name, "failed", time.perf_counter() - t0, error=why)
     try:
@@ -328,17 +330,51 @@ def summary_csv(results: list[SceneResult]) -> str:
     return buf.getvalue()
 
 
-def local_client(workers: int | None = None):
-    """A LocalCluster client: one single-threaded worker process per core (ORT gets one thread each)."""
+def local_client(workers: int | str | None = AUTO):
+    """A LocalCluster client: single-threaded worker processes (ORT gets one thread each), one per core
+    unless `workers` says how many."""
     from distributed import Client, LocalCluster
 
-    n = workers or os.cpu_count() or 1
+    n = workers if isinstance(workers, int) else os.cpu_count() or 1
     if n < 1:
         raise InputError(f"the number of workers must be 1 or more, not {n}")
     level = logging.getLogger("contrasat").getEffectiveLevel()  # the workers log at the command's level
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                            silence_logs=level)  # fmt: skip
     return Client(cluster)
+
+
+def _gather(
+    futures: dict,
+    results: list[SceneResult],
+    done_before: int,
+    total: int,
+    progress: bool | Callable[[float], None],
+    on_result: Callable[[SceneResult], None] | None,
+) -> None:
+    """Each scene's result as its task ends (a task that raised after its retries is a failed scene)."""
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    report = progress if callable(progress) else None
+    bar = tqdm(total=total, initial=done_before, desc="scenes", unit="scene",
+               disable=report is not None or not progress)  # fmt: skip
+    for future in as_completed(futures):
+        scene = futures[future]
+        try:
+            result = future.result()
+        except Exception as exc:  # retries exhausted, or the scene killed its workers repeatedly
+            text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            result = SceneResult(scene.name, "failed", error=f"{type(exc).__name__}: {text}")
+        results.append(result)
+        bar.update(1)
+        if result.status == "failed":
+            bar.write(f"failed: {scene.name}: {result.error}")
+        if on_result is not None:
+            on_result(result)
+        if report is not None:
+            report((done_before + len(results)) / total)
+    bar.close()
 
 
 def run_batch(
@@ -350,7 +386,7 @@ def run_batch(
     retries: int = 2,
     resources: dict[str, float] | None = None,
     summary: str | Path | None = None,
-    progress: bool = True,
+    progress: bool | Callable[[float], None] = True,
     on_result: Callable[[SceneResult], None] | None = None,
 ) -> list[SceneResult]:
     """Map every scene not already complete in `out_dir`, one Dask task per scene; write the summary CSV.
@@ -359,6 +395,7 @@ def run_batch(
     `retries`: how often Dask re-runs a scene whose task raised (bad input is not retried: it cannot
     improve). A worker lost mid-scene is handled by the scheduler, which reruns its scenes elsewhere.
     `resources`: Dask resource annotations every task needs, e.g. {'GPU': 1} on GPU workers.
+    `progress`: a bar on stderr (True), none (False), or a callback given the share of scenes finished.
     """
     options = options or BatchOptions()
     out_dir = check_out_dir(scenes, Path(out_dir), summary, options)
@@ -388,51 +425,113 @@ def _run_scenes(
     client,
     retries: int,
     resources: dict[str, float] | None,
-    progress: bool,
+    progress: bool | Callable[[float], None],
     on_result: Callable[[SceneResult], None] | None,
     done_before: int,
     total: int,
 ) -> list[SceneResult]:
     """Submit the scenes still to do, one Dask task each, and collect their results as they finish."""
-    from distributed import as_completed
-    from tqdm import tqdm
-
     results: list[SceneResult] = []
     own_client = client is None
     if own_client:
         client = local_client()
     try:
         futures = {
-            client.submit(
-                map_scene,
-                s,
-                str(out_dir.resolve()),
-                options,
-                key=f"contrasat-{s.name}-{time.time_ns()}",
-                pure=False,
-                retries=retries,
-                resources=resources,
-            ): s  # fmt: skip
+            client.submit(map_scene, s, str(out_dir.resolve()), options, key=f"contrasat-{s.name}-{time.time_ns()}",
+                          pure=False, retries=retries, resources=resources): s
             for s in todo
-        }
-        bar = tqdm(total=total, initial=done_before, desc="scenes", unit="scene", disable=not progress)
-        for future in as_completed(futures):
-            scene = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:  # retries exhausted, or the scene killed its workers repeatedly
-                text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-                result = SceneResult(scene.name, "failed", error=f"{type(exc).__name__}: {text}")
-            results.append(result)
-            bar.update(1)
-            if result.status == "failed":
-                bar.write(f"failed: {scene.name}: {result.error}")
-            if on_result is not None:
-                on_result(result)
-        bar.close()
+        }  # fmt: skip
+        _gather(futures, results, done_before, total, progress, on_result)
     finally:
         if own_client:
             cluster = client.cluster
             client.close()
             cluster.close()
     return results
+
+
+# ------------------------------------------------------------------------------------------------ the job
+
+
+@dataclass
+class BatchRun:
+    """What `contrasat batch` did: one result per scene and where the summary table went."""
+
+    results: list[SceneResult]
+    summary: Path
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(r.status == s for r in self.results) for s in ("done", "skipped", "failed")}
+
+    @property
+    def exit_code(self) -> int:
+        """1 when a scene failed (the others are mapped), else 0."""
+        return 1 if self.counts()["failed"] else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The job summary as plain JSON-ready data (--json and the progress 'done' event)."""
+        return {
+            "scenes": len(self.results), **self.counts(), "summary": str(self.summary),
+            "results": [vars(r) for r in sorted(self.results, key=lambda r: r.scene)], "notes": [],
+        }  # fmt: skip
+
+    def text_lines(self) -> list[str]:
+        counts = self.counts()
+        lines = [f"{len(self.results)} scenes: {counts['done']} mapped, {counts['skipped']} already complete, "
+                 f"{counts['failed']} failed; summary {self.summary}"]  # fmt: skip
+        return lines + [f"failed: {r.scene}: {r.error}" for r in self.results if r.status == "failed"]
+
+
+def _resource(text: str) -> tuple[str, float]:
+    name, _, amount = text.partition("=")
+    try:
+        return name, float(amount or 1)
+    except ValueError as exc:
+        raise InputError(f"--resources takes NAME=AMOUNT, not {text}") from exc
+
+
+def batch_job(
+    scenes: Iterable[str | Path],
+    out: str | Path,
+    *,
+    summary: str | Path | None = None,
+    task: str = "flood",
+    model: str | None = None,
+    polygons: bool = False,
+    statistics: bool = False,
+    scheduler: str | None = None,
+    retries: int = 2,
+    resources: Iterable[str] | None = None,
+    config: Execution | None = None,
+    progress: Callable[[float], None] | None = None,
+    is_cancelled: Callable[[], bool] | None = None,  # noqa: ARG001 - a batch is cancelled by its process
+) -> BatchRun:
+    """The `batch` job of the table: find the scenes, check the output folder before any cluster starts,
+    map them on a Dask scheduler (`scheduler`) or a LocalCluster of `config.workers` processes."""
+    sources = [str(s) for s in scenes]
+    found = find_scenes(sources, task)
+    if not found:
+        raise InputError(f"no scenes found in {', '.join(sources)}")
+    config = config or Execution()
+    if config.threads == AUTO and not scheduler:
+        config = replace(config, threads=1)  # one per single-threaded local worker; a cluster's own otherwise
+    options = BatchOptions(task, model, polygons, statistics, config)
+    check_out_dir(found, Path(out), summary, options)  # before any cluster starts
+    needs = dict(_resource(r) for r in resources) if resources else None
+    client = None
+    if scheduler:
+        from distributed import Client
+
+        client = Client(scheduler)
+    elif config.workers != AUTO:
+        client = local_client(config.workers)
+    try:
+        results = run_batch(found, out, options, client=client, retries=retries, resources=needs,
+                            summary=summary, progress=progress or False)  # fmt: skip
+    finally:
+        if client is not None:
+            cluster = client.cluster if not scheduler else None
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    return BatchRun(results, Path(summary) if summary else Path(out) / "batch_summary.csv")

@@ -63,6 +63,94 @@ def _read_sets(input_sets: list[list[InputRaster]], window: Window, job: TileJob
     return feeds, valid
 
 
+class _Strip:
+    """The window rows being blended (one padded tile high): probability and weight sums and validity,
+    handed to the sink row block by row block as tiles further down no longer reach them."""
+
+    def __init__(
+        self, n_classes: int, th: int, width: int, height: int, weights: np.ndarray, sink: Sink
+    ) -> None:
+        self.acc = np.zeros((n_classes, th, width), dtype=np.float32)
+        self.wsum = np.zeros((th, width), dtype=np.float32)
+        self.valid = np.zeros((th, width), dtype=bool)
+        self.top = 0  # window row held by acc[:, 0]
+        self.height, self.weights, self.sink = height, weights, sink
+
+    def flush(self, until: int) -> None:
+        """Hand rows [top, until) to the sink and slide the strip buffer down."""
+        acc, wsum, valid = self.acc, self.wsum, self.valid
+        n = min(until, self.height) - self.top
+        if n <= 0:
+            return
+        probs = acc[:, :n] / np.maximum(wsum[:n], 1e-12)
+        self.sink(self.top, probs, valid[:n].copy())
+        acc[:, :-n], wsum[:-n], valid[:-n] = acc[:, n:].copy(), wsum[n:].copy(), valid[n:].copy()
+        acc[:, -n:], wsum[-n:], valid[-n:] = 0.0, 0.0, False
+        self.top += n
+
+    def add(self, jobs: list[TileJob], per_tile: np.ndarray, oks: list[np.ndarray]) -> None:
+        """Add each tile's probabilities (C, th, tw), weighted for blending, into the strip."""
+        for job, ok, probs in zip(jobs, oks, per_tile, strict=True):
+            if not ok.any():
+                continue  # never inferred (see _Tiles.run): its pixels stay nodata and add no weight
+            r0, h, w = job.row - self.top, job.height, job.width
+            wt = self.weights[:h, :w]
+            self.acc[:, r0 : r0 + h, job.col : job.col + w] += probs[:, :h, :w] * wt
+            self.wsum[r0 : r0 + h, job.col : job.col + w] += wt
+            self.valid[r0 : r0 + h, job.col : job.col + w] |= ok[:h, :w]
+
+
+@dataclass
+class _Tiles:
+    """Reading and running batches of tiles of every input set (S sets: S dates of the same place)."""
+
+    model: LoadedModel
+    input_sets: list[list[InputRaster]]
+    window: Window
+    th: int
+    tw: int
+
+    @property
+    def n_sets(self) -> int:
+        return len(self.input_sets)
+
+    def read(self, jobs: list[TileJob]) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+        """Feeds stacked set-major (all tiles of set 0, then of set 1, ...) and each tile's validity."""
+        tiles = [_read_sets(self.input_sets, self.window, job, self.th, self.tw) for job in jobs]
+        names = tiles[0][0][0].keys()
+        feeds = {n: np.stack([t[0][k][n] for k in range(self.n_sets) for t in tiles]) for n in names}
+        return feeds, [ok for _, ok in tiles]
+
+    def run(self, feeds: dict[str, np.ndarray], oks: list[np.ndarray]) -> np.ndarray:
+        """Run only the tiles holding valid data (a GRD scene's nodata borders are about a quarter of it);
+        the others get zeros, which _Strip.add skips."""
+        keep = [i for i, ok in enumerate(oks) if ok.any()]
+        if len(keep) == len(oks):
+            return self.model.run(feeds)
+        out = np.zeros(
+            (self.n_sets * len(oks), len(self.model.card.classes), self.th, self.tw), dtype=np.float32
+        )
+        if keep:
+            rows = [k * len(oks) + i for k in range(self.n_sets) for i in keep]  # feeds are set-major
+            out[rows] = self.model.run({n: v[rows] for n, v in feeds.items()})
+        return out
+
+    def per_tile(self, out: np.ndarray, n_jobs: int) -> np.ndarray:
+        """One batch's output (n_sets * n_jobs, C, th, tw; set-major) as (n_jobs, n_sets * C, th, tw)."""
+        per_tile = out.reshape(self.n_sets, n_jobs, *out.shape[1:]).transpose(1, 0, 2, 3, 4)
+        return per_tile.reshape(n_jobs, self.n_sets * out.shape[1], *out.shape[2:])
+
+
+def _batches(height: int, width: int, th: int, tw: int, overlap: int, batch_size: int):
+    """(row, jobs) of every batch: each tile row split into batches, in raster order."""
+    batches = []
+    cols = tile_starts(width, tw, overlap)
+    for row in tile_starts(height, th, overlap):
+        row_jobs = [TileJob(row, col, min(th, height - row), min(tw, width - col)) for col in cols]
+        batches.extend((row, row_jobs[i : i + batch_size]) for i in range(0, len(row_jobs), batch_size))
+    return batches
+
+
 def run_tiled(
     model: LoadedModel,
     input_sets: list[list[InputRaster]],
@@ -81,71 +169,21 @@ def run_tiled(
     """
     height, width = int(window.height), int(window.width)
     th, tw = padded_size(height, tile), padded_size(width, tile)
-    rows = tile_starts(height, th, overlap)
-    cols = tile_starts(width, tw, overlap)
-    weights = blend_weights(th, tw, overlap)
-    n_sets = len(input_sets)
-    n_classes = len(model.card.classes) * n_sets
-    total = len(rows) * len(cols)
+    tiles = _Tiles(model, input_sets, window, th, tw)
+    strip = _Strip(
+        len(model.card.classes) * tiles.n_sets, th, width, height, blend_weights(th, tw, overlap), sink
+    )
+    batches = _batches(height, width, th, tw, overlap, batch_size)
+    total = sum(len(jobs) for _, jobs in batches)
     done = 0
 
-    acc = np.zeros((n_classes, th, width), dtype=np.float32)
-    wsum = np.zeros((th, width), dtype=np.float32)
-    valid = np.zeros((th, width), dtype=bool)
-    top = 0  # window row held by acc[:, 0]
-
-    def flush(until: int) -> None:
-        """Hand rows [top, until) to the sink and slide the strip buffer down."""
-        nonlocal top
-        n = min(until, height) - top
-        if n <= 0:
-            return
-        probs = acc[:, :n] / np.maximum(wsum[:n], 1e-12)
-        sink(top, probs, valid[:n].copy())
-        acc[:, :-n], wsum[:-n], valid[:-n] = acc[:, n:].copy(), wsum[n:].copy(), valid[n:].copy()
-        acc[:, -n:], wsum[-n:], valid[-n:] = 0.0, 0.0, False
-        top += n
-
-    def blend(jobs: list[TileJob], out: np.ndarray, oks: list[np.ndarray]) -> None:
-        """Add one batch's probabilities (n_sets * len(jobs), C, th, tw; set-major) into the strip."""
+    def blend(row: int, jobs: list[TileJob], running, oks: list[np.ndarray]) -> None:
         nonlocal done
-        per_tile = out.reshape(n_sets, len(jobs), *out.shape[1:]).transpose(1, 0, 2, 3, 4)
-        per_tile = per_tile.reshape(len(jobs), n_classes, *out.shape[2:])
-        for job, ok, probs in zip(jobs, oks, per_tile, strict=True):
-            if not ok.any():
-                continue  # never inferred (see run_valid): its pixels stay nodata and add no weight
-            r0, h, w = job.row - top, job.height, job.width
-            wt = weights[:h, :w]
-            acc[:, r0 : r0 + h, job.col : job.col + w] += probs[:, :h, :w] * wt
-            wsum[r0 : r0 + h, job.col : job.col + w] += wt
-            valid[r0 : r0 + h, job.col : job.col + w] |= ok[:h, :w]
+        strip.flush(row)
+        strip.add(jobs, tiles.per_tile(running.result(), len(jobs)), oks)
         done += len(jobs)
         if progress is not None:
             progress(done / total)
-
-    batches = []  # (row, jobs): a tile row split into batches, in raster order
-    for row in rows:
-        row_jobs = [TileJob(row, col, min(th, height - row), min(tw, width - col)) for col in cols]
-        batches.extend((row, row_jobs[i : i + batch_size]) for i in range(0, len(row_jobs), batch_size))
-
-    def read_batch(jobs: list[TileJob]) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
-        """Feeds stacked set-major (all tiles of set 0, then of set 1, ...) and each tile's validity."""
-        tiles = [_read_sets(input_sets, window, job, th, tw) for job in jobs]
-        names = tiles[0][0][0].keys()
-        feeds = {n: np.stack([t[0][k][n] for k in range(n_sets) for t in tiles]) for n in names}
-        return feeds, [ok for _, ok in tiles]
-
-    def run_valid(feeds: dict[str, np.ndarray], oks: list[np.ndarray]) -> np.ndarray:
-        """Run only the tiles holding valid data (a GRD scene's nodata borders are about a quarter of it);
-        the others get zeros, which blend() skips."""
-        keep = [i for i, ok in enumerate(oks) if ok.any()]
-        if len(keep) == len(oks):
-            return model.run(feeds)
-        out = np.zeros((n_sets * len(oks), n_classes // n_sets, th, tw), dtype=np.float32)
-        if keep:
-            rows = [k * len(oks) + i for k in range(n_sets) for i in keep]  # feeds are set-major
-            out[rows] = model.run({n: v[rows] for n, v in feeds.items()})
-        return out
 
     # Three stages overlap: a reader thread prepares batch i+1 and a runner thread keeps ONNX Runtime
     # busy with batch i while this thread blends batch i-1 and writes finished rows (GDAL, ORT and
@@ -154,19 +192,17 @@ def run_tiled(
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="contrasat-read") as reader,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="contrasat-run") as runner,
     ):
-        pending_read = reader.submit(read_batch, batches[0][1])
+        pending_read = reader.submit(tiles.read, batches[0][1])
         previous = None  # (row, jobs, future of the ORT output, validity)
         for i, (row, jobs) in enumerate(batches):
             feeds, oks = pending_read.result()
             if i + 1 < len(batches):
-                pending_read = reader.submit(read_batch, batches[i + 1][1])
+                pending_read = reader.submit(tiles.read, batches[i + 1][1])
             if is_cancelled is not None and is_cancelled():
                 raise Cancelled("cancelled by the user")
-            running = (row, jobs, runner.submit(run_valid, feeds, oks), oks)
+            running = (row, jobs, runner.submit(tiles.run, feeds, oks), oks)
             if previous is not None:
-                flush(previous[0])
-                blend(previous[1], previous[2].result(), previous[3])
+                blend(*previous)
             previous = running
-        flush(previous[0])
-        blend(previous[1], previous[2].result(), previous[3])
-    flush(height)
+        blend(*previous)
+    strip.flush(height)

@@ -12,7 +12,33 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .execution import AUTO, MODEL_DEFAULT, PROVIDERS
 from .output_set import FORMAT_NAMES
+from .registry import FINETUNE_BASE
+
+# What a parameter holds; a front end maps each kind to a widget, an argparse option or a Processing parameter.
+KINDS = (
+    "raster",  # one raster file
+    "rasters",  # one or more raster files
+    "scenes",  # a scene list: folders of rasters, raster files, CSV scene lists or STAC items (positional)
+    "vector",  # polygons (an area of interest); front ends may hand over their union
+    "labels",  # labelled vectors: polygons or points with a class field (every feature), or a label raster
+    "field",  # the name of a field of the job's labels
+    "model",  # a bundled model name or an .onnx path
+    "dates",  # one or more YYYY-MM-DD
+    "output_raster",
+    "output_vector",
+    "output_table",
+    "output_model",  # an .onnx model written with its card
+    "output_folder",  # a folder the job writes its files into
+    "int",
+    "float",
+    "flag",  # on when given, off by default
+    "choice",
+    "text",  # one free word (e.g. a scheduler address)
+    "texts",  # one or more free words (e.g. NAME=AMOUNT pairs)
+)
+MANY_KINDS = ("rasters", "scenes", "dates", "texts")
 
 
 @dataclass(frozen=True)
@@ -20,9 +46,7 @@ class Param:
     """One parameter of a job; `name` is the keyword of the runtime function and the CLI option."""
 
     name: str
-    kind: (
-        str  # raster, rasters, vector, model, output_raster, output_vector, output_table, dates, int, choice
-    )
+    kind: str  # one of KINDS
     help: str
     required: bool = False
     default: Any = None
@@ -32,10 +56,28 @@ class Param:
     label: str = ""  # short title for forms (Processing dialogs); the name when empty
     processing: str = ""  # Processing parameter name when it predates the table (e.g. INPUT_S1)
     execution: bool = False  # an execution setting: front ends may fill it from their saved settings
+    words: tuple[str, ...] = ()  # an int parameter's values besides numbers (auto, model: decided later)
 
     @property
     def option(self) -> str:
         return "--" + self.name.replace("_", "-")
+
+    @property
+    def positional(self) -> bool:
+        """A scene list is the command's positional argument (`contrasat batch SCENES... --out DIR`)."""
+        return self.kind == "scenes"
+
+    @property
+    def many(self) -> bool:
+        """The parameter takes one or more values."""
+        return self.kind in MANY_KINDS
+
+    def arguments(self, value: Any) -> list[str]:
+        """The command-line words of one value of this parameter (none for an unset flag)."""
+        if self.kind == "flag":
+            return [self.option] if value else []
+        values = [str(v) for v in (value if self.many and isinstance(value, list | tuple) else [value])]
+        return values if self.positional else [self.option, *values]
 
     @property
     def is_output(self) -> bool:
@@ -65,7 +107,7 @@ class Job:
 
     name: str
     task: str
-    function: str  # "module:function" inside contrasat.models
+    function: str  # "module:function", the module relative to the contrasat package (e.g. models.pipeline)
     help: str
     inputs: tuple[Param, ...]
     outputs: tuple[Param, ...]
@@ -87,7 +129,13 @@ class Job:
 
     def runner(self) -> Callable[..., Any]:
         module, _, name = self.function.partition(":")
-        return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+        root = __package__.rpartition(".")[0]  # contrasat (or the plugin's folder name inside QGIS)
+        return getattr(importlib.import_module(f"{root}.{module}"), name)
+
+    @property
+    def execution_params(self) -> tuple[Param, ...]:
+        """The parameters that are execution settings (how the job runs, not what it computes)."""
+        return tuple(p for p in self.params if p.execution)
 
 
 AOI = Param(
@@ -123,46 +171,53 @@ STATISTICS = Param(
 TILE = Param(
     "tile",
     "int",
-    "tile size in pixels, a multiple of 16 (default: model card)",
+    f"tile size in pixels, a multiple of 16 ({MODEL_DEFAULT}: the model card's, the default)",
+    default=MODEL_DEFAULT,
     minimum=16,
     multiple_of=16,
     label="Tile size (px)",
     execution=True,
+    words=(MODEL_DEFAULT,),
 )
 OVERLAP = Param(
     "overlap",
     "int",
-    "tile overlap in pixels (default: model card)",
+    f"tile overlap in pixels ({MODEL_DEFAULT}: the model card's, the default)",
+    default=MODEL_DEFAULT,
     minimum=0,
     label="Tile overlap (px)",
     execution=True,
+    words=(MODEL_DEFAULT,),
 )
 BATCH = Param(
     "batch",
     "int",
-    "tiles per inference batch",
+    f"tiles per inference batch (default 4; {AUTO}: chosen for the execution provider)",
     default=4,
     minimum=1,
     label="Tiles per batch",
     execution=True,
+    words=(AUTO,),
 )
 PROVIDER = Param(
     "provider",
     "choice",
     "ONNX Runtime execution provider",
-    default="auto",
-    choices=("auto", "cuda", "cpu"),
+    default=AUTO,
+    choices=PROVIDERS,
     label="Execution provider",
     execution=True,
 )
 THREADS = Param(
     "threads",
     "int",
-    "ONNX Runtime threads (0: its default; capped at the number of cores)",
-    default=0,
-    minimum=0,
+    f"ONNX Runtime threads, capped at the number of cores ({AUTO}, the default: its own choice, or 1 per "
+    "scene on a local batch cluster)",
+    default=AUTO,
+    minimum=1,
     label="Threads",
     execution=True,
+    words=(AUTO,),
 )
 DEVICE_ID = Param(
     "device_id",
@@ -173,6 +228,17 @@ DEVICE_ID = Param(
     label="CUDA device",
     execution=True,
 )
+WORKERS = Param(
+    "workers",
+    "int",
+    f"LocalCluster worker processes ({AUTO}, the default: one per core)",
+    default=AUTO,
+    minimum=1,
+    label="Worker processes",
+    execution=True,
+    words=(AUTO,),
+)
+EXECUTION = (OVERLAP, BATCH, TILE, PROVIDER, THREADS, DEVICE_ID)  # the settings of every tiled job
 MIN_POLYGON = Param(
     "min_polygon",
     "int",
@@ -182,11 +248,11 @@ MIN_POLYGON = Param(
     minimum=1,
     label="Smallest polygon (px)",
 )
-TILED_OPTIONS = (AOI, MODEL, OVERLAP, BATCH, TILE, PROVIDER, THREADS, DEVICE_ID, MIN_POLYGON)
+TILED_OPTIONS = (AOI, MODEL, *EXECUTION, MIN_POLYGON)
 
 JOBS: tuple[Job, ...] = (
     Job(
-        name="map-floods", task="flood", function="pipeline:map_floods", title="Map floods",
+        name="map-floods", task="flood", function="models.pipeline:map_floods", title="Map floods",
         help="flood map from Sentinel-1 (optionally with Sentinel-2)",
         inputs=(
             Param("s1", "raster", "Sentinel-1 raster [VV, VH]: calibrated sigma0 in dB, linear power or amplitude "
@@ -205,7 +271,7 @@ JOBS: tuple[Job, ...] = (
         options=TILED_OPTIONS,
     ),
     Job(
-        name="land-cover", task="land_cover", function="pipeline:land_cover", title="Land cover",
+        name="land-cover", task="land_cover", function="models.pipeline:land_cover", title="Land cover",
         help="land-cover map from Sentinel-2 (optionally with Sentinel-1)",
         inputs=(
             Param("s2", "raster", "Sentinel-2 raster: bands found by description (B01..B12, B8A), else all 13 L1C "
@@ -222,7 +288,7 @@ JOBS: tuple[Job, ...] = (
         options=TILED_OPTIONS,
     ),
     Job(
-        name="classify-series", task="pixel_timeseries", function="series:classify_series",
+        name="classify-series", task="pixel_timeseries", function="models.series:classify_series",
         title="Classify time series", help="land cover from a multi-date S2 stack (pixel time series)",
         inputs=(
             Param("stack", "rasters", "single-date S2 (or index) rasters dated by name/tag, or one raster with one "
@@ -235,9 +301,73 @@ JOBS: tuple[Job, ...] = (
                        label="Series land cover", processing="OUTPUT"),),
         options=(
             AOI, MODEL,
-            Param("tile", "int", "pixel block side, a multiple of 16 (default 64)", minimum=16, multiple_of=16,
-                  label="Pixel block side (px)", execution=True),
+            Param("tile", "int", "pixel block side, a multiple of 16 (default 64)", default=MODEL_DEFAULT, minimum=16,
+                  multiple_of=16, label="Pixel block side (px)", execution=True, words=(MODEL_DEFAULT,)),
             PROVIDER, THREADS, DEVICE_ID,
+        ),
+    ),
+    Job(
+        name="finetune", task="flood", function="finetune_runner:finetune",
+        title="Fine-tune a flood model on your labels",
+        help="fine-tune a flood model on your own labelled polygons (needs torch)",
+        inputs=(
+            Param("raster", "rasters", "Sentinel-1 raster(s) [VV, VH] the labels lie on", required=True,
+                  label="Sentinel-1 raster(s) (VV, VH)", processing="INPUT_S1"),
+            Param("labels", "labels", "polygons or points in any CRS (.gpkg, .geojson, ...) with a class field, or "
+                  "a label raster (values 0 dry, 1 water; -1/255 unlabelled)", required=True,
+                  label="Labelled polygons or points"),
+            Param("field", "field", "class field of the label file: water/dry or 1/0 (default class)",
+                  default="class", label="Class field (water/dry or 1/0)"),
+        ),
+        outputs=(Param("out", "output_model", "the fine-tuned model (.onnx, with its card); a _curve.png beside "
+                       "it", required=True, label="Fine-tuned model (.onnx)", processing="OUTPUT"),),
+        options=(
+            Param("base", "model", f"model to start from: bundled name or .onnx (default: {FINETUNE_BASE}, the "
+                  "multimodal pre-trained encoder)", default=FINETUNE_BASE, label="Model to start from"),
+            Param("steps", "int", "training steps at most (default 200)", default=200, minimum=1,
+                  label="Training steps (at most)"),
+            Param("holdout", "float", "share of each class's polygons held back for early stopping (default 0.25)",
+                  default=0.25, label="Share of polygons held back"),
+            Param("edge", "int", "pixels left out along polygon edges (default 1)", default=1, minimum=0,
+                  label="Pixels left out along edges"),
+            Param("frozen", "flag", "keep the encoder frozen throughout", label="Keep the encoder frozen"),
+            Param("distill", "float", "weight of the term keeping unlabelled pixels near the base model's output "
+                  "(default 1; 0 = off)", label="Weight of staying near the base model"),
+            Param("prior", "choice", "'scene': move the decision to the scene's water share estimated by EM "
+                  "(default none)", choices=("none", "scene"), label="Water share correction"),
+            Param("seed", "int", "random seed (default 0)", default=0, label="Random seed"),
+            Param("threads", "int", "torch threads (default 1)", default=1, minimum=1, label="Torch threads"),
+        ),
+    ),
+    Job(
+        name="batch", task="", function="models.batch:batch_job", title="Map many scenes",
+        help="map many scenes with Dask distributed (local cores or a cluster)",
+        inputs=(
+            Param("scenes", "scenes", "folders of rasters, raster files, CSV scene lists (columns name, s1, s2, "
+                  "pre_event) or STAC item JSON with local asset hrefs", required=True, label="Scenes"),
+        ),
+        outputs=(
+            Param("out", "output_folder", "output folder (one <scene>_<task>.tif per scene)", required=True,
+                  label="Output folder", processing="OUTPUT"),
+            Param("summary", "output_table", "summary CSV (default: OUT/batch_summary.csv)",
+                  label="Summary table (CSV)"),
+        ),
+        options=(
+            Param("task", "choice", "what each scene is mapped for (default flood)", default="flood",
+                  choices=("flood", "land_cover"), label="Task"),
+            Param("model", "model", "bundled model name or path to an .onnx file (default: the task's default)",
+                  label="Model (bundled name or .onnx path; empty = the task's default)"),
+            Param("polygons", "flag", "also write <scene>_<task>.gpkg class polygons",
+                  label="Also write class polygons"),
+            Param("statistics", "flag", "also write <scene>_<task>.csv areas per class",
+                  label="Also write the area per class"),
+            Param("scheduler", "text", "address of an existing Dask scheduler (default: a LocalCluster)",
+                  label="Dask scheduler address (empty = this machine)"),
+            Param("retries", "int", "re-runs of a scene whose task raised", default=2, minimum=0,
+                  label="Retries per scene"),
+            Param("resources", "texts", "Dask resources each scene needs, e.g. GPU=1",
+                  label="Dask resources per scene (NAME=AMOUNT)"),
+            *EXECUTION, WORKERS,
         ),
     ),
 )  # fmt: skip

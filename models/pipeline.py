@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -15,16 +14,17 @@ import rasterio
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
-from .aoi import AOI, aoi_mask, aoi_window, load_aoi
+from . import tiled_job
+from .aoi import AOI, aoi_mask
 from .card import ClassInfo, ModelCard, read_card
-from .errors import InputError, ModelError
+from .errors import InputError
+from .execution import Execution
 from .inference import run_tiled
 from .notes import Note
 from .notes import warning as note_warning
 from .output_set import OutputSet, same_file, verify_raster, verify_table, verify_vector, writing
 from .outputs import (
     block_class_areas_km2,
-    class_profile,
     describe_classes,
     probability_profile,
     write_statistics,
@@ -42,7 +42,6 @@ from .rasters import (
     reference_grid,
 )
 from .registry import resolve_model
-from .session import batch_for, load_model
 
 
 def class_argmax(probs: np.ndarray) -> np.ndarray:
@@ -77,39 +76,8 @@ GDAL_CACHE_BYTES = 64 * 1024 * 1024
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class RunConfig:
-    """Execution settings; None means 'use the model card's value'."""
-
-    tile_size: int | None = None
-    overlap: int | None = None
-    batch_size: int = 4
-    provider: str = "auto"  # 'auto' (CUDA when usable), 'cuda' or 'cpu'
-    threads: int = 0  # ONNX Runtime intra-op threads; 0 = its default
-    device_id: int = 0  # the GPU CUDA runs on; batch_size 0 = chosen for the provider (session.batch_for)
-
-    def checked(self) -> list[Note]:
-        """Refuse values no job can run with; cap threads at the machine's cores (returned as a note)."""
-        notes = []
-        if self.tile_size is not None and (self.tile_size < 16 or self.tile_size % 16):
-            raise InputError(f"tile size must be a positive multiple of 16, not {self.tile_size}")
-        if self.overlap is not None and self.overlap < 0:
-            raise InputError(f"overlap must be 0 or more pixels, not {self.overlap}")
-        if self.batch_size < 0:
-            raise InputError(f"batch size must be 1 or more tiles (0: automatic), not {self.batch_size}")
-        if self.device_id < 0:
-            raise InputError(f"CUDA device id must be 0 or more, not {self.device_id}")
-        if self.provider not in ("auto", "cuda", "cpu"):
-            raise InputError(f"provider must be auto, cuda or cpu, not {self.provider!r}")
-        if self.threads < 0:
-            raise InputError(f"threads must be 0 (automatic) or more, not {self.threads}")
-        cores = os.cpu_count() or 1
-        if self.threads > cores:
-            notes.append(
-                note_warning(f"{self.threads} threads asked for, capped at the {cores} cores of this machine")
-            )
-            self.threads = cores
-        return notes
+# The former name of the execution settings, kept for callers not yet moved to Execution (the fine-tune study).
+RunConfig = Execution
 
 
 @dataclass
@@ -150,6 +118,18 @@ class JobResult:
             "notes": [{"level": getattr(n, "level", "info"), "text": str(n)} for n in self.notes],
         }
 
+    exit_code = 0  # a map was written
+
+    def text_lines(self) -> list[str]:
+        """The job summary as the CLI prints it: files written, model, area per class, notes."""
+        lines = [f"wrote {self.output} ({self.shape[1]}x{self.shape[0]} px, {self.crs})"]
+        lines += [f"wrote {p}" for p in (self.probabilities, self.polygons, self.statistics) if p]
+        lines.append(f"model {self.model_name} on {self.provider}")
+        lines += [f"  {name:<20} {km2:10.3f} km²" for name, km2 in self.class_area_km2.items()]
+        if self.flooded_km2 is not None:
+            lines.append(f"flooded area: {self.flooded_km2:.3f} km²")
+        return lines + [f"note: {note}" for note in self.notes]
+
 
 def plan_outputs(
     inputs: list[str | Path | None],
@@ -183,7 +163,7 @@ def run_job(
     polygons: str | Path | None = None,
     statistics: str | Path | None = None,
     min_polygon: int = DEFAULT_MIN_PIXELS,
-    config: RunConfig | None = None,
+    config: Execution | None = None,
     progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
 ) -> JobResult:
@@ -193,8 +173,7 @@ def run_job(
     dates and the output separates new flood water from permanent water (CHANGE_CLASSES).
     `min_polygon`: regions smaller than this many pixels are left out of the polygon file only.
     """
-    config = config or RunConfig()
-    notes = config.checked()
+    config, notes = (config or Execution()).checked()
     if min_polygon < 1:
         raise InputError(f"the smallest polygon must be 1 pixel or more, not {min_polygon}")
     model_path = resolve_model(model, task)
@@ -333,7 +312,7 @@ def _run_job(
     model_path: Path,
     aoi: AOI,
     pre_event: str | Path | None,
-    config: RunConfig,
+    config: Execution,
     progress: Callable[[float], None] | None,
     is_cancelled: Callable[[], bool] | None,
     notes: list[Note],
@@ -342,94 +321,20 @@ def _run_job(
     for prefix, path in sources.items():
         if path is not None and card.input_for(prefix) is None:
             notes.append(note_warning(f"{prefix} input ignored: model {card.name} does not use it"))
-
+    out_classes = CHANGE_CLASSES if pre_event is not None else card.classes
     with ExitStack() as stack:
-        inputs, input_sets, grid = _open_inputs(card, sources, pre_event, stack, outputs)
-        notes.extend(resolution_notes(grid, card))
-        geometry = load_aoi(aoi, grid.crs, notes)
-        if geometry is not None:
-            window = aoi_window(geometry, grid.transform, grid.width, grid.height)
-        else:
-            window = Window(0, 0, grid.width, grid.height)
-        for raster in [r for s in input_sets for r in s]:
-            if not has_valid_pixels(raster, window):
-                where = "inside the AOI" if geometry is not None else ""
-                raise InputError(
-                    f"{raster.label} raster {raster.path.name} has no valid pixels {where}".strip()
-                )
-            notes.extend(detect_units(raster, window))
-            # the scene is the raster, not the AOI: a map clipped to an AOI equals the whole map there
-            notes.extend(detect_level(raster, Window(0, 0, grid.width, grid.height)))
-
-        loaded = load_model(
-            model_path, provider=config.provider, threads=config.threads, device_id=config.device_id
-        )
-        if loaded.fallback:
-            notes.append(loaded.fallback)
-        batch_size = config.batch_size or batch_for(loaded.provider)
-        tile = config.tile_size or card.tile_size
-        overlap = card.overlap if config.overlap is None else config.overlap
-        log.info("model %s on %s; tile %d, overlap %d, batch %d", card.name, loaded.provider, tile, overlap,
-                 config.batch_size)  # fmt: skip
-        for note in notes:
-            log.info("%s", note)
-        if tile % 16 or not 0 <= overlap < tile // 2:
-            raise InputError(f"tile size {tile} must be a multiple of 16 and overlap below half of it")
-        out_transform = window_transform(window, grid.transform)
-        height, width = int(window.height), int(window.width)
-        n_classes = len(card.classes)
-        out_classes = CHANGE_CLASSES if pre_event is not None else card.classes
-
-        class_out = outputs.outputs[0]
-        class_out.verify = verify_raster(width, height, 1)
-        prob_out = next((o for o in outputs.outputs if o.label == "probabilities"), None)
+        input_sets, grid, where = _checked_inputs(card, sources, pre_event, aoi, stack, outputs, notes)
+        loaded = tiled_job.load(model_path, config, notes)
+        tile, overlap, batch_size = _tiling(card, config, loaded.provider, notes)
         with ExitStack() as files:
-            dst = files.enter_context(
-                rasterio.open(
-                    class_out.temp,
-                    "w",
-                    **class_profile(grid.crs, out_transform, width, height, card.output_nodata),
-                )  # fmt: skip
-            )
-            prob_dst = None
-            if prob_out is not None:
-                prob_out.verify = verify_raster(width, height, n_classes)
-                prob_dst = files.enter_context(
-                    rasterio.open(
-                        prob_out.temp,
-                        "w",
-                        **probability_profile(grid.crs, out_transform, width, height, n_classes),
-                    )  # fmt: skip
-                )
-            sink = ClassSink(dst, prob_dst, card, out_classes, geometry, out_transform, grid.crs, width,
-                             change=pre_event is not None)  # fmt: skip
-            run_tiled(
-                loaded, input_sets, window, sink, tile=tile, overlap=overlap, batch_size=batch_size,
-                progress=progress, is_cancelled=is_cancelled,
-            )  # fmt: skip
-            if geometry is not None and sink.aoi_pixels == 0:
-                raise InputError(
-                    "the AOI covers no pixel centre of the raster (smaller or thinner than a pixel)"
-                )
-            if sink.nan_pixels:
-                if sink.nan_pixels == sink.input_pixels:
-                    raise ModelError(
-                        f"model {card.name} answered NaN for every pixel: it cannot map this input"
-                    )
-                share = 100.0 * sink.nan_pixels / max(sink.input_pixels, 1)
-                notes.append(note_warning(
-                    f"model {card.name} answered NaN for {sink.nan_pixels} pixels ({share:.2g} %): left as nodata"
-                ))  # fmt: skip
-            if sink.counts.sum() == 0:
-                raise InputError("no output pixel is valid (inputs hold no data inside the AOI)")
-            with writing("output", class_out.target):
-                describe_classes(dst, card, out_classes)
-                dst.close()
-            if prob_dst is not None:
-                with writing("probabilities", prob_out.target):
-                    for i, c in enumerate(card.classes, start=1):
-                        prob_dst.set_band_description(i, f"p({c.name})")
-                    prob_dst.close()
+            dst = tiled_job.open_class_raster(files, outputs, grid, where, card)
+            prob_dst = _open_probabilities(files, outputs, grid, where, len(card.classes))
+            sink = ClassSink(dst, prob_dst, card, out_classes, where.geometry, where.transform, grid.crs,
+                             where.width, change=pre_event is not None)  # fmt: skip
+            run_tiled(loaded, input_sets, where.window, sink, tile=tile, overlap=overlap, batch_size=batch_size,
+                      progress=progress, is_cancelled=is_cancelled)  # fmt: skip
+            _check_answers(sink, card, where, notes)
+            _close_rasters(outputs, dst, prob_dst, card, out_classes)
     counts = sink.counts
     _finish_extras(outputs, task, out_classes, card, counts, min_polygon)
     # with a pre-event reference, "flooded" is new water only; permanent water is reported beside it
@@ -441,8 +346,75 @@ def _run_job(
         output=planned["output"], probabilities=planned.get("probabilities"), polygons=planned.get("polygons"),
         statistics=planned.get("statistics"), model_name=card.name, provider=loaded.provider, card=card,
         classes=out_classes, class_area_km2={c.name: float(counts[i]) for i, c in enumerate(out_classes)},
-        flooded_km2=flooded, shape=(height, width), crs=grid.crs.to_string(), notes=notes,
+        flooded_km2=flooded, shape=(where.height, where.width), crs=grid.crs.to_string(), notes=notes,
     )  # fmt: skip
+
+
+def _checked_inputs(
+    card: ModelCard,
+    sources: dict[str, str | Path | None],
+    pre_event: str | Path | None,
+    aoi: AOI,
+    stack: ExitStack,
+    outputs: OutputSet,
+    notes: list[Note],
+) -> tuple[list[list[InputRaster]], Grid, tiled_job.Extent]:
+    """Open and align the inputs, find the extent to map, check every input has valid pixels there and
+    decide its units and scene level (notes)."""
+    _, input_sets, grid = _open_inputs(card, sources, pre_event, stack, outputs)
+    notes.extend(resolution_notes(grid, card))
+    where = tiled_job.extent(aoi, grid, notes)
+    for raster in [r for s in input_sets for r in s]:
+        if not has_valid_pixels(raster, where.window):
+            inside = "inside the AOI" if where.geometry is not None else ""
+            raise InputError(f"{raster.label} raster {raster.path.name} has no valid pixels {inside}".strip())
+        notes.extend(detect_units(raster, where.window))
+        # the scene is the raster, not the AOI: a map clipped to an AOI equals the whole map there
+        notes.extend(detect_level(raster, Window(0, 0, grid.width, grid.height)))
+    return input_sets, grid, where
+
+
+def _tiling(card: ModelCard, config: Execution, provider: str, notes: list[Note]) -> tuple[int, int, int]:
+    """(tile, overlap, batch) of a run: the settings', else the model card's and the provider's."""
+    batch_size = config.batch_for(provider)
+    tile = config.tile_for(card.tile_size)
+    overlap = config.overlap_for(card.overlap)
+    log.info("model %s on %s; tile %d, overlap %d, batch %d", card.name, provider, tile, overlap, batch_size)
+    for note in notes:
+        log.info("%s", note)
+    if tile % 16 or not 0 <= overlap < tile // 2:
+        raise InputError(f"tile size {tile} must be a multiple of 16 and overlap below half of it")
+    return tile, overlap, batch_size
+
+
+def _open_probabilities(files: ExitStack, outputs: OutputSet, grid: Grid, where: tiled_job.Extent, n: int):
+    """The probability raster's temporary when one was asked for, else None."""
+    prob_out = next((o for o in outputs.outputs if o.label == "probabilities"), None)
+    if prob_out is None:
+        return None
+    prob_out.verify = verify_raster(where.width, where.height, n)
+    profile = probability_profile(grid.crs, where.transform, where.width, where.height, n)
+    return files.enter_context(rasterio.open(prob_out.temp, "w", **profile))
+
+
+def _check_answers(sink: ClassSink, card: ModelCard, where: tiled_job.Extent, notes: list[Note]) -> None:
+    if where.geometry is not None and sink.aoi_pixels == 0:
+        raise InputError("the AOI covers no pixel centre of the raster (smaller or thinner than a pixel)")
+    answers = tiled_job.Answers(sink.input_pixels, sink.nan_pixels, float(sink.counts.sum()))
+    answers.check(card, notes, "no output pixel is valid (inputs hold no data inside the AOI)")
+
+
+def _close_rasters(outputs: OutputSet, dst, prob_dst, card: ModelCard, out_classes: list[ClassInfo]) -> None:
+    """Class table and band names written, the temporaries closed (the output set commits them)."""
+    with writing("output", outputs.outputs[0].target):
+        describe_classes(dst, card, out_classes)
+        dst.close()
+    if prob_dst is not None:
+        prob_out = next(o for o in outputs.outputs if o.label == "probabilities")
+        with writing("probabilities", prob_out.target):
+            for i, c in enumerate(card.classes, start=1):
+                prob_dst.set_band_description(i, f"p({c.name})")
+            prob_dst.close()
 
 
 def _finish_extras(

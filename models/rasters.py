@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -287,11 +288,32 @@ def align(raster: InputRaster, grid: Grid) -> None:
         return
     float_data = np.dtype(ds.dtypes[0]).kind == "f"
     nodata = np.nan if float_data else (raster.nodata if raster.nodata is not None else 0)
-    raster.reader = WarpedVRT(
-        ds, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
-        resampling=Resampling.bilinear, src_nodata=ds.nodata, nodata=nodata,
-    )  # fmt: skip
+    raster.reader = warp_onto(ds, grid, Resampling.bilinear, src_nodata=ds.nodata, nodata=nodata)
     raster.nodata = nodata
+
+
+def warp_onto(dataset, grid: Grid, resampling: Resampling, **nodata: Any) -> WarpedVRT:
+    """The dataset resampled onto the grid on the fly (a WarpedVRT, never a written copy)."""
+    return WarpedVRT(dataset, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
+                     resampling=resampling, **nodata)  # fmt: skip
+
+
+def footprint_share(dataset, grid: Grid) -> float:
+    """Share of the grid's footprint inside the dataset's footprint (both in the grid's CRS)."""
+    from rasterio.transform import array_bounds
+    from rasterio.warp import transform_bounds
+
+    left, bottom, right, top = transform_bounds(dataset.crs, grid.crs, *dataset.bounds)
+    south, west, north, east = _sorted_bounds(array_bounds(grid.height, grid.width, grid.transform))
+    w = max(0.0, min(right, east) - max(left, west))
+    h = max(0.0, min(top, north) - max(bottom, south))
+    return w * h / ((east - west) * (north - south))
+
+
+def _sorted_bounds(bounds: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """(south, west, north, east) of array_bounds' (west, south, east, north)."""
+    west, south, east, north = bounds
+    return min(south, north), min(west, east), max(south, north), max(west, east)
 
 
 def reference_grid(raster: InputRaster) -> Grid:

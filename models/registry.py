@@ -15,6 +15,8 @@ DEFAULTS: dict[str, str] = {
     "land_cover": "landcover_s2",
     "pixel_timeseries": "pixel_ts_landcover",
 }
+# The model fine-tuning starts from unless told otherwise: the multimodal pre-trained encoder.
+FINETUNE_BASE = "flood_s1_contrastive"
 
 
 def bundled_models() -> list[tuple[Path, ModelCard]]:

@@ -32,28 +32,25 @@ from typing import Any
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
-from rasterio.vrt import WarpedVRT
-from rasterio.warp import transform_bounds
 from rasterio.windows import Window
-from rasterio.windows import transform as window_transform
 
-from .aoi import AOI, aoi_mask, aoi_window, load_aoi
+from . import tiled_job
+from .aoi import AOI, aoi_mask
 from .bands import S2L1C_BANDS, S2L2A_BANDS, normalise_band_name, resolve_bands
 from .card import ModelCard, read_card
 from .errors import Cancelled, InputError, ModelError
+from .execution import Execution
 from .indices import INDEX_BANDS, compute_index, fill_gaps, resample_series, to_reflectance
 from .notes import Note, info, warning
-from .output_set import verify_raster
 from .outputs import (
     block_class_areas_km2,
-    class_profile,
     describe_classes,
 )
-from .pipeline import GDAL_CACHE_BYTES, JobResult, RunConfig, plan_outputs
+from .pipeline import GDAL_CACHE_BYTES, JobResult, plan_outputs
 from .preprocess import prepare
+from .rasters import Grid, footprint_share, warp_onto
 from .recurrence import recurrence_plot
 from .registry import resolve_model
-from .session import load_model
 from .units import decide_s2
 
 SERIES_KEY = "series"  # card.training[SERIES_KEY]: the series contract written by the exporter
@@ -122,33 +119,23 @@ MIN_COVER = 0.999  # a date covering less of the first raster's footprint than t
 
 
 def _on_grid(src, ref, stack: ExitStack, notes: list[Note]):
-    """The dataset itself when it shares the reference grid, else a nearest-neighbour WarpedVRT onto it.
-    A date that misses the reference footprint is refused (it would silently be a gap at every pixel);
-    one that covers part of it is taken with a note (its pixels outside are gaps, filled in time)."""
+    """The dataset itself when it shares the reference grid, else a nearest-neighbour warp onto it
+    (rasters.py). A date that misses the reference footprint is refused (it would silently be a gap at
+    every pixel); one that covers part of it is taken with a note (its pixels outside are gaps, filled
+    in time)."""
     name = Path(src.name).name
     if src.crs == ref.crs and src.transform == ref.transform and src.shape == ref.shape:
         return src
     if src.crs is None:
         raise InputError(f"{name} is on another grid and has no CRS to align it")
-    cover = _cover(src, ref)
+    grid = Grid(crs=ref.crs, transform=ref.transform, width=ref.width, height=ref.height)
+    cover = footprint_share(src, grid)
     if cover <= 0:
         raise InputError(f"{name} does not overlap {Path(ref.name).name}, the first raster of the stack")
     if cover < MIN_COVER:
         notes.append(warning(f"{name} covers {cover:.0%} of the stack's footprint; pixels outside it have no "
                              "value on that date (gaps filled in time)"))  # fmt: skip
-    return stack.enter_context(
-        WarpedVRT(src, crs=ref.crs, transform=ref.transform, width=ref.width, height=ref.height,
-                  resampling=Resampling.nearest)
-    )  # fmt: skip
-
-
-def _cover(src, ref) -> float:
-    """Share of the reference footprint inside the other raster's footprint (both in the reference CRS)."""
-    left, bottom, right, top = transform_bounds(src.crs, ref.crs, *src.bounds)
-    r = ref.bounds
-    w = max(0.0, min(right, r.right) - max(left, r.left))
-    h = max(0.0, min(top, r.top) - max(bottom, r.bottom))
-    return w * h / ((r.right - r.left) * (r.top - r.bottom))
+    return stack.enter_context(warp_onto(src, grid, Resampling.nearest))
 
 
 def _reflectance_bands(
@@ -333,13 +320,12 @@ def classify_series(
     dates: Sequence[date | str] | None = None,
     aoi: AOI = None,
     model: str | Path | None = None,
-    config: RunConfig | None = None,
+    config: Execution | None = None,
     progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
 ) -> JobResult:
     """Classify every pixel of a multi-date stack from its index time series (see the module docstring)."""
-    config = config or RunConfig()
-    notes = config.checked()
+    config, notes = (config or Execution()).checked()
     model_path = resolve_model(model, TASK)
     card = read_card(model_path)
     contract = _contract(card)
@@ -356,110 +342,124 @@ def classify_series(
     return result
 
 
-def _classify(paths, outputs, card, model_path, contract, dates, aoi, config, progress, is_cancelled, notes):
-    indices, n_steps = list(contract["indices"]), int(contract["n_steps"])
-    if dates is not None:
-        parsed = [d if isinstance(d, date) else parse_date(str(d)) for d in dates]
-        if any(d is None for d in parsed):
-            raise InputError("dates must be YYYY-MM-DD or YYYYMMDD")
-        dates = parsed
-        if len(paths) > 1 and len(dates) != len(paths):
-            raise InputError(f"{len(paths)} rasters but {len(dates)} dates were given")
-    spec = card.inputs[0]
+@dataclass
+class _Model:
+    """The series model of a run: the loaded session, its card, input and series contract."""
 
+    loaded: Any
+    card: ModelCard
+    indices: list[str]
+    n_steps: int
+
+
+def _classify(paths, outputs, card, model_path, contract, dates, aoi, config, progress, is_cancelled, notes):
+    """The series job on the tiled-job skeleton: layers on one grid, the extent, blocks, checks, result."""
+    indices, n_steps = list(contract["indices"]), int(contract["n_steps"])
+    dates = _parsed_dates(dates, paths)
     with ExitStack() as files:
-        if len(paths) == 1:
-            layers = _band_stack_layers(paths[0], dates, indices, files)
-        else:
-            layers = _single_date_layers(paths, dates, indices, files, notes)
-        order = np.argsort([layer.day.toordinal() for layer in layers], kind="stable")
-        layers = [layers[i] for i in order]
-        days = np.array([(layer.day - layers[0].day).days for layer in layers], dtype=np.float64)
-        check_index_layers(layers, paths[0].name if len(paths) == 1 else "the stack")
-        if len({layer.day for layer in layers}) < int(contract.get("min_dates", 4)):
-            raise InputError(f"the stack needs at least {contract.get('min_dates', 4)} distinct dates")
-        grid = layers[0].src
-        if grid.crs is None:  # as every other job: a map without a place cannot be laid over anything
-            raise InputError(f"raster has no coordinate reference system: {paths[0].name}")
-        geometry = load_aoi(aoi, grid.crs, notes)
-        window = (
-            aoi_window(geometry, grid.transform, grid.width, grid.height)
-            if geometry is not None
-            else Window(0, 0, grid.width, grid.height)
-        )
-        out_transform = window_transform(window, grid.transform)
-        height, width = int(window.height), int(window.width)
-        loaded = load_model(
-            model_path, provider=config.provider, threads=config.threads, device_id=config.device_id
-        )
-        block = config.tile_size or BLOCK
-        blocks = [(r, c) for r in range(0, height, block) for c in range(0, width, block)]
-        counts = np.zeros(len(card.classes))
-        nan_pixels = [0]
-        plots = np.empty((BATCH, len(indices), n_steps, n_steps), dtype=np.float32)  # reused: bounded memory
+        layers, days = _series_layers(paths, dates, indices, contract, files, notes)
+        src = layers[0].src
+        grid = Grid(crs=src.crs, transform=src.transform, width=src.width, height=src.height)
+        where = tiled_job.extent(aoi, grid, notes)
+        model = _Model(tiled_job.load(model_path, config, notes), card, indices, n_steps)
         for raster_path in {str(f) for layer in layers for f in getattr(layer.src, "files", [])}:
             outputs.check_inputs([raster_path])
-        outputs.outputs[0].verify = verify_raster(width, height, 1)
-        with rasterio.open(
-            outputs.outputs[0].temp, "w",
-            **class_profile(grid.crs, out_transform, width, height, card.output_nodata),
-        ) as dst:  # fmt: skip
-            for k, (r, c) in enumerate(blocks):
-                if is_cancelled is not None and is_cancelled():
-                    raise Cancelled("classify-series cancelled")
-                h, w = min(block, height - r), min(block, width - c)
-                win = Window(window.col_off + c, window.row_off + r, w, h)
-                values, valid = _read_block(layers, indices, win)
-                keep = valid.any(axis=0)
-                if geometry is not None:
-                    keep &= aoi_mask(geometry, window_transform(Window(c, r, w, h), out_transform), (h, w))
-                classes = np.full((h, w), card.output_nodata, dtype=np.uint8)
-                rows = np.flatnonzero(keep.ravel())
-                if rows.size:
-                    series = values.reshape(len(indices), len(layers), h * w)[:, :, rows]
-                    ok = valid.reshape(len(layers), h * w)[:, rows]
-                    filled = fill_gaps(
-                        np.moveaxis(series, 1, -1),
-                        np.broadcast_to(ok.T, series.shape[:1] + ok.T.shape),
-                        days,
-                    )
-                    steps = np.moveaxis(resample_series(filled, days, n_steps), 0, 1)  # (N, C, S)
-                    labels = np.empty(rows.size, dtype=np.uint8)
-                    for s in range(0, rows.size, BATCH):
-                        part = steps[s : s + BATCH]
-                        rp = recurrence_plot(part, out=plots[: len(part)])
-                        probs = loaded.run({spec.name: prepare(rp, spec)})
-                        answer = np.argmax(probs, axis=1).astype(np.uint8)
-                        nan = ~np.all(np.isfinite(probs), axis=1)  # a NaN answer is no class: nodata
-                        answer[nan] = card.output_nodata
-                        nan_pixels[0] += int(nan.sum())
-                        labels[s : s + len(part)] = answer
-                    classes.ravel()[rows] = labels
-                dst.write(classes, 1, window=Window(c, r, w, h))
-                counts += block_class_areas_km2(
-                    classes, [c.value for c in card.classes], grid.crs,
-                    window_transform(Window(c, r, w, h), out_transform), 0,
-                )  # fmt: skip
-                if progress is not None:
-                    progress((k + 1) / len(blocks))
-            if counts.sum() == 0:
-                if nan_pixels[0]:
-                    raise ModelError(
-                        f"model {card.name} answered NaN for every pixel: it cannot map this input"
-                    )
-                raise InputError("no pixel has a valid date (inside the AOI)")
-            if nan_pixels[0]:
-                notes.append(
-                    warning(f"model {card.name} answered NaN for {nan_pixels[0]} pixels: left as nodata")
-                )
-            describe_classes(dst, card, card.classes)
-            codes = card.training.get("original_codes")
-            if codes:
-                dst.update_tags(original_codes=";".join(f"{k}={v}" for k, v in codes.items()))
+        dst = tiled_job.open_class_raster(files, outputs, grid, where, card)
+        answers, areas = _write_blocks(
+            dst, model, layers, days, where, config.tile_for(BLOCK), grid.crs, progress, is_cancelled
+        )
+        answers.check(card, notes, "no pixel has a valid date (inside the AOI)", share=False)
+        describe_classes(dst, card, card.classes)
+        codes = card.training.get("original_codes")
+        if codes:
+            dst.update_tags(original_codes=";".join(f"{k}={v}" for k, v in codes.items()))
     return JobResult(
         output=outputs.outputs[0].target, probabilities=None, polygons=None, statistics=None, model_name=card.name,
-        provider=loaded.provider, card=card, classes=card.classes,
-        class_area_km2={c.name: float(counts[c.value]) for c in card.classes}, flooded_km2=None,
-        shape=(height, width), crs=grid.crs.to_string() if grid.crs else "",
+        provider=model.loaded.provider, card=card, classes=card.classes,
+        class_area_km2={c.name: float(areas[c.value]) for c in card.classes}, flooded_km2=None,
+        shape=(where.height, where.width), crs=grid.crs.to_string() if grid.crs else "",
         notes=[*notes, info(f"{len(layers)} dates from {layers[0].day} to {layers[-1].day}; index {', '.join(indices)}")],
     )  # fmt: skip
+
+
+def _parsed_dates(dates, paths: list[Path]) -> list[date] | None:
+    if dates is None:
+        return None
+    parsed = [d if isinstance(d, date) else parse_date(str(d)) for d in dates]
+    if any(d is None for d in parsed):
+        raise InputError("dates must be YYYY-MM-DD or YYYYMMDD")
+    if len(paths) > 1 and len(parsed) != len(paths):
+        raise InputError(f"{len(paths)} rasters but {len(parsed)} dates were given")
+    return parsed
+
+
+def _series_layers(paths, dates, indices, contract, files: ExitStack, notes: list[Note]):
+    """The dated layers on the first raster's grid, in time order, checked; and their days from the first."""
+    if len(paths) == 1:
+        layers = _band_stack_layers(paths[0], dates, indices, files)
+    else:
+        layers = _single_date_layers(paths, dates, indices, files, notes)
+    order = np.argsort([layer.day.toordinal() for layer in layers], kind="stable")
+    layers = [layers[i] for i in order]
+    days = np.array([(layer.day - layers[0].day).days for layer in layers], dtype=np.float64)
+    check_index_layers(layers, paths[0].name if len(paths) == 1 else "the stack")
+    if len({layer.day for layer in layers}) < int(contract.get("min_dates", 4)):
+        raise InputError(f"the stack needs at least {contract.get('min_dates', 4)} distinct dates")
+    if layers[0].src.crs is None:  # as every other job: a map without a place cannot be laid over anything
+        raise InputError(f"raster has no coordinate reference system: {paths[0].name}")
+    return layers, days
+
+
+def _write_blocks(dst, model: _Model, layers, days, where, block: int, crs, progress, is_cancelled):
+    """Classify and write the extent block by block: (the answers counted, the area per class)."""
+    card = model.card
+    answers = tiled_job.Answers()
+    areas = np.zeros(len(card.classes))
+    plots = np.empty((BATCH, len(model.indices), model.n_steps, model.n_steps), dtype=np.float32)  # reused
+    blocks = [(r, c) for r in range(0, where.height, block) for c in range(0, where.width, block)]
+    for k, (r, c) in enumerate(blocks):
+        if is_cancelled is not None and is_cancelled():
+            raise Cancelled("classify-series cancelled")
+        out_block = Window(c, r, min(block, where.width - c), min(block, where.height - r))
+        classes = _classify_block(model, layers, days, where, out_block, plots, answers)
+        dst.write(classes, 1, window=out_block)
+        areas += block_class_areas_km2(
+            classes, [c.value for c in card.classes], crs, where.block_transform(out_block), 0
+        )
+        if progress is not None:
+            progress((k + 1) / len(blocks))
+    answers.valid = float(areas.sum())
+    return answers, areas
+
+
+def _classify_block(model: _Model, layers, days, where, out_block: Window, plots, answers) -> np.ndarray:
+    """The classes of one block (nodata where no date is valid, outside the AOI or answered NaN)."""
+    card, indices = model.card, model.indices
+    h, w = int(out_block.height), int(out_block.width)
+    win = Window(where.window.col_off + out_block.col_off, where.window.row_off + out_block.row_off, w, h)
+    values, valid = _read_block(layers, indices, win)
+    keep = valid.any(axis=0)
+    if where.geometry is not None:
+        keep &= aoi_mask(where.geometry, where.block_transform(out_block), (h, w))
+    classes = np.full((h, w), card.output_nodata, dtype=np.uint8)
+    rows = np.flatnonzero(keep.ravel())
+    if not rows.size:
+        return classes
+    series = values.reshape(len(indices), len(layers), h * w)[:, :, rows]
+    ok = valid.reshape(len(layers), h * w)[:, rows]
+    filled = fill_gaps(np.moveaxis(series, 1, -1), np.broadcast_to(ok.T, series.shape[:1] + ok.T.shape), days)
+    steps = np.moveaxis(resample_series(filled, days, model.n_steps), 0, 1)  # (N, C, S)
+    labels = np.empty(rows.size, dtype=np.uint8)
+    spec = card.inputs[0]
+    for s in range(0, rows.size, BATCH):
+        part = steps[s : s + BATCH]
+        rp = recurrence_plot(part, out=plots[: len(part)])
+        probs = model.loaded.run({spec.name: prepare(rp, spec)})
+        answer = np.argmax(probs, axis=1).astype(np.uint8)
+        nan = ~np.all(np.isfinite(probs), axis=1)  # a NaN answer is no class: nodata
+        answer[nan] = card.output_nodata
+        answers.nan_pixels += int(nan.sum())
+        labels[s : s + len(part)] = answer
+    answers.input_pixels += int(rows.size)
+    classes.ravel()[rows] = labels
+    return classes

@@ -77,28 +77,36 @@ def decide_s1(
     vv = bands.index("VV") if "VV" in bands else None
     vh = bands.index("VH") if "VH" in bands else None
     median = np.median(finite, axis=1)
-    negative = float(np.mean(finite < 0))
-    if negative < 0.01:  # non-negative: linear power or amplitude
-        if vv is None or vh is None:
-            units.linear = True
-            notes.append(info(f"{name}: non-negative values read as linear power, converted to dB"))
-            return units, notes
-        power_db = 10.0 * np.log10(np.maximum(median, 1e-12))
-        ratio = _ratio_db(median[vv], median[vh])
-        plausible_power = _inside(power_db[vv], VV_DB) and _inside(power_db[vh], VH_DB)
-        plausible_amp = _inside(2 * power_db[vv], VV_DB) and _inside(2 * power_db[vh], VH_DB)
-        if plausible_power and _inside(ratio, POWER_RATIO_DB):
-            units.linear = True
-            notes.append(info(f"{name}: linear backscatter (power) detected, converted to dB"))
-        elif plausible_amp and _inside(ratio, AMPLITUDE_RATIO_DB):
-            units.amplitude = units.linear = True
-            notes.append(info(f"{name}: amplitude (sqrt of power) detected, converted to dB with 20·log10"))
-        else:
-            raise InputError(
-                f"S1 raster {name}: non-negative values (median VV {median[vv]:.3g}, VH {median[vh]:.3g}, "
-                f"ratio {ratio:.1f} dB) look neither like linear power nor amplitude backscatter"
-            )
-        return units, notes
+    if float(np.mean(finite < 0)) < 0.01:  # non-negative: linear power or amplitude
+        return _decide_linear(median, vv, vh, name)
+    return _decide_db(finite, median, vv, vh, name)
+
+
+def _decide_linear(median: np.ndarray, vv: int | None, vh: int | None, name: str) -> tuple[Units, list[Note]]:
+    """Non-negative S1 values: linear power or amplitude, told apart by level and VV/VH ratio."""
+    units = Units(linear=True)
+    if vv is None or vh is None:
+        return units, [info(f"{name}: non-negative values read as linear power, converted to dB")]
+    power_db = 10.0 * np.log10(np.maximum(median, 1e-12))
+    ratio = _ratio_db(median[vv], median[vh])
+    plausible_power = _inside(power_db[vv], VV_DB) and _inside(power_db[vh], VH_DB)
+    plausible_amp = _inside(2 * power_db[vv], VV_DB) and _inside(2 * power_db[vh], VH_DB)
+    if plausible_power and _inside(ratio, POWER_RATIO_DB):
+        return units, [info(f"{name}: linear backscatter (power) detected, converted to dB")]
+    if plausible_amp and _inside(ratio, AMPLITUDE_RATIO_DB):
+        units.amplitude = True
+        return units, [info(f"{name}: amplitude (sqrt of power) detected, converted to dB with 20·log10")]
+    raise InputError(
+        f"S1 raster {name}: non-negative values (median VV {median[vv]:.3g}, VH {median[vh]:.3g}, "
+        f"ratio {ratio:.1f} dB) look neither like linear power nor amplitude backscatter"
+    )
+
+
+def _decide_db(
+    finite: np.ndarray, median: np.ndarray, vv: int | None, vh: int | None, name: str
+) -> tuple[Units, list[Note]]:
+    """S1 values with negatives: dB, possibly stored × 10 or × 100; VH brighter than VV is refused."""
+    units, notes = Units(), []
     level = float(np.median(finite))
     for factor in (1.0, 10.0, 100.0):
         if DB_RANGE[0] * factor <= level <= DB_RANGE[1] * factor and (

@@ -11,14 +11,9 @@ from pathlib import Path
 
 from ..models.card import CARD_KEY, ModelCard
 from ..models.errors import ModelError
+from ..models.registry import DEFAULTS  # noqa: F401 - the default model of each task, said once (the picker reads it here)
 
 WEIGHTS_DIR = Path(__file__).absolute().parent.parent / "models" / "weights"
-# the default model of each task; kept equal to models/registry.py DEFAULTS by a test
-DEFAULTS = {
-    "flood": "flood_s1_ensemble",
-    "land_cover": "landcover_s2",
-    "pixel_timeseries": "pixel_ts_landcover",
-}
 _METADATA_PROPS = 14
 
 

@@ -1,71 +1,115 @@
-"""Execution settings (provider, CUDA device, threads, tiling, batch) kept in QgsSettings under `contrasat/`.
+"""Execution settings kept in QgsSettings under `contrasat/`: the runtime's Execution type, loaded and saved.
 
-Plain values here, turned into engine command-line options when a job starts.
+What a job runs with is models/execution.py's `Execution` (provider, CUDA device, threads, tile, overlap,
+batch, workers; "auto" and "model" spelled out), the same type the job table, the CLI and the pipeline use;
+the plugin adds only the output folder. Engine command-line options come from it when a job starts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from qgis.core import QgsSettings
 
+from ..models.execution import AUTO, MODEL_DEFAULT, PROVIDERS, WORDS, Execution
+
 PREFIX = "contrasat/"
-PROVIDERS = ("auto", "cpu", "cuda")
+# Keys written before the settings were an Execution (tile_size, batch_size), read when the new ones are absent.
+LEGACY_KEYS = {"tile": "tile_size", "batch": "batch_size"}
+# The settings dialog's spin boxes show their lowest value as words ("Auto", "Model default"): the value
+# each of those boxes stands for, and the box value it is shown as.
+BOX_WORDS = {
+    "threads": (AUTO, 0),
+    "tile": (MODEL_DEFAULT, 0),
+    "overlap": (MODEL_DEFAULT, -1),
+    "batch": (AUTO, 0),
+}
+BOX_NAMES = {"tile_size": "tile", "batch_size": "batch"}  # the dialog's names for Execution fields
 
 
-@dataclass
+def _from_box(name: str, value: Any) -> Any:
+    """An Execution value from a dialog box value (its lowest value: the box's word)."""
+    word, lowest = BOX_WORDS.get(name, (None, None))
+    if word is not None and isinstance(value, int) and value <= lowest:
+        return word
+    return value
+
+
+def _to_box(name: str, value: Any) -> int:
+    word, lowest = BOX_WORDS.get(name, (None, 0))
+    return lowest if value == word or not isinstance(value, int) else value
+
+
+@dataclass(init=False)
 class RunSettings:
-    """What the user chose in the settings dialog; 0 for tile/overlap means 'the model card's value'."""
+    """The saved settings: how jobs run (an Execution) and where the dock writes its outputs."""
 
-    provider: str = "auto"
-    threads: int = 0
-    tile_size: int = 0
-    overlap: int = -1  # -1: the card's overlap (0 is a valid choice: no overlap)
-    batch_size: int = 4
+    execution: Execution = field(default_factory=Execution)
     output_dir: str = ""
-    device_id: int = 0  # the GPU CUDA runs on
+
+    def __init__(self, execution: Execution | None = None, output_dir: str = "", **boxes: Any) -> None:
+        """`boxes`: values of the settings dialog's boxes by its names (provider, threads, tile_size,
+        overlap, batch_size, device_id), the lowest value of a box meaning its word (Auto, Model default)."""
+        values = {BOX_NAMES.get(k, k): v for k, v in boxes.items()}
+        self.execution = replace(execution or Execution(), **{k: _from_box(k, v) for k, v in values.items()})
+        self.output_dir = output_dir
+
+    # the dialog's view of the settings (box values); everything else reads `execution`
+    provider = property(lambda self: self.execution.provider)
+    device_id = property(lambda self: self.execution.device_id)
+    threads = property(lambda self: _to_box("threads", self.execution.threads))
+    tile_size = property(lambda self: _to_box("tile", self.execution.tile))
+    overlap = property(lambda self: _to_box("overlap", self.execution.overlap))
+    batch_size = property(lambda self: _to_box("batch", self.execution.batch))
 
     def to_cli(self) -> dict[str, Any]:
-        """Engine command-line options (None: the CLI's default, i.e. the model card's value)."""
+        """Engine command-line options by table parameter name; those left to the engine's defaults (the
+        model card's tiling, ONNX Runtime's threads, the first GPU) are omitted."""
+        defaults = Execution()
         return {
-            "tile": self.tile_size or None,
-            "overlap": None if self.overlap < 0 else self.overlap,
-            "batch": max(1, self.batch_size),
-            "provider": self.provider if self.provider in PROVIDERS else "auto",
-            "threads": self.threads or None,
-            "device_id": self.device_id or None,
+            k: v
+            for k, v in self.execution.as_dict().items()
+            if k in ("provider", "batch") or (k != "workers" and v != getattr(defaults, k))
         }
 
 
-def _int(settings: QgsSettings, key: str, default: int) -> int:
+def _value(settings: QgsSettings, name: str, default: Any) -> Any:
+    """One Execution field from the profile; the default for anything missing or unreadable."""
+    raw = settings.value(PREFIX + name)
+    if raw is None and name in LEGACY_KEYS:
+        raw = settings.value(PREFIX + LEGACY_KEYS[name])
+    if raw is None:
+        return default
+    text = str(raw).strip()
+    if name == "provider":
+        return text if text in PROVIDERS else default
+    if text in (AUTO, MODEL_DEFAULT):
+        return text if WORDS.get(name) == text else default
     try:
-        return int(settings.value(PREFIX + key, default))
-    except (TypeError, ValueError):  # a hand-edited or corrupt profile must not break the plugin
+        return _from_box(name, int(text))  # a profile written by the dialog of older versions: 0 / -1
+    except ValueError:  # a hand-edited or corrupt profile must not break the plugin
         return default
 
 
 def load_settings() -> RunSettings:
     """The saved settings, with defaults for anything missing or unreadable."""
     s = QgsSettings()
-    defaults = RunSettings()
-    provider = str(s.value(PREFIX + "provider", defaults.provider))
-    return RunSettings(
-        provider=provider if provider in PROVIDERS else "auto",
-        threads=_int(s, "threads", defaults.threads),
-        tile_size=_int(s, "tile_size", defaults.tile_size),
-        overlap=_int(s, "overlap", defaults.overlap),
-        batch_size=_int(s, "batch_size", defaults.batch_size),
-        output_dir=str(s.value(PREFIX + "output_dir", defaults.output_dir) or ""),
-        device_id=max(0, _int(s, "device_id", defaults.device_id)),
-    )
+    defaults = Execution()
+    execution = Execution(**{f.name: _value(s, f.name, getattr(defaults, f.name)) for f in fields(Execution)})
+    if isinstance(execution.device_id, str) or execution.device_id < 0:
+        execution = replace(execution, device_id=0)
+    return RunSettings(execution, str(s.value(PREFIX + "output_dir", "") or ""))
 
 
 def save_settings(values: RunSettings) -> None:
-    """Store every field under `contrasat/`."""
+    """Store every Execution field (words as words) and the output folder under `contrasat/`."""
     s = QgsSettings()
-    for key in ("provider", "threads", "tile_size", "overlap", "batch_size", "output_dir", "device_id"):
-        s.setValue(PREFIX + key, getattr(values, key))
+    for name, value in values.execution.as_dict().items():
+        s.setValue(PREFIX + name, str(value))
+    for old in LEGACY_KEYS.values():
+        s.remove(PREFIX + old)
+    s.setValue(PREFIX + "output_dir", values.output_dir)
 
 
 def cuda_usable() -> bool:

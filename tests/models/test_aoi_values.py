@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
-from contrasat.models.pipeline import RunConfig, map_floods
+from contrasat.models.execution import Execution
+from contrasat.models.pipeline import map_floods
 from contrasat.models.series import classify_series
 from rasterio.warp import transform as warp_points
 from runtime_helpers import THRESHOLD_DB, expected_classes
@@ -65,7 +66,7 @@ def test_flood_map_inside_the_aoi_is_the_model_outside_is_nodata(tmp_path, thres
             crs, src, [(30, 20), (420, 60), (380, 470), (60, 400)], [(150, 150), (260, 170), (200, 280)]
         )
         result = map_floods(s1_sample, tmp_path / "f.tif", model=threshold_model, aoi=(mapping(polygon), crs),
-                            config=RunConfig(tile_size=128, overlap=16))  # fmt: skip
+                            config=Execution(tile=128, overlap=16))  # fmt: skip
         row0, col0 = _offset(result.output, src)
         vh = src.read(2)
     with rasterio.open(result.output) as out:

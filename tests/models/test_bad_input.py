@@ -168,13 +168,13 @@ def test_fusion_model_without_s2(tmp_path, fusion_model, s1_sample):
 
 
 def test_cancel_half_way_leaves_nothing(tmp_path, threshold_model, s1_sample):
-    from contrasat.models.pipeline import RunConfig
+    from contrasat.models.execution import Execution
 
     seen = []
     with pytest.raises(Cancelled):
         map_floods(
             s1_sample, tmp_path / "out.tif", model=threshold_model, probabilities=tmp_path / "out_p.tif",
-            config=RunConfig(tile_size=64, overlap=8, batch_size=2),
+            config=Execution(tile=64, overlap=8, batch=2),
             progress=seen.append, is_cancelled=lambda: len(seen) >= 3,
         )  # fmt: skip
     assert 0 < seen[-1] < 1, "cancel must happen half-way, after some progress"

@@ -16,6 +16,7 @@ import pytest
 import rasterio
 from contrasat.cli import main
 from contrasat.models.batch import BatchOptions, Scene, find_scenes, run_batch
+from contrasat.models.execution import Execution
 from hostile_cases import ids
 from runtime_helpers import S1_SAMPLE, expected_classes
 
@@ -60,7 +61,9 @@ def test_batch_maps_reports_failure_and_resumes(tmp_path, client, threshold_mode
     broken = tmp_path / "in" / "broken_S1Hand.tif"
     broken.write_bytes(b"II*\x00 not really a GeoTIFF" * 10)
     out = tmp_path / "out"
-    options = BatchOptions(model=str(threshold_model), statistics=True, provider="cpu")
+    options = BatchOptions(
+        model=str(threshold_model), statistics=True, execution=Execution(provider="cpu", threads=1)
+    )
     scenes = find_scenes([tmp_path / "in"])
     assert len(scenes) == 6
 
@@ -111,7 +114,7 @@ def test_batch_survives_a_killed_worker(tmp_path, client):
             killed.append(busy[0])
 
     # the default flood model: slow enough per scene that the other worker is still busy when one ends
-    results = run_batch(find_scenes([tmp_path / "in"]), out, BatchOptions(provider="cpu"), client=client,
+    results = run_batch(find_scenes([tmp_path / "in"]), out, BatchOptions(execution=Execution(provider="cpu", threads=1)), client=client,
                         progress=False, on_result=kill_a_busy_worker)  # fmt: skip
     assert killed, "no worker was busy when the first scene finished"
     assert killed[0] not in client.scheduler_info()["workers"]
@@ -120,7 +123,7 @@ def test_batch_survives_a_killed_worker(tmp_path, client):
     assert statuses == {c.stem: "done" for c in chips}
     for chip in chips:
         assert (out / f"{chip.stem}_flood.done.json").is_file()
-    assert {r.status for r in run_batch(find_scenes([tmp_path / "in"]), out, BatchOptions(provider="cpu"),
+    assert {r.status for r in run_batch(find_scenes([tmp_path / "in"]), out, BatchOptions(execution=Execution(provider="cpu", threads=1)),
                                         client=client, progress=False)} == {"skipped"}  # fmt: skip
 
 

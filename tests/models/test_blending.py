@@ -15,7 +15,8 @@ import onnxruntime as ort
 import pytest
 import rasterio
 from contrasat.models.card import ModelCard, write_card
-from contrasat.models.pipeline import RunConfig, map_floods
+from contrasat.models.execution import Execution
+from contrasat.models.pipeline import map_floods
 from contrasat.models.preprocess import prepare
 from contrasat.models.tiling import tile_starts
 from onnx import TensorProto, helper, numpy_helper
@@ -55,7 +56,7 @@ def runs(tmp_path_factory) -> dict[str, np.ndarray]:
     for name, tile, overlap in (("tiled", TILE, OVERLAP), ("whole", SIZE, 0)):
         probs = tmp / f"{name}_probs.tif"
         map_floods(S1_SAMPLE, tmp / f"{name}.tif", model=model, probabilities=probs,
-                   config=RunConfig(tile_size=tile, overlap=overlap, batch_size=3))  # fmt: skip
+                   config=Execution(tile=tile, overlap=overlap, batch=3))  # fmt: skip
         with rasterio.open(probs) as src:
             out[name] = src.read(2)
     return out

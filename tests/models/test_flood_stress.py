@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from contrasat.models.execution import Execution
 from contrasat.models.levels import prepare_scene
-from contrasat.models.pipeline import RunConfig, map_floods
+from contrasat.models.pipeline import map_floods
 from contrasat.models.registry import default_model_path
 from contrasat.models.session import load_model
 from rasterio.windows import Window
@@ -90,7 +91,7 @@ def _map(
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(src.read(window=window))
     out = folder / f"map_{window.row_off}_{window.col_off}_{tile}_{aoi is not None}.tif"
-    map_floods(path, out, aoi=aoi, config=RunConfig(tile_size=tile, overlap=overlap, provider="cpu"))
+    map_floods(path, out, aoi=aoi, config=Execution(tile=tile, overlap=overlap, provider="cpu"))
     with rasterio.open(out) as f:
         if aoi is None:
             return f.read(1)

@@ -442,7 +442,7 @@ def build(case: str, env: Env):  # noqa: C901 (one branch per case keeps each ca
         "batch-negative": (["--batch", "-1"], "--batch must be 1 or more"),
         "tile-0": (["--tile", "0"], "--tile must be 16 or more"),
         "tile-not-multiple-of-16": (["--tile", "100"], "multiple of 16"),
-        "threads-negative": (["--threads", "-1"], "--threads must be 0 or more"),
+        "threads-negative": (["--threads", "-1"], "--threads must be 1 or more"),
         "overlap-negative": (["--overlap", "-1"], "--overlap must be 0 or more"),
         "overlap-too-big": (["--tile", "64", "--overlap", "40"], "overlap below half"),
         "batch-not-a-number": (["--batch", "four"], "whole number"),

@@ -6,7 +6,8 @@ import fiona
 import numpy as np
 import pytest
 import rasterio
-from contrasat.models.pipeline import RunConfig, map_floods
+from contrasat.models.execution import Execution
+from contrasat.models.pipeline import map_floods
 from rasterio.warp import transform_geom
 from runtime_helpers import THRESHOLD_DB, expected_classes
 
@@ -20,7 +21,7 @@ def _read(path):
 def test_tiling_reproduces_per_pixel_answer(tmp_path, threshold_model, s1_sample, tile, overlap, batch):
     out = tmp_path / "flood.tif"
     result = map_floods(s1_sample, out, model=threshold_model,
-                        config=RunConfig(tile_size=tile, overlap=overlap, batch_size=batch, provider="cpu"))  # fmt: skip
+                        config=Execution(tile=tile, overlap=overlap, batch=batch, provider="cpu"))  # fmt: skip
     classes, profile, _ = _read(out)
     np.testing.assert_array_equal(classes, expected_classes(s1_sample))
     assert profile["dtype"] == "uint8" and profile["nodata"] == 255 and profile["tiled"]

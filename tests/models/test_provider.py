@@ -7,7 +7,8 @@ import onnxruntime as ort
 import pytest
 import rasterio
 from contrasat.models import session
-from contrasat.models.pipeline import RunConfig, map_floods
+from contrasat.models.execution import Execution
+from contrasat.models.pipeline import map_floods
 from runtime_helpers import expected_classes
 
 
@@ -22,7 +23,7 @@ def test_requested_cuda_falls_back_to_cpu_and_is_reported(tmp_path, threshold_mo
     if "CUDAExecutionProvider" in ort.get_available_providers():
         pytest.skip("this onnxruntime has CUDA: the fallback is tested with a faked GPU-less session below")
     out = tmp_path / "flood.tif"
-    result = map_floods(s1_sample, out, model=threshold_model, config=RunConfig(provider="cuda", device_id=1))
+    result = map_floods(s1_sample, out, model=threshold_model, config=Execution(provider="cuda", device_id=1))
     assert result.provider == "CPUExecutionProvider"
     assert any(
         "CUDA was requested but is unavailable" in n and "no CUDAExecutionProvider" in n for n in result.notes
@@ -65,7 +66,7 @@ def test_batch_size_zero_is_chosen_for_the_provider(tmp_path, monkeypatch, thres
         return run(self, feeds)
 
     monkeypatch.setattr(session.LoadedModel, "run", counting)
-    config = RunConfig(tile_size=128, overlap=0, batch_size=0, provider="cpu")
+    config = Execution(tile=128, overlap=0, batch="auto", provider="cpu")
     map_floods(s1_sample, tmp_path / "flood.tif", model=threshold_model, config=config)
     assert max(sizes) == session.batch_for("CPUExecutionProvider") == 4
     assert sum(sizes) == 16

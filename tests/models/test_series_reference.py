@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 import rasterio
 from contrasat.models.card import read_card
-from contrasat.models.pipeline import RunConfig
+from contrasat.models.execution import Execution
 from contrasat.models.series import SERIES_KEY, classify_series
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,7 +63,7 @@ def reference() -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("block", [64, 48])  # neither divides the 101 x 100 patch: partial edge blocks
 def test_every_pixel_matches_the_reference(reference, tmp_path, block):
     expected, margin = reference
-    result = classify_series(STACK, tmp_path / "lc.tif", model=MODEL, config=RunConfig(tile_size=block))
+    result = classify_series(STACK, tmp_path / "lc.tif", model=MODEL, config=Execution(tile=block))
     with rasterio.open(result.output) as out:
         got = out.read(1)
     assert got.shape == expected.shape

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import rasterio
 from contrasat.models import inference
-from contrasat.models.pipeline import RunConfig, map_floods
+from contrasat.models.execution import Execution
+from contrasat.models.pipeline import map_floods
 from runtime_helpers import expected_classes
 
 
@@ -50,10 +51,10 @@ def test_nodata_tiles_are_never_inferred(
     from contrasat.models.session import load_model
 
     counting = CountingModel(load_model(threshold_model, provider="cpu"))
-    monkeypatch.setattr("contrasat.models.pipeline.load_model", lambda *a, **k: counting)
+    monkeypatch.setattr("contrasat.models.tiled_job.load_model", lambda *a, **k: counting)
     out = tmp_path / "flood.tif"
     map_floods(bordered, out, model=threshold_model,
-               config=RunConfig(tile_size=tile, overlap=overlap, batch_size=batch, provider="cpu"))  # fmt: skip
+               config=Execution(tile=tile, overlap=overlap, batch=batch, provider="cpu"))  # fmt: skip
 
     with rasterio.open(out) as src:
         np.testing.assert_array_equal(src.read(1), expected_classes(bordered))
@@ -72,7 +73,7 @@ def test_skipping_keeps_dates_apart_with_a_pre_event_reference(tmp_path, monkeyp
     from contrasat.models.session import load_model
 
     counting = CountingModel(load_model(threshold_model, provider="cpu"))
-    monkeypatch.setattr("contrasat.models.pipeline.load_model", lambda *a, **k: counting)
+    monkeypatch.setattr("contrasat.models.tiled_job.load_model", lambda *a, **k: counting)
     out = tmp_path / "change.tif"
     # post-event: the bordered chip; pre-event: the full chip flipped, so the dates differ pixel by pixel
     with rasterio.open(s1_sample) as src:
@@ -82,7 +83,7 @@ def test_skipping_keeps_dates_apart_with_a_pre_event_reference(tmp_path, monkeyp
         dst.write(pre_data)
         dst.descriptions = descriptions
     map_floods(bordered, out, pre_event=pre, model=threshold_model,
-               config=RunConfig(tile_size=64, overlap=8, batch_size=3, provider="cpu"))  # fmt: skip
+               config=Execution(tile=64, overlap=8, batch=3, provider="cpu"))  # fmt: skip
     post_c, pre_c = expected_classes(bordered), expected_classes(pre)
     want = np.where(post_c == 1, np.where(pre_c == 1, 2, 1), 0).astype(np.uint8)
     want[(post_c == 255) | (pre_c == 255)] = 255

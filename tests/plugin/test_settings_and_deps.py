@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from contrasat.models.execution import Execution
 from contrasat.models.registry import DEFAULTS
 from contrasat.plugin import engine_env
 from contrasat.plugin.deps_dialog import DependencyDialog, pins
@@ -37,16 +38,24 @@ def test_settings_round_trip_and_engine_options():
     assert (loaded.provider, loaded.threads, loaded.tile_size, loaded.overlap, loaded.batch_size) == (
         "cpu", 2, 256, 0, 8,
     )  # fmt: skip
-    assert loaded.to_cli() == {
-        "tile": 256,
-        "overlap": 0,
-        "batch": 8,
-        "provider": "cpu",
-        "threads": 2,
-        "device_id": None,
-    }
+    assert loaded.to_cli() == {"tile": 256, "overlap": 0, "batch": 8, "provider": "cpu", "threads": 2}
+    assert loaded.execution == Execution(provider="cpu", threads=2, tile=256, overlap=0, batch=8)
     defaults = RunSettings().to_cli()
-    assert defaults["tile"] is None and defaults["overlap"] is None  # the model card decides
+    assert "tile" not in defaults and "overlap" not in defaults  # the model card decides
+    assert RunSettings().execution == Execution()  # the runtime's defaults, not the plugin's own
+
+
+def test_settings_store_words_and_read_older_profiles():
+    """'auto' and 'model' are stored as words; a profile of the 0 / -1 era reads as the same settings."""
+    save_settings(RunSettings(Execution(batch="auto", threads=3)))
+    assert (
+        QgsSettings().value("contrasat/tile") == "model" and QgsSettings().value("contrasat/batch") == "auto"
+    )
+    assert load_settings().execution == Execution(batch="auto", threads=3)
+    QgsSettings().remove("contrasat")
+    for key, value in {"threads": 0, "tile_size": 0, "overlap": -1, "batch_size": 2}.items():
+        QgsSettings().setValue(f"contrasat/{key}", value)
+    assert load_settings().execution == Execution(threads="auto", tile="model", overlap="model", batch=2)
 
 
 def test_corrupt_settings_fall_back_to_defaults():
