@@ -76,10 +76,6 @@ GDAL_CACHE_BYTES = 64 * 1024 * 1024
 log = logging.getLogger(__name__)
 
 
-# The former name of the execution settings, kept for callers not yet moved to Execution (the fine-tune study).
-RunConfig = Execution
-
-
 @dataclass
 class JobResult:
     """What a finished job produced and measured."""

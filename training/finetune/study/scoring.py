@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import rasterio
 
-from ....models.pipeline import RunConfig, map_floods
+from ....models.execution import Execution
+from ....models.pipeline import map_floods
 from ...common.data_root import data_root
 from ...common.figures import round_score
 from ...common.metrics import confusion, counts_iou
@@ -32,7 +33,7 @@ def score_model(model: str | Path, chip: str, folder: Path) -> dict[str, Any]:
     """Water IoU of a model on the chip's scoring blocks, run by the runtime's map-floods job."""
     s1, label_path = chip_paths(chip)
     out = folder / f"map_{Path(str(model)).stem}_{chip}.tif"
-    map_floods(s1, out, model=str(model), config=RunConfig(provider="cpu", threads=1))
+    map_floods(s1, out, model=str(model), config=Execution(provider="cpu", threads=1))
     with rasterio.open(out) as ds:
         pred = ds.read(1)
     with rasterio.open(label_path) as ds:
