@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .models.errors import ContrasatError
+from .models.execution import Execution
 from .models.registry import FINETUNE_BASE
 
 
@@ -67,11 +68,14 @@ def finetune(
         raise ContrasatError("contrasat finetune needs torch: pip install contrasat[train]")
     from .training.finetune.job import FinetuneConfig, run_finetune
 
+    capped, notes = Execution(threads=threads).checked()  # the mapping jobs' rule: at most one per core
     cfg = FinetuneConfig(
-        steps=steps, unfreeze=not frozen, holdout=holdout, edge=edge, seed=seed, threads=threads
+        steps=steps, unfreeze=not frozen, holdout=holdout, edge=edge, seed=seed, threads=int(capped.threads)
     )
     if distill is not None:
         cfg.distill = distill
     if prior is not None:
         cfg.prior = prior
-    return FinetuneOutcome(run_finetune(base, list(raster), labels, out, field, cfg, progress=progress))
+    result = run_finetune(base, list(raster), labels, out, field, cfg, progress=progress)
+    result.notes[:0] = [str(n) for n in notes]
+    return FinetuneOutcome(result)

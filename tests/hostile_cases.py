@@ -33,6 +33,7 @@ GROUPS = {
     "arguments": "Command-line arguments",
     "rasters": "Damaged or unusual input rasters",
     "batch": "Many scenes (`contrasat batch`)",
+    "finetune": "Fine-tuning on the analyst's labels (`contrasat finetune`)",
 }
 
 # fmt: off
@@ -156,6 +157,9 @@ CASES: list[Case] = [
     Case("empty-file", "rasters", "a 0-byte .tif", EXIT2),
     Case("s1-is-folder", "rasters", "`--s1` names a folder", EXIT2),
     Case("s1-all-nodata", "rasters", "every pixel NaN", EXIT2),
+    # finetune
+    Case("finetune-threads-huge", "finetune", "`finetune --threads 100000` (was exit 1 with no message, a segfault with `-v`)", "capped at the core count with a note, as the mapping commands do"),
+    Case("finetune-threads-zero", "finetune", "`finetune --threads 0`", EXIT2),
     # batch
     Case("batch-workers-negative", "batch", "`batch --workers -2`", EXIT2 + ", no cluster started"),
     Case("batch-cuda-without-cuda", "batch", "`batch --provider cuda` on an onnxruntime without CUDA", "each scene fails with that reason, exit 1, no map written on the CPU"),

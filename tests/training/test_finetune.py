@@ -7,6 +7,7 @@ import contextlib
 import importlib
 import io
 import json
+import os
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from contrasat.training.finetune.base_weights import _check, load_base
 from contrasat.training.finetune.job import METHOD, FinetuneConfig, run_finetune
 from contrasat.training.finetune.label_draw import draw_polygons, write_labels
 from contrasat.training.finetune.labels import read_labels, split_regions
+from hostile_cases import ids
 from shapely.geometry import box, mapping
 
 CHIP = "Spain_7370579"  # 256x256 real window: about 30 % water
@@ -301,3 +303,23 @@ def test_labels_over_two_rasters(floods_root, tmp_path):
     found = read_labels(rasters, write_labels(drawn, crs, tmp_path / "both.gpkg"), "class", card)
     by_raster = {r: sum(g.raster == r for g in found.regions) for r in {g.raster for g in found.regions}}
     assert by_raster == {"Spain_7370579_S1Hand.tif": 4, "India_900498_S1Hand.tif": 4}
+
+
+@pytest.mark.parametrize("case", ids("finetune"))
+def test_hostile_finetune(case, chip, polygons, tmp_path, capsys):
+    labels = _labels(tmp_path, chip, polygons)
+    argv = ["finetune", "--raster", str(chip[0]), "--labels", str(labels), "--out", str(tmp_path / "o.onnx"),
+            "--steps", "2", "--json"]  # fmt: skip
+    if case == "finetune-threads-huge":
+        code = cli_main([*argv, "--threads", "100000", "--progress", "none"])
+        summary = json.loads(capsys.readouterr().out)
+        assert code == 0 and (tmp_path / "o.onnx").is_file()
+        cores = os.cpu_count() or 1
+        assert any(f"capped at the {cores} cores" in n["text"] for n in summary["notes"]), summary["notes"]
+        assert torch.get_num_threads() <= cores
+    elif case == "finetune-threads-zero":
+        code, err = _cli([*argv, "--threads", "0"], capsys)
+        assert code == 2 and err.strip().startswith("contrasat: error:") and "threads" in err, err
+        assert not (tmp_path / "o.onnx").exists()
+    else:
+        raise AssertionError(f"no builder for case {case}")
