@@ -34,6 +34,7 @@ GROUPS = {
     "rasters": "Damaged or unusual input rasters",
     "batch": "Many scenes (`contrasat batch`)",
     "finetune": "Fine-tuning on the analyst's labels (`contrasat finetune`)",
+    "training": "Training recipes and plans (`contrasat train`)",
 }
 
 # fmt: off
@@ -160,6 +161,12 @@ CASES: list[Case] = [
     # finetune
     Case("finetune-threads-huge", "finetune", "`finetune --threads 100000` (was exit 1 with no message, a segfault with `-v`)", "capped at the core count with a note, as the mapping commands do"),
     Case("finetune-threads-zero", "finetune", "`finetune --threads 0`", EXIT2),
+    # training recipes
+    Case("config-steps-text", "training", "a recipe with `steps = \"abc\"` (`train flood train`)", EXIT2 + ", naming the field"),
+    Case("config-steps-fraction", "training", "a recipe with `steps = 1.5`", EXIT2 + ", naming the field"),
+    Case("config-batch-zero", "training", "a recipe with `batch = 0` (`train contrastive pretrain`)", EXIT2 + ", naming the field"),
+    Case("plan-steps-text", "training", "a LORO plan whose recipe has `steps = \"abc\"` (`train flood loro`)", EXIT2 + ", naming the recipe and field"),
+    Case("steps-flag-zero", "training", "`contrasat train flood train --steps 0`", EXIT2),
     # batch
     Case("batch-workers-negative", "batch", "`batch --workers -2`", EXIT2 + ", no cluster started"),
     Case("batch-cuda-without-cuda", "batch", "`batch --provider cuda` on an onnxruntime without CUDA", "each scene fails with that reason, exit 1, no map written on the CPU"),

@@ -17,6 +17,7 @@ from contrasat.training.common.losses import info_nce
 from contrasat.training.common.runs import default_run_dir
 from contrasat.training.common.schedule import FLOOR, scheduler, warmup_cosine
 from contrasat.training.common.splits import TEST, TRAIN, VAL, leave_one_out, spatial_blocks
+from hostile_cases import ids
 
 
 def test_warmup_then_cosine_to_the_floor():
@@ -141,3 +142,55 @@ def test_macro_f1_averages_classes_present_in_the_truth():
     assert macro_f1(true, true, 4) == 1.0  # class 3 is absent from the truth: not averaged in
     pred = np.array([0, 1, 1, 1, 2, 2])  # class 0: F1 2/3, class 1: 0.8, class 2: 1
     assert macro_f1(pred, true, 3) == pytest.approx((2 / 3 + 0.8 + 1) / 3)
+
+
+def _bad_recipe(case: str, folder: Path) -> tuple[list[str], str]:
+    """The command line of one hostile training case and the words its one-line error must hold."""
+    if case == "config-steps-text":
+        (folder / "r.toml").write_text('steps = "abc"\n')
+        return [
+            "flood",
+            "train",
+            "--config",
+            str(folder / "r.toml"),
+        ], "steps: Input should be a valid integer"
+    if case == "config-steps-fraction":
+        (folder / "r.toml").write_text("steps = 1.5\n")
+        return [
+            "flood",
+            "train",
+            "--config",
+            str(folder / "r.toml"),
+        ], "steps: Input should be a valid integer"
+    if case == "config-batch-zero":
+        (folder / "r.toml").write_text("[pretrain]\nbatch = 0\n")
+        argv = ["contrastive", "pretrain", "--config", str(folder / "r.toml"), "--out", str(folder / "o")]
+        return argv, "batch: Input should be greater"
+    if case == "plan-steps-text":
+        plan = (Path(__file__).resolve().parents[2] / "training" / "configs" / "flood_loro.toml").read_text(
+            encoding="utf-8"
+        )
+        (folder / "plan.toml").write_text(plan.replace("steps = ", 'steps = "abc" # ', 1), encoding="utf-8")
+        return [
+            "flood",
+            "loro",
+            "--config",
+            str(folder / "plan.toml"),
+            "--out",
+            str(folder / "o"),
+        ], "recipe '"
+    if case == "steps-flag-zero":
+        return ["flood", "train", "--steps", "0"], "must be 1 or more"
+    raise AssertionError(f"no builder for case {case}")
+
+
+@pytest.mark.parametrize("case", ids("training"))
+def test_hostile_training_recipes(case, tmp_path, capsys):
+    argv, needle = _bad_recipe(case, tmp_path)
+    try:
+        code = main(argv)
+    except SystemExit as done:
+        code = done.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("contrasat: error: ") and needle in err[0], err
+    assert not (tmp_path / "o").exists()

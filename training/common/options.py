@@ -19,5 +19,16 @@ def add_recipe_options(p: argparse.ArgumentParser, config: Path | None = None) -
         "--data", type=Path, help="shared data root (default $CONTRASAT_DATA or <repo>/../shared/data)"
     )
     p.add_argument("--seed", type=int)
-    p.add_argument("--steps", type=int, help="training steps per model")
+    p.add_argument("--steps", type=count, help="training steps per model")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def count(text: str) -> int:
+    """argparse type: a whole number, 1 or more (steps, batch sizes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value

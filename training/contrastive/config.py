@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..common.config import Count
 from ..common.flood_data.sen1floods11 import DEMO_CHIP
 from .views import AugConfig
 
@@ -21,8 +22,8 @@ class PretrainConfig:
     sources: list[str] = field(default_factory=lambda: ["terramind", "sen1floods11", "bigearthnet"])
     exclude: list[str] = field(default_factory=lambda: [HELD_OUT_FLOOD_CHIP, HELD_OUT_LC_SITE])
     ssl4eo_root: str = ""  # an SSL4EO-S12 tree to add (source "ssl4eo")
-    steps: int = 200
-    batch: int = 32
+    steps: Count = 200
+    batch: Count = 32
     crop: int = 48
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -53,8 +54,8 @@ class FinetuneConfig:
     init: str = "random"  # random | path to a pre-training run directory (holding encoder.pt)
     mode: str = "finetune"  # frozen | finetune
     fraction: str = "all"  # one | all (labelled chips / sites)
-    steps: int = 150
-    batch: int = 16
+    steps: Count = 150
+    batch: Count = 16
     crop: int = 64
     lr: float = 3e-3
     encoder_lr_scale: float = 0.3  # fine-tuned encoders move slower than the fresh decoder

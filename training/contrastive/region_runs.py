@@ -27,6 +27,7 @@ import torch
 from ...models.card import InputSpec
 from ..common.config import from_dict, to_dict
 from ..common.data_root import REPO_ROOT
+from ..common.errors import UsageError
 from ..common.flood_data.regions import Chip, load_region, regions
 from ..common.loro.plan import collect, read_plan
 from ..common.loro.scoring import score_region
@@ -92,6 +93,14 @@ def read_protocol(path: Path) -> dict[str, Any]:
 
 
 def load_protocol(path: Path) -> Protocol:
+    """The protocol of a contrastive LORO run; a recipe value that does not fit its field is a UsageError."""
+    try:
+        return _protocol(path)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"bad protocol {path}: {exc}") from None
+
+
+def _protocol(path: Path) -> Protocol:
     raw = read_protocol(path)
     _, folds, strides = read_plan(Path(path).parent / raw["flood_loro"])
     return Protocol(

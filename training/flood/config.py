@@ -8,6 +8,7 @@ from typing import Any
 
 from ..common import config
 from ..common.augment import AugmentConfig
+from ..common.config import Count
 from ..common.flood_data.sen1floods11 import DEMO_CHIP
 
 SHIPPED_HOLDOUT = DEMO_CHIP  # the fold whose model ships: trained on every chip but the demo chip
@@ -18,13 +19,13 @@ class FloodConfig:
     """Everything that decides a training run. Fixed a priori: no early stopping on the held-out chip."""
 
     recipe: str = "unet12-gain-vvshift"
-    steps: int = 400
-    batch: int = 8
+    steps: Count = 400
+    batch: Count = 8
     lr: float = 2e-3
     weight_decay: float = 1e-4
     warmup: int = 20
-    width: int = 12
-    depth: int = 3
+    width: Count = 12
+    depth: Count = 3
     dice: float = 0.5  # weight of the Dice term next to weighted CE
     seed: int = 0
     threads: int = 2  # the machine is shared: never more than 2 torch threads

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 
 from ...models.card import InputSpec
+from ..common.config import Count, from_dict
+from ..common.errors import UsageError
 from ..common.flood_data.regions import Chip, load_region, present_bands, regions
 from ..common.flood_data.sen1floods11 import band_stats, s1_spec
 from ..common.loro.plan import read_plan
@@ -38,11 +40,11 @@ class Recipe:
 
     name: str
     net: str = "resid"  # "resid" (safeguard.ThresholdResidual) or "unet"
-    width: int = 16
-    layers: int = 3
-    steps: int = 600
-    batch: int = 16
-    crop: int = 64
+    width: Count = 16
+    layers: Count = 3
+    steps: Count = 600
+    batch: Count = 16
+    crop: Count = 64
     lr: float = 3e-3
     dice: float = 0.5
     gain_db: float = 3.0  # same +- offset on both bands (calibration, incidence)
@@ -60,7 +62,13 @@ class Recipe:
 def load_plan(path: Path) -> tuple[list[Recipe], list[list[str]], dict[str, int]]:
     """Recipes, folds (lists of held-out regions) and per-source scoring strides from the TOML plan."""
     tables, folds, strides = read_plan(path)
-    return [Recipe(**r) for r in tables], folds, strides
+    recipes = []
+    for table in tables:
+        try:
+            recipes.append(from_dict(Recipe, table))
+        except (ValueError, TypeError) as exc:
+            raise UsageError(f"bad plan {path}, recipe {table.get('name', '?')!r}: {exc}") from None
+    return recipes, folds, strides
 
 
 class MeanOfMembers(torch.nn.Module):

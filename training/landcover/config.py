@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..common import config
+from ..common.config import Count
 
 
 @dataclass
@@ -36,8 +37,8 @@ class NetConfig:
 
     hidden: int = 64
     layers: int = 2
-    steps: int = 1500
-    batch: int = 1024
+    steps: Count = 1500
+    batch: Count = 1024
     lr: float = 3e-3
     weight_decay: float = 1e-4
     warmup: int = 50

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..common.config import Count
 from ..common.metrics import macro_f1
 from .data import FORECAST, LULC_CLASSES, PATCH, PixelSet
 from .evaluate import rmse
@@ -22,10 +23,10 @@ class PimcConfig:
     """Recipe of one PIMC run; short by design (CPU, shared machine)."""
 
     pre_epochs: int = 15
-    epochs: int = 10
-    batch: int = 256
+    epochs: Count = 10
+    batch: Count = 256
     lr: float = 1e-3
-    probe_steps: int = 300
+    probe_steps: Count = 300
 
 
 @dataclass
