@@ -265,7 +265,11 @@ def map_scene(scene: Scene, out_dir: str | Path, options: BatchOptions) -> Scene
             result = land_cover(scene.inputs["s2"], paths["out"], s1=scene.inputs.get("s1"), model=options.model,
                                 config=config, **extra)  # fmt: skip
     except (ContrasatError, KeyError, FileNotFoundError) as exc:
-        message = f"scene has no {exc} input" if isinstance(exc, KeyError) else str(exc)
+        message = str(exc)
+        if isinstance(exc, KeyError):
+            message = f"scene has no {exc} input"
+        elif isinstance(exc, FileNotFoundError):
+            message = f"input not found: {exc.filename}"
         return SceneResult(scene.name, "failed", time.perf_counter() - t0, error=message)
     seconds = time.perf_counter() - t0
     marker = expected | {"shape": list(result.shape), "areas_km2": result.class_area_km2,
@@ -289,14 +293,23 @@ def check_out_dir(
     scenes: list[Scene], out_dir: Path, summary: str | Path | None = None, options: BatchOptions | None = None
 ) -> Path:
     """The output folder exists (created if needed) and holds no input, so an input is never overwritten;
-    the summary CSV (when given) replaces no input, scene list or scene output (see `plan_summary`)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    the summary CSV (when given) replaces no input, scene list or scene output (see `plan_summary`).
+    A refused batch leaves no folder behind."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"output folder {out_dir} is a file: name a folder (it is created when missing)")
     resolved = out_dir.resolve()
     for scene in scenes:
         for p in scene.inputs.values():
             if Path(p).resolve().parent == resolved:
                 raise InputError(f"output folder {out_dir} holds input {Path(p).name}: choose another folder")
-    plan_summary(scenes, out_dir, summary, options or BatchOptions()).discard()
+    created = [p for p in (out_dir, *out_dir.parents) if not p.exists()]  # innermost first
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        plan_summary(scenes, out_dir, summary, options or BatchOptions()).discard()
+    except ContrasatError:
+        for folder in created:
+            folder.rmdir()
+        raise
     return out_dir
 
 

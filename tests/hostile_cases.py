@@ -77,6 +77,8 @@ CASES: list[Case] = [
     Case("keyboard-interrupt", "commit", "Ctrl-C during the run", "`contrasat: cancelled`, exit 130, temporaries removed"),
     Case("sigterm", "commit", "SIGTERM during the run (how the plugin cancels)", "`contrasat: cancelled`, exit 130, temporaries removed"),
     Case("ctrl-c-in-commit", "commit", "Ctrl-C while the outputs are renamed into place", "held until every rename is done, then `contrasat: cancelled`, exit 130; the outputs all new, no `.backup` left"),
+    Case("killed-in-commit-two-folders", "commit", "killed mid-commit with the map and the probabilities in two folders", "a later run naming an output in either folder puts both old files back"),
+    Case("stale-journal-unreadable", "commit", "a damaged commit journal of a dead run in the output folder", "left alone for a person to look at; the run works"),
     Case("killed-in-commit", "commit", "the process killed between two renames of the commit", "the next run naming any output in the folder puts every old output back from the commit's journal"),
     # sentinel-1 units and polarisations
     Case("s1-linear-power", "s1_units", "S1 in linear power", CONVERT + " (10·log10), same map as dB"),
@@ -171,6 +173,12 @@ CASES: list[Case] = [
     Case("batch-workers-negative", "batch", "`batch --workers -2`", EXIT2 + ", no cluster started"),
     Case("batch-cuda-without-cuda", "batch", "`batch --provider cuda` on an onnxruntime without CUDA", "each scene fails with that reason, exit 1, no map written on the CPU"),
     Case("batch-rerun-all-done", "batch", "a re-run when every scene is already complete", "exit 0, every scene 'already complete', no cluster started"),
+    Case("batch-out-is-file", "batch", "`batch --out` names an existing file", EXIT2 + " (was `File exists`)"),
+    Case("batch-summary-missing-folder", "batch", "`batch --summary` in a folder that does not exist", EXIT2 + ", no output folder left behind"),
+    Case("batch-missing-scene-input", "batch", "a scene list row whose raster does not exist", "that scene fails with `input not found: PATH`, the others are mapped, exit 1"),
+    Case("batch-resources-malformed", "batch", "`batch --resources GPU=x`", EXIT2),
+    Case("batch-empty-scene-list", "batch", "a scene list with a header and no rows", EXIT2),
+    Case("batch-scheduler-unreachable", "batch", "`batch --scheduler` at an address nobody listens on", EXIT2 + " after Dask's connect timeout"),
     Case("batch-quiet", "batch", "`batch -q` on a LocalCluster", "nothing on stderr (Dask logs at the command's level)"),
 ]
 # fmt: on

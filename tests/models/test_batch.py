@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -170,10 +171,16 @@ def test_cli_batch_end_to_end(tmp_path, capsys, threshold_model):
         assert (tmp_path / "out" / f"{chip.stem}_flood.gpkg").stat().st_size > 0
 
 
-def _batch(*args: str | Path) -> subprocess.CompletedProcess:
+def _batch(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """`contrasat batch ...` as a user runs it: its own process, real stderr."""
     cmd = [sys.executable, "-m", "contrasat", "batch", *map(str, args)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+
+
+def _refused(proc: subprocess.CompletedProcess, needle: str) -> None:
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("contrasat: error: "), proc.stderr
+    assert needle in lines[0], lines
 
 
 @pytest.mark.parametrize("case", ids("batch"))
@@ -201,6 +208,34 @@ def test_hostile_batch(case, tmp_path, threshold_model):
         proc = _batch(*common[:-2])  # no --workers: a cluster would start only if a scene were left to do
         assert proc.returncode == 0, proc.stderr
         assert "1 scenes: 0 mapped, 1 already complete, 0 failed" in proc.stdout
+    elif case == "batch-out-is-file":
+        (tmp_path / "file").write_text("not a folder")
+        _refused(_batch(tmp_path / "in", "--out", tmp_path / "file"), "is a file")
+        assert (tmp_path / "file").read_text() == "not a folder"
+    elif case == "batch-summary-missing-folder":
+        _refused(_batch(*common[:3], "--out", tmp_path / "new" / "out", "--summary", tmp_path / "nope" / "s.csv"),
+                 "folder does not exist")  # fmt: skip
+        assert not (tmp_path / "new").exists()
+    elif case == "batch-missing-scene-input":
+        chip = next((tmp_path / "in").iterdir())
+        (tmp_path / "list.csv").write_text(f"name,s1\nok,{chip}\ngone,{tmp_path / 'gone.tif'}\n")
+        proc = _batch(tmp_path / "list.csv", *common[1:])
+        assert proc.returncode == 1, proc.stderr
+        assert f"failed: gone: input not found: {tmp_path / 'gone.tif'}" in proc.stdout
+        assert (tmp_path / "out" / "ok_flood.tif").is_file()
+    elif case == "batch-resources-malformed":
+        _refused(_batch(*common, "--resources", "GPU=x"), "NAME=AMOUNT")
+    elif case == "batch-empty-scene-list":
+        (tmp_path / "list.csv").write_text("name,s1\n")
+        _refused(_batch(tmp_path / "list.csv", *common[1:]), "no scenes found")
+    elif case == "batch-scheduler-unreachable":
+        with socket.socket() as probe:  # a port nobody listens on: bound, never listened to
+            probe.bind(("127.0.0.1", 0))
+            address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+            proc = _batch(
+                *common[:-2], "--scheduler", address, env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "3s"}
+            )
+        _refused(proc, "Timed out trying to connect")
     elif case == "batch-quiet":
         proc = _batch(*common, "-q")
         assert proc.returncode == 0 and proc.stderr == "", proc.stderr

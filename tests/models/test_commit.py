@@ -174,6 +174,39 @@ def test_all_or_none(case, work, capsys, monkeypatch):
         assert after["o.tif"] == before["o.tif"] and after["p.tif"] == before["p.tif"]
         assert [p.name for p in work.iterdir() if p.name.startswith(".")] == []
         return
+    if case == "killed-in-commit-two-folders":
+        (work / "b").mkdir()
+        (work / "b" / "p.tif").write_bytes(b"previous probabilities elsewhere")
+        before = snapshot(work)
+        child = (
+            "import os, sys\nfrom contrasat.models import output_set\nfrom contrasat.cli import main\n"
+            "output_set._step = lambda name: os._exit(9) if name == 'install 1' else None\n"
+            "main(sys.argv[1:])\n"
+        )
+        args = _args(work, None, "--probabilities", work / "b" / "p.tif")
+        proc = subprocess.run([sys.executable, "-c", child, *args], capture_output=True, text=True)
+        assert proc.returncode == 9, proc.stderr[-2000:]
+        # the next run writes only into folder b: the journal there puts o.tif (folder a) back too
+        next_run = [
+            "map-floods",
+            "--s1",
+            work / "s1.tif",
+            "--model",
+            work / "model.onnx",
+            "--out",
+            work / "b" / "n.tif",
+        ]
+        assert main([str(a) for a in next_run]) == 0
+        after = snapshot(work)
+        assert after["o.tif"] == before["o.tif"] and after["b/p.tif"] == before["b/p.tif"]
+        assert not [p for p in work.rglob(".*")]
+        return
+    if case == "stale-journal-unreadable":
+        journal = work / f"{output_set.JOURNAL_PREFIX}{_dead_pid()}.1{output_set.JOURNAL_SUFFIX}"
+        journal.write_text("{ not json")
+        assert main(_args(work)) == 0
+        assert journal.read_text() == "{ not json" and (work / "o.tif").read_bytes()[:2] in (b"II", b"MM")
+        return
     if case == "sigterm":
         before = snapshot(work)
         cmd = [sys.executable, "-m", "contrasat", "--progress", "json", *_args(work, None, "--probabilities",
