@@ -43,6 +43,7 @@ from .rasters import (
 )
 from .registry import resolve_model
 from .session import batch_for, load_model
+from .tiling import small_extent_note
 
 
 def class_argmax(probs: np.ndarray) -> np.ndarray:
@@ -377,6 +378,7 @@ def _run_job(
             raise InputError(f"tile size {tile} must be a multiple of 16 and overlap below half of it")
         out_transform = window_transform(window, grid.transform)
         height, width = int(window.height), int(window.width)
+        notes.extend(n for n in [small_extent_note(height, width, tile)] if n)
         n_classes = len(card.classes)
         out_classes = CHANGE_CLASSES if pre_event is not None else card.classes
 
