@@ -358,6 +358,7 @@ def _run_job(
                 raise InputError(
                     f"{raster.label} raster {raster.path.name} has no valid pixels {where}".strip()
                 )
+            notes.extend(raster.notes)
             notes.extend(detect_units(raster, window))
             # the scene is the raster, not the AOI: a map clipped to an AOI equals the whole map there
             notes.extend(detect_level(raster, Window(0, 0, grid.width, grid.height)))

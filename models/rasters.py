@@ -59,6 +59,7 @@ class InputRaster:
     add: np.ndarray | None = None  # per band (B, 1, 1): the file's offset
     amplitude: bool = False  # S1 amplitude: squared to power
     level_db: float = 0.0  # the scene's level shift (models/levels.py), when the card asks for one
+    notes: list[Note] = field(default_factory=list)  # what opening and aligning it decided (resampling)
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Values (B, h, w) in card band order and units, and the validity mask (h, w) for a window of the grid."""
@@ -332,8 +333,24 @@ def _level_doubt(raster: InputRaster, level: Level, pixels: int) -> str:
     return f"{name}: {why}; {WHOLE_SCENE}"
 
 
+PRE_EVENT_MAX_RATIO = 2.5  # a pre-event raster coarser than this many grid pixels is refused
+
+
+def _pixel_ratio(raster: InputRaster, grid: Grid) -> float:
+    """How many grid pixels one pixel of the raster spans (side length), measured in the grid's CRS."""
+    from rasterio.warp import transform_bounds
+
+    left, bottom, right, top = transform_bounds(raster.dataset.crs, grid.crs, *raster.dataset.bounds)
+    own = np.sqrt(abs((right - left) / raster.dataset.width * (top - bottom) / raster.dataset.height))
+    return float(own / np.sqrt(abs(grid.transform.a * grid.transform.e)))
+
+
 def align(raster: InputRaster, grid: Grid) -> None:
-    """Resample a non-reference input onto the grid on the fly (WarpedVRT), never by writing a copy."""
+    """Resample a non-reference input onto the grid on the fly (WarpedVRT), never by writing a copy.
+
+    Pixels of another size are resampled bilinearly with a note; a pre-event raster (compared pixel by
+    pixel with the event) coarser than PRE_EVENT_MAX_RATIO grid pixels is refused: its blurred water edges
+    would show as a band of false new flood."""
     ds = raster.dataset
     same_grid = (
         ds.crs == grid.crs and ds.transform.almost_equals(grid.transform)
@@ -341,6 +358,23 @@ def align(raster: InputRaster, grid: Grid) -> None:
     )  # fmt: skip
     if same_grid:
         return
+    ratio = _pixel_ratio(raster, grid)
+    pre_event = raster.label.startswith("pre-event")
+    if pre_event and ratio > PRE_EVENT_MAX_RATIO:
+        raise InputError(
+            f"{raster.label} raster {raster.path.name} has pixels {ratio:.2g} times the size of the event's; "
+            f"at most {PRE_EVENT_MAX_RATIO:g} is compared pixel by pixel (a coarser reference shows its "
+            "water edges as false new flood): use a pre-event scene at the event's resolution"
+        )
+    if not 0.9 <= ratio <= 1.1:
+        edge = (" Along water edges, up to one pre-event pixel may show as new flood that is not: check "
+                "new flood next to permanent water.") if pre_event and ratio > 1.1 else ""  # fmt: skip
+        raster.notes.append(
+            warning(
+                f"{raster.label} raster {raster.path.name}: pixels {ratio:.2g} times the size of the "
+                f"output grid's, resampled bilinearly onto it.{edge}"
+            )  # fmt: skip
+        )
     float_data = np.dtype(ds.dtypes[0]).kind == "f"
     nodata = np.nan if float_data else (raster.nodata if raster.nodata is not None else 0)
     raster.reader = WarpedVRT(

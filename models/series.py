@@ -38,7 +38,7 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from .aoi import AOI, aoi_mask, aoi_window, load_aoi
-from .bands import describe_bands, S2L1C_BANDS, S2L2A_BANDS, normalise_band_name, resolve_bands
+from .bands import S2L1C_BANDS, S2L2A_BANDS, describe_bands, normalise_band_name, resolve_bands
 from .card import ModelCard, read_card
 from .errors import Cancelled, InputError, ModelError
 from .indices import INDEX_BANDS, compute_index, fill_gaps, resample_series, to_reflectance
