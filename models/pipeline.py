@@ -42,6 +42,7 @@ from .rasters import (
     reference_grid,
 )
 from .registry import resolve_model
+from .tiling import small_extent_note
 
 
 def class_argmax(probs: np.ndarray) -> np.ndarray:
@@ -322,6 +323,7 @@ def _run_job(
         input_sets, grid, where = _checked_inputs(card, sources, pre_event, aoi, stack, outputs, notes)
         loaded = tiled_job.load(model_path, config, notes)
         tile, overlap, batch_size = _tiling(card, config, loaded.provider, notes)
+        notes.extend(n for n in [small_extent_note(where.height, where.width, tile)] if n)
         with ExitStack() as files:
             dst = tiled_job.open_class_raster(files, outputs, grid, where, card)
             prob_dst = _open_probabilities(files, outputs, grid, where, len(card.classes))
@@ -364,6 +366,7 @@ def _checked_inputs(
         if not has_valid_pixels(raster, where.window):
             inside = "inside the AOI" if where.geometry is not None else ""
             raise InputError(f"{raster.label} raster {raster.path.name} has no valid pixels {inside}".strip())
+        notes.extend(raster.notes)
         notes.extend(detect_units(raster, where.window))
         # the scene is the raster, not the AOI: a map clipped to an AOI equals the whole map there
         notes.extend(detect_level(raster, Window(0, 0, grid.width, grid.height)))

@@ -14,10 +14,16 @@ from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from .bands import SENSOR_BANDS, normalise_band_name, resolve_bands
+from .bands import (
+    POLARISATION_ALIASES,
+    SENSOR_BANDS,
+    mentions_polarisation,
+    normalise_band_name,
+    resolve_bands,
+)
 from .card import InputSpec
 from .errors import InputError
-from .levels import scene_shift
+from .levels import MIN_PIXELS, Level, scene_level
 from .notes import Note, info, warning
 from .output_set import one_line
 from .preprocess import to_db, valid_mask
@@ -54,6 +60,7 @@ class InputRaster:
     add: np.ndarray | None = None  # per band (B, 1, 1): the file's offset
     amplitude: bool = False  # S1 amplitude: squared to power
     level_db: float = 0.0  # the scene's level shift (models/levels.py), when the card asks for one
+    notes: list[Note] = field(default_factory=list)  # what opening and aligning it decided (resampling)
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Values (B, h, w) in card band order and units, and the validity mask (h, w) for a window of the grid."""
@@ -144,14 +151,30 @@ def _band_indexes(dataset, spec: InputSpec, label: str, name: str) -> list[int]:
         indexes = resolve_bands(descriptions, table, spec.bands)
         if indexes is not None:
             return indexes
+    if spec.sensor == "S1":
+        other = next(((i, d) for i, d in enumerate(descriptions, 1) if mentions_polarisation(d)
+                      and not normalise_band_name(d)), None)  # fmt: skip
+        if other is not None:
+            raise InputError(
+                f"{label} raster {name}: band {other[0]} is described {other[1]!r}, which names another "
+                f"quantity than {'/'.join(spec.bands)} backscatter; accepted descriptions: {POLARISATION_ALIASES}"
+            )
+    missing = [b for b in spec.bands if b not in names]
     if spec.sensor.startswith("S2") and "B10" in spec.bands:
-        l2a = dataset.count == len(SENSOR_BANDS["S2L2A"]) or ("B10" not in names and any(names))
-        if l2a:
+        l2a_names = set(SENSOR_BANDS["S2L2A"]) <= set(names)  # every L2A band named, B10 not
+        if (dataset.count == len(SENSOR_BANDS["S2L2A"]) and not any(names)) or (
+            l2a_names and missing == ["B10"]
+        ):
             raise InputError(
                 f"{label} raster {name} looks like L2A (no B10 band); the model needs B10, i.e. L1C input "
                 "(use a model without B10, see `contrasat models`)"
             )
     table = tables[0]
+    if any(names):
+        raise InputError(
+            f"{label} raster {name} has {dataset.count} band(s), described {', '.join(n for n in names if n)}; "
+            f"the model needs {'/'.join(spec.bands)}: {', '.join(missing)} missing"
+        )
     raise InputError(
         f"{label} raster {name} has {dataset.count} band(s); the model needs "
         f"{'/'.join(spec.bands)} (name them in band descriptions or give all "
@@ -260,7 +283,8 @@ def detect_units(raster: InputRaster, window: Window) -> list[Note]:
 
 def detect_level(raster: InputRaster, window: Window) -> list[Note]:
     """The scene's level shift from the same spread sample the units were decided on (once per run, so the
-    map does not depend on tiling); a note when it moves the data."""
+    map does not depend on tiling); a note when it moves the data, a warning when the level cannot be
+    found or trusted (a raster cut from a larger scene may then map otherwise than the whole scene)."""
     raster.level_db = 0.0
     if not raster.spec.level:
         return []
@@ -268,17 +292,66 @@ def detect_level(raster: InputRaster, window: Window) -> list[Note]:
     values = raw[:, ok].astype(np.float32)
     if raster.linear:
         values = to_db(values)
-    raster.level_db = scene_shift(values, list(raster.spec.bands), raster.spec.level)
-    if not raster.level_db:
-        return []
-    rule = raster.spec.level
-    return [info(f"{raster.label} raster {raster.path.name}: dry-land {rule['band']} peak at "
-                 f"{rule['reference_db'] - raster.level_db:.2f} dB, shifted {raster.level_db:+.2f} dB to the "
-                 f"model's {rule['reference_db']:g} dB (scene level alignment)")]  # fmt: skip
+    level = scene_level(values, list(raster.spec.bands), raster.spec.level)
+    raster.level_db = level.shift
+    notes = []
+    if level.shift:
+        rule = raster.spec.level
+        notes.append(info(f"{raster.label} raster {raster.path.name}: dry-land {rule['band']} peak at "
+                          f"{level.peak_db:.2f} dB, shifted {level.shift:+.2f} dB to the model's "
+                          f"{rule['reference_db']:g} dB (scene level alignment)"))  # fmt: skip
+    if level.kind is not None:
+        notes.append(warning(_level_doubt(raster, level, values.shape[1])))
+    return notes
+
+
+WHOLE_SCENE = (
+    "if it is cut from a larger scene, map the whole scene with this area as the area of interest, so the "
+    "level comes from the whole scene"
+)
+
+
+def _level_doubt(raster: InputRaster, level: Level, pixels: int) -> str:
+    """Why a raster's dry-land level could not be found or trusted, and what to do (job-summary words)."""
+    rule, name = raster.spec.level, f"{raster.label} raster {raster.path.name}"
+    band, ref = rule["band"], rule["reference_db"]
+    if level.kind == "small":
+        why = (f"{pixels} valid pixels are too few to find its dry-land level (at least {MIN_PIXELS} "
+               "are needed); mapped at its own level")  # fmt: skip
+    elif level.kind == "no_peak":
+        why = (f"no dry-land {band} peak within {rule['bound_db']:g} dB of the model's {ref:g} dB (mostly "
+               "water, or too uniform to tell); mapped at its own level")  # fmt: skip
+    elif level.kind == "lone_dark":
+        why = (f"its only {band} peak, at {level.peak_db:.2f} dB, is too dark to be sure it is dry land and "
+               "not water; mapped at its own level")  # fmt: skip
+    elif level.kind == "lone_raised":
+        why = (f"its only {band} peak, at {level.peak_db:.2f} dB, was taken as dry land under a calibration "
+               "offset; if the raster is mostly water, that peak is water and the map has too little")  # fmt: skip
+    else:
+        why = (f"its dry-land {band} level is uncertain (the peak moves by {level.spread_db:.2f} dB between "
+               "parts of the raster: much water or mixed land covers); a raster cut from it may map "
+               "differently")  # fmt: skip
+    return f"{name}: {why}; {WHOLE_SCENE}"
+
+
+PRE_EVENT_MAX_RATIO = 2.5  # a pre-event raster coarser than this many grid pixels is refused
+
+
+def _pixel_ratio(raster: InputRaster, grid: Grid) -> float:
+    """How many grid pixels one pixel of the raster spans (side length), measured in the grid's CRS."""
+    from rasterio.warp import transform_bounds
+
+    left, bottom, right, top = transform_bounds(raster.dataset.crs, grid.crs, *raster.dataset.bounds)
+    own = np.sqrt(abs((right - left) / raster.dataset.width * (top - bottom) / raster.dataset.height))
+    return float(own / np.sqrt(abs(grid.transform.a * grid.transform.e)))
 
 
 def align(raster: InputRaster, grid: Grid) -> None:
-    """Resample a non-reference input onto the grid on the fly (WarpedVRT), never by writing a copy."""
+    """Resample a non-reference input onto the grid on the fly (WarpedVRT), never by writing a copy.
+
+    Pixels of another size are resampled bilinearly with a note; a pre-event raster (compared pixel by
+    pixel with the event) coarser than PRE_EVENT_MAX_RATIO grid pixels is refused: its blurred water edges
+    would show as a band of false new flood."""
     ds = raster.dataset
     same_grid = (
         ds.crs == grid.crs and ds.transform.almost_equals(grid.transform)
@@ -286,6 +359,23 @@ def align(raster: InputRaster, grid: Grid) -> None:
     )  # fmt: skip
     if same_grid:
         return
+    ratio = _pixel_ratio(raster, grid)
+    pre_event = raster.label.startswith("pre-event")
+    if pre_event and ratio > PRE_EVENT_MAX_RATIO:
+        raise InputError(
+            f"{raster.label} raster {raster.path.name} has pixels {ratio:.2g} times the size of the event's; "
+            f"at most {PRE_EVENT_MAX_RATIO:g} is compared pixel by pixel (a coarser reference shows its "
+            "water edges as false new flood): use a pre-event scene at the event's resolution"
+        )
+    if not 0.9 <= ratio <= 1.1:
+        edge = (" Along water edges, up to one pre-event pixel may show as new flood that is not: check "
+                "new flood next to permanent water.") if pre_event and ratio > 1.1 else ""  # fmt: skip
+        raster.notes.append(
+            warning(
+                f"{raster.label} raster {raster.path.name}: pixels {ratio:.2g} times the size of the "
+                f"output grid's, resampled bilinearly onto it.{edge}"
+            )  # fmt: skip
+        )
     float_data = np.dtype(ds.dtypes[0]).kind == "f"
     nodata = np.nan if float_data else (raster.nodata if raster.nodata is not None else 0)
     raster.reader = warp_onto(ds, grid, Resampling.bilinear, src_nodata=ds.nodata, nodata=nodata)

@@ -36,7 +36,7 @@ from rasterio.windows import Window
 
 from . import tiled_job
 from .aoi import AOI, aoi_mask
-from .bands import S2L1C_BANDS, S2L2A_BANDS, normalise_band_name, resolve_bands
+from .bands import S2L1C_BANDS, S2L2A_BANDS, describe_bands, normalise_band_name, resolve_bands
 from .card import ModelCard, read_card
 from .errors import Cancelled, InputError, ModelError
 from .execution import Execution
@@ -226,7 +226,10 @@ def _band_stack_layers(path: Path, dates, indices: list[str], stack: ExitStack) 
     if len(indices) != 1:
         raise InputError(f"a one-file stack holds one index per date; the model needs {', '.join(indices)}")
     if any(normalise_band_name(d) for d in src.descriptions):
-        raise InputError(f"{path.name} holds S2 bands of one date; give several dated rasters as the stack")
+        raise InputError(
+            f"{path.name} holds {describe_bands(list(src.descriptions))}, not one index per date; give several "
+            "dated Sentinel-2 rasters, or one raster of a vegetation index with one band per date"
+        )
     if dates is None:
         dates = [parse_date(d) for d in src.descriptions]
         if any(d is None for d in dates):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .notes import Note, warning
+
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     """Offsets of tiles of size `tile` covering [0, length) with at least `overlap` pixels shared.
@@ -40,3 +42,15 @@ def blend_weights(height: int, width: int, overlap: int) -> np.ndarray:
     if overlap <= 0:
         return np.ones((height, width), dtype=np.float32)
     return np.outer(ramp(height), ramp(width)).astype(np.float32)
+
+
+def small_extent_note(height: int, width: int, tile: int) -> Note | None:
+    """A warning for a raster (or area of interest) smaller than one tile: the network then sees no
+    surroundings beyond it, so its pixels may be classed otherwise than in the scene it was cut from."""
+    if height >= tile and width >= tile:
+        return None
+    return warning(
+        f"the area mapped is only {height} × {width} pixels, smaller than one {tile}-pixel tile: the model sees "
+        "nothing around it, so pixels may be classed otherwise than in the whole scene; map a larger "
+        "extent with this area as the area of interest"
+    )

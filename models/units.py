@@ -28,6 +28,9 @@ POWER_RATIO_DB = (4.5, 12.0)  # VV/VH median ratio when power is read as power
 AMPLITUDE_RATIO_DB = (2.0, 4.5)  # ... when amplitude is read as power
 S2_FLOAT_REFLECTANCE_MAX = 2.0  # 99th percentile of float reflectance 0..1 (bright clouds/snow stay below)
 S2_SCALE = 10000.0
+# Physical bounds of converted values, judged on the 1st..99th percentiles (a few odd pixels may lie outside):
+S1_DB_BOUNDS = (-50.0, 20.0)  # backscatter of any surface in dB
+S2_REFLECTANCE_BOUNDS = (-0.1, 1.5)  # reflectance (slightly negative after L2A's -0.1 offset; snow, clouds)
 
 
 @dataclass
@@ -123,6 +126,13 @@ def _decide_db(
             info(f"{name}: values look like dB × {factor:g} (median {level:g}), divided by {factor:g}")
         )
     db = median / factor
+    _check_bounds(finite / factor, S1_DB_BOUNDS, "backscatter in dB", f"S1 raster {name}")
+    for band, bounds, pol in ((vv, VV_DB, "VV"), (vh, VH_DB, "VH")):
+        if band is not None and not _inside(db[band], bounds):
+            raise InputError(
+                f"S1 raster {name}: median {pol} {db[band]:.3g} dB is not backscatter (expected "
+                f"{bounds[0]:g}..{bounds[1]:g} dB); check the file's scale/offset metadata and units"
+            )
     if vv is not None and vh is not None and db[vh] > db[vv] + 1.0:
         raise InputError(
             f"S1 raster {name}: VH is brighter than VV (median {db[vh]:.1f} vs {db[vv]:.1f} dB); the bands are "
@@ -141,11 +151,27 @@ def decide_s2(values: np.ndarray, dtype: np.dtype, scaled: bool, name: str) -> t
         raise InputError(
             f"S2 raster {name} stores 8-bit values (a visual or rescaled product), not reflectance × 10000"
         )
-    if dtype.kind == "f" and float(np.quantile(finite, 0.99)) <= S2_FLOAT_REFLECTANCE_MAX:
+    # decided on the values after the file's own scale/offset (uint16 × 0.0001 is reflectance 0..1)
+    if (dtype.kind == "f" or scaled) and float(np.quantile(finite, 0.99)) <= S2_FLOAT_REFLECTANCE_MAX:
         units.scale = np.full((finite.shape[0], 1, 1), S2_SCALE, dtype=np.float32)
-        notes.append(info(f"{name}: float reflectance 0..1 detected, scaled × {S2_SCALE:g}"))
+        kind = "reflectance 0..1 (after the file's scale/offset)" if scaled else "float reflectance 0..1"
+        notes.append(info(f"{name}: {kind} detected, scaled × {S2_SCALE:g}"))
+        _check_bounds(finite, S2_REFLECTANCE_BOUNDS, "reflectance", f"S2 raster {name}")
         return units, notes
     units.offset = s2_offset(finite)
     if units.offset:
         notes.append(info(f"{name}: +{units.offset:g} L1C offset detected and removed"))
+    _check_bounds(
+        (finite - units.offset) / S2_SCALE, S2_REFLECTANCE_BOUNDS, "reflectance", f"S2 raster {name}"
+    )
     return units, notes
+
+
+def _check_bounds(values: np.ndarray, bounds: tuple[float, float], what: str, name: str) -> None:
+    """Refuse converted values (B, N) whose 1st..99th percentiles leave the physical bounds of `what`."""
+    low, high = (float(q) for q in np.quantile(values, [0.01, 0.99]))
+    if low < bounds[0] or high > bounds[1]:
+        raise InputError(
+            f"{name}: values read as {what} span {low:.3g}..{high:.3g} (1st..99th percentile), outside the "
+            f"plausible {bounds[0]:g}..{bounds[1]:g}; check the file's scale/offset metadata and units"
+        )

@@ -35,6 +35,7 @@ GROUPS = {
     "batch": "Many scenes (`contrasat batch`)",
     "finetune": "Fine-tuning on the analyst's labels (`contrasat finetune`)",
     "training": "Training recipes and plans (`contrasat train`)",
+    "clipping": "Rasters clipped from a larger scene (tests/models/test_clipping.py)",
 }
 
 # fmt: off
@@ -98,6 +99,10 @@ CASES: list[Case] = [
     Case("s1-zero-border-linear", "s1_units", "linear power with a 0-filled border, no nodata declared", "border is nodata (not -50 dB water), with a warning"),
     Case("s1-coarse-pixels", "s1_units", "S1 at 100 m pixels for a 10 m model", "mapped, with a warning naming both resolutions"),
     Case("s1-single-band", "s1_units", "only one band", EXIT2),
+    Case("s1-float-db-file-scale", "s1_units", "float dB with a file scale of 0.01 (values become ~0 dB)", EXIT2 + " (names the median dB and the expected range)"),
+    Case("s1-description-ratio", "s1_units", "bands described 'VH/VV ratio' and 'VH'", EXIT2 + " (names the band and the accepted descriptions)"),
+    Case("s1-description-difference", "s1_units", "bands described 'VV' and 'VV-VH'", EXIT2),
+    Case("s1-description-angle", "s1_units", "bands described 'VV' and 'incidence angle'", EXIT2 + " (VH missing)"),
     # sentinel-2 bands, levels and scale
     Case("s2-l2a-scl-needs-b10", "s2_bands", "L2A 12 bands + SCL for the bundled model (needs B10)", EXIT2 + " (says L2A has no B10)"),
     Case("s2-l2a-12-needs-b10", "s2_bands", "L2A 12 bands, no descriptions, model needs B10", EXIT2),
@@ -106,6 +111,9 @@ CASES: list[Case] = [
     Case("s2-float-reflectance", "s2_bands", "float reflectance 0..1", CONVERT + " (× 10000), same map"),
     Case("s2-uint8", "s2_bands", "8-bit visual product", EXIT2),
     Case("s2-generic-band-names", "s2_bands", "13 bands described 'Band 1'..'Band 13'", "L1C order, same map"),
+    Case("s2-uint16-file-scale-offset", "s2_bands", "uint16 with the file's scale 0.0001 and offset -0.1", CONVERT + " (units decided after scaling), same map"),
+    Case("s2-implausible-scale", "s2_bands", "uint16 with a wrong file scale 10 (reflectance far above 1.5)", EXIT2 + " (names the reflectance span)"),
+    Case("s2-four-bands", "s2_bands", "4 bands described B02, B03, B04, B08 for a 13-band model", EXIT2 + " (names the missing bands, not 'L2A')"),
     # georeferencing, areas and areas of interest
     Case("crs-no-geotransform", "geometry", "a CRS but no geotransform", EXIT2),
     Case("rotated-geotransform", "geometry", "rotation terms in the geotransform", EXIT2),
@@ -121,7 +129,7 @@ CASES: list[Case] = [
     Case("aoi-not-vector", "geometry", "an AOI file that is not a vector file", EXIT2),
     Case("aoi-outside", "geometry", "an AOI away from the raster", EXIT2),
     Case("s2-other-crs-partial-overlap", "geometry", "S2 in UTM covering half of S1 (fusion)", "S1 grid; pixels without S2 are nodata"),
-    Case("one-pixel-raster", "geometry", "a 1 × 1 pixel S1 raster", "mapped"),
+    Case("one-pixel-raster", "geometry", "a 1 × 1 pixel S1 raster", "mapped, with a warning that it is smaller than one tile"),
     # models that do not behave as their card says
     Case("model-wrong-channels", "model", "network takes 3 channels, card lists 2 bands", EXIT2),
     Case("model-wrong-classes", "model", "network answers 2 classes, card lists 3", EXIT2),
@@ -133,6 +141,10 @@ CASES: list[Case] = [
     Case("model-is-folder", "model", "`--model` names a folder", EXIT2),
     Case("model-empty-file", "model", "`--model` is a 0-byte .onnx file", EXIT2),
     Case("model-wrong-task", "model", "a land-cover model for map-floods", EXIT2),
+    Case("card-mean-string", "model", "card mean given as the string \"12\"", EXIT2 + " (names `inputs[0].mean[0]`), before any output is planned"),
+    Case("card-clip-string", "model", "card clip given as \"-50,5\"", EXIT2 + " (names `inputs[0].clip`)"),
+    Case("card-resolution-string", "model", "card `resolution_m` given as \"10 m\"", EXIT2 + " (names `resolution_m`)"),
+    Case("card-null-class-name", "model", "a class name null in the card", EXIT2 + " (names `classes[1].name`), nothing written"),
     # pixel time series
     Case("series-red-reflectance", "series", "a stack of red reflectance (0..0.3) as NDVI", EXIT2),
     Case("series-red-dn", "series", "a stack of red DNs (500..2500) as NDVI", EXIT2),
@@ -140,6 +152,7 @@ CASES: list[Case] = [
     Case("series-s2-uint8", "series", "dated S2 rasters stored as an 8-bit visual product", EXIT2),
     Case("series-s2-date-elsewhere", "series", "one dated S2 raster 50 km away from the others", EXIT2),
     Case("series-s2-no-crs", "series", "dated S2 rasters without a CRS", EXIT2),
+    Case("series-s1-raster", "series", "an S1 raster (VV, VH) given as the stack", EXIT2 + " (says it holds Sentinel-1 bands)"),
     # command-line arguments
     Case("batch-0", "arguments", "`--batch 0`", EXIT2),
     Case("batch-negative", "arguments", "`--batch -1`", EXIT2),
@@ -180,6 +193,13 @@ CASES: list[Case] = [
     Case("batch-empty-scene-list", "batch", "a scene list with a header and no rows", EXIT2),
     Case("batch-scheduler-unreachable", "batch", "`batch --scheduler` at an address nobody listens on", EXIT2 + " after Dask's connect timeout"),
     Case("batch-quiet", "batch", "`batch -q` on a LocalCluster", "nothing on stderr (Dask logs at the command's level)"),
+    Case("pre-event-20m", "rasters", "pre-event at 20 m, event at 10 m", "resampled onto the event's grid, with a warning that water edges may show as new flood"),
+    Case("pre-event-40m", "rasters", "pre-event at 40 m, event at 10 m", EXIT2 + " (at most 2.5 × the event's pixel size)"),
+    # rasters clipped from a larger scene
+    Case("clip-random-crops", "clipping", "crops of 256..512 px at random places of the 9 Sen1Floods11 chips and the bundled sample, half of them the most watery of 30 candidate windows, default flood model", "each crop's map agrees with the whole chip's map on ≥ 98 % of its pixels, or the job summary warns that the level cannot be trusted and says to map the whole scene with the area as the area of interest"),
+    Case("clip-mostly-water-small", "clipping", "a 100 × 60 crop of the most watery part of a chip", "mapped, with warnings: smaller than one tile; no dry-land level to align (or a lone dark peak), map the whole scene with an area of interest"),
+    Case("clip-tiny-3x3", "clipping", "a 3 × 3 pixel crop", "mapped, with warnings: smaller than one tile, too few pixels for the level"),
+    Case("clip-land-cover", "clipping", "a 256 × 300 crop of the S2 sample, land-cover model", "≥ 98 % agreement with the whole sample's land-cover map"),
 ]
 # fmt: on
 

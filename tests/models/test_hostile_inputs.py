@@ -236,6 +236,26 @@ def build(case: str, env: Env):  # noqa: C901 (one branch per case keeps each ca
         return env.flood(write(t / "c.tif", coarse, transform=p["transform"] * Affine.scale(10))), ok(
             "trained at 10 m"
         )
+    if case == "s1-float-db-file-scale":
+        path = write(t / "fs.tif", db.astype("float32"))
+        with rasterio.open(path, "r+") as dst:
+            dst.scales = (0.01, 0.01)
+        return env.flood(path), refuse("is not backscatter (expected")
+    if case == "s1-description-ratio":
+        data = np.stack([db[1] - db[0], db[1]]).astype("float32")
+        return env.flood(write(t / "r.tif", data, descriptions=["VH/VV ratio", "VH"])), refuse(
+            "band 1 is described 'VH/VV ratio'"
+        )
+    if case == "s1-description-difference":
+        data = np.stack([db[0], db[0] - db[1]]).astype("float32")
+        return env.flood(write(t / "d.tif", data, descriptions=["VV", "VV-VH"])), refuse(
+            "band 2 is described 'VV-VH'"
+        )
+    if case == "s1-description-angle":
+        data = np.stack([db[0], np.full_like(db[0], 38.5)]).astype("float32")
+        return env.flood(write(t / "a.tif", data, descriptions=["VV", "incidence angle"])), refuse(
+            "VH missing"
+        )
     if case == "s1-single-band":
         return env.flood(write(t / "one.tif", db[1:].astype("float32"), descriptions=[""])), refuse("1 band")
     # --- Sentinel-2 bands and scale
@@ -264,6 +284,21 @@ def build(case: str, env: Env):  # noqa: C901 (one branch per case keeps each ca
     if case == "s2-uint8":
         u8 = np.clip(l1c / 20, 0, 255).astype("uint8")
         return env.land_cover(write(t / "u8.tif", u8, S2_SAMPLE)), refuse("8-bit")
+    if case == "s2-uint16-file-scale-offset":
+        stored = np.where(l1c == 0, 0, l1c.astype(np.int64) + 1000).astype("uint16")  # (refl + 0.1) / 0.0001
+        path = write(t / "so.tif", stored, S2_SAMPLE, nodata=0)
+        with rasterio.open(path, "r+") as dst:
+            dst.scales, dst.offsets = (0.0001,) * 13, (-0.1,) * 13
+        return env.land_cover(path), ok("after the file's scale/offset", env.s2_reference(), 1e-3)
+    if case == "s2-implausible-scale":
+        path = write(t / "ws.tif", l1c.astype("uint16"), S2_SAMPLE, nodata=0)
+        with rasterio.open(path, "r+") as dst:
+            dst.scales = (10.0,) * 13
+        return env.land_cover(path), refuse("outside the plausible -0.1..1.5")
+    if case == "s2-four-bands":
+        keep = [names.index(b) for b in ("B02", "B03", "B04", "B08")]
+        path = write(t / "four.tif", l1c[keep], S2_SAMPLE, descriptions=["B02", "B03", "B04", "B08"])
+        return env.land_cover(path, model=LAND_COVER_MODEL), refuse("B01, B05, B06")
     if case == "s2-generic-band-names":
         path = write(t / "g.tif", l1c, S2_SAMPLE, descriptions=[f"Band {i}" for i in range(1, 14)])
         return env.land_cover(path), ok(None, env.s2_reference())
@@ -333,7 +368,7 @@ def build(case: str, env: Env):  # noqa: C901 (one branch per case keeps each ca
     if case == "one-pixel-raster":
         _, p, _ = _sample()
         return env.flood(write(t / "px.tif", db[:, 200:201, 300:301].astype("float32"),
-                               transform=p["transform"] * Affine.translation(300, 200))), ok(None)  # fmt: skip
+                               transform=p["transform"] * Affine.translation(300, 200))), ok("smaller than one")  # fmt: skip
     # --- models
     m = t / "models"
     m.mkdir(exist_ok=True)
@@ -356,6 +391,27 @@ def build(case: str, env: Env):  # noqa: C901 (one branch per case keeps each ca
         nodes = [helper.make_node("GlobalAveragePool", ["z"], ["g"]), helper.make_node("Flatten", ["g"], ["f"]),
                  helper.make_node("Softmax", ["f"], ["probs"], axis=1)]  # fmt: skip
         return env.flood(S1_SAMPLE, model=_graph_model(m / "vec.onnx", nodes, ["N", 2])), refuse("2-D array")
+    card_edits = {
+        "card-mean-string": (("inputs", 0, "mean", 0), "12", "field inputs[0].mean[0]"),
+        "card-clip-string": (("inputs", 0, "clip"), "-50,5", "field inputs[0].clip"),
+        "card-resolution-string": (("resolution_m",), "10 m", "field resolution_m"),
+        "card-null-class-name": (("classes", 1, "name"), None, "field classes[1].name"),
+    }
+    if case in card_edits:
+        where, value, needle = card_edits[case]
+        proto = onnx.load(str(env.model))
+        entry = next(p for p in proto.metadata_props if p.key == "contrasat.card")
+        card = json.loads(entry.value)
+        card["inputs"][0]["clip"] = [-50.0, 5.0]
+        target = card
+        for key in where[:-1]:
+            target = target[key]
+        target[where[-1]] = value
+        entry.value = json.dumps(card)
+        onnx.save(proto, str(m / f"{case}.onnx"))
+        return env.flood(S1_SAMPLE, "--polygons", env.out / "p.gpkg", model=m / f"{case}.onnx"), refuse(
+            needle
+        )
     if case == "model-bad-colour":
         return env.flood(
             S1_SAMPLE, model=_graph_model(m / "col.onnx", [SOFTMAX], ["N", 2, "H", "W"], colour="blue")
@@ -417,6 +473,10 @@ def build(case: str, env: Env):  # noqa: C901 (one branch per case keeps each ca
             "--dates",
             "2020-13-45",
         ], refuse("dates must be")
+    if case == "series-s1-raster":
+        return ["classify-series", "--stack", S1_SAMPLE, "--out", env.out / "o.tif"], refuse(
+            "holds Sentinel-1 bands VV, VH"
+        )
     if case.startswith("series-s2-"):
         with np.load(PATCH) as z:  # five real L1C scenes of the Slovenia patch, on the NDVI stack's grid
             scenes = np.transpose(z["REFERENCE_SCENES"], (0, 3, 1, 2))
@@ -474,6 +534,19 @@ def build(case: str, env: Env):  # noqa: C901 (one branch per case keeps each ca
     if case == "pre-event-other-units":
         pre = write(t / "pre_linear.tif", (10 ** (db / 10)).astype("float32"))
         return env.flood(S1_SAMPLE, "--pre-event", pre), Expect("change", "pre_linear.tif: linear")
+    if case in ("pre-event-20m", "pre-event-40m"):
+        factor = 2 if case == "pre-event-20m" else 4
+        _, p, _ = _sample()
+        with rasterio.open(S1_SAMPLE) as src:
+            coarse = src.read(
+                out_shape=(2, 512 // factor, 512 // factor), resampling=rasterio.enums.Resampling.average
+            )
+        pre = write(
+            t / f"pre{factor}.tif", coarse.astype("float32"), transform=p["transform"] * Affine.scale(factor)
+        )
+        if case == "pre-event-40m":
+            return env.flood(S1_SAMPLE, "--pre-event", pre), refuse("at most 2.5 is compared")
+        return env.flood(S1_SAMPLE, "--pre-event", pre), ok("may show as new flood")
     if case == "pre-event-is-s1":
         return env.flood(S1_SAMPLE, "--pre-event", S1_SAMPLE), refuse("same file as the S1 raster")
     if case == "empty-file":
