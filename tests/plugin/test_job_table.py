@@ -13,16 +13,19 @@ from contrasat.models import jobs
 from contrasat.models.jobs import MODEL, PROVIDER, THREADS, Job, Param
 from contrasat.plugin.engine_env import ENGINE_PYTHON_KEY
 from contrasat.plugin.settings import RunSettings, save_settings
-from contrasat.plugin.tasks import JobRequest, request_command
+from contrasat.plugin.launcher import JobRequest, request_command
 from qgis.core import (
     QgsApplication,
     QgsFeature,
     QgsGeometry,
     QgsProcessingContext,
     QgsProcessingParameterDefinition,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
     QgsProcessingParameterFileDestination,
+    QgsProcessingParameterFolderDestination,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
@@ -45,6 +48,21 @@ TYPES = {
     "output_table": QgsProcessingParameterFileDestination,
     "int": QgsProcessingParameterNumber,
     "choice": QgsProcessingParameterEnum,
+    "scenes": QgsProcessingParameterMultipleLayers,
+    "labels": QgsProcessingParameterFeatureSource,
+    "field": QgsProcessingParameterField,
+    "output_model": QgsProcessingParameterFileDestination,
+    "output_folder": QgsProcessingParameterFolderDestination,
+    "float": QgsProcessingParameterNumber,
+    "flag": QgsProcessingParameterBoolean,
+    "text": QgsProcessingParameterString,
+    "texts": QgsProcessingParameterString,
+}
+# what each kind of job reports besides its destinations (the kind of its first output decides)
+RESULT_OUTPUTS = {
+    "output_raster": {"MODEL_NAME", "CLASS_AREAS_JSON"},
+    "output_model": {"HELDOUT_WATER_IOU"},
+    "output_folder": set(),
 }
 
 FAKE = Job(
@@ -84,13 +102,19 @@ def _assert_matches_table(algorithm, job: Job) -> None:
             assert d.dataType() == QgsProcessingParameterNumber.Integer
             assert d.minimum() == (param.minimum if param.minimum is not None else -(2**31))
             assert d.defaultValue() == (None if param.execution else param.default)
+        if param.kind == "float":
+            assert d.dataType() == QgsProcessingParameterNumber.Double and d.defaultValue() == param.default
         if param.kind == "choice":
             assert d.options() == list(param.choices)
-            expected = None if param.execution else param.choices.index(param.default)
+            expected = None if param.execution or param.default is None else param.choices.index(param.default)
             assert d.defaultValue() == expected
+        if param.kind == "field":  # a field of the job's labels layer
+            (labels,) = [p.processing_name for p in job.params if p.kind == "labels"]
+            assert d.parentLayerParameterName() == labels and d.defaultValue() == param.default
     outputs = {o.name() for o in algorithm.outputDefinitions()}
-    assert {p.processing_name for p in job.outputs} | {"MODEL_NAME", "CLASS_AREAS_JSON"} <= outputs
-    assert ("FLOODED_KM2" in outputs) == (job.task == "flood")
+    reported = RESULT_OUTPUTS[job.outputs[0].kind]
+    assert {p.processing_name for p in job.outputs} | reported <= outputs
+    assert ("FLOODED_KM2" in outputs) == (job.task == "flood" and job.outputs[0].kind == "output_raster")
 
 
 @pytest.mark.parametrize("entry", jobs.JOBS, ids=lambda j: j.name)
@@ -219,10 +243,9 @@ def test_dock_requests_are_named_by_the_table(plugin, s1_layer, tmp_path, saved_
     """What the dock sends uses the table's names; a name outside the table is refused, never dropped."""
     dock = plugin.show_dock()
     for key, panel in dock.panels.items():
-        if key == "finetune":  # not a table job (labels in, a model out): plugin/finetune_job.py
-            continue
         entry = jobs.job(key)
-        assert panel.title == entry.display_name
+        if key != "finetune":  # the dock's tab is "Fine-tune"; the table's title names the Processing algorithm
+            assert panel.title == entry.display_name
         if hasattr(panel, "layer_combos"):
             inputs = {p.name for p in entry.inputs}
             assert set(panel.layer_combos) - {"primary"} <= inputs

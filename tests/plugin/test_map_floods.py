@@ -15,7 +15,8 @@ import pytest
 import rasterio
 from contrasat.models.registry import DEFAULTS, WEIGHTS_DIR
 from contrasat.plugin.settings import RunSettings, save_settings
-from contrasat.plugin.tasks import JobRequest, JobTask
+from contrasat.plugin.launcher import JobRequest
+from contrasat.plugin.tasks import JobTask
 from qgis.core import Qgis, QgsProject, QgsRasterLayer
 from runtime_helpers import S1_SAMPLE, expected_classes
 
@@ -114,14 +115,14 @@ def test_all_nan_raster(plugin, add_raster, write_raster, qgis_iface, tmp_path, 
 def test_cancel_after_first_progress(
     plugin, s1_layer, qgis_iface, tmp_path, wait_task, monkeypatch, saved_settings
 ):
-    original = JobTask._on_event
+    original = JobTask._on_progress
 
-    def progress_then_cancel(self, event):
-        original(self, event)
+    def progress_then_cancel(self, fraction):
+        original(self, fraction)
         if len(self.outcome.progress) == 1:
             self.cancel()  # as the user pressing Cancel mid-run: SIGTERM to the engine
 
-    monkeypatch.setattr(JobTask, "_on_event", progress_then_cancel)
+    monkeypatch.setattr(JobTask, "_on_progress", progress_then_cancel)
     before = _added_layers()
     out_dir = tmp_path / "out"
     # the bundled U-Net, one tile per batch: slow enough that the cancel lands mid-run
