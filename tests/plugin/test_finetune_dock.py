@@ -14,10 +14,9 @@ from contrasat.models.card import read_card
 from contrasat.models.errors import ModelError
 from contrasat.plugin.cards import WEIGHTS_DIR as WEIGHTS
 from contrasat.plugin.cards import bundled_cards
-from contrasat.plugin.engine_env import MODELS_DIR_KEY
-from contrasat.plugin.engine_env import training_hint
-from contrasat.plugin.launcher import request_command
+from contrasat.plugin.engine_env import MODELS_DIR_KEY, training_hint
 from contrasat.plugin.label_drawing import SCRATCH_NAME
+from contrasat.plugin.launcher import request_command
 from contrasat.plugin.tasks import JobTask
 from contrasat.training.finetune.base_weights import load_base
 from contrasat.training.finetune.label_draw import draw_polygons, write_labels

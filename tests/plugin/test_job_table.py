@@ -12,15 +12,15 @@ import pytest
 from contrasat.models import jobs
 from contrasat.models.jobs import MODEL, PROVIDER, THREADS, Job, Param
 from contrasat.plugin.engine_env import ENGINE_PYTHON_KEY
-from contrasat.plugin.settings import RunSettings, save_settings
 from contrasat.plugin.launcher import JobRequest, request_command
+from contrasat.plugin.settings import RunSettings, save_settings
 from qgis.core import (
     QgsApplication,
     QgsFeature,
     QgsGeometry,
     QgsProcessingContext,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
@@ -106,7 +106,9 @@ def _assert_matches_table(algorithm, job: Job) -> None:
             assert d.dataType() == QgsProcessingParameterNumber.Double and d.defaultValue() == param.default
         if param.kind == "choice":
             assert d.options() == list(param.choices)
-            expected = None if param.execution or param.default is None else param.choices.index(param.default)
+            expected = (
+                None if param.execution or param.default is None else param.choices.index(param.default)
+            )
             assert d.defaultValue() == expected
         if param.kind == "field":  # a field of the job's labels layer
             (labels,) = [p.processing_name for p in job.params if p.kind == "labels"]
@@ -244,7 +246,9 @@ def test_dock_requests_are_named_by_the_table(plugin, s1_layer, tmp_path, saved_
     dock = plugin.show_dock()
     for key, panel in dock.panels.items():
         entry = jobs.job(key)
-        if key != "finetune":  # the dock's tab is "Fine-tune"; the table's title names the Processing algorithm
+        if (
+            key != "finetune"
+        ):  # the dock's tab is "Fine-tune"; the table's title names the Processing algorithm
             assert panel.title == entry.display_name
         if hasattr(panel, "layer_combos"):
             inputs = {p.name for p in entry.inputs}

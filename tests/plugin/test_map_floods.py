@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import rasterio
 from contrasat.models.registry import DEFAULTS, WEIGHTS_DIR
-from contrasat.plugin.settings import RunSettings, save_settings
 from contrasat.plugin.launcher import JobRequest
+from contrasat.plugin.settings import RunSettings, save_settings
 from contrasat.plugin.tasks import JobTask
 from qgis.core import Qgis, QgsProject, QgsRasterLayer
 from runtime_helpers import S1_SAMPLE, expected_classes
