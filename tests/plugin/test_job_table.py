@@ -283,3 +283,40 @@ def series_request(panel, settings: RunSettings) -> JobRequest:
 
     panel.set_checked(list(QgsProject.instance().mapLayers().values()))
     return panel.collect(Path("/tmp/out"), None, settings)
+
+
+def test_batch_is_an_algorithm_whose_command_line_follows_the_table(
+    plugin, s1_sample, tmp_path, saved_settings
+):
+    """contrasat:batch: a scene list, an output folder, flags and free words become `contrasat batch`'s
+    command line; the saved execution settings apply as for every tiled job."""
+    registry = QgsApplication.processingRegistry()
+    algorithm = registry.createAlgorithmById("contrasat:batch")
+    assert algorithm.group() == "Mapping" and algorithm.displayName() == jobs.job("batch").display_name
+    out = tmp_path / "maps"
+    params = {
+        "SCENES": [str(s1_sample), str(s1_sample.parent)], "OUTPUT": str(out), "TASK": 1, "POLYGONS": True,
+        "STATISTICS": False, "RESOURCES": "GPU=1, MEM=2", "RETRIES": 0,
+    }  # fmt: skip
+    request = algorithm.request(params, QgsProcessingContext())
+    request.settings = RunSettings(provider="cpu", threads=2)
+    command = request_command(request, tmp_path, python="/env/bin/python")
+    assert command == [
+        "/env/bin/python", "-m", "contrasat", "batch", str(s1_sample), str(s1_sample.parent), "--out", str(out),
+        "--task", "land_cover", "--polygons", "--retries", "0", "--resources", "GPU=1", "MEM=2",
+        "--batch", "4", "--provider", "cpu", "--threads", "2", "--progress", "json",
+    ]  # fmt: skip
+
+
+def test_finetune_keeps_the_parameter_names_of_the_hand_written_algorithm(plugin):
+    """Models and scripts made with the earlier contrasat:finetune keep working."""
+    algorithm = QgsApplication.processingRegistry().algorithmById("contrasat:finetune")
+    names = {d.name() for d in algorithm.parameterDefinitions()}
+    assert {"INPUT_S1", "LABELS", "FIELD", "BASE", "STEPS", "FROZEN", "OUTPUT"} <= names
+    assert "HELDOUT_WATER_IOU" in {o.name() for o in algorithm.outputDefinitions()}
+    assert (
+        algorithm.group() == "Training"
+        and algorithm.displayName() == "Fine-tune a flood model on your labels"
+    )
+    steps = algorithm.parameterDefinition("STEPS")
+    assert steps.defaultValue() == 200 and steps.minimum() == 1
