@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import rasterio
 from contrasat.models.registry import DEFAULTS, WEIGHTS_DIR
+from contrasat.plugin import launcher
 from contrasat.plugin.launcher import JobRequest
 from contrasat.plugin.settings import RunSettings, save_settings
 from contrasat.plugin.tasks import JobTask
@@ -149,7 +150,7 @@ def test_non_file_layer_is_refused(plugin, qgis_iface, qgis_new_project, tmp_pat
 
 def _fake_engine(monkeypatch, mode):
     """Jobs run the stand-in engine (tests/plugin/fake_engine.py) instead of `python -m contrasat`."""
-    monkeypatch.setattr(JobTask, "command", lambda self, scratch: [sys.executable, str(FAKE_ENGINE), mode])
+    monkeypatch.setattr(launcher, "request_command", lambda *_args: [sys.executable, str(FAKE_ENGINE), mode])
 
 
 def test_engine_crash_is_reported_and_qgis_stays_up(
