@@ -80,38 +80,43 @@ def _number(param: Param, name: str, label: str, optional: bool, kind: int) -> Q
     return QgsProcessingParameterNumber(name, label, kind, default, optional, minimum)
 
 
+def _destination(param: Param) -> QgsProcessingParameterDefinition:
+    """The Processing destination of an output Param; optional outputs are written only when asked for."""
+    name, label, optional, kind = param.processing_name, param.title, not param.required, param.kind
+    if kind == "output_raster":
+        return QgsProcessingParameterRasterDestination(
+            name, label, optional=optional, createByDefault=param.required
+        )
+    if kind == "output_vector":
+        return QgsProcessingParameterVectorDestination(
+            name, label, QgsProcessing.TypeVectorPolygon, optional=optional, createByDefault=param.required
+        )
+    if kind == "output_folder":
+        return QgsProcessingParameterFolderDestination(name, label, optional=optional)
+    files = "ONNX models (*.onnx)" if kind == "output_model" else "CSV files (*.csv)"
+    return QgsProcessingParameterFileDestination(name, label, files, optional=optional,
+                                                 createByDefault=param.required)  # fmt: skip
+
+
 def _definition(param: Param, labels: str) -> QgsProcessingParameterDefinition:
     """The Processing parameter of a Param by its kind (`labels`: the job's labels parameter, a field's parent)."""
     name, label, optional, kind = param.processing_name, param.title, not param.required, param.kind
-    made_by_default = param.required  # optional outputs are written only when asked for
+    if param.is_output:
+        return _destination(param)
     if kind == "raster":
         return QgsProcessingParameterRasterLayer(name, label, optional=optional)
     if kind in ("rasters", "scenes"):
         layers = QgsProcessing.TypeRaster if kind == "rasters" else QgsProcessing.TypeFile
         return QgsProcessingParameterMultipleLayers(name, label, layers, optional=optional)
     if kind in ("vector", "labels"):
-        shapes = [QgsProcessing.TypeVectorPolygon] + (
-            [QgsProcessing.TypeVectorPoint] if kind == "labels" else []
+        points = [QgsProcessing.TypeVectorPoint] if kind == "labels" else []
+        return QgsProcessingParameterFeatureSource(
+            name, label, [QgsProcessing.TypeVectorPolygon, *points], optional=optional
         )
-        return QgsProcessingParameterFeatureSource(name, label, shapes, optional=optional)
     if kind == "field":
         return QgsProcessingParameterField(name, label, param.default, labels, optional=optional)
     if kind in ("model", "dates", "text", "texts"):
         return QgsProcessingParameterString(name, label, param.default or "", optional=optional)
-    if kind == "output_raster":
-        return QgsProcessingParameterRasterDestination(
-            name, label, optional=optional, createByDefault=made_by_default
-        )
-    if kind == "output_vector":
-        return QgsProcessingParameterVectorDestination(
-            name, label, QgsProcessing.TypeVectorPolygon, optional=optional, createByDefault=made_by_default
-        )
-    if kind in ("output_table", "output_model"):
-        files = "CSV files (*.csv)" if kind == "output_table" else "ONNX models (*.onnx)"
-        return QgsProcessingParameterFileDestination(name, label, files, optional=optional,
-                                                     createByDefault=made_by_default)  # fmt: skip
-    if kind == "output_folder":
-        return QgsProcessingParameterFolderDestination(name, label, optional=optional)
     if kind in ("int", "float"):
         number = (
             QgsProcessingParameterNumber.Integer if kind == "int" else QgsProcessingParameterNumber.Double

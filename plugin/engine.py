@@ -194,6 +194,58 @@ class EngineOutcome:
     tail: list[str] = field(default_factory=list)  # last non-protocol stderr lines
 
 
+class _Reader:
+    """What the engine's stderr said so far: the final event, its notes and its last other lines."""
+
+    def __init__(self, on_event: Callable[[dict[str, Any]], None] | None) -> None:
+        self.on_event = on_event
+        self.final: dict[str, Any] | None = None
+        self.messages: list[dict[str, Any]] = []
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+
+    def read(self, line: str) -> None:
+        event = parse_event(line)
+        if event is None:
+            if line.strip():
+                self.tail.append(line)
+            return
+        if event["event"] in FINAL_EVENTS:
+            self.final = event
+        elif event["event"] == MESSAGE:
+            self.messages.append(event)
+        if self.on_event is not None:
+            self.on_event(event)
+
+
+class _Stopper:
+    """Cancel: SIGTERM once `is_cancelled()` turns true, SIGKILL when the process outlives `grace` seconds."""
+
+    def __init__(self, proc: subprocess.Popen, is_cancelled: Callable[[], bool] | None, grace: float) -> None:
+        self.proc, self.is_cancelled, self.grace = proc, is_cancelled, grace
+        self.terminated_at: float | None = None
+
+    def check(self) -> None:
+        if self.terminated_at is None:
+            if self.is_cancelled is not None and self.is_cancelled():
+                self.proc.terminate()
+                self.terminated_at = time.monotonic()
+        elif time.monotonic() - self.terminated_at > self.grace:
+            self.proc.kill()
+
+
+def _pump(stream: Any, sink: Callable[[str], None]) -> threading.Thread:
+    """A thread passing each line of `stream` to `sink`."""
+
+    def run() -> None:
+        for line in stream:
+            sink(line.rstrip("\n"))
+        stream.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
 def run_engine(
     command: list[str],
     env: dict[str, str] | None = None,
@@ -217,51 +269,22 @@ def run_engine(
         )  # fmt: skip
     except OSError as exc:
         return EngineOutcome(CRASHED, None, message=f"cannot start the engine ({command[0]}): {exc}")
-    lines: queue.Queue[str | None] = queue.Queue()
+    lines: queue.Queue[str] = queue.Queue()
     stdout_tail: deque[str] = deque(maxlen=TAIL_LINES)
-
-    def pump(stream: Any, sink: Callable[[str], None]) -> None:
-        for line in stream:
-            sink(line.rstrip("\n"))
-        stream.close()
-
-    err_thread = threading.Thread(target=pump, args=(proc.stderr, lines.put), daemon=True)
-    out_thread = threading.Thread(target=pump, args=(proc.stdout, stdout_tail.append), daemon=True)
-    err_thread.start()
-    out_thread.start()
-    tail: deque[str] = deque(maxlen=TAIL_LINES)
-    final: dict[str, Any] | None = None
-    messages: list[dict[str, Any]] = []
-    terminated_at: float | None = None
+    err_thread = _pump(proc.stderr, lines.put)
+    out_thread = _pump(proc.stdout, stdout_tail.append)
+    reader, stopper = _Reader(on_event), _Stopper(proc, is_cancelled, terminate_grace)
     while True:
         try:
-            line = lines.get(timeout=0.1)
+            reader.read(lines.get(timeout=0.1))
         except queue.Empty:
-            line = None
-        if line is not None:
-            event = parse_event(line)
-            if event is None:
-                if line.strip():
-                    tail.append(line)
-            else:
-                if event["event"] in FINAL_EVENTS:
-                    final = event
-                elif event["event"] == MESSAGE:
-                    messages.append(event)
-                if on_event is not None:
-                    on_event(event)
-        elif proc.poll() is not None and not err_thread.is_alive() and lines.empty():
-            break
-        if terminated_at is None and is_cancelled is not None and is_cancelled():
-            proc.terminate()
-            terminated_at = time.monotonic()
-        elif terminated_at is not None and time.monotonic() - terminated_at > terminate_grace:
-            proc.kill()
+            if proc.poll() is not None and not err_thread.is_alive() and lines.empty():
+                break
+        stopper.check()
     proc.wait()
     out_thread.join(timeout=1)
-    return _outcome(
-        proc.returncode, final, messages, list(tail) or list(stdout_tail), terminated_at is not None
-    )
+    tail = list(reader.tail) or list(stdout_tail)
+    return _outcome(proc.returncode, reader.final, reader.messages, tail, stopper.terminated_at is not None)
 
 
 def _outcome(
