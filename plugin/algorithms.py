@@ -386,7 +386,13 @@ class ModelAlgorithm(JobAlgorithm):
             QgsProcessingOutputString(self.HELDOUT, "Held-back water IoU (JSON: fine-tuned, base)")
         )
 
-    def finish(self, data, request, context, feedback) -> dict[str, Any]:  # noqa: ARG002
+    def finish(
+        self,
+        data: dict[str, Any],
+        request: JobRequest,
+        context: QgsProcessingContext,  # noqa: ARG002
+        feedback: QgsProcessingFeedback,
+    ) -> dict[str, Any]:
         heldout = data.get("heldout_water_iou", {})
         feedback.pushInfo(f"held-back water IoU: {json.dumps(heldout)}")
         out = self.job.outputs[0].processing_name
@@ -396,7 +402,13 @@ class ModelAlgorithm(JobAlgorithm):
 class FolderAlgorithm(JobAlgorithm):
     """A job that maps many scenes into a folder (batch): the folder, the summary table, one line per failure."""
 
-    def finish(self, data, request, context, feedback) -> dict[str, Any]:  # noqa: ARG002
+    def finish(
+        self,
+        data: dict[str, Any],
+        request: JobRequest,
+        context: QgsProcessingContext,  # noqa: ARG002
+        feedback: QgsProcessingFeedback,
+    ) -> dict[str, Any]:
         counts = ", ".join(f"{data.get(k, 0)} {k}" for k in ("done", "skipped", "failed"))
         feedback.pushInfo(f"{data.get('scenes', 0)} scenes: {counts}")
         for row in data.get("results", []):
