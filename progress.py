@@ -11,6 +11,9 @@ plugin reads when it runs a job as a subprocess:
 
 A job ends with exactly one of done, error or cancelled. Lines that are not JSON (e.g. a library warning)
 may appear and are to be ignored by readers.
+
+This module is the protocol's one definition: the event names and fields below are what the CLI writes
+(`Reporter`, through `event_line`) and what the plugin reads (plugin/engine.py, through `parse_event`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,37 @@ import sys
 from typing import Any, TextIO
 
 MODES = ("auto", "bar", "json", "none")
+
+PROGRESS, MESSAGE, DONE, ERROR, CANCELLED = "progress", "message", "done", "error", "cancelled"
+# Every event and its fields, in the order they are written.
+EVENTS: dict[str, tuple[str, ...]] = {
+    PROGRESS: ("fraction",),
+    MESSAGE: ("level", "text"),
+    DONE: ("result",),
+    ERROR: ("message", "exit"),
+    CANCELLED: ("exit",),
+}
+FINAL_EVENTS = (DONE, ERROR, CANCELLED)  # a job ends with exactly one of them
+CANCELLED_EXIT = 130  # the exit code of a cancelled job (as after Ctrl-C)
+
+
+def event_line(event: str, **fields: Any) -> str:
+    """One protocol line (without its newline); ValueError for an event or fields the protocol does not have."""
+    if tuple(fields) != EVENTS.get(event):
+        raise ValueError(f"not a progress event: {event} {sorted(fields)}")
+    return json.dumps({"event": event, **fields})
+
+
+def parse_event(line: str) -> dict[str, Any] | None:
+    """One progress line as a dict with an 'event' key, or None for any other output (logs, warnings)."""
+    text = line.strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("event"), str) else None
 
 
 class Reporter:
@@ -34,8 +68,8 @@ class Reporter:
         self._percent = -1
         self.ended = False
 
-    def _emit(self, **event: Any) -> None:
-        self.stream.write(json.dumps(event) + "\n")
+    def _emit(self, event: str, **fields: Any) -> None:
+        self.stream.write(event_line(event, **fields) + "\n")
         self.stream.flush()
 
     def progress(self, fraction: float) -> None:
@@ -45,7 +79,7 @@ class Reporter:
             return
         self._percent = percent
         if self.mode == "json":
-            self._emit(event="progress", fraction=round(percent / 100, 2))
+            self._emit(PROGRESS, fraction=round(percent / 100, 2))
         elif self.mode == "bar":
             if self._bar is None:
                 from tqdm import tqdm
@@ -61,19 +95,19 @@ class Reporter:
     def message(self, level: str, text: str) -> None:
         """A note the user should see; in text modes notes are printed with the summary instead."""
         if self.mode == "json":
-            self._emit(event="message", level=level, text=text)
+            self._emit(MESSAGE, level=level, text=text)
 
     def done(self, result: dict[str, Any]) -> None:
         self.close_bar()
         self.ended = True
         if self.mode == "json":
-            self._emit(event="done", result=result)
+            self._emit(DONE, result=result)
 
     def error(self, message: str, code: int = 2) -> None:
         self.close_bar()
         self.ended = True
         if self.mode == "json":
-            self._emit(event="error", message=message, exit=code)
+            self._emit(ERROR, message=message, exit=code)
         else:
             self.stream.write(f"contrasat: error: {message}\n")
 
@@ -81,6 +115,6 @@ class Reporter:
         self.close_bar()
         self.ended = True
         if self.mode == "json":
-            self._emit(event="cancelled", exit=130)
+            self._emit(CANCELLED, exit=CANCELLED_EXIT)
         else:
             self.stream.write("contrasat: cancelled\n")

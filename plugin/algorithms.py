@@ -1,16 +1,14 @@
 """Processing algorithms built from the job table (models/jobs.py): `contrasat:<job>` for every job.
 
-One class per job (`contrasat:map_floods`, `contrasat:land_cover`, `contrasat:classify_series`), its
-parameters mapped from the table's Params. They run the same engine command as the dock (the CLI, out of
-QGIS's process, built by `tasks.request_command`), so batch mode, graphical models, the Python console
-(`processing.run`) and `qgis_process` all get the same outputs.
+One class per job (`contrasat:map_floods`, `contrasat:land_cover`, `contrasat:classify_series`,
+`contrasat:finetune`, `contrasat:batch`), its parameters mapped from the table's Params. They run through
+the same launcher as the dock (the CLI, out of QGIS's process: launcher.py), so batch mode, graphical
+models, the Python console (`processing.run`) and `qgis_process` all get the same outputs.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -26,10 +24,13 @@ from qgis.core import (
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
     QgsProcessingParameterFileDestination,
+    QgsProcessingParameterFolderDestination,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
@@ -42,14 +43,14 @@ from qgis.PyQt.QtGui import QIcon
 
 from ..models import jobs
 from ..models.jobs import Job, Param
+from ..progress import CANCELLED, DONE
 from .aoi_widget import crs_text
-from .engine import run_engine
-from .engine_env import engine_env, engine_python
+from .finetune_job import labels_geojson
+from .launcher import JobRequest, launch
 from .paths import layer_file_path
 from .results import summary_from_engine
 from .settings import load_settings
 from .styling import FLOOD_TRANSPARENT_VALUES, style_class_layer
-from .tasks import JobRequest, request_command
 
 ICON = Path(__file__).resolve().parent.parent / "resources" / "icons" / "contrasat.svg"
 
@@ -73,49 +74,69 @@ class ClassStyler(QgsProcessingLayerPostProcessorInterface):
 _LIVE_STYLERS: deque[ClassStyler] = deque(maxlen=64)
 
 
-def processing_parameter(param: Param) -> QgsProcessingParameterDefinition:
+def _number(param: Param, name: str, label: str, optional: bool, kind: int) -> QgsProcessingParameterNumber:
+    default = None if param.execution else param.default
+    minimum = param.minimum if param.minimum is not None else -(2**31)
+    return QgsProcessingParameterNumber(name, label, kind, default, optional, minimum)
+
+
+def _destination(param: Param) -> QgsProcessingParameterDefinition:
+    """The Processing destination of an output Param; optional outputs are written only when asked for."""
+    name, label, optional, kind = param.processing_name, param.title, not param.required, param.kind
+    if kind == "output_raster":
+        return QgsProcessingParameterRasterDestination(
+            name, label, optional=optional, createByDefault=param.required
+        )
+    if kind == "output_vector":
+        return QgsProcessingParameterVectorDestination(
+            name, label, QgsProcessing.TypeVectorPolygon, optional=optional, createByDefault=param.required
+        )
+    if kind == "output_folder":
+        return QgsProcessingParameterFolderDestination(name, label, optional=optional)
+    files = "ONNX models (*.onnx)" if kind == "output_model" else "CSV files (*.csv)"
+    return QgsProcessingParameterFileDestination(name, label, files, optional=optional,
+                                                 createByDefault=param.required)  # fmt: skip
+
+
+def _definition(param: Param, labels: str) -> QgsProcessingParameterDefinition:
+    """The Processing parameter of a Param by its kind (`labels`: the job's labels parameter, a field's parent)."""
+    name, label, optional, kind = param.processing_name, param.title, not param.required, param.kind
+    if param.is_output:
+        return _destination(param)
+    if kind == "raster":
+        return QgsProcessingParameterRasterLayer(name, label, optional=optional)
+    if kind in ("rasters", "scenes"):
+        layers = QgsProcessing.TypeRaster if kind == "rasters" else QgsProcessing.TypeFile
+        return QgsProcessingParameterMultipleLayers(name, label, layers, optional=optional)
+    if kind in ("vector", "labels"):
+        points = [QgsProcessing.TypeVectorPoint] if kind == "labels" else []
+        return QgsProcessingParameterFeatureSource(
+            name, label, [QgsProcessing.TypeVectorPolygon, *points], optional=optional
+        )
+    if kind == "field":
+        return QgsProcessingParameterField(name, label, param.default, labels, optional=optional)
+    if kind in ("model", "dates", "text", "texts"):
+        return QgsProcessingParameterString(name, label, param.default or "", optional=optional)
+    if kind in ("int", "float"):
+        number = (
+            QgsProcessingParameterNumber.Integer if kind == "int" else QgsProcessingParameterNumber.Double
+        )
+        return _number(param, name, label, optional, number)
+    if kind == "flag":
+        return QgsProcessingParameterBoolean(name, label, bool(param.default), optional)
+    if kind == "choice":
+        default = None if param.execution or param.default is None else param.choices.index(param.default)
+        return QgsProcessingParameterEnum(name, label, list(param.choices), False, default, optional)
+    raise ValueError(f"parameter {param.name}: no Processing parameter for kind {kind!r}")
+
+
+def processing_parameter(param: Param, labels: str = "") -> QgsProcessingParameterDefinition:
     """The Processing parameter of one table Param (its kind decides the type; optional unless required).
 
     Execution settings (tile, provider, ...) have no default here: left empty, the Contrasat settings
     apply, and the table's default after them.
     """
-    name, label, optional = param.processing_name, param.title, not param.required
-    kind = param.kind
-    if kind == "raster":
-        definition = QgsProcessingParameterRasterLayer(name, label, optional=optional)
-    elif kind == "rasters":
-        definition = QgsProcessingParameterMultipleLayers(
-            name, label, QgsProcessing.TypeRaster, optional=optional
-        )
-    elif kind == "vector":
-        definition = QgsProcessingParameterFeatureSource(
-            name, label, [QgsProcessing.TypeVectorPolygon], optional=optional
-        )
-    elif kind in ("model", "dates"):
-        definition = QgsProcessingParameterString(name, label, param.default or "", optional=optional)
-    elif kind == "output_raster":
-        definition = QgsProcessingParameterRasterDestination(
-            name, label, optional=optional, createByDefault=param.required
-        )
-    elif kind == "output_vector":
-        definition = QgsProcessingParameterVectorDestination(
-            name, label, QgsProcessing.TypeVectorPolygon, optional=optional, createByDefault=param.required
-        )
-    elif kind == "output_table":
-        definition = QgsProcessingParameterFileDestination(
-            name, label, "CSV files (*.csv)", optional=optional, createByDefault=param.required
-        )
-    elif kind == "int":
-        default = None if param.execution else param.default
-        definition = QgsProcessingParameterNumber(
-            name, label, QgsProcessingParameterNumber.Integer, default, optional,
-            param.minimum if param.minimum is not None else -(2**31),
-        )  # fmt: skip
-    elif kind == "choice":
-        default = None if param.execution or param.default is None else param.choices.index(param.default)
-        definition = QgsProcessingParameterEnum(name, label, list(param.choices), False, default, optional)
-    else:
-        raise ValueError(f"parameter {param.name}: no Processing parameter for kind {kind!r}")
+    definition = _definition(param, labels)
     if param.execution:
         definition.setFlags(definition.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
     definition.setHelp(param.help)
@@ -128,13 +149,14 @@ def _given(parameters: dict, param: Param) -> bool:
 
 
 class JobAlgorithm(QgsProcessingAlgorithm):
-    """The Processing algorithm of one job of the table; `algorithm_class` makes one subclass per job."""
+    """The Processing algorithm of one job of the table; `algorithm_class` makes one subclass per job.
 
-    FLOODED_KM2 = "FLOODED_KM2"
-    MODEL_NAME = "MODEL_NAME"
-    AREAS = "CLASS_AREAS_JSON"
+    What a run reports once the engine is done depends on what the job writes: a map (MapAlgorithm), a
+    model (ModelAlgorithm) or a folder of maps (FolderAlgorithm).
+    """
 
     job: Job
+    GROUP = "Mapping"
 
     def createInstance(self) -> JobAlgorithm:  # noqa: N802
         return type(self)()
@@ -148,26 +170,32 @@ class JobAlgorithm(QgsProcessingAlgorithm):
     def shortHelpString(self) -> str:  # noqa: N802
         lines = [self.job.help[:1].upper() + self.job.help[1:] + "."]
         lines += [f"<b>{p.title}</b>: {p.help}" for p in self.job.params]
-        lines.append("Empty execution settings (advanced) come from Raster > Contrasat > Settings….")
+        if self.job.execution_params:
+            lines.append("Empty execution settings (advanced) come from Raster > Contrasat > Settings….")
         return "<br>".join(lines)
 
     def group(self) -> str:
-        return "Mapping"
+        return self.GROUP
 
     def groupId(self) -> str:  # noqa: N802
-        return "mapping"
+        return self.GROUP.lower()
 
     def icon(self) -> QIcon:
         return QIcon(str(ICON))
 
+    def _labels(self) -> Param | None:
+        return next((p for p in self.job.params if p.kind == "labels"), None)
+
     def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
+        labels = self._labels()
+        parent = labels.processing_name if labels is not None else ""
         # inputs and options first, destinations last: the order of the Processing dialog
         for param in self.job.inputs + self.job.options + self.job.outputs:
-            self.addParameter(processing_parameter(param))
-        self.addOutput(QgsProcessingOutputString(self.MODEL_NAME, "Model used"))
-        self.addOutput(QgsProcessingOutputString(self.AREAS, "Area per class (km², JSON)"))
-        if self.job.task == "flood":
-            self.addOutput(QgsProcessingOutputNumber(self.FLOODED_KM2, "Flooded area (km²)"))
+            self.addParameter(processing_parameter(param, parent))
+        self.add_result_outputs()
+
+    def add_result_outputs(self) -> None:
+        """Outputs beyond the table's destinations, read from the engine's summary."""
 
     def checkParameterValues(self, parameters: dict, context: QgsProcessingContext) -> tuple[bool, str]:  # noqa: N802
         """The table's rules Processing cannot express (multiple_of), before anything runs."""
@@ -205,32 +233,57 @@ class JobAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(f"the {name} layer holds no polygon")
         return json.loads(QgsGeometry.unaryUnion(geometries).asJson()), crs_text(source.sourceCrs())
 
+    def _labelled(self, parameters: dict, name: str, context: QgsProcessingContext) -> dict | None:
+        """A labels source as a GeoJSON document: every feature with its class field (the job's field)."""
+        source = self.parameterAsSource(parameters, name, context)
+        if source is None:
+            return None
+        field_param = next(p for p in self.job.params if p.kind == "field")
+        field_name = self.value(field_param, parameters, context) or field_param.default
+        try:
+            return labels_geojson(source, field_name)
+        except ValueError as exc:
+            raise QgsProcessingException(str(exc)) from None
+
+    def _rasters(self, param: Param, parameters: dict, context: QgsProcessingContext) -> list[Path] | None:
+        layers = self.parameterAsLayerList(parameters, param.processing_name, context)
+        paths = [layer_file_path(layer) for layer in layers]
+        if any(p is None for p in paths):
+            raise QgsProcessingException(f"{param.title}: give raster files")
+        return paths or None
+
+    def _text(self, param: Param, parameters: dict, context: QgsProcessingContext) -> Any:
+        text = self.parameterAsString(parameters, param.processing_name, context)
+        if param.kind in ("dates", "texts"):
+            return [word for word in text.replace(",", " ").split() if word] or None
+        return text.strip() or None
+
     def value(self, param: Param, parameters: dict, context: QgsProcessingContext) -> Any:
         """One table parameter's value as the engine takes it (None: not given)."""
         name, kind = param.processing_name, param.kind
-        if kind == "raster":
-            return self._raster_path(parameters, name, context)
-        if kind == "rasters":
-            layers = self.parameterAsLayerList(parameters, name, context)
-            paths = [layer_file_path(layer) for layer in layers]
-            if any(p is None for p in paths):
-                raise QgsProcessingException(f"{param.title}: give raster files")
-            return paths or None
-        if kind == "vector":
-            return self._polygons(parameters, name, context)
-        if kind == "model":
-            return self.parameterAsString(parameters, name, context).strip() or None
-        if kind == "dates":
-            text = self.parameterAsString(parameters, name, context)
-            return [d for d in text.replace(",", " ").split() if d] or None
-        if kind in ("output_raster", "output_vector"):
-            return self.parameterAsOutputLayer(parameters, name, context) or None
-        if kind == "output_table":
+        readers = {
+            "raster": lambda: self._raster_path(parameters, name, context),
+            "rasters": lambda: self._rasters(param, parameters, context),
+            "scenes": lambda: self.parameterAsFileList(parameters, name, context) or None,
+            "vector": lambda: self._polygons(parameters, name, context),
+            "labels": lambda: self._labelled(parameters, name, context),
+            "field": lambda: next(iter(self.parameterAsFields(parameters, name, context)), None),
+            "output_raster": lambda: self.parameterAsOutputLayer(parameters, name, context) or None,
+            "output_vector": lambda: self.parameterAsOutputLayer(parameters, name, context) or None,
+            "flag": lambda: self.parameterAsBool(parameters, name, context),
+        }
+        if kind in readers:
+            return readers[kind]()
+        if kind in ("model", "dates", "text", "texts"):
+            return self._text(param, parameters, context)
+        if param.is_output:
             return self.parameterAsFileOutput(parameters, name, context) or None
         if not _given(parameters, param) and (param.execution or param.default is None):
             return None  # execution settings: the Contrasat settings decide
         if kind == "int":
             return self.parameterAsInt(parameters, name, context)
+        if kind == "float":
+            return self.parameterAsDouble(parameters, name, context)
         if kind == "choice":
             return param.choices[self.parameterAsEnum(parameters, name, context)]
         raise QgsProcessingException(f"parameter {param.name}: unsupported kind {kind!r}")
@@ -251,30 +304,40 @@ class JobAlgorithm(QgsProcessingAlgorithm):
         self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
         request = self.request(parameters, context)
-        python = engine_python()
-        if not python.is_file():
-            raise QgsProcessingException(
-                "the Contrasat engine is not installed: use Raster > Contrasat > Check dependencies… in QGIS"
-            )
-
-        def on_event(event: dict[str, Any]) -> None:
-            if event.get("event") == "progress":
-                feedback.setProgress(100.0 * float(event.get("fraction", 0.0)))
-            elif event.get("event") == "message":
-                feedback.pushInfo(str(event.get("text", "")))
-
-        scratch = Path(tempfile.mkdtemp(prefix="contrasat_"))
-        try:
-            command = request_command(request, scratch, python)
-            feedback.pushCommandInfo(" ".join(command))
-            ended = run_engine(command, engine_env(), on_event=on_event, is_cancelled=feedback.isCanceled)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        if ended.status == "cancelled":
+        ended = launch(
+            request, on_progress=lambda fraction: feedback.setProgress(100.0 * fraction),
+            on_message=feedback.pushInfo, on_command=lambda command: feedback.pushCommandInfo(" ".join(command)),
+            is_cancelled=feedback.isCanceled,
+        )  # fmt: skip
+        if ended.status == CANCELLED:
             raise QgsProcessingException("cancelled: nothing was written")
-        if ended.status != "done":
+        if ended.status != DONE:
             raise QgsProcessingException(ended.message)
         return self.finish(ended.result, request, context, feedback)
+
+    def finish(
+        self,
+        data: dict[str, Any],
+        request: JobRequest,
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+    ) -> dict[str, Any]:
+        """Report the engine's summary and name every output written."""
+        raise NotImplementedError
+
+
+class MapAlgorithm(JobAlgorithm):
+    """A job that writes a class map: model used, areas, flooded area; the loaded map is styled."""
+
+    FLOODED_KM2 = "FLOODED_KM2"
+    MODEL_NAME = "MODEL_NAME"
+    AREAS = "CLASS_AREAS_JSON"
+
+    def add_result_outputs(self) -> None:
+        self.addOutput(QgsProcessingOutputString(self.MODEL_NAME, "Model used"))
+        self.addOutput(QgsProcessingOutputString(self.AREAS, "Area per class (km², JSON)"))
+        if self.job.task == "flood":
+            self.addOutput(QgsProcessingOutputNumber(self.FLOODED_KM2, "Flooded area (km²)"))
 
     def finish(
         self,
@@ -312,10 +375,62 @@ class JobAlgorithm(QgsProcessingAlgorithm):
         return outputs
 
 
+class ModelAlgorithm(JobAlgorithm):
+    """A job that writes a model (fine-tune): its file and the held-back scores of both models."""
+
+    GROUP = "Training"
+    HELDOUT = "HELDOUT_WATER_IOU"
+
+    def add_result_outputs(self) -> None:
+        self.addOutput(
+            QgsProcessingOutputString(self.HELDOUT, "Held-back water IoU (JSON: fine-tuned, base)")
+        )
+
+    def finish(
+        self,
+        data: dict[str, Any],
+        request: JobRequest,
+        context: QgsProcessingContext,  # noqa: ARG002
+        feedback: QgsProcessingFeedback,
+    ) -> dict[str, Any]:
+        heldout = data.get("heldout_water_iou", {})
+        feedback.pushInfo(f"held-back water IoU: {json.dumps(heldout)}")
+        out = self.job.outputs[0].processing_name
+        return {out: data.get("output"), self.HELDOUT: json.dumps(heldout)}
+
+
+class FolderAlgorithm(JobAlgorithm):
+    """A job that maps many scenes into a folder (batch): the folder, the summary table, one line per failure."""
+
+    def finish(
+        self,
+        data: dict[str, Any],
+        request: JobRequest,
+        context: QgsProcessingContext,  # noqa: ARG002
+        feedback: QgsProcessingFeedback,
+    ) -> dict[str, Any]:
+        counts = ", ".join(f"{data.get(k, 0)} {k}" for k in ("done", "skipped", "failed"))
+        feedback.pushInfo(f"{data.get('scenes', 0)} scenes: {counts}")
+        for row in data.get("results", []):
+            if row.get("status") == "failed":
+                feedback.reportError(f"{row.get('scene')}: {row.get('error')}")
+        outputs = {p.processing_name: None for p in self.job.outputs}
+        outputs[self.job.outputs[0].processing_name] = str(request.out)
+        summary = next((p for p in self.job.outputs[1:] if p.kind == "output_table"), None)
+        if summary is not None:
+            outputs[summary.processing_name] = data.get("summary")
+        return outputs
+
+
+# What a job writes (the kind of its first output) decides how a run's summary is reported.
+BASES = {"output_raster": MapAlgorithm, "output_model": ModelAlgorithm, "output_folder": FolderAlgorithm}
+
+
 def algorithm_class(job: Job) -> type[JobAlgorithm]:
     """The Processing algorithm class of one job (MapFloodsAlgorithm for map-floods, ...)."""
     name = "".join(word.capitalize() for word in job.name.split("-")) + "Algorithm"
-    return type(name, (JobAlgorithm,), {"job": job, "__doc__": f"contrasat:{job.algorithm}"})
+    base = BASES[job.outputs[0].kind]
+    return type(name, (base,), {"job": job, "__doc__": f"contrasat:{job.algorithm}"})
 
 
 def algorithms() -> list[JobAlgorithm]:

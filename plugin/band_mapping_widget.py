@@ -8,7 +8,7 @@ from typing import Any
 from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from .band_mapping import band_descriptions, guess_mapping
-from .tasks import BandOverride
+from .launcher import BandOverride
 
 
 class BandMappingWidget(QWidget):

@@ -27,14 +27,15 @@ from qgis.PyQt.QtWidgets import (
 
 from .aoi_widget import AoiWidget
 from .engine_env import EngineStatus
-from .finetune_job import FINETUNE_JOB, finetune_text
+from .finetune_job import FINETUNE_JOB, FINETUNE_TITLE, finetune_text
 from .finetune_panel import FinetunePanel
 from .job_panel import JobPanel, job_kinds
+from .launcher import JobRequest, trains
 from .paths import default_output_dir
 from .results import JobSummary, area_rows
 from .series_panel import SeriesPanel
 from .settings import load_settings, save_settings
-from .tasks import JobRequest, JobTask
+from .tasks import JobTask
 
 
 class ContrasatDock(QgsDockWidget):
@@ -90,7 +91,7 @@ class ContrasatDock(QgsDockWidget):
         self.tabs.addTab(self.panels["map_floods"], kinds["map_floods"].title)
         self.tabs.addTab(self.panels["land_cover"], kinds["land_cover"].title)
         self.tabs.addTab(self.panels["classify_series"], "Time series")
-        self.tabs.addTab(self.panels[FINETUNE_JOB], "Fine-tune")
+        self.tabs.addTab(self.panels[FINETUNE_JOB], FINETUNE_TITLE)
         self.tabs.currentChanged.connect(self._update_run_text)
         for panel in self.panels.values():
             panel.runRequested.connect(self.run_panel)
@@ -203,7 +204,7 @@ class ContrasatDock(QgsDockWidget):
             self.cancel_button.setEnabled(False)
             self.run_button.setEnabled(True)
         outcome = task.outcome
-        if outcome.succeeded and task.request.job == FINETUNE_JOB:
+        if outcome.succeeded and trains(task.request.job):
             self.progress.setValue(100)
             self.clear_result()
             self.message.setText(finetune_text(outcome.result or {}))

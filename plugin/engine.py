@@ -2,12 +2,11 @@
 
 Nothing here imports QGIS, GDAL or the runtime (only the pure-Python job table): jobs run in a separate process so that no second
 GDAL/GEOS/PROJ is ever loaded into QGIS's process (see docs/qgis.md). This module builds command lines,
-the process environment, and reads the engine's JSON progress lines.
+the process environment, and reads the engine's JSON progress lines (their protocol: progress.py).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import shutil
@@ -23,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from ..models import jobs
+from ..progress import CANCELLED, CANCELLED_EXIT, DONE, ERROR, FINAL_EVENTS, MESSAGE, parse_event
+
+CRASHED = "crashed"  # an engine process that ended without a final event
 
 # Not resolved: a symlinked checkout must keep its `contrasat` folder name (it is the package name).
 PLUGIN_DIR = Path(__file__).absolute().parent.parent
@@ -36,7 +38,6 @@ DROPPED_VARIABLES = (
     "GDAL_DATA", "GDAL_DRIVER_PATH", "PROJ_LIB", "PROJ_DATA", "__PYVENV_LAUNCHER__",
 )  # fmt: skip
 TAIL_LINES = 20  # engine stderr lines kept for the error message of a crash
-FINAL_EVENTS = ("done", "error", "cancelled")
 
 
 def engine_home(settings_dir: str | Path) -> Path:
@@ -154,14 +155,7 @@ def cli_arguments(job: jobs.Job, values: dict[str, Any]) -> list[str]:
     unknown = set(values) - {p.name for p in job.params}
     if unknown:
         raise ValueError(f"{job.name} has no parameter {', '.join(sorted(unknown))}")
-    arguments: list[str] = []
-    for param in job.params:
-        value = values.get(param.name)
-        if not is_set(value):
-            continue
-        many = param.kind in ("rasters", "dates") and isinstance(value, list | tuple)
-        arguments += [param.option, *map(str, value if many else [value])]
-    return arguments
+    return [word for p in job.params if is_set(values.get(p.name)) for word in p.arguments(values[p.name])]
 
 
 def job_command(
@@ -170,29 +164,14 @@ def job_command(
     """`python -m contrasat <job> ... --progress json` for one job.
 
     `values`: table parameter name -> value (inputs, outputs, aoi as a file path, model, ...); `run`: the
-    saved execution settings (tile, overlap, batch, provider, threads), used for those the job has and
-    `values` does not set.
+    saved execution settings (tile, overlap, batch, provider, threads), used for the execution settings the
+    job has and `values` does not set (fine-tune's torch threads are not ONNX Runtime's).
     """
     entry = table_job(job)
-    names = {p.name for p in entry.params}
+    names = {p.name for p in entry.execution_params}
     merged = {k: v for k, v in (run or {}).items() if k in names and is_set(v)}
     merged.update({k: v for k, v in values.items() if is_set(v) or k not in merged})
     return [str(python), "-m", PACKAGE, entry.name, *cli_arguments(entry, merged), "--progress", "json"]
-
-
-# ---- progress protocol -------------------------------------------------------------------------------
-
-
-def parse_event(line: str) -> dict[str, Any] | None:
-    """One progress line as a dict with an 'event' key, or None for any other output (logs, warnings)."""
-    text = line.strip()
-    if not text.startswith("{"):
-        return None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) and isinstance(data.get("event"), str) else None
 
 
 def signal_name(returncode: int) -> str:
@@ -205,14 +184,66 @@ def signal_name(returncode: int) -> str:
 
 @dataclass
 class EngineOutcome:
-    """How an engine process ended. `status` is 'done', 'error', 'cancelled' or 'crashed'."""
+    """How an engine process ended. `status` is one of the protocol's final events or CRASHED."""
 
     status: str
     returncode: int | None
-    result: dict[str, Any] = field(default_factory=dict)  # the 'done' event's summary
+    result: dict[str, Any] = field(default_factory=dict)  # the DONE event's summary
     message: str = ""  # error text for the user
     messages: list[dict[str, Any]] = field(default_factory=list)  # 'message' events (level, text)
     tail: list[str] = field(default_factory=list)  # last non-protocol stderr lines
+
+
+class _Reader:
+    """What the engine's stderr said so far: the final event, its notes and its last other lines."""
+
+    def __init__(self, on_event: Callable[[dict[str, Any]], None] | None) -> None:
+        self.on_event = on_event
+        self.final: dict[str, Any] | None = None
+        self.messages: list[dict[str, Any]] = []
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+
+    def read(self, line: str) -> None:
+        event = parse_event(line)
+        if event is None:
+            if line.strip():
+                self.tail.append(line)
+            return
+        if event["event"] in FINAL_EVENTS:
+            self.final = event
+        elif event["event"] == MESSAGE:
+            self.messages.append(event)
+        if self.on_event is not None:
+            self.on_event(event)
+
+
+class _Stopper:
+    """Cancel: SIGTERM once `is_cancelled()` turns true, SIGKILL when the process outlives `grace` seconds."""
+
+    def __init__(self, proc: subprocess.Popen, is_cancelled: Callable[[], bool] | None, grace: float) -> None:
+        self.proc, self.is_cancelled, self.grace = proc, is_cancelled, grace
+        self.terminated_at: float | None = None
+
+    def check(self) -> None:
+        if self.terminated_at is None:
+            if self.is_cancelled is not None and self.is_cancelled():
+                self.proc.terminate()
+                self.terminated_at = time.monotonic()
+        elif time.monotonic() - self.terminated_at > self.grace:
+            self.proc.kill()
+
+
+def _pump(stream: Any, sink: Callable[[str], None]) -> threading.Thread:
+    """A thread passing each line of `stream` to `sink`."""
+
+    def run() -> None:
+        for line in stream:
+            sink(line.rstrip("\n"))
+        stream.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
 def run_engine(
@@ -237,70 +268,41 @@ def run_engine(
             env=env, cwd=cwd, text=True, encoding="utf-8", errors="replace", bufsize=1,
         )  # fmt: skip
     except OSError as exc:
-        return EngineOutcome("crashed", None, message=f"cannot start the engine ({command[0]}): {exc}")
-    lines: queue.Queue[str | None] = queue.Queue()
+        return EngineOutcome(CRASHED, None, message=f"cannot start the engine ({command[0]}): {exc}")
+    lines: queue.Queue[str] = queue.Queue()
     stdout_tail: deque[str] = deque(maxlen=TAIL_LINES)
-
-    def pump(stream: Any, sink: Callable[[str], None]) -> None:
-        for line in stream:
-            sink(line.rstrip("\n"))
-        stream.close()
-
-    err_thread = threading.Thread(target=pump, args=(proc.stderr, lines.put), daemon=True)
-    out_thread = threading.Thread(target=pump, args=(proc.stdout, stdout_tail.append), daemon=True)
-    err_thread.start()
-    out_thread.start()
-    tail: deque[str] = deque(maxlen=TAIL_LINES)
-    final: dict[str, Any] | None = None
-    messages: list[dict[str, Any]] = []
-    terminated_at: float | None = None
+    err_thread = _pump(proc.stderr, lines.put)
+    out_thread = _pump(proc.stdout, stdout_tail.append)
+    reader, stopper = _Reader(on_event), _Stopper(proc, is_cancelled, terminate_grace)
     while True:
         try:
-            line = lines.get(timeout=0.1)
+            reader.read(lines.get(timeout=0.1))
         except queue.Empty:
-            line = None
-        if line is not None:
-            event = parse_event(line)
-            if event is None:
-                if line.strip():
-                    tail.append(line)
-            else:
-                if event["event"] in FINAL_EVENTS:
-                    final = event
-                elif event["event"] == "message":
-                    messages.append(event)
-                if on_event is not None:
-                    on_event(event)
-        elif proc.poll() is not None and not err_thread.is_alive() and lines.empty():
-            break
-        if terminated_at is None and is_cancelled is not None and is_cancelled():
-            proc.terminate()
-            terminated_at = time.monotonic()
-        elif terminated_at is not None and time.monotonic() - terminated_at > terminate_grace:
-            proc.kill()
+            if proc.poll() is not None and not err_thread.is_alive() and lines.empty():
+                break
+        stopper.check()
     proc.wait()
     out_thread.join(timeout=1)
-    return _outcome(
-        proc.returncode, final, messages, list(tail) or list(stdout_tail), terminated_at is not None
-    )
+    tail = list(reader.tail) or list(stdout_tail)
+    return _outcome(proc.returncode, reader.final, reader.messages, tail, stopper.terminated_at is not None)
 
 
 def _outcome(
     code: int, final: dict[str, Any] | None, messages: list[dict[str, Any]], tail: list[str], terminated: bool
 ) -> EngineOutcome:
     kind = (final or {}).get("event")
-    if kind == "done" and code == 0:
+    if kind == DONE and code >= 0:  # batch exits 1 after its summary when a scene failed
         result = final.get("result")
-        return EngineOutcome("done", code, result if isinstance(result, dict) else {}, "", messages, tail)
-    if kind == "cancelled" or (terminated and code in (130, -signal.SIGTERM, -signal.SIGKILL)):
-        return EngineOutcome("cancelled", code, messages=messages, tail=tail)
-    if kind == "error":
+        return EngineOutcome(DONE, code, result if isinstance(result, dict) else {}, "", messages, tail)
+    if kind == CANCELLED or (terminated and code in (CANCELLED_EXIT, -signal.SIGTERM, -signal.SIGKILL)):
+        return EngineOutcome(CANCELLED, code, messages=messages, tail=tail)
+    if kind == ERROR:
         text = str(final.get("message") or "the job failed")
-        return EngineOutcome("error", code, message=text, messages=messages, tail=tail)
+        return EngineOutcome(ERROR, code, message=text, messages=messages, tail=tail)
     how = signal_name(code) if code < 0 else f"exit code {code}"
     last = "\n".join(tail[-8:])
     text = f"the engine stopped unexpectedly ({how})" + (f":\n{last}" if last else "")
-    return EngineOutcome("crashed", code, message=text, messages=messages, tail=tail)
+    return EngineOutcome(CRASHED, code, message=text, messages=messages, tail=tail)
 
 
 def run_logged(

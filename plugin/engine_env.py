@@ -8,6 +8,7 @@ checked by running the engine (`python -m contrasat models --json`), never by im
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,31 @@ def creation_python() -> str | None:
 def engine_env() -> dict[str, str]:
     """Environment of every engine process: the plugin's package on PYTHONPATH, nothing of QGIS's."""
     return engine_environ(package_root(home()))
+
+
+# The engine without the training packages: the CLI's own check (torch) or an import that failed (scipy).
+MISSING_PACKAGE = re.compile(r"needs torch|No module named '([\w.]+)'")
+TRAINING_PACKAGES = ("torch", "scipy")  # what fine-tuning needs beyond the runtime pins
+
+
+def training_hint(error: str, python: str | Path) -> str:
+    """The engine's error, or one clear message when the engine lacks what fine-tuning needs."""
+    found = MISSING_PACKAGE.search(error)
+    if found is None:
+        return error
+    module = found.group(1) or "torch"
+    if module.startswith("contrasat.training"):
+        return (
+            "this copy of the plugin has no training code (contrasat/training): reinstall it from a full zip"
+        )
+    module = module.split(".")[0]
+    if module not in TRAINING_PACKAGES:  # a runtime package: the engine itself is broken, say so as it is
+        return error
+    return (
+        f"Fine-tuning needs {module} in the Contrasat engine ({python}); mapping does not. Install torch and "
+        "scipy into it (docs/qgis.md, Fine-tune), or choose an interpreter that has them in "
+        "Raster > Contrasat > Settings…"
+    )
 
 
 @dataclass

@@ -1,32 +1,23 @@
-"""The fine-tune job of the plugin: its request, its engine command and its task, and the two maps that follow.
+"""What the dock adds around the fine-tune job of the table (models/jobs.py): which bases to offer, the
+labels of a layer as a GeoJSON document, where the new model goes, and the two maps that follow it.
 
-Fine-tuning is not a job of the table (models/jobs.py: its input is a labelled vector layer and its output a
-model), so the request and the command are made here, for the dock and for Processing alike. The task is a
-`JobTask` with another command line: the same engine process (`python -m contrasat finetune ... --progress
-json`), progress and cancel. torch is imported only by that process.
+The job itself (parameters, defaults, command line) is the table's `finetune` row; the dock and Processing
+start it through the launcher like every job. torch is imported only by the engine process.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..models import jobs
 from .aoi_widget import crs_text
-from .engine import PACKAGE
-from .engine_env import engine_python
+from .launcher import JobRequest
 from .paths import sibling_outputs, unique_output_path
-from .settings import RunSettings
-from .tasks import JobRequest, JobTask
 
-FINETUNE_JOB = "finetune"
-DEFAULT_BASE = "flood_s1_contrastive"  # the CLI's default: the multimodal pre-trained encoder
-DEFAULT_STEPS = 200
-# the engine without the training packages: the CLI's own check (torch) or an import that failed (scipy)
-MISSING_PACKAGE = re.compile(r"needs torch|No module named '([\w.]+)'")
-TRAINING_PACKAGES = ("torch", "scipy")  # what `contrasat finetune` needs beyond the runtime pins
+FINETUNE_JOB = jobs.job("finetune").algorithm
+FINETUNE_TITLE = "Fine-tune"  # the dock's tab and messages (the table's title is the Processing one)
 
 
 def finetunable(card: Any) -> bool:
@@ -63,106 +54,22 @@ def labels_geojson(source: Any, field_name: str) -> dict[str, Any]:
     }
 
 
-def write_geojson(doc: dict[str, Any], folder: Path, name: str = "labels") -> Path:
-    path = folder / f"{name}.geojson"
-    path.write_text(json.dumps(doc), encoding="utf-8")
-    return path
-
-
-def finetune_command(
-    python: str | Path,
-    rasters: list[Path],
-    labels: Path,
-    field_name: str,
-    out: Path | str,
-    base: str | Path,
-    steps: int,
-    frozen: bool = False,
-) -> list[str]:
-    """`python -m contrasat finetune ... --progress json`: the one command line of the dock and Processing."""
-    command = [str(python), "-m", PACKAGE, "finetune", "--raster", *map(str, rasters), "--labels", str(labels),
-               "--field", field_name, "--out", str(out), "--base", str(base), "--steps", str(steps)]  # fmt: skip
-    if frozen:
-        command.append("--frozen")
-    return [*command, "--progress", "json"]
-
-
-@dataclass
-class FinetuneRequest:
-    """A fine-tune as collected in the dock (GUI thread): the labels are already read from their layer."""
-
-    rasters: list[Path]
-    labels: dict[str, Any]  # GeoJSON document (labels_geojson)
-    field: str
-    base: Path
-    out: Path  # the new model, in the user's models folder
-    map_dir: Path  # where the base model's and the new model's maps go
-    steps: int = DEFAULT_STEPS
-    frozen: bool = False
-    layer_name: str = ""  # the first raster's layer name
-    settings: RunSettings | None = None
-    job: str = FINETUNE_JOB
-    options: dict[str, Any] = field(default_factory=dict)  # what JobTask users read; empty here
-
-    @property
-    def primary(self) -> Path:
-        return self.rasters[0]
-
-    def outputs(self) -> list[Path]:
-        return [self.out, self.out.with_name(f"{self.out.stem}_curve.png")]
-
-    def command(self, scratch: Path, python: str | Path | None = None) -> list[str]:
-        """The engine command line (the label file is written into `scratch`)."""
-        labels = write_geojson(self.labels, scratch)
-        return finetune_command(python or engine_python(), self.rasters, labels, self.field, self.out,
-                                self.base, self.steps, self.frozen)  # fmt: skip
-
-
-def training_hint(error: str, python: str | Path) -> str:
-    """The engine's error, or one clear message when the engine lacks what fine-tuning needs."""
-    found = MISSING_PACKAGE.search(error)
-    if found is None:
-        return error
-    module = found.group(1) or "torch"
-    if module.startswith("contrasat.training"):
-        return (
-            "this copy of the plugin has no training code (contrasat/training): reinstall it from a full zip"
-        )
-    module = module.split(".")[0]
-    if module not in TRAINING_PACKAGES:  # a runtime package: the engine itself is broken, say so as it is
-        return error
-    return (
-        f"Fine-tuning needs {module} in the Contrasat engine ({python}); mapping does not. Install torch and "
-        "scipy into it (docs/qgis.md, Fine-tune), or choose an interpreter that has them in "
-        "Raster > Contrasat > Settings…"
-    )
-
-
-class FinetuneTask(JobTask):
-    """Runs `contrasat finetune` on the engine; its outcome's result is the CLI's summary (output, IoUs)."""
-
-    def command(self, scratch: Path) -> list[str]:
-        return self.request.command(scratch)
-
-    def run(self) -> bool:
-        ok = super().run()
-        if self.outcome.error:
-            self.outcome.error = training_hint(self.outcome.error, engine_python())
-        return ok
-
-
-def map_requests(request: FinetuneRequest, model: Path) -> list[JobRequest]:
-    """Map floods in the first raster with the base model, then with the new one (two styled layers)."""
-    jobs = []
+def map_requests(request: JobRequest, model: Path) -> list[JobRequest]:
+    """Map floods in the first raster of a fine-tune with its base model, then with the new one (two styled
+    layers, in the request's output folder)."""
+    first = request.primary[0] if isinstance(request.primary, list) else request.primary
+    base = Path(request.options["base"])
+    folder = request.out_dir or request.out.parent
+    maps = []
     for label, kind, path in (
-        (f"base {request.base.stem}", "flood_base", request.base),
+        (f"base {base.stem}", "flood_base", base),
         (f"fine-tuned {model.stem}", "flood_finetuned", model),
     ):
-        out = unique_output_path(request.map_dir, request.layer_name or request.primary.stem, kind=kind)
+        out = unique_output_path(folder, request.layer_name or first.stem, kind=kind)
         options = {"model": path, "statistics": sibling_outputs(out)["statistics"]}
         name = f"{request.layer_name}, {label}"
-        jobs.append(JobRequest("map_floods", request.primary, out, options, name, request.settings))
-    return jobs
+        maps.append(JobRequest("map_floods", first, out, options, name, request.settings))
+    return maps
 
 
 def finetune_text(result: dict[str, Any]) -> str:

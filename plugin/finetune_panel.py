@@ -25,15 +25,10 @@ from qgis.PyQt.QtWidgets import (
 
 from . import engine_env
 from .cards import WEIGHTS_DIR
-from .finetune_job import (
-    DEFAULT_BASE,
-    DEFAULT_STEPS,
-    FinetuneRequest,
-    finetunable,
-    labels_geojson,
-    new_model_path,
-)
+from .finetune_job import FINETUNE_JOB, FINETUNE_TITLE, finetunable, labels_geojson, new_model_path
+from .job_panel import table_param
 from .label_drawing import LABEL_FIELD, LabelDrawer
+from .launcher import JobRequest
 from .layer_choice import is_output, preferred_layer
 from .model_picker import ModelPicker
 from .paths import layer_file_path
@@ -48,7 +43,7 @@ class FinetunePanel(QWidget):
     def __init__(self, iface: QgisInterface, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("ContrasatPanel_finetune")
-        self.title = "Fine-tune"
+        self.title = FINETUNE_TITLE
 
         rasters_box = QGroupBox("Sentinel-1 layers (VV, VH) the labels lie on", self)
         self.rasters = QListWidget(rasters_box)
@@ -91,12 +86,13 @@ class FinetunePanel(QWidget):
 
         model_box = QGroupBox("Base model", self)
         self.model_picker = ModelPicker("flood", model_box, accept=finetunable)
-        default = WEIGHTS_DIR / f"{DEFAULT_BASE}.onnx"
+        default = WEIGHTS_DIR / f"{table_param(FINETUNE_JOB, 'base').default}.onnx"
         if self.model_picker.combo.findData(str(default)) >= 0:
             self.model_picker.set_model_path(default)
         self.steps = QSpinBox(model_box)
-        self.steps.setRange(1, 100000)
-        self.steps.setValue(DEFAULT_STEPS)
+        steps = table_param(FINETUNE_JOB, "steps")
+        self.steps.setRange(steps.minimum, 100000)
+        self.steps.setValue(steps.default)
         self.steps.setToolTip(
             "Training steps at most; training stops earlier when held-back polygons stop improving"
         )
@@ -202,7 +198,7 @@ class FinetunePanel(QWidget):
 
     # ---- the job ------------------------------------------------------------------------------------
 
-    def collect(self, out_dir: Path, aoi: Any, settings: RunSettings | None) -> FinetuneRequest:  # noqa: ARG002
+    def collect(self, out_dir: Path, aoi: Any, settings: RunSettings | None) -> JobRequest:  # noqa: ARG002
         """The fine-tune as requested; ValueError with a user message when something is missing."""
         project = QgsProject.instance()
         layers = [project.mapLayer(i) for i in self.checked_layer_ids()]
@@ -223,11 +219,10 @@ class FinetunePanel(QWidget):
         if base is None:
             raise ValueError("No base model to fine-tune: pick one (Browse… for an .onnx file).")
         name = layers[0].name()
-        return FinetuneRequest(
-            rasters=paths, labels=doc, field=field_name, base=base,
-            out=new_model_path(engine_env.user_models_dir(), name), map_dir=out_dir,
-            steps=self.steps.value(), frozen=self.frozen.isChecked(), layer_name=name, settings=settings,
-        )  # fmt: skip
+        options = {"labels": doc, "field": field_name, "base": base, "steps": self.steps.value(),
+                   "frozen": self.frozen.isChecked()}  # fmt: skip
+        out = new_model_path(engine_env.user_models_dir(), name)
+        return JobRequest(FINETUNE_JOB, paths, out, options, name, settings, out_dir=out_dir)
 
     def cleanup(self) -> None:
         self.drawer.cleanup()

@@ -13,11 +13,11 @@ from qgis.PyQt.QtWidgets import QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, 
 
 from ..models import jobs
 from .band_mapping_widget import BandMappingWidget
+from .launcher import JobRequest
 from .layer_choice import excluded_layers, preferred_layer
 from .model_picker import ModelPicker
 from .paths import layer_file_path, sibling_outputs, unique_output_path
 from .settings import RunSettings
-from .tasks import JobRequest
 
 
 @dataclass

@@ -25,13 +25,14 @@ from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction, QDialog, QProgressBar, QPushButton, QToolBar
 
 from ..models import jobs
-from .engine_env import EngineStatus, check_engine, last_status
-from .finetune_job import FINETUNE_JOB, FinetuneRequest, FinetuneTask, map_requests
+from .engine_env import LOG_TAG, EngineStatus, check_engine, last_status
+from .finetune_job import FINETUNE_JOB, FINETUNE_TITLE, map_requests
+from .launcher import JobRequest, trains
 from .map_floods_dialog import MapFloodsDialog
 from .paths import layer_file_path, normalise_output_path
 from .results import add_result_layers, summary_from_engine, summary_text, write_area_csv
 from .settings import load_settings
-from .tasks import LOG_TAG, JobRequest, JobTask
+from .tasks import JobTask
 
 if TYPE_CHECKING:
     from .dock import ContrasatDock
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 PLUGIN_DIR = Path(__file__).resolve().parent.parent
 ICONS = PLUGIN_DIR / "resources" / "icons"
 MESSAGE_SECONDS = 10  # success/info messages fade; critical ones stay until dismissed (0)
-JOB_NAMES = {job.algorithm: job.display_name for job in jobs.JOBS} | {FINETUNE_JOB: "Fine-tune"}
+JOB_NAMES = {job.algorithm: job.display_name for job in jobs.JOBS} | {FINETUNE_JOB: FINETUNE_TITLE}
 OUTPUT_PROPERTY = "contrasat/output"  # set on every layer the plugin adds: never offered as an input
 
 
@@ -326,7 +327,7 @@ class ContrasatPlugin:
         request = JobRequest("map_floods", source, out, options, layer.name(), load_settings())
         return self.start_job(request)
 
-    def start_job(self, request: JobRequest | FinetuneRequest) -> JobTask | None:
+    def start_job(self, request: JobRequest) -> JobTask | None:
         """Queue `request` in QGIS's task manager; None (with a message) when its folder cannot be made."""
         try:
             request.out.parent.mkdir(parents=True, exist_ok=True)  # the default folder may not exist yet
@@ -334,8 +335,7 @@ class ContrasatPlugin:
             self._critical(f"cannot create the output folder {request.out.parent}: {exc.strerror}")
             return None
         title = JOB_NAMES.get(request.job, request.job)
-        kind = FinetuneTask if isinstance(request, FinetuneRequest) else JobTask
-        task = kind(f"Contrasat: {title.lower()} ({request.layer_name})", request, self._job_done)
+        task = JobTask(f"Contrasat: {title.lower()} ({request.layer_name})", request, self._job_done)
         self._tasks.add(task)
         self._show_progress(task, title)
         QgsApplication.taskManager().addTask(task)
@@ -365,8 +365,8 @@ class ContrasatPlugin:
         name = JOB_NAMES.get(task.request.job, task.request.job)
         summary = None
         follow_ups = self._follow_ups.pop(id(task), [])
-        if outcome.succeeded and isinstance(task, FinetuneTask):
-            follow_ups = self._finetune_done(task)
+        if outcome.succeeded and trains(task.request.job):
+            follow_ups = self._model_done(task)
         elif outcome.succeeded:
             summary = summary_from_engine(outcome.result or {}, task.request)
             if summary.statistics is None and summary.class_area_km2:
@@ -392,7 +392,7 @@ class ContrasatPlugin:
         if task is not None and requests[1:]:
             self._follow_ups[id(task)] = requests[1:]
 
-    def _finetune_done(self, task: FinetuneTask) -> list[JobRequest]:
+    def _model_done(self, task: JobTask) -> list[JobRequest]:
         """A new model: listed in the dock's pickers; returns the two maps to make (base, then new model)."""
         result = task.outcome.result or {}
         model = Path(result.get("output") or task.request.out)

@@ -8,7 +8,6 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .algorithms import algorithms
-from .finetune_algorithm import FinetuneAlgorithm
 
 ICON = Path(__file__).resolve().parent.parent / "resources" / "icons" / "contrasat.svg"
 
@@ -31,7 +30,6 @@ class ContrasatProvider(QgsProcessingProvider):
     def loadAlgorithms(self) -> None:  # noqa: N802
         for algorithm in algorithms():
             self.addAlgorithm(algorithm)
-        self.addAlgorithm(FinetuneAlgorithm())  # by hand: it needs labelled features and writes a model
 
     def supportedOutputRasterLayerExtensions(self) -> list[str]:  # noqa: N802
         return ["tif"]

@@ -17,11 +17,11 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..models import jobs
+from .launcher import JobRequest
 from .layer_choice import is_output
 from .model_picker import ModelPicker
 from .paths import layer_file_path, unique_output_path
 from .settings import RunSettings
-from .tasks import JobRequest
 
 SERIES_JOB = jobs.job("classify_series")
 SERIES_TASK = SERIES_JOB.task

@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parent.parent
 PLUGIN_NAME = "contrasat"
 # The plugin folder is also the package the engine runs (`python -m contrasat`), so the CLI ships with it.
 ROOT_FILES = (
-    "__init__.py", "__main__.py", "cli.py", "progress.py", "demo.py", "metadata.txt", "LICENSE", "README.md",
+    "__init__.py", "__main__.py", "cli.py", "progress.py", "finetune_runner.py", "demo.py", "metadata.txt",
+    "LICENSE", "README.md",
 )  # fmt: skip
 REQUIRED = ("__init__.py", "__main__.py", "cli.py", "metadata.txt", "LICENSE", "requirements/runtime.txt")
 # folder -> file patterns shipped from it (recursively)

@@ -216,7 +216,7 @@ def main() -> None:
     if aoi is None:
         raise RuntimeError("the drawn rectangle did not become the AOI")
     REPORT["aoi"] = {"geometry": aoi[0], "crs": aoi[1], "status": dock.aoi.status.text()}
-    from contrasat.plugin.tasks import write_aoi
+    from contrasat.plugin.launcher import write_aoi
 
     (OUT / "aoi").mkdir(parents=True, exist_ok=True)
     REPORT["aoi"]["file"] = str(write_aoi(aoi, OUT / "aoi"))  # the same file the job gets

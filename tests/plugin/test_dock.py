@@ -266,15 +266,15 @@ def test_flood_with_pre_event_probabilities_and_polygons(dock, qgis_iface, add_r
 def test_cancel_from_dock_leaves_nothing(
     dock, s1_layer, tmp_path, wait_task, monkeypatch, saved_settings, messages
 ):
-    original = JobTask._on_event
+    original = JobTask._on_progress
 
-    def press_cancel(self, event):
-        original(self, event)
+    def press_cancel(self, fraction):
+        original(self, fraction)
         if len(self.outcome.progress) == 1:
             dock.cancel_button.click()  # GUI button from the worker: QgsTask.cancel is thread-safe
 
     dock.summary.setRowCount(2)  # a previous run's table must not survive the cancelled one
-    monkeypatch.setattr(JobTask, "_on_event", press_cancel)
+    monkeypatch.setattr(JobTask, "_on_progress", press_cancel)
     save_settings(RunSettings(batch_size=1, tile_size=128, overlap=32))  # slow enough to cancel mid-run
     panel = dock.panels["map_floods"]
     panel.set_layer("primary", s1_layer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import signal
 import sys
 import time
@@ -14,6 +15,7 @@ from contrasat.models.registry import DEFAULTS, bundled_models
 from contrasat.plugin import engine
 from contrasat.plugin.cards import DEFAULTS as PLUGIN_DEFAULTS
 from contrasat.plugin.cards import bundled_cards, read_card, resolve_model
+from contrasat.progress import CANCELLED, DONE, ERROR, EVENTS, MESSAGE, PROGRESS, Reporter, event_line
 
 FAKE = Path(__file__).resolve().parent / "fake_engine.py"
 
@@ -219,3 +221,50 @@ def test_cuda_device_setting_reaches_the_engine(saved_settings):
     cmd = engine.job_command("/env/bin/python", "map_floods", {"s1": Path("/d/s1.tif"), "out": Path("/o/f.tif")},
                              RunSettings().to_cli())  # fmt: skip
     assert "--device-id" not in cmd
+
+
+# One call of the CLI's writer per event of the protocol, and the fields the plugin's reader must get back.
+WRITTEN = {
+    PROGRESS: ("reporter.progress(0.42)", {"fraction": 0.42}),
+    MESSAGE: ("reporter.message('warning', 'linear backscatter converted to dB')",
+              {"level": "warning", "text": "linear backscatter converted to dB"}),
+    DONE: ("reporter.done({'output': '/x/flood.tif', 'class_area_km2': {'water': 1.5}})",
+           {"result": {"output": "/x/flood.tif", "class_area_km2": {"water": 1.5}}}),
+    ERROR: ("reporter.error('S1 raster has no valid pixels', 2)", {"message": "S1 raster has no valid pixels", "exit": 2}),
+    CANCELLED: ("reporter.cancelled()", {"exit": 130}),
+}  # fmt: skip
+
+
+def test_every_progress_event_round_trips_from_the_cli_writer_to_the_plugin_reader():
+    """progress.py's Reporter writes each event as one line; plugin/engine.py reads back the same event."""
+    assert set(WRITTEN) == set(EVENTS)
+    for name, (call, fields) in WRITTEN.items():
+        stream = io.StringIO()
+        eval(call, {"reporter": Reporter("json", stream=stream)})  # noqa: S307 - the literal calls above
+        (line,) = stream.getvalue().splitlines()
+        event = engine.parse_event(line)
+        assert event == {"event": name, **fields}
+        assert tuple(event) == ("event", *EVENTS[name])  # every field, in the protocol's order
+    with pytest.raises(ValueError, match="not a progress event"):
+        event_line(DONE, output="/x")  # a field the protocol does not have is never written
+    with pytest.raises(ValueError, match="not a progress event"):
+        event_line("finished", result={})
+
+
+@pytest.mark.parametrize("final", [DONE, ERROR, CANCELLED])
+def test_an_engine_writing_through_the_reporter_ends_as_its_final_event(final):
+    """A real process writing with the CLI's Reporter: the reader passes on progress and notes and ends
+    with the status of the final event."""
+    call, fields = WRITTEN[final]
+    exit_code = fields.get("exit", 0)
+    code = (
+        "import sys\nfrom contrasat.progress import Reporter\nreporter = Reporter('json')\n"
+        f"{WRITTEN[MESSAGE][0]}\n{WRITTEN[PROGRESS][0]}\n{call}\nsys.exit({exit_code})\n"
+    )
+    events = []
+    ended = engine.run_engine([sys.executable, "-c", code], on_event=events.append)
+    assert [e["event"] for e in events] == [MESSAGE, PROGRESS, final]
+    assert (ended.status, ended.returncode) == (final, exit_code)
+    assert ended.messages == [{"event": MESSAGE, **WRITTEN[MESSAGE][1]}]
+    assert ended.result == fields.get("result", {})
+    assert ended.message == fields.get("message", "")

@@ -14,9 +14,9 @@ from contrasat.models.card import read_card
 from contrasat.models.errors import ModelError
 from contrasat.plugin.cards import WEIGHTS_DIR as WEIGHTS
 from contrasat.plugin.cards import bundled_cards
-from contrasat.plugin.engine_env import MODELS_DIR_KEY
-from contrasat.plugin.finetune_job import FinetuneTask, training_hint
+from contrasat.plugin.engine_env import MODELS_DIR_KEY, training_hint
 from contrasat.plugin.label_drawing import SCRATCH_NAME
+from contrasat.plugin.launcher import request_command
 from contrasat.plugin.tasks import JobTask
 from contrasat.training.finetune.base_weights import load_base
 from contrasat.training.finetune.label_draw import draw_polygons, write_labels
@@ -151,7 +151,7 @@ def test_panel_builds_the_finetune_command(dock, chip, tmp_path, models_dir):
     request = panel.collect(tmp_path / "out", None, None)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    command = request.command(scratch, python="/engine/python")
+    command = request_command(request, scratch, python="/engine/python")
     assert command == [
         "/engine/python", "-m", "contrasat", "finetune", "--raster", str(S1_CHIP),
         "--labels", str(scratch / "labels.geojson"), "--field", "class",
@@ -182,7 +182,7 @@ def test_finetune_on_a_real_chip_adds_the_model_and_both_maps(dock, plugin, chip
     before = list(QgsProject.instance().mapLayers().values())
     panel.run_button.click()  # the tab's own Fine-tune button
     task = dock.task
-    assert isinstance(task, FinetuneTask)
+    assert task.request.job == "finetune"
     outcome = wait_task(task)
     assert outcome.succeeded, outcome.error
     model = models_dir / "S1_chip_finetuned.onnx"
@@ -202,7 +202,7 @@ def test_finetune_on_a_real_chip_adds_the_model_and_both_maps(dock, plugin, chip
     # then the scene is mapped with the base model, then with the new one
     for _ in range(2):
         QgsApplication.processEvents()
-        maps = [t for t in plugin._tasks if isinstance(t, JobTask) and not isinstance(t, FinetuneTask)]
+        maps = [t for t in plugin._tasks if isinstance(t, JobTask) and t.request.job != "finetune"]
         assert len(maps) == 1, "the two maps run one after the other"
         assert wait_task(maps[0]).succeeded
     added = {lyr.name(): lyr for lyr in new_layers(before)}
@@ -247,14 +247,14 @@ def test_the_engines_refusal_is_one_message_and_nothing_is_written(dock, plugin,
 
 def test_cancel_stops_the_finetune_and_leaves_no_model(dock, plugin, chip, tmp_path, models_dir, wait_task,
                                                        monkeypatch, messages):  # fmt: skip
-    original = JobTask._on_event
+    original = JobTask._on_progress
 
-    def press_cancel(self, event):
-        original(self, event)
+    def press_cancel(self, fraction):
+        original(self, fraction)
         if len(self.outcome.progress) == 1:
             dock.cancel_button.click()  # from the worker thread: QgsTask.cancel is thread-safe
 
-    monkeypatch.setattr(JobTask, "_on_event", press_cancel)
+    monkeypatch.setattr(JobTask, "_on_progress", press_cancel)
     panel = dock.panels["finetune"]
     panel.set_label_layer(hand_labels(tmp_path), "class")
     panel.steps.setValue(2000)

@@ -12,17 +12,20 @@ import pytest
 from contrasat.models import jobs
 from contrasat.models.jobs import MODEL, PROVIDER, THREADS, Job, Param
 from contrasat.plugin.engine_env import ENGINE_PYTHON_KEY
+from contrasat.plugin.launcher import JobRequest, request_command
 from contrasat.plugin.settings import RunSettings, save_settings
-from contrasat.plugin.tasks import JobRequest, request_command
 from qgis.core import (
     QgsApplication,
     QgsFeature,
     QgsGeometry,
     QgsProcessingContext,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
     QgsProcessingParameterFileDestination,
+    QgsProcessingParameterFolderDestination,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
@@ -45,6 +48,21 @@ TYPES = {
     "output_table": QgsProcessingParameterFileDestination,
     "int": QgsProcessingParameterNumber,
     "choice": QgsProcessingParameterEnum,
+    "scenes": QgsProcessingParameterMultipleLayers,
+    "labels": QgsProcessingParameterFeatureSource,
+    "field": QgsProcessingParameterField,
+    "output_model": QgsProcessingParameterFileDestination,
+    "output_folder": QgsProcessingParameterFolderDestination,
+    "float": QgsProcessingParameterNumber,
+    "flag": QgsProcessingParameterBoolean,
+    "text": QgsProcessingParameterString,
+    "texts": QgsProcessingParameterString,
+}
+# what each kind of job reports besides its destinations (the kind of its first output decides)
+RESULT_OUTPUTS = {
+    "output_raster": {"MODEL_NAME", "CLASS_AREAS_JSON"},
+    "output_model": {"HELDOUT_WATER_IOU"},
+    "output_folder": set(),
 }
 
 FAKE = Job(
@@ -84,13 +102,21 @@ def _assert_matches_table(algorithm, job: Job) -> None:
             assert d.dataType() == QgsProcessingParameterNumber.Integer
             assert d.minimum() == (param.minimum if param.minimum is not None else -(2**31))
             assert d.defaultValue() == (None if param.execution else param.default)
+        if param.kind == "float":
+            assert d.dataType() == QgsProcessingParameterNumber.Double and d.defaultValue() == param.default
         if param.kind == "choice":
             assert d.options() == list(param.choices)
-            expected = None if param.execution else param.choices.index(param.default)
+            expected = (
+                None if param.execution or param.default is None else param.choices.index(param.default)
+            )
             assert d.defaultValue() == expected
+        if param.kind == "field":  # a field of the job's labels layer
+            (labels,) = [p.processing_name for p in job.params if p.kind == "labels"]
+            assert d.parentLayerParameterName() == labels and d.defaultValue() == param.default
     outputs = {o.name() for o in algorithm.outputDefinitions()}
-    assert {p.processing_name for p in job.outputs} | {"MODEL_NAME", "CLASS_AREAS_JSON"} <= outputs
-    assert ("FLOODED_KM2" in outputs) == (job.task == "flood")
+    reported = RESULT_OUTPUTS[job.outputs[0].kind]
+    assert {p.processing_name for p in job.outputs} | reported <= outputs
+    assert ("FLOODED_KM2" in outputs) == (job.task == "flood" and job.outputs[0].kind == "output_raster")
 
 
 @pytest.mark.parametrize("entry", jobs.JOBS, ids=lambda j: j.name)
@@ -219,10 +245,11 @@ def test_dock_requests_are_named_by_the_table(plugin, s1_layer, tmp_path, saved_
     """What the dock sends uses the table's names; a name outside the table is refused, never dropped."""
     dock = plugin.show_dock()
     for key, panel in dock.panels.items():
-        if key == "finetune":  # not a table job (labels in, a model out): plugin/finetune_job.py
-            continue
         entry = jobs.job(key)
-        assert panel.title == entry.display_name
+        if (
+            key != "finetune"
+        ):  # the dock's tab is "Fine-tune"; the table's title names the Processing algorithm
+            assert panel.title == entry.display_name
         if hasattr(panel, "layer_combos"):
             inputs = {p.name for p in entry.inputs}
             assert set(panel.layer_combos) - {"primary"} <= inputs
@@ -256,3 +283,40 @@ def series_request(panel, settings: RunSettings) -> JobRequest:
 
     panel.set_checked(list(QgsProject.instance().mapLayers().values()))
     return panel.collect(Path("/tmp/out"), None, settings)
+
+
+def test_batch_is_an_algorithm_whose_command_line_follows_the_table(
+    plugin, s1_sample, tmp_path, saved_settings
+):
+    """contrasat:batch: a scene list, an output folder, flags and free words become `contrasat batch`'s
+    command line; the saved execution settings apply as for every tiled job."""
+    registry = QgsApplication.processingRegistry()
+    algorithm = registry.createAlgorithmById("contrasat:batch")
+    assert algorithm.group() == "Mapping" and algorithm.displayName() == jobs.job("batch").display_name
+    out = tmp_path / "maps"
+    params = {
+        "SCENES": [str(s1_sample), str(s1_sample.parent)], "OUTPUT": str(out), "TASK": 1, "POLYGONS": True,
+        "STATISTICS": False, "RESOURCES": "GPU=1, MEM=2", "RETRIES": 0,
+    }  # fmt: skip
+    request = algorithm.request(params, QgsProcessingContext())
+    request.settings = RunSettings(provider="cpu", threads=2)
+    command = request_command(request, tmp_path, python="/env/bin/python")
+    assert command == [
+        "/env/bin/python", "-m", "contrasat", "batch", str(s1_sample), str(s1_sample.parent), "--out", str(out),
+        "--task", "land_cover", "--polygons", "--retries", "0", "--resources", "GPU=1", "MEM=2",
+        "--batch", "4", "--provider", "cpu", "--threads", "2", "--progress", "json",
+    ]  # fmt: skip
+
+
+def test_finetune_keeps_the_parameter_names_of_the_hand_written_algorithm(plugin):
+    """Models and scripts made with the earlier contrasat:finetune keep working."""
+    algorithm = QgsApplication.processingRegistry().algorithmById("contrasat:finetune")
+    names = {d.name() for d in algorithm.parameterDefinitions()}
+    assert {"INPUT_S1", "LABELS", "FIELD", "BASE", "STEPS", "FROZEN", "OUTPUT"} <= names
+    assert "HELDOUT_WATER_IOU" in {o.name() for o in algorithm.outputDefinitions()}
+    assert (
+        algorithm.group() == "Training"
+        and algorithm.displayName() == "Fine-tune a flood model on your labels"
+    )
+    steps = algorithm.parameterDefinition("STEPS")
+    assert steps.defaultValue() == 200 and steps.minimum() == 1

@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 import rasterio
 from contrasat.models.registry import DEFAULTS, WEIGHTS_DIR
+from contrasat.plugin import launcher
+from contrasat.plugin.launcher import JobRequest
 from contrasat.plugin.settings import RunSettings, save_settings
-from contrasat.plugin.tasks import JobRequest, JobTask
+from contrasat.plugin.tasks import JobTask
 from qgis.core import Qgis, QgsProject, QgsRasterLayer
 from runtime_helpers import S1_SAMPLE, expected_classes
 
@@ -114,14 +116,14 @@ def test_all_nan_raster(plugin, add_raster, write_raster, qgis_iface, tmp_path, 
 def test_cancel_after_first_progress(
     plugin, s1_layer, qgis_iface, tmp_path, wait_task, monkeypatch, saved_settings
 ):
-    original = JobTask._on_event
+    original = JobTask._on_progress
 
-    def progress_then_cancel(self, event):
-        original(self, event)
+    def progress_then_cancel(self, fraction):
+        original(self, fraction)
         if len(self.outcome.progress) == 1:
             self.cancel()  # as the user pressing Cancel mid-run: SIGTERM to the engine
 
-    monkeypatch.setattr(JobTask, "_on_event", progress_then_cancel)
+    monkeypatch.setattr(JobTask, "_on_progress", progress_then_cancel)
     before = _added_layers()
     out_dir = tmp_path / "out"
     # the bundled U-Net, one tile per batch: slow enough that the cancel lands mid-run
@@ -148,7 +150,7 @@ def test_non_file_layer_is_refused(plugin, qgis_iface, qgis_new_project, tmp_pat
 
 def _fake_engine(monkeypatch, mode):
     """Jobs run the stand-in engine (tests/plugin/fake_engine.py) instead of `python -m contrasat`."""
-    monkeypatch.setattr(JobTask, "command", lambda self, scratch: [sys.executable, str(FAKE_ENGINE), mode])
+    monkeypatch.setattr(launcher, "request_command", lambda *_args: [sys.executable, str(FAKE_ENGINE), mode])
 
 
 def test_engine_crash_is_reported_and_qgis_stays_up(

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from contrasat.models.jobs import JOBS
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "package_plugin.py"
@@ -33,6 +34,9 @@ def test_zip_contents(plugin_zip):
                      "models/pipeline.py", "resources/icons/contrasat.svg",
                      "resources/sample/Spain_7370579_S1Hand.tif"):  # fmt: skip
         assert f"contrasat/{required}" in names, required
+    for job in JOBS:  # the engine runs every job of the table from the zip: each runner's module ships
+        module = job.function.partition(":")[0]
+        assert f"contrasat/{module.replace('.', '/')}.py" in names, job.name
     top = {n.split("/")[1] for n in names}
     assert not top & {"tests", "bench", ".venv", "runs", "docs", "scripts", "dist", "ext-libs"}
     # the engine runs `contrasat finetune` from the zip: the training code ships, its configs and data do not
