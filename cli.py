@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .models.errors import Cancelled, ContrasatError
 from .models.jobs import JOBS
-from .progress import MODES, Reporter
+from .progress import CANCELLED_EXIT, MODES, Reporter
 
 
 def cmd_job(args: argparse.Namespace) -> int:
@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (Cancelled, KeyboardInterrupt):
         reporter.cancelled()
-        return 130
+        return CANCELLED_EXIT
     except ContrasatError as exc:
         reporter.error(str(exc))
         return 2
