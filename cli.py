@@ -35,6 +35,8 @@ def _print_result(result) -> None:
         print(f"  {name:<20} {km2:10.3f} km²")
     if result.flooded_km2 is not None:
         print(f"flooded area: {result.flooded_km2:.3f} km²")
+    for line in result.report_lines() if hasattr(result, "report_lines") else ():  # own classes: validation
+        print(line)
     for note in result.notes:
         print(f"note: {note}")
 
