@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
+from rasterio.windows import Window
 
 from .aoi import AOI, aoi_window, load_aoi
 from .card import FEATURES, ModelCard, read_card
@@ -31,6 +32,7 @@ from .own_labels import POINT_TYPES, LabelLayer, read_labels
 from .own_pixels import place_labels
 from .pipeline import GDAL_CACHE_BYTES, JobResult, RunConfig, _open_inputs, _run_job, plan_outputs
 from .polygons import DEFAULT_MIN_PIXELS
+from .rasters import detect_level, detect_units
 from .registry import WEIGHTS_DIR, resolve_model
 from .session import load_model
 
@@ -133,8 +135,11 @@ def fit_classifier(
     with ExitStack() as stack:
         inputs, _, grid = _open_inputs(card, sources, None, stack, OutputSet())
         geometry = load_aoi(aoi, grid.crs, notes)
-        if geometry is not None:
-            aoi_window(geometry, grid.transform, grid.width, grid.height)  # refuses an AOI off the raster
+        whole = Window(0, 0, grid.width, grid.height)
+        window = whole if geometry is None else aoi_window(geometry, grid.transform, grid.width, grid.height)
+        for raster in inputs:  # units and levels exactly as the mapping run decides them (it reports them)
+            detect_units(raster, window)
+            detect_level(raster, whole)
         placed = place_labels(layer, grid, notes)
         pixels = keep_valid(inputs, grid, gather(placed), layer)
         counts = _counts(layer, pixels)

@@ -9,6 +9,7 @@ any model runs.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,8 +52,8 @@ def _on_grid(layer: LabelLayer, grid: Grid) -> list[BaseGeometry]:
             geom = shape(transform_geom(layer.crs, grid.crs, mapping(feature.geometry)))
         except Exception as exc:
             raise InputError(
-                f"the CRS of {layer.path.name} ({layer.crs.to_string() or 'unnamed'}) cannot be transformed "
-                f"to the raster's ({grid.crs.to_string()})"
+                f"the CRS of {layer.path.name} ({_crs_name(layer.crs)}) cannot be transformed to the "
+                f"raster's ({_crs_name(grid.crs)})"
             ) from exc
         if not geom.is_empty and not all(math.isfinite(v) for v in geom.bounds):
             raise InputError(
@@ -62,6 +63,15 @@ def _on_grid(layer: LabelLayer, grid: Grid) -> list[BaseGeometry]:
             geom = polygonal(geom, f"label feature {feature.number}", None)
         out.append(geom)
     return out
+
+
+def _crs_name(crs) -> str:
+    """EPSG:nnnn, else the CRS's own name (the first quoted text of its WKT)."""
+    epsg = crs.to_epsg()
+    if epsg:
+        return f"EPSG:{epsg}"
+    match = re.search(r'"([^"]*)"', crs.to_wkt())
+    return match.group(1) if match else "unnamed"
 
 
 def _window(geom: BaseGeometry, grid: Grid) -> Window | None:
