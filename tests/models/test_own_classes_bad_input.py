@@ -11,7 +11,7 @@ import pytest
 import rasterio
 from contrasat.cli import main
 from contrasat.models import own_features
-from own_classes_helpers import draw_squares, make_extractor, s2_features_spec, site, write_labels
+from own_classes_helpers import draw_squares, make_extractor, s2_features_spec, site
 from shapely.geometry import box, mapping
 
 LOCAL_CRS = 'LOCAL_CS["Site grid",UNIT["metre",1],AXIS["X",EAST],AXIS["Y",NORTH]]'
