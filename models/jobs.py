@@ -21,7 +21,7 @@ class Param:
 
     name: str
     kind: (
-        str  # raster, rasters, vector, field, model, output_raster, output_vector, output_table, output_model,
+        str  # raster, rasters, vector, labels, field, model, output_raster, output_vector, output_table, output_model,
         # dates, int, choice
     )
     help: str
@@ -214,7 +214,7 @@ JOBS: tuple[Job, ...] = (
                   "(see `contrasat models`)", required=True, label="Sentinel-2 raster", processing="INPUT_S2"),
             Param("s1", "raster", "Sentinel-1 raster (for fusion models)", label="Sentinel-1 raster",
                   processing="INPUT_S1"),
-            Param("labels", "vector", "training polygons or points in your own classes (any CRS): a classifier "
+            Param("labels", "labels", "training polygons or points in your own classes (any CRS): a classifier "
                   "is fitted on the pre-trained encoders' features and maps your classes (the model, if given, "
                   "must then be a feature extractor)", label="Training labels (polygons or points)"),
             Param("field", "field", "class field of the training labels: class names or integer codes "
