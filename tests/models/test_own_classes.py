@@ -27,6 +27,7 @@ from own_classes_helpers import (
     site,
     write_labels,
 )
+from shapely.geometry import box, mapping
 
 CLASSES = [
     1,
@@ -245,3 +246,24 @@ def test_warns_on_a_class_with_one_polygon_and_few_pixels(tmp_path, extractor, r
     assert "class 'water' has a single polygon" in text
     assert "class 'water' has only" in text
     assert "'trees' has a single" not in text
+
+
+def test_map_over_an_aoi_while_labels_lie_anywhere_on_the_raster(tmp_path, extractor, real_site):
+    """Labels train wherever they are; only the AOI is mapped (its window, pixels outside it nodata)."""
+    s2, _, labels, _ = real_site
+    _, _, transform, crs = site()
+    x0, y0 = transform * (50, 60)
+    x1, y1 = transform * (150, 140)
+    aoi = tmp_path / "aoi.gpkg"
+    with fiona.open(
+        aoi, "w", driver="GPKG", crs=crs, schema={"geometry": "Polygon", "properties": {}}
+    ) as dst:
+        dst.write({"type": "Feature", "properties": {},
+                   "geometry": mapping(box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))})  # fmt: skip
+    result = land_cover(s2, tmp_path / "lc.tif", labels=labels, model=extractor, aoi=aoi)
+    whole = land_cover(s2, tmp_path / "whole.tif", labels=labels, model=extractor)
+    assert result.shape == (80, 100)
+    assert result.validation == whole.validation  # the same labels, the same fit
+    with rasterio.open(tmp_path / "lc.tif") as a, rasterio.open(tmp_path / "whole.tif") as w:
+        inner = a.read(1)[2:-2, 2:-2]
+        np.testing.assert_array_equal(inner, w.read(1)[62:138, 52:148])
