@@ -63,6 +63,7 @@ class OwnClassesResult(JobResult):
         lines.append(f"validation ({v['method']}): overall accuracy {v['overall_accuracy']:.3f}, "
                      f"macro F1 {v['macro_f1']:.3f}")  # fmt: skip
         width = max(len(n) for n in v["f1"])
+        lines.append(f"  {'':<{width}}  columns of 'mapped as': {', '.join(v['f1'])}")
         for (name, f1), row in zip(v["f1"].items(), v["confusion_matrix"], strict=True):
             counts = self.labels["classes"][name]
             lines.append(f"  {name:<{width}}  F1 {f1:.3f}  {counts['features']:>3} features "

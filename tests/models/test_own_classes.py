@@ -60,9 +60,12 @@ def test_cli_end_to_end_on_a_real_site(tmp_path, extractor, real_site, capsys):
     args = ["land-cover", "--s2", str(s2), "--labels", str(labels), "--field", "class", "--out", str(out),
             "--model", str(extractor), "--statistics", str(tmp_path / "a.csv"), "--polygons",
             str(tmp_path / "lc.gpkg"), "--probabilities", str(tmp_path / "p.tif"), "--save-model", str(model),
-            "--progress", "none", "--json"]  # fmt: skip
+            "--progress", "json", "--json"]  # fmt: skip
     assert main(args) == 0
-    summary = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    done = json.loads(captured.err.strip().splitlines()[-1])
+    assert done["event"] == "done" and done["result"]["validation"] == summary["validation"]
     names = sorted(LULC_NAMES[v] for v in CLASSES)
     assert [c["name"] for c in summary["classes"]] == names
     assert summary["outputs"]["classifier"] == str(model)
@@ -236,13 +239,17 @@ def test_integer_codes_points_and_another_crs(tmp_path, extractor, real_site):
     assert np.mean(hits) > 0.8  # each point's own pixel, after the reprojection to UTM and back
 
 
-def test_warns_on_a_class_with_one_polygon_and_few_pixels(tmp_path, extractor, real_site):
+def test_warns_on_a_class_with_one_polygon_and_few_pixels(tmp_path, extractor, real_site, capsys):
     s2, lulc, _, _ = real_site
     _, _, transform, crs = site()
     squares = draw_squares(lulc, 3, 8, seed=0, classes=[2, 4]) + draw_squares(lulc, 1, 4, seed=0, classes=[1])
     labels = write_labels(tmp_path / "l.gpkg", squares, transform, crs, 8)
-    result = land_cover(s2, tmp_path / "lc.tif", labels=labels, field="class", model=extractor)
-    text = " ".join(result.notes)
+    args = ["land-cover", "--s2", str(s2), "--labels", str(labels), "--out", str(tmp_path / "lc.tif"), "--model",
+            str(extractor), "--progress", "none"]  # fmt: skip
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "holding back whole label features" in text and "overall accuracy" in text
+    assert any(line.strip().startswith("water") and "F1" in line for line in text.splitlines())
     assert "class 'water' has a single polygon" in text
     assert "class 'water' has only" in text
     assert "'trees' has a single" not in text
