@@ -32,7 +32,7 @@ from .own_labels import POINT_TYPES, LabelLayer, read_labels
 from .own_pixels import place_labels
 from .pipeline import GDAL_CACHE_BYTES, JobResult, RunConfig, _open_inputs, _run_job, plan_outputs
 from .polygons import DEFAULT_MIN_PIXELS
-from .rasters import detect_level, detect_units
+from .rasters import Grid, detect_level, detect_units
 from .registry import WEIGHTS_DIR, resolve_model
 from .session import load_model
 
@@ -122,6 +122,25 @@ def _counts(layer: LabelLayer, pixels) -> dict[str, dict[str, int]]:
     }  # fmt: skip
 
 
+# The two places that lean on the tiled pipeline's internals (models/pipeline.py): opening inputs as a
+# mapping run does, and loading a model with the run's execution settings.
+def _open_for_fitting(card: ModelCard, sources: dict, aoi: AOI, stack: ExitStack) -> tuple[list, Grid]:
+    """The inputs opened and aligned, their units and levels decided exactly as the mapping run will decide
+    them (that run reports them as notes); an AOI off the raster is refused here, before any work."""
+    inputs, _, grid = _open_inputs(card, sources, None, stack, OutputSet())
+    geometry = load_aoi(aoi, grid.crs, None)
+    whole = Window(0, 0, grid.width, grid.height)
+    window = whole if geometry is None else aoi_window(geometry, grid.transform, grid.width, grid.height)
+    for raster in inputs:
+        detect_units(raster, window)
+        detect_level(raster, whole)
+    return inputs, grid
+
+
+def _load(path: Path, config: RunConfig):
+    return load_model(path, provider=config.provider, threads=config.threads, device_id=config.device_id)
+
+
 def fit_classifier(
     layer: LabelLayer,
     extractors: list[tuple[Path, ModelCard]],
@@ -134,21 +153,14 @@ def fit_classifier(
 ) -> Training:
     """Check the labels on the grid, extract features, validate by polygon, fit; the classifier as ONNX."""
     with ExitStack() as stack:
-        inputs, _, grid = _open_inputs(card, sources, None, stack, OutputSet())
-        geometry = load_aoi(aoi, grid.crs, notes)
-        whole = Window(0, 0, grid.width, grid.height)
-        window = whole if geometry is None else aoi_window(geometry, grid.transform, grid.width, grid.height)
-        for raster in inputs:  # units and levels exactly as the mapping run decides them (it reports them)
-            detect_units(raster, window)
-            detect_level(raster, whole)
+        inputs, grid = _open_for_fitting(card, sources, aoi, stack)
         placed = place_labels(layer, grid, notes)
         pixels = keep_valid(inputs, grid, gather(placed), layer)
         counts = _counts(layer, pixels)
         points = all(f.geometry.geom_type in POINT_TYPES for f in layer.features)
         notes.extend(label_warnings(layer.classes, [c["pixels"] for c in counts.values()],
                                     [c["features"] for c in counts.values()], points))  # fmt: skip
-        loaded = [load_model(p, provider=config.provider, threads=config.threads, device_id=config.device_id)
-                  for p, _ in extractors]  # fmt: skip
+        loaded = [_load(p, config) for p, _ in extractors]
         x = extract(loaded, inputs, grid, pixels, is_cancelled)
     validation = validate(x, pixels.cls, pixels.group, layer.classes)
     head = fit_head(x, pixels.cls)
