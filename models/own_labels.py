@@ -46,7 +46,7 @@ class LabelLayer:
     field: str
     classes: list[ClassInfo]
     features: list[LabelFeature]
-    crs: CRS
+    crs: CRS | None  # None: the file names no CRS (taken as the raster's)
     codes: list[int] | None  # the user's integer code of each class, when the field holds codes
     ignored: int = 0  # features that are neither polygons nor points
 
@@ -109,7 +109,7 @@ def _read_layer(path: Path, field: str) -> tuple[list[tuple[BaseGeometry, object
                     f"class field '{field}' of {path.name} holds values of mixed types (numbers and text)"
                 )
             colour_field = _colour_field(fields, field)
-            crs = _layer_crs(src.crs_wkt, path.name)
+            crs = _layer_crs(src.crs_wkt, path)
             rows = [
                 (shape(f["geometry"]), f["properties"][field],
                  f["properties"][colour_field] if colour_field else None)
@@ -122,13 +122,13 @@ def _read_layer(path: Path, field: str) -> tuple[list[tuple[BaseGeometry, object
     return rows, crs, colour_field
 
 
-def _layer_crs(wkt: str, name: str) -> CRS:
-    if not wkt:
-        return CRS.from_epsg(4326)  # GeoJSON without a crs member is WGS 84 by definition
+def _layer_crs(wkt: str, path: Path) -> CRS | None:
+    if not wkt:  # GeoJSON without a crs member is WGS 84 by definition; other files just lack one
+        return CRS.from_epsg(4326) if path.suffix.lower() in (".geojson", ".json") else None
     try:
         return CRS.from_wkt(wkt)
     except Exception as exc:
-        raise InputError(f"label file {name} has a CRS that cannot be read") from exc
+        raise InputError(f"label file {path.name} has a CRS that cannot be read") from exc
 
 
 def read_labels(path: str | Path, field: str) -> LabelLayer:

@@ -45,24 +45,30 @@ class PlacedFeature:
 
 
 def _on_grid(layer: LabelLayer, grid: Grid) -> list[BaseGeometry]:
-    """Every feature's geometry in the grid's CRS; a CRS that cannot be transformed is refused."""
+    """Every feature's geometry in the grid's CRS (repaired when invalid); a CRS that cannot be transformed is
+    refused. A file without CRS: its coordinates are taken as the raster's (place_labels notes it)."""
     out = []
     for feature in layer.features:
-        try:
-            geom = shape(transform_geom(layer.crs, grid.crs, mapping(feature.geometry)))
-        except Exception as exc:
-            raise InputError(
-                f"the CRS of {layer.path.name} ({_crs_name(layer.crs)}) cannot be transformed to the "
-                f"raster's ({_crs_name(grid.crs)})"
-            ) from exc
-        if not geom.is_empty and not all(math.isfinite(v) for v in geom.bounds):
-            raise InputError(
-                f"the CRS of {layer.path.name} cannot be transformed to the raster's: coordinates fall off it"
-            )
+        geom = feature.geometry if layer.crs is None else _transformed(feature.geometry, layer, grid)
         if geom.geom_type not in POINT_TYPES and not geom.is_valid:
             geom = polygonal(geom, f"label feature {feature.number}", None)
         out.append(geom)
     return out
+
+
+def _transformed(geometry: BaseGeometry, layer: LabelLayer, grid: Grid) -> BaseGeometry:
+    try:
+        geom = shape(transform_geom(layer.crs, grid.crs, mapping(geometry)))
+    except Exception as exc:
+        raise InputError(
+            f"the CRS of {layer.path.name} ({_crs_name(layer.crs)}) cannot be transformed to the "
+            f"raster's ({_crs_name(grid.crs)})"
+        ) from exc
+    if not geom.is_empty and not all(math.isfinite(v) for v in geom.bounds):
+        raise InputError(
+            f"the CRS of {layer.path.name} cannot be transformed to the raster's: coordinates fall off it"
+        )
+    return geom
 
 
 def _crs_name(crs) -> str:
@@ -107,6 +113,8 @@ def _mask(geom: BaseGeometry, window: Window, grid: Grid) -> np.ndarray:
 def place_labels(layer: LabelLayer, grid: Grid, notes: list) -> list[PlacedFeature]:
     """The labelled pixels of every feature on `grid`; refuses labels off the raster and empty classes."""
     geoms = _on_grid(layer, grid)
+    if layer.crs is None:
+        notes.append(warning(f"{layer.path.name} names no CRS: its coordinates are taken as the raster's"))
     footprint = box(*_grid_bounds(grid))
     shrunk = [_shrunk(g, grid) for g in geoms]
     tree = STRtree(shrunk)

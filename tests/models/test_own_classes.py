@@ -274,3 +274,18 @@ def test_map_over_an_aoi_while_labels_lie_anywhere_on_the_raster(tmp_path, extra
     with rasterio.open(tmp_path / "lc.tif") as a, rasterio.open(tmp_path / "whole.tif") as w:
         inner = a.read(1)[2:-2, 2:-2]
         np.testing.assert_array_equal(inner, w.read(1)[62:138, 52:148])
+
+
+def test_a_label_file_without_crs_is_taken_in_the_raster_crs(tmp_path, extractor, real_site):
+    s2, lulc, _, _ = real_site
+    _, _, transform, crs = site()
+    squares = draw_squares(lulc, 3, 6, seed=3, classes=[1, 2])
+    labels = write_labels(tmp_path / "nocrs.gpkg", squares, transform, crs, 6)
+    with fiona.open(labels) as src:
+        feats, schema = list(src), src.schema
+    bare = tmp_path / "bare.gpkg"
+    with fiona.open(bare, "w", driver="GPKG", schema=schema) as dst:  # no CRS at all
+        dst.writerecords(feats)
+    result = land_cover(s2, tmp_path / "lc.tif", labels=bare, model=extractor)
+    assert any("names no CRS" in n for n in result.notes)
+    assert all(c["pixels"] == 16 * c["features"] for c in result.labels["classes"].values())
