@@ -225,8 +225,8 @@ JOBS: tuple[Job, ...] = (
             Param("out", "output_raster", "output class GeoTIFF (classes of the model card)", required=True,
                   label="Land cover", processing="OUTPUT"),
             PROBABILITIES, POLYGONS, STATISTICS,
-            Param("save_model", "output_model", f"with training labels, also save the fitted classifier "
-                  f"({FORMAT_NAMES['model']}, with its card): run it on other scenes as a model",
+            Param("save_model", "output_model", "with training labels, also save the fitted classifier as "
+                  f"{FORMAT_NAMES['model']} with its card, to run on other scenes as a model",
                   label="Fitted classifier"),
         ),
         options=TILED_OPTIONS,
