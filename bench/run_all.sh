@@ -7,4 +7,5 @@ cd "$(dirname "$0")"
 ../.venv/bin/python full_scene.py
 ../.venv/bin/python overlap.py
 ../.venv/bin/python quantize.py
+../.venv/bin/python own_classes.py
 ../.venv/bin/python report.py

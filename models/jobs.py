@@ -279,11 +279,20 @@ JOBS: tuple[Job, ...] = (
                   "(see `contrasat models`)", required=True, label="Sentinel-2 raster", processing="INPUT_S2"),
             Param("s1", "raster", "Sentinel-1 raster (for fusion models)", label="Sentinel-1 raster",
                   processing="INPUT_S1"),
+            Param("labels", "labels", "training polygons or points in your own classes (any CRS): a classifier "
+                  "is fitted on the pre-trained encoders' features and maps your classes (the model, if given, "
+                  "must then be a feature extractor)", label="Training labels (polygons or points)"),
+            Param("field", "field", "class field of the training labels: class names or integer codes "
+                  "(default: class); a color/colour field of hex colours styles the classes",
+                  label="Class field"),
         ),
         outputs=(
             Param("out", "output_raster", "output class GeoTIFF (classes of the model card)", required=True,
                   label="Land cover", processing="OUTPUT"),
             PROBABILITIES, POLYGONS, STATISTICS,
+            Param("save_model", "output_model", "with training labels, also save the fitted classifier as "
+                  f"{FORMAT_NAMES['model']} with its card, to run on other scenes as a model",
+                  label="Fitted classifier"),
         ),
         options=TILED_OPTIONS,
     ),

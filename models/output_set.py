@@ -26,8 +26,14 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "raster": (".tif", ".tiff"),
     "vector": (".gpkg", ".geojson", ".json"),
     "table": (".csv",),
+    "model": (".onnx",),
 }
-FORMAT_NAMES = {"raster": "a GeoTIFF (.tif or .tiff)", "vector": ".gpkg or .geojson", "table": ".csv"}
+FORMAT_NAMES = {
+    "raster": "a GeoTIFF (.tif or .tiff)",
+    "vector": ".gpkg or .geojson",
+    "table": ".csv",
+    "model": "an ONNX model (.onnx)",
+}
 VECTOR_DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}
 PARTIAL = ".partial"
 BACKUP = ".backup"
@@ -425,5 +431,21 @@ def verify_table(rows: int) -> Callable[[Path], None]:
             found = sum(1 for line in fh if line.strip()) - 1
         if found != rows:
             raise OutputError(f"{path.name} holds {found} rows, {rows} were written")
+
+    return check
+
+
+def verify_model(classes: int) -> Callable[[Path], None]:
+    """A check that an ONNX model file loads, passes the ONNX checker and carries a card with `classes` classes."""
+
+    def check(path: Path) -> None:
+        import onnx
+
+        from .card import read_card
+
+        onnx.checker.check_model(str(path))
+        found = len(read_card(path).classes)
+        if found != classes:
+            raise OutputError(f"{path.name} holds {found} classes, {classes} were written")
 
     return check

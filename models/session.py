@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .card import ModelCard, read_card
+from .card import FEATURES, ModelCard, read_card
 from .errors import ModelError
 
 
@@ -154,7 +154,7 @@ def probe(session, card: ModelCard) -> None:
         raise ModelError(
             f"model {card.name} outputs a {out.ndim}-D array {tuple(out.shape)}; expected (N, C, H, W) class maps"
         )
-    if out.shape[1] != n:
+    if out.shape[1] != n and card.task != FEATURES:  # a feature extractor has D channels, no classes
         raise ModelError(f"model {card.name} outputs {out.shape[1]} classes but its card lists {n}")
     if tuple(out.shape[2:]) != (h, w):
         raise ModelError(
