@@ -137,22 +137,9 @@ class OutputSet:
             what = f"'{given.suffix}'" if given.suffix else "no extension"
             raise OutputError(f"{label} {given.name} has {what}: it must be {FORMAT_NAMES[kind]}")
         target = given.resolve() if given.is_symlink() else given.absolute()
-        folder = target.parent
-        if not folder.is_dir():
+        if not target.parent.is_dir():
             raise OutputError(f"{label} folder does not exist: {given.parent}")
-        if target.exists() or target.is_symlink():
-            try:
-                mode = target.stat().st_mode
-            except OSError:
-                mode = 0
-            if stat.S_ISDIR(mode):
-                raise OutputError(f"{label} path is a folder, not a file: {given}")
-            if not stat.S_ISREG(mode):
-                raise OutputError(
-                    f"{label} path exists and is not a regular file (device, pipe or socket): {given}"
-                )
-            if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
-                raise OutputError(f"{label} {given.name} exists and is read-only: not replaced")
+        _check_existing_target(label, given, target)
         for p in self.inputs:
             if same_file(target, p):
                 raise OutputError(f"{label} {given.name} would overwrite the input {p}")
@@ -160,18 +147,8 @@ class OutputSet:
             if same_file(target, other.target):
                 raise OutputError(f"{label} and {other.label} are the same file: {given}")
         clean_stale_partials(target)
-        temp = folder / f".{target.name}.{os.getpid()}{PARTIAL}{suffix}"
-        try:  # proves the folder is writable (also for root in an immutable or read-only folder)
-            fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            os.close(fd)
-            os.unlink(temp)
-        except FileExistsError:
-            raise OutputError(f"{label} {given.name} is being written by this process already") from None
-        except OSError as exc:
-            reason = (
-                "not writable" if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else one_line(exc)
-            )
-            raise OutputError(f"{label} folder is {reason}: {folder}") from exc
+        temp = target.parent / f".{target.name}.{os.getpid()}{PARTIAL}{suffix}"
+        _prove_writable(label, given, temp)
         planned = PlannedOutput(label=label, kind=kind, target=target, temp=temp)
         self.outputs.append(planned)
         return planned
@@ -205,6 +182,36 @@ class OutputSet:
         except BaseException:
             self.discard()
             raise
+
+
+def _check_existing_target(label: str, given: Path, target: Path) -> None:
+    """An existing target may be replaced only when it is a writable regular file."""
+    if not (target.exists() or target.is_symlink()):
+        return
+    try:
+        mode = target.stat().st_mode
+    except OSError:
+        mode = 0
+    if stat.S_ISDIR(mode):
+        raise OutputError(f"{label} path is a folder, not a file: {given}")
+    if not stat.S_ISREG(mode):
+        raise OutputError(f"{label} path exists and is not a regular file (device, pipe or socket): {given}")
+    if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        raise OutputError(f"{label} {given.name} exists and is read-only: not replaced")
+
+
+def _prove_writable(label: str, given: Path, temp: Path) -> None:
+    """Create and remove the temporary: proves the folder is writable (also for root in an immutable or
+    read-only folder) and that no other output of this process has reserved it."""
+    try:
+        fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        os.close(fd)
+        os.unlink(temp)
+    except FileExistsError:
+        raise OutputError(f"{label} {given.name} is being written by this process already") from None
+    except OSError as exc:
+        reason = "not writable" if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else one_line(exc)
+        raise OutputError(f"{label} folder is {reason}: {temp.parent}") from exc
 
 
 def _remove(path: Path) -> None:
