@@ -12,8 +12,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from .bands import SENSOR_BANDS
 from .errors import ModelError
 
@@ -22,63 +20,6 @@ COLOR = re.compile(r"#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?")
 SCHEMA_VERSION = 1
 FEATURES = "features"  # a feature extractor: per-pixel embeddings (N, D, H, W), no classes
 TASKS = ("flood", "land_cover", "pixel_timeseries", FEATURES)  # the one list of card tasks: extend it here
-
-
-class _Strict(BaseModel):
-    """Types as written: a number given as the string "12" or "10 m" is an error, not converted."""
-
-    model_config = ConfigDict(strict=True, extra="forbid")
-
-
-class _InputSchema(_Strict):
-    name: str = Field(min_length=1)
-    sensor: str
-    bands: list[str] = Field(min_length=1)
-    units: str
-    mean: list[float]
-    std: list[float]
-    clip: list[float] | None = Field(default=None, min_length=2, max_length=2)
-    nodata: str = "nan_or_dataset_nodata"
-    level: dict[str, Any] | None = None
-
-    @field_validator("clip")
-    @classmethod
-    def _low_below_high(cls, clip: list[float] | None) -> list[float] | None:
-        if clip is not None and not clip[0] < clip[1]:
-            raise ValueError("clip must be [low, high] with low < high")
-        return clip
-
-
-class _ClassSchema(_Strict):
-    value: int
-    name: str = Field(min_length=1)
-    color: str
-
-
-class _CardSchema(_Strict):
-    """The schema of the card's JSON: every field's type, checked once when the card is read."""
-
-    name: str = Field(min_length=1)
-    task: str
-    inputs: list[_InputSchema]
-    classes: list[_ClassSchema]
-    tile_size: int = 256
-    overlap: int = 32
-    resolution_m: float = Field(default=10.0, gt=0)
-    output_kind: str = "probabilities"
-    output_nodata: int = Field(default=255, ge=0, le=255)
-    description: str = ""
-    metrics: dict[str, Any] = Field(default_factory=dict)
-    training: dict[str, Any] = Field(default_factory=dict)
-    license: str = "GPL-2.0-or-later"
-    schema_: int = Field(default=SCHEMA_VERSION, alias="schema")
-
-
-def _schema_error(exc: ValidationError) -> str:
-    """The first schema error as 'field inputs[0].mean[0]: Input should be a valid number (got '12')'."""
-    error = exc.errors()[0]
-    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".")
-    return f"field {where or '(top level)'}: {error['msg']} (got {error.get('input')!r})"
 
 
 @dataclass
@@ -176,13 +117,13 @@ class ModelCard:
         tie fields together (validate()); a malformed card names its wrong field."""
         if not isinstance(data, dict):
             raise ModelError(f"model card is malformed: a JSON object is expected, not {type(data).__name__}")
+        checked = _checked(data)
         try:
-            checked = _CardSchema.model_validate(data).model_dump(by_alias=True)
-        except ValidationError as exc:
-            raise ModelError(f"model card is malformed: {_schema_error(exc)}") from exc
-        checked["inputs"] = [InputSpec(**i) for i in checked["inputs"]]
-        checked["classes"] = [ClassInfo(**c) for c in checked["classes"]]
-        return cls(**checked).validate()
+            checked["inputs"] = [InputSpec(**i) for i in checked["inputs"]]
+            checked["classes"] = [ClassInfo(**c) for c in checked["classes"]]
+            return cls(**checked).validate()
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"model card is malformed: {exc}") from exc
 
     @classmethod
     def from_json(cls, text: str) -> ModelCard:
@@ -191,6 +132,18 @@ class ModelCard:
         except json.JSONDecodeError as exc:
             raise ModelError(f"model card is not valid JSON: {exc}") from exc
         return cls.from_dict(data)
+
+
+def _checked(data: dict[str, Any]) -> dict[str, Any]:
+    """The card's fields checked against the schema (models/card_schema.py, pydantic). Inside QGIS's own
+    Python, where pydantic may be missing (the plugin never installs packages into QGIS), the plugin only
+    reads names and classes: the fields are taken as they are, and the engine checks the whole card before
+    any job uses it."""
+    try:
+        from .card_schema import check
+    except ImportError:
+        return dict(data)
+    return check(data)
 
 
 def read_card(path: str | Path) -> ModelCard:

@@ -61,8 +61,9 @@ class JobRequest:
 
 
 def trains(job: str) -> bool:
-    """A job that trains a model (fine-tune): its output is a model, and it needs torch in the engine."""
-    return any(p.kind == "output_model" for p in table_job(job).outputs)
+    """A job that trains a model (fine-tune): its main output is a model, and it needs torch in the engine.
+    (Land cover may also save the classifier it fits, without torch: its main output is a map.)"""
+    return table_job(job).outputs[0].kind == "output_model"
 
 
 def write_geojson(doc: dict[str, Any], folder: Path, name: str) -> Path:

@@ -189,7 +189,7 @@ def test_plugin_hints_on_load_and_opens_installer_on_demand(
 
 WITHOUT_RUNTIME = """
 import sys, time
-BLOCKED = ("rasterio", "onnxruntime", "onnx", "fiona", "shapely", "affine")
+BLOCKED = ("rasterio", "onnxruntime", "onnx", "fiona", "shapely", "affine", "pydantic", "sklearn")
 for name in BLOCKED:
     sys.modules[name] = None  # importing any of them in QGIS's process now raises ImportError
 from unittest.mock import MagicMock
