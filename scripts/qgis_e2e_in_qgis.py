@@ -36,7 +36,19 @@ REPORT: dict = {
     "python": sys.executable,
     "sys_path_has_venv": any(".venv" in p for p in sys.path),
 }
-BANNED = ("rasterio", "shapely", "fiona", "onnx", "onnxruntime", "affine", "pyproj", "torch", "scipy", "pydantic", "sklearn")
+BANNED = (
+    "rasterio",
+    "shapely",
+    "fiona",
+    "onnx",
+    "onnxruntime",
+    "affine",
+    "pyproj",
+    "torch",
+    "scipy",
+    "pydantic",
+    "sklearn",
+)
 
 
 def step(name: str) -> None:

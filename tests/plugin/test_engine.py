@@ -184,7 +184,17 @@ def test_plugin_code_imports_no_second_gdal_geos_or_onnx():
     """QGIS's process must never load these (they bundle their own GDAL/GEOS/PROJ or pull protobuf)."""
     import ast
 
-    banned = {"rasterio", "shapely", "fiona", "onnx", "onnxruntime", "affine", "pyproj", "pydantic", "sklearn"}
+    banned = {
+        "rasterio",
+        "shapely",
+        "fiona",
+        "onnx",
+        "onnxruntime",
+        "affine",
+        "pyproj",
+        "pydantic",
+        "sklearn",
+    }
     # registry.py (the default model of each task, read by the plugin's model picker) is pure Python over
     # card.py and errors.py; the check below keeps it so
     runtime_modules = {"pipeline", "series", "aoi", "rasters", "outputs", "session", "inference"}
