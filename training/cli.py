@@ -26,6 +26,7 @@ KITS: dict[str, tuple[str, str]] = {
         ".landcover.cli",
         "S2 land cover: leave-one-site-out vs majority class, per-pixel trees and net, report, export",
     ),
+    "ownclasses": (".ownclasses.cli", "land cover in your own classes from a few polygons: study, report"),
 }
 TRAIN_EXTRA = {"torch", "lmdb", "safetensors"}  # modules of the `train` extra
 
