@@ -18,7 +18,8 @@ from .errors import ModelError
 CARD_KEY = "contrasat.card"
 COLOR = re.compile(r"#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?")
 SCHEMA_VERSION = 1
-TASKS = ("flood", "land_cover", "pixel_timeseries")
+FEATURES = "features"  # a feature extractor: per-pixel embeddings (N, D, H, W), no classes
+TASKS = ("flood", "land_cover", "pixel_timeseries", FEATURES)
 
 
 @dataclass
@@ -90,7 +91,7 @@ class ModelCard:
         for spec in self.inputs:
             spec.validate()
         values = [c.value for c in self.classes]
-        if not values or values != list(range(len(values))):
+        if (not values and self.task != FEATURES) or values != list(range(len(values))):
             raise ModelError("model card classes must be numbered 0..C-1")
         for c in self.classes:
             if not isinstance(c.color, str) or not COLOR.fullmatch(c.color):
