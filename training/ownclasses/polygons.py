@@ -76,7 +76,7 @@ def train_mask(squares: list[Square], shape: tuple[int, int]) -> np.ndarray:
     return m
 
 
-def test_mask(label: np.ndarray, classes: list[int], squares: list[Square], buffer: int) -> np.ndarray:
+def held_out_mask(label: np.ndarray, classes: list[int], squares: list[Square], buffer: int) -> np.ndarray:
     """Labelled pixels of the drawn classes farther than `buffer` pixels (Chebyshev) from every square."""
     near = train_mask(squares, label.shape)
     if buffer:

@@ -18,7 +18,7 @@ from ..common.config import to_dict
 from ..common.metrics import accuracy, class_confusion, class_iou, miou
 from .config import StudyConfig
 from .features import feature_stack
-from .polygons import draw_squares, drawable_classes, test_mask, train_mask
+from .polygons import draw_squares, drawable_classes, held_out_mask, train_mask
 from .sites import Site, load_site
 
 
@@ -62,7 +62,7 @@ def run_site(
             rng = np.random.default_rng([seed, k, site_index])
             squares = draw_squares(site.label, classes, k, cfg.sides, cfg.margin, cfg.gap, rng)
             train = train_mask(squares, site.label.shape)
-            test = test_mask(site.label, classes, squares, cfg.buffer)
+            test = held_out_mask(site.label, classes, squares, cfg.buffer)
             y, truth = site.label[train], site.label[test]
             base = {"site": site.name, "k": k, "seed": seed, "train_pixels": int(train.sum()),
                     "test_pixels": int(test.sum()),
