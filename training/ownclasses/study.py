@@ -90,7 +90,8 @@ def run_study(
     ks: list[int] | None = None, seeds: list[int] | None = None, log: Callable[[str], None] = print,
 ) -> dict[str, Any]:  # fmt: skip
     """The whole protocol (or a subset of sites/ks/seeds for a quick check): the results document."""
-    extractors = {name: repo_root / path for name, path in cfg.extractors.items()}
+    used = {f for spec in cfg.methods.values() for f in spec["features"]}
+    extractors = {name: repo_root / path for name, path in cfg.extractors.items() if name in used}
     missing = [str(p) for p in extractors.values() if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"feature extractor(s) not found: {', '.join(missing)}")
