@@ -111,3 +111,12 @@ def test_cli_report_writes_the_page(tmp_path, tiny):
     res.write_text(json.dumps(tiny), encoding="utf-8")
     assert main(["ownclasses", "report", "--results", str(res), "--out", str(page)]) == 0
     assert page.read_text(encoding="utf-8").startswith("# Land cover in your own classes")
+
+
+def test_a_single_class_site_is_skipped_not_scored(fixture_data_root):
+    cfg = load_study(DEFAULT_CONFIG)
+    cfg = dataclasses.replace(cfg, methods={"rf_bands": cfg.methods["rf_bands"]}, baselines=["rf_bands"])
+    res = run_study(
+        cfg, fixture_data_root, REPO, sites=["terramind/609U_541L_3_0"], ks=[1], seeds=[0], log=str
+    )
+    assert "nothing to classify" in res["sites"]["terramind/609U_541L_3_0"]["skipped"] and res["rows"] == []

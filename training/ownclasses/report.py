@@ -32,7 +32,7 @@ def _stat(values: list[float]) -> dict[str, float]:
 def summarise(results: dict[str, Any]) -> dict[str, Any]:
     """Pooled and per-site figures, the protocol's winner and the target check."""
     proto, rows = results["protocol"], results["rows"]
-    sites = list(results["sites"])
+    sites = [s for s, info in results["sites"].items() if "skipped" not in info]
     s1_sites = [s for s in sites if results["sites"][s]["has_s1"]]
     ks = sorted({r["k"] for r in rows})
     methods = [REFERENCE, *[m for m in proto["methods"] if _by(rows, method=m)]]
@@ -131,7 +131,8 @@ def render(results: dict[str, Any]) -> str:
         "committed before any run.",
         "",
         "## Protocol",
-        f"- Sites, each in turn: {', '.join(f'`{s}`' for s in results['sites'])}.",
+        f"- Sites, each in turn: {', '.join(f'`{s}`' for s in results['sites'])}. A site with fewer than two "
+        "drawable classes is skipped (nothing to classify).",
         f"- A simulated analyst draws k = {', '.join(map(str, ks))} square polygons per class (side "
         f"{'/'.join(map(str, proto['sides']))} px, drawn uniformly), each inside its class's interior (square + "
         f"{proto['margin']} px all one class), {proto['gap']} px apart; seeds {proto['seeds']}. All methods "
@@ -167,6 +168,10 @@ def render(results: dict[str, Any]) -> str:
             out.append(f"| {LABELS.get(m, m)} | " + " | ".join(_fmt(stats[str(k)]) for k in ks) + " |")
     out += ["", "## Per site (mIoU, mean ± sd over seeds)", ""]
     for site, info in results["sites"].items():
+        if "skipped" in info:
+            out += [f"### `{site}`", "", f"Skipped: {info['skipped']} "
+                    f"({', '.join(info['classes'].values()) or 'no class'}); left out of the pooled figures.", ""]  # fmt: skip
+            continue
         left = ", ".join(info["left_out_classes"].values()) or "none"
         out += [f"### `{site}`", "",
                 f"Classes drawn: {', '.join(info['classes'].values())}; left out (no room for a polygon): {left}; "

@@ -54,6 +54,10 @@ def run_site(
         "labelled_pixels": int(np.isin(site.label, classes).sum()), "shape": list(site.label.shape),
         "has_s1": site.s1 is not None,
     }  # fmt: skip
+    if len(classes) < 2:  # one class (609U_541L_3_0 is all snow/ice): nothing for an analyst to classify
+        summary["skipped"] = f"{len(classes)} drawable class(es): nothing to classify"
+        log(f"{site.name}: skipped ({summary['skipped']})")
+        return summary, []
     runnable = [m for m in methods if site.s1 is not None or not cfg.needs_s1(m)]
     cache: dict = {}
     rows = []
