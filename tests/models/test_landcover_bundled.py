@@ -44,6 +44,19 @@ def test_default_wins_on_the_sites_it_never_saw():
     assert "433D_629L_3_1" in unseen["split"] and "three" not in card.description
 
 
+def test_default_card_leads_with_its_sites_and_held_out_figure():
+    """Issue 18: one line first says how many sites trained it and its held-out figure, against each site's
+    own majority class, and points to the analyst's own classes."""
+    card = read_card(default_model_path("land_cover"))
+    lead = card.description.split(". For your own classes")[0]
+    unseen = card.metrics["unseen_sites"]
+    n_sites = len(unseen["split"].split("fitted on the labels of ")[1].split(";")[0].split(", "))
+    assert lead.startswith(f"Fixed classes, trained on the labels of {n_sites} site")
+    assert f"pooled mIoU {unseen['pooled_miou']:.2f}" in lead
+    assert f"{unseen['pooled_miou_all_methods']['aoi_majority']:.2f} for painting each site" in lead
+    assert card.description.count("(My classes)") == 1
+
+
 def test_per_pixel_model_card_records_leave_one_site_out():
     card = read_card(PIXEL)
     assert card.metrics["loso"]["pooled_miou"] > card.metrics["loso"]["pooled_miou_all_methods"]["majority"]
