@@ -110,7 +110,9 @@ def test_train_help_lists_every_kit(capsys):
         main(["--help"])
     assert done.value.code == 0
     out = capsys.readouterr().out
-    assert set(KITS) == {"flood", "contrastive", "pimc", "landcover"} and all(kit in out for kit in KITS)
+    assert set(KITS) == {"flood", "contrastive", "pimc", "landcover", "ownclasses"} and all(
+        kit in out for kit in KITS
+    )
 
 
 @pytest.mark.parametrize(

@@ -355,5 +355,7 @@ def cmd_features(args: argparse.Namespace) -> int:
 COMMANDS = {
     "pretrain": cmd_pretrain, "finetune": cmd_finetune, "evaluate": cmd_evaluate,
     "experiment": cmd_experiment, "report": cmd_report, "export": cmd_export, "ship": cmd_ship,
-    "report-loro": cmd_report_loro, "features": cmd_features,
+    "report-loro": cmd_report_loro,
 }  # fmt: skip
+
+COMMANDS["features"] = cmd_features  # own line: feature extractors (issue 18) merge beside other new commands
