@@ -27,6 +27,7 @@ KITS: dict[str, tuple[str, str]] = {
         "S2 land cover: leave-one-site-out vs majority class, per-pixel trees and net, report, export",
     ),
     "finetune": (".finetune.cli", "the fine-tuning study: IoU against polygon count, its results page"),
+    "ownclasses": (".ownclasses.cli", "land cover in your own classes from a few polygons: study, report"),
 }
 TRAIN_EXTRA = {"torch", "lmdb", "safetensors"}  # modules of the `train` extra
 

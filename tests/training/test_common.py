@@ -111,7 +111,7 @@ def test_train_help_lists_every_kit(capsys):
         main(["--help"])
     assert done.value.code == 0
     out = capsys.readouterr().out
-    assert set(KITS) == {"flood", "contrastive", "pimc", "landcover", "finetune"} and all(
+    assert set(KITS) == {"flood", "contrastive", "pimc", "landcover", "finetune", "ownclasses"} and all(
         kit in out for kit in KITS
     )
 

@@ -37,7 +37,9 @@ class ProbsNet(torch.nn.Module):
         return torch.softmax(self.net(*inputs), dim=1)
 
 
-def parity(path: str | Path, model: torch.nn.Module, checks: list[Shapes], seed: int = 0) -> float:
+def parity(
+    path: str | Path, model: torch.nn.Module, checks: list[Shapes], seed: int = 0, output: str = OUTPUT
+) -> float:
     """Max |ORT - torch| over random inputs of the given shapes (covering dynamic batch and size)."""
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     gen = torch.Generator().manual_seed(seed)
@@ -46,7 +48,7 @@ def parity(path: str | Path, model: torch.nn.Module, checks: list[Shapes], seed:
         xs = {name: torch.randn(shape, generator=gen) * 1.5 for name, shape in shapes.items()}
         with torch.no_grad():
             ref = model(*xs.values()).numpy()
-        got = sess.run([OUTPUT], {name: x.numpy() for name, x in xs.items()})[0]
+        got = sess.run([output], {name: x.numpy() for name, x in xs.items()})[0]
         if got.shape != ref.shape:
             raise ParityError(f"ONNX output shape {got.shape} != torch {ref.shape} for inputs {shapes}")
         worst = max(worst, float(np.max(np.abs(got - ref))))
@@ -60,11 +62,13 @@ def export_onnx(
     example: Shapes,
     dynamic: dict[str, dict[int, str]],
     checks: list[Shapes],
+    output: str = OUTPUT,
 ) -> float:
     """Write `model` (already ending in probabilities, output named "probs") to `path` with `card`.
 
     `example` gives each input's name and tracing shape (in the model's argument order), `dynamic` the
-    symbolic axes of every input and of "probs", `checks` the input shapes the parity check runs.
+    symbolic axes of every input and of the output, `checks` the input shapes the parity check runs;
+    `output` renames the output (a feature extractor's is "features", not probabilities).
     Returns the parity diff; raises ParityError (and removes the file, so a broken model can never be
     picked up by the runtime) when ORT and torch differ by PARITY_TOL or more.
     """
@@ -75,7 +79,7 @@ def export_onnx(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "legacy exporter": chosen on purpose (one self-contained file)
         torch.onnx.export(
-            model, args, str(path), opset_version=OPSET, input_names=list(example), output_names=[OUTPUT],
+            model, args, str(path), opset_version=OPSET, input_names=list(example), output_names=[output],
             dynamic_axes=dynamic, dynamo=False,
         )  # fmt: skip
     proto = onnx.load(str(path))
@@ -85,7 +89,7 @@ def export_onnx(
     onnx.checker.check_model(str(path))
     write_card(path, card)
     try:
-        diff = parity(path, model, checks)
+        diff = parity(path, model, checks, output=output)
     except ParityError:
         path.unlink(missing_ok=True)
         raise

@@ -93,6 +93,11 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
         "--with-s1", action="store_true", help="also export flood_s1_contrastive.onnx (multimodal init only)"
     )
     s.add_argument("--data", type=Path)
+    fx = sub.add_parser("features", help="export pre-trained encoders as per-pixel feature extractors (ONNX)")
+    fx.add_argument("--multimodal", type=Path, required=True, help="multimodal pre-training run directory")
+    fx.add_argument("--simclr", type=Path, help="simclr_s2 pre-training run directory")
+    fx.add_argument("--out", type=Path, required=True, help="folder (bundled ones live in models/weights)")
+    fx.add_argument("--bundled-only", action="store_true", help="only the two multimodal extractors")
     for name, p in sub.choices.items():
         p.set_defaults(func=COMMANDS[name])
 
@@ -350,8 +355,24 @@ def cmd_ship(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_features(args: argparse.Namespace) -> int:
+    from .features import BUNDLED, EXTRACTORS, build_extractors
+
+    runs = {"multimodal": args.multimodal} | ({"simclr_s2": args.simclr} if args.simclr else {})
+    for run in runs.values():
+        if not (run / "encoder.pt").is_file():
+            raise UsageError(f"no encoder.pt in {run} (run `contrasat train contrastive pretrain` first)")
+    names = [n for n in EXTRACTORS if n in BUNDLED or (not args.bundled_only and
+                                                        (EXTRACTORS[n][1] != "simclr_s2" or args.simclr))]  # fmt: skip
+    for name, info in build_extractors(runs, args.out, names).items():
+        print(f"{name}: {info['dim']} features per pixel, parity {info['parity']:.1e} -> {info['path']}")
+    return 0
+
+
 COMMANDS = {
     "pretrain": cmd_pretrain, "finetune": cmd_finetune, "evaluate": cmd_evaluate,
     "experiment": cmd_experiment, "report": cmd_report, "export": cmd_export, "ship": cmd_ship,
     "loro": cmd_loro, "report-loro": cmd_report_loro,
 }  # fmt: skip
+
+COMMANDS["features"] = cmd_features  # own line: feature extractors (issue 18) merge beside other new commands

@@ -1,0 +1,1 @@
+"""The own-classes study: land cover in the analyst's classes from a few polygons (issue 18)."""
