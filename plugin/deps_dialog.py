@@ -153,8 +153,8 @@ class DependencyDialog(QDialog):
 
     def plans(self) -> list[InstallPlan]:
         """What Install installs, as chosen: the engine (CPU or GPU), then training support if ticked."""
-        chosen = [plan_install(gpu=self.gpu.isVisible() and self.gpu.isChecked())]
-        if self.training.isVisible() and self.training.isChecked():
+        chosen = [plan_install(gpu=not self.gpu.isHidden() and self.gpu.isChecked())]
+        if not self.training.isHidden() and self.training.isChecked():
             chosen.append(plan_install(training=True))
         return chosen
 

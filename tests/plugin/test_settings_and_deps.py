@@ -103,7 +103,8 @@ def test_engine_check_reports_a_missing_or_broken_engine(tmp_path):
     QgsSettings().setValue(ENGINE_PYTHON_KEY, str(bare / "bin" / "python"))
     status = check_engine()
     assert not status.ok and "check failed" in status.message and "ModuleNotFoundError" in status.message
-    assert "contrasat" in status.message  # the check module itself cannot be found on a bare Python
+    assert "- numpy: cannot import numpy" in status.message  # each missing piece by name, with the fix
+    assert "install the engine again" in status.message and "engine ready" not in status.message
 
 
 @pytest.fixture
