@@ -95,7 +95,7 @@ class DependencyDialog(QDialog):
             "can clash with QGIS's own libraries. Install creates it in\n"
             f"{env_dir()}\n"
             f"with {creation_python() or 'a Python interpreter (set one in Settings)'} and installs {how} "
-            f"(about {SIZE_MB['cpu']} MB): {', '.join(pins())}.\n"
+            f"(about {SIZE_MB['cpu']} MB to download): {', '.join(pins())}.\n"
             "Nothing is downloaded or installed unless you press Install. It runs in the background: QGIS "
             "stays usable, and the Contrasat panel shows the progress. Without internet access, choose a "
             "folder of wheels (see Help).",
@@ -104,14 +104,15 @@ class DependencyDialog(QDialog):
         intro.setWordWrap(True)
         self.gpu = QCheckBox(
             f"Use the NVIDIA GPU ({gpus[0].split('(')[0].strip() if gpus else ''}): installs the GPU build "
-            f"of ONNX Runtime (about {SIZE_MB['gpu']} MB; it also runs on the CPU)",
+            f"of ONNX Runtime (about {SIZE_MB['gpu']} MB to download; it also runs on the CPU)",
             self,
         )
         self.gpu.setObjectName("ContrasatInstallGpu")
         self.gpu.setChecked(bool(gpus))
         self.gpu.setVisible(bool(gpus))
         self.training = QCheckBox(
-            f"Add training support (torch CPU, scipy, scikit-learn; about {SIZE_MB['train']} MB more), "
+            f"Add training support (torch CPU, scipy, scikit-learn; about {SIZE_MB['train']} MB more to "
+            "download), "
             "needed by the Fine-tune tab",
             self,
         )

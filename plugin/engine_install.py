@@ -28,9 +28,12 @@ RUNTIME_LOCK = REQUIREMENTS_DIR / "runtime.lock"
 GPU_LOCK = REQUIREMENTS_DIR / "runtime-gpu.lock"
 TRAIN_LOCK = REQUIREMENTS_DIR / "train-engine.lock"
 INSTALL_LOG = "install.log"
+# The CPU build of torch is published on PyTorch's own index only (PyPI's Linux torch pulls CUDA libraries).
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 NVIDIA_SMI_TIMEOUT_S = 15
-# Approximate download sizes shown before consent (measured from the locked wheels, Linux x86-64).
-SIZE_MB = {"cpu": 330, "gpu": 560, "train": 900}
+# Download sizes shown before consent: cpu measured (the locked wheels, Linux x86-64); gpu: cpu with the
+# onnxruntime-gpu wheel instead; train: the torch CPU wheel and its dependencies.
+SIZE_MB = {"cpu": 185, "gpu": 460, "train": 220}
 # pip output that means "no index reachable" or "not in the wheel folder"
 OFFLINE_HINTS = (
     "No matching distribution found",
@@ -121,6 +124,8 @@ def pip_install_command(python: str | Path, plan: InstallPlan, wheelhouse: str |
     command += ["-r", str(plan.requirements)]
     if wheelhouse:
         command += ["--no-index", "--find-links", str(wheelhouse)]
+    elif plan.training:
+        command += ["--extra-index-url", TORCH_CPU_INDEX]  # hashes still decide which file is accepted
     return command
 
 
@@ -345,3 +350,20 @@ def training_installed(timeout: float = 60) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
+
+
+class TrainingCheckTask(QgsTask):
+    """`training_installed()` off the GUI thread; `on_done(bool)` on the GUI thread (for the Fine-tune tab:
+    check when the tab opens, then offer `deps_dialog.open_installer(training=True)` when it is False)."""
+
+    def __init__(self, on_done: Callable[[bool], None]) -> None:
+        super().__init__("Contrasat: check training support", QgsTask.Flags())
+        self.on_done = on_done
+        self.present = False
+
+    def run(self) -> bool:
+        self.present = training_installed()
+        return True
+
+    def finished(self, result: bool) -> None:  # noqa: ARG002
+        self.on_done(self.present)

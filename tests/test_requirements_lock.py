@@ -42,6 +42,8 @@ def locked(path: Path) -> dict[str, list[str]]:
 def expected_top_level(folder: Path, lock: str) -> dict[str, str]:
     """The top-level pins a lock must hold: runtime.txt, with onnxruntime replaced by gpu.txt for the GPU."""
     top = pins(folder / "runtime.txt")
+    if lock == "train-engine.lock":
+        top.update(pins(folder / "train-engine.txt"))
     if lock == "runtime-gpu.lock":
         top.pop("onnxruntime")
         top.update(pins(folder / "gpu.txt"))
@@ -58,7 +60,7 @@ def disagreements(folder: Path, lock: str) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("lock", ["runtime.lock", "runtime-gpu.lock"])
+@pytest.mark.parametrize("lock", ["runtime.lock", "runtime-gpu.lock", "train-engine.lock"])
 def test_lock_holds_every_pin_at_its_version_with_hashes(lock):
     assert disagreements(REQUIREMENTS, lock) == [], "run scripts/lock_requirements.sh"
     entries = locked(REQUIREMENTS / lock)

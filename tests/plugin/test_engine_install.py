@@ -241,3 +241,19 @@ def test_help_page_and_locks_ship_with_the_plugin():
         "requirements/runtime.txt",
     } <= shipped
     assert not [name for name in shipped if name.startswith("docs/") and name != "docs/qgis.md"]
+
+
+def test_training_support_is_an_opt_in_of_the_installer(monkeypatch):
+    plan = plan_install(training=True)
+    assert plan.training and plan.hashed and plan.requirements.name == "train-engine.lock"
+    online = pip_install_command("/env/bin/python", plan)
+    assert "--require-hashes" in online and engine_install.TORCH_CPU_INDEX in online  # the CPU torch build
+    offline = pip_install_command("/env/bin/python", plan, "/wheels")
+    assert engine_install.TORCH_CPU_INDEX not in offline and "--no-index" in offline
+    dialog = DependencyDialog(gpus=[])
+    assert not dialog.training.isHidden() and not dialog.training.isChecked()  # offered, never preselected
+    assert [p.training for p in dialog.plans()] == [False]
+    dialog.training.setChecked(True)
+    assert [p.training for p in dialog.plans()] == [False, True]  # the engine, then training on top
+    assert "torch CPU" in dialog.training.text() and "MB" in dialog.training.text()
+    assert DependencyDialog(gpus=[], training=True).training.isChecked()  # opened from the Fine-tune tab
