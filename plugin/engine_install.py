@@ -33,7 +33,7 @@ TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 NVIDIA_SMI_TIMEOUT_S = 15
 # Download sizes shown before consent: cpu measured (the locked wheels, Linux x86-64); gpu: cpu with the
 # onnxruntime-gpu wheel instead; train: the torch CPU wheel and its dependencies.
-SIZE_MB = {"cpu": 185, "gpu": 460, "train": 220}
+SIZE_MB = {"cpu": 185, "gpu": 460, "train": 200}
 # pip output that means "no index reachable" or "not in the wheel folder"
 OFFLINE_HINTS = (
     "No matching distribution found",

@@ -257,3 +257,10 @@ def test_training_support_is_an_opt_in_of_the_installer(monkeypatch):
     assert [p.training for p in dialog.plans()] == [False, True]  # the engine, then training on top
     assert "torch CPU" in dialog.training.text() and "MB" in dialog.training.text()
     assert DependencyDialog(gpus=[], training=True).training.isChecked()  # opened from the Fine-tune tab
+
+
+def test_training_support_detected_by_running_the_engine(tmp_path):
+    QgsSettings().setValue(ENGINE_PYTHON_KEY, sys.executable)  # the test venv has torch
+    assert engine_install.training_installed()
+    QgsSettings().setValue(ENGINE_PYTHON_KEY, str(tmp_path / "none" / "bin" / "python"))
+    assert not engine_install.training_installed()
