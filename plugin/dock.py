@@ -27,12 +27,13 @@ from qgis.PyQt.QtWidgets import (
 
 from .aoi_widget import AoiWidget
 from .engine_env import EngineStatus
+from .engine_install import InstallTask, install_events, running_install, start_install
 from .finetune_job import FINETUNE_JOB, FINETUNE_TITLE, finetune_text
 from .finetune_panel import FinetunePanel
 from .job_panel import JobPanel, job_kinds
 from .launcher import JobRequest, trains
 from .paths import default_output_dir
-from .results import JobSummary, area_rows
+from .results import JobSummary, area_rows, total_row
 from .series_panel import SeriesPanel
 from .settings import load_settings, save_settings
 from .tasks import JobTask
@@ -54,18 +55,30 @@ class ContrasatDock(QgsDockWidget):
         self.iface = iface
         self.start_job = start_job
         self.task: JobTask | None = None
+        self.engine_ok: bool | None = None  # None until the first check has answered
+        self.installing: InstallTask | None = None
+        self.failed_install: InstallTask | None = None  # offered again by Retry
 
         body = QWidget(self)
-        # The engine banner: shown until the engine passed its check.
+        # The engine banner: shown until the engine passed its check, with the installer's progress.
         self.engine_banner = QWidget(body)
+        self.engine_banner.setObjectName("ContrasatEngineBanner")
         self.engine_label = QLabel("Checking the Contrasat engine…", self.engine_banner)
         self.engine_label.setWordWrap(True)
+        self.engine_label.setObjectName("ContrasatEngineLabel")
         self.install_button = QPushButton("Install…", self.engine_banner)
-        self.install_button.clicked.connect(self.installRequested.emit)
-        banner = QHBoxLayout(self.engine_banner)
+        self.install_button.setObjectName("ContrasatInstall")
+        self.install_button.clicked.connect(self._install_clicked)
+        self.install_progress = QProgressBar(self.engine_banner)
+        self.install_progress.setRange(0, 100)
+        self.install_progress.setVisible(False)
+        banner = QVBoxLayout(self.engine_banner)
         banner.setContentsMargins(0, 0, 0, 0)
-        banner.addWidget(self.engine_label, 1)
-        banner.addWidget(self.install_button)
+        banner_row = QHBoxLayout()
+        banner_row.addWidget(self.engine_label, 1)
+        banner_row.addWidget(self.install_button)
+        banner.addLayout(banner_row)
+        banner.addWidget(self.install_progress)
 
         # Run controls first: they must never be below the fold.
         self.run_button = QPushButton(body)
@@ -145,16 +158,72 @@ class ContrasatDock(QgsDockWidget):
         self.setWidget(self.scroll)
         self.setMinimumWidth(420)  # narrower, the layer combos and band rows become unreadable
         self._update_run_text()
+        events = install_events()
+        events.started.connect(self.install_started)
+        events.progress.connect(self._install_progress)
+        events.finished.connect(self.install_finished)
+        if running_install() is not None:
+            self.install_started(running_install())
 
     def _update_run_text(self, *_args: Any) -> None:
         panel = self.tabs.currentWidget()
         self.run_button.setText(f"Run: {getattr(panel, 'title', 'job')}")
 
     def set_engine_status(self, status: EngineStatus) -> None:
-        """Hide the banner once the engine works; otherwise say why and offer the installer."""
+        """Hide the banner once the engine works; otherwise say why (each failing piece) and offer the installer."""
+        if self.installing is not None:
+            return  # the running installation's outcome decides
+        self.engine_ok = status.ok
         self.engine_banner.setVisible(not status.ok)
-        first = status.message.splitlines()[0] if status.message else ""
-        self.engine_label.setText("" if status.ok else f"{first}. Jobs need the engine.")
+        failed = [f"{p.get('name')}: {p.get('detail')}" for p in status.failed()]
+        first = status.message.splitlines()[0].rstrip(":") if status.message else ""
+        text = first + (" (" + "; ".join(failed[:3]) + ")" if failed else "")
+        self.engine_label.setText("" if status.ok else f"{text}. Jobs need the engine.")
+        self.install_button.setText("Install…")
+        self.install_button.setEnabled(True)
+        self._update_run_enabled()
+
+    def install_started(self, task: InstallTask) -> None:
+        """An installation runs: say so with its progress; Run and Install wait for it."""
+        self.installing = task
+        self.failed_install = None
+        self.engine_banner.setVisible(True)
+        self.engine_label.setText("Installing the engine… (QGIS stays usable; the log is in the installer)")
+        self.install_progress.setValue(0)
+        self.install_progress.setVisible(True)
+        self.install_button.setEnabled(False)
+        self._update_run_enabled()
+
+    def _install_progress(self, value: float) -> None:
+        self.install_progress.setValue(int(value))
+
+    def install_finished(self, task: InstallTask) -> None:
+        """The installation ended: ready, or what failed with a Retry."""
+        self.installing = None
+        self.install_progress.setVisible(False)
+        if not task.error and task.status is not None and task.status.ok:
+            self.set_engine_status(task.status)
+            return
+        self.engine_ok = False
+        self.failed_install = task
+        reason = (task.error or "cancelled").splitlines()
+        self.engine_label.setText(f"The engine was not installed: {' '.join(r.strip() for r in reason[:4])}")
+        self.install_button.setText("Retry")
+        self.install_button.setEnabled(True)
+        self._update_run_enabled()
+
+    def _install_clicked(self) -> None:
+        """Install… opens the installer; after a failure, Retry runs the same installation again."""
+        failed = self.failed_install
+        if failed is not None and start_install(failed.wheelhouse, failed.plans) is not None:
+            return
+        self.installRequested.emit()
+
+    def _update_run_enabled(self) -> None:
+        """Run waits for a running job, a running installation, and an engine known to be broken."""
+        self.run_button.setEnabled(
+            self.task is None and self.installing is None and self.engine_ok is not False
+        )
 
     def _remember_output_dir(self, path: str) -> None:
         settings = load_settings()
@@ -169,6 +238,9 @@ class ContrasatDock(QgsDockWidget):
         """Start the job of `panel` with the shared AOI, folder and settings; None when it cannot start."""
         if self.task is not None:
             self.message.setText("A job is already running: wait for it or cancel it.")
+            return None
+        if self.installing is not None:
+            self.message.setText("The engine is being installed: jobs can run once it is ready.")
             return None
         try:
             request = panel.collect(self.output_folder(), self.aoi.aoi(), load_settings())
@@ -202,7 +274,7 @@ class ContrasatDock(QgsDockWidget):
         if task is self.task:
             self.task = None
             self.cancel_button.setEnabled(False)
-            self.run_button.setEnabled(True)
+            self._update_run_enabled()
         outcome = task.outcome
         if outcome.succeeded and trains(task.request.job):
             self.progress.setValue(100)
@@ -228,13 +300,23 @@ class ContrasatDock(QgsDockWidget):
         self.panels["map_floods"].model_picker.set_model_path(path)
 
     def show_result(self, result: JobSummary) -> None:
-        """Fill the area table (every class, zero-area ones too) and say where the CSV is."""
-        rows = area_rows(result)
+        """Fill the area table (classes with an area, no "no data", then a total) and say where the CSV is."""
+        rows = area_rows(result, only_mapped=True)
+        if rows:
+            rows.append(total_row(rows))
         self.summary.setRowCount(len(rows))
+        bold = self.summary.font()
+        bold.setBold(True)
         for i, row in enumerate(rows):
-            self.summary.setItem(i, 0, QTableWidgetItem(row.name))
-            self.summary.setItem(i, 1, QTableWidgetItem(f"{row.area_km2:.3f}"))
-            self.summary.setItem(i, 2, QTableWidgetItem(f"{100 * row.share:.1f} %"))
+            items = [
+                QTableWidgetItem(row.name),
+                QTableWidgetItem(f"{row.area_km2:.3f}"),
+                QTableWidgetItem(f"{100 * row.share:.1f} %"),
+            ]
+            for column, item in enumerate(items):
+                if row.value < 0:  # the total
+                    item.setFont(bold)
+                self.summary.setItem(i, column, item)
         self.summary.resizeRowsToContents()
         height = self.summary.horizontalHeader().height() + 4
         height += sum(self.summary.rowHeight(i) for i in range(len(rows)))
@@ -246,6 +328,10 @@ class ContrasatDock(QgsDockWidget):
 
     def cleanup(self) -> None:
         """Drop canvas items and project connections before the dock is deleted (plugin unload)."""
+        events = install_events()
+        events.started.disconnect(self.install_started)
+        events.progress.disconnect(self._install_progress)
+        events.finished.disconnect(self.install_finished)
         self.aoi.cleanup()
         series = self.panels["classify_series"]
         QgsProject.instance().layersAdded.disconnect(series.refresh_layers)

@@ -1,8 +1,9 @@
-"""The managed engine environment inside QGIS: where it lives, whether it works, and the installer task.
+"""The managed engine environment inside QGIS: where it lives and whether it works.
 
 The environment is a venv in the QGIS profile (`<profile>/contrasat/engine-env`), created from the base
-Python QGIS runs on without system site packages, with the exact pins of requirements/runtime.txt. It is
-checked by running the engine (`python -m contrasat models --json`), never by importing anything here.
+Python QGIS runs on without system site packages, from the hashed lock of requirements/ (engine_install.py).
+It is checked by running a real job on it (`python -m contrasat.models.engine_check`: every pinned package,
+then a small map of the bundled sample), never by importing anything in QGIS's process.
 """
 
 from __future__ import annotations
@@ -15,37 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsSettings, QgsTask
-from qgis.PyQt.QtCore import pyqtSignal
 
-from .engine import (
-    ENV_SUBDIR,
-    REQUIREMENTS,
-    base_python,
-    check_command,
-    engine_environ,
-    engine_home,
-    env_python,
-    package_root,
-    pip_command,
-    run_logged,
-    venv_command,
-)
+from .engine import ENV_SUBDIR, PACKAGE, base_python, engine_environ, engine_home, env_python, package_root
 
 LOG_TAG = "Contrasat"
 ENGINE_PYTHON_KEY = "contrasat/engine_python"  # an existing interpreter with the runtime (overrides the env)
 BASE_PYTHON_KEY = "contrasat/base_python"  # the interpreter the managed env is created from
 WHEELHOUSE_KEY = "contrasat/wheelhouse"
 MODELS_DIR_KEY = "contrasat/models_dir"  # where fine-tuned models go (default: <profile>/contrasat/models)
-CHECK_TIMEOUT_S = 120
-# pip output that means "no index reachable" or "not in the wheel folder"
-OFFLINE_HINTS = (
-    "No matching distribution found",
-    "Could not find a version that satisfies",
-    "NewConnectionError",
-    "Temporary failure in name resolution",
-    "Network is unreachable",
-    "Failed to establish a new connection",
-)
+CHECK_TIMEOUT_S = 300  # a cold start (first import of GDAL, ONNX Runtime) on a slow disk takes a while
+CHECK_MODULE = f"{PACKAGE}.models.engine_check"
 
 
 def log(text: str, level: Qgis.MessageLevel = Qgis.Info) -> None:
@@ -117,7 +97,13 @@ class EngineStatus:
     python: Path
     message: str = ""
     models: list[dict[str, Any]] = field(default_factory=list)
-    providers: list[str] = field(default_factory=list)  # ONNX Runtime providers, when the check lists them
+    providers: list[str] = field(default_factory=list)  # what this onnxruntime build offers
+    cuda: bool = False  # a session really ran on CUDA (a GPU build without a usable GPU says False)
+    pieces: list[dict[str, Any]] = field(default_factory=list)  # name, ok, detail, fix of each checked piece
+
+    def failed(self) -> list[dict[str, Any]]:
+        """The pieces that do not work."""
+        return [p for p in self.pieces if not p.get("ok")]
 
 
 _STATUS: dict[str, EngineStatus] = {}
@@ -128,8 +114,13 @@ def last_status() -> EngineStatus | None:
     return _STATUS.get("last")
 
 
-def check_engine(on_line: Any = None) -> EngineStatus:
-    """Run `python -m contrasat models --json` on the engine; ok when it lists the bundled models."""
+def check_command(python: str | Path) -> list[str]:
+    """The engine's self-check: imports every pin, then maps a small part of the bundled sample."""
+    return [str(python), "-m", CHECK_MODULE]
+
+
+def check_engine(on_line: Any = None, env: dict[str, str] | None = None) -> EngineStatus:
+    """Run the engine check on the engine's Python (blocking: call it off the GUI thread, EngineCheckTask)."""
     python = engine_python()
     if not python.is_file():
         status = EngineStatus(False, python, f"the Contrasat engine is not installed ({python} is missing)")
@@ -137,8 +128,8 @@ def check_engine(on_line: Any = None) -> EngineStatus:
         return status
     try:
         done = subprocess.run(
-            check_command(python), env=engine_env(), capture_output=True, text=True, timeout=CHECK_TIMEOUT_S,
-            stdin=subprocess.DEVNULL, check=False,
+            check_command(python), env=env or engine_env(), capture_output=True, text=True,
+            timeout=CHECK_TIMEOUT_S, stdin=subprocess.DEVNULL, check=False,
         )  # fmt: skip
         code, out, err = done.returncode, done.stdout, done.stderr
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -147,22 +138,55 @@ def check_engine(on_line: Any = None) -> EngineStatus:
     if on_line is not None:
         for line in lines[-20:]:
             on_line(line)
-    models = models_from_json(out)
-    if code == 0 and models:
-        status = EngineStatus(True, python, f"engine ready ({python}): {len(models)} bundled models", models)
-        status.providers = providers_from_json(out)
-    else:
-        tail = "\n".join(lines[-8:])
-        status = EngineStatus(
-            False, python, f"the engine check failed (exit code {code})" + (f":\n{tail}" if tail else "")
-        )
+    status = status_from_report(python, code, out, lines)
+    if on_line is not None:
+        on_line(status.message)
     _STATUS["last"] = status
     log(status.message, Qgis.Info if status.ok else Qgis.Warning)
     return status
 
 
+def status_from_report(python: Path, code: int, out: str, err_lines: list[str]) -> EngineStatus:
+    """The check's JSON report as an EngineStatus whose message names each failing piece and its fix."""
+    report = report_from_json(out)
+    pieces = [p for p in report.get("pieces", []) if isinstance(p, dict)]
+    status = EngineStatus(
+        ok=code == 0 and bool(report.get("ok")), python=python, models=models_from_json(out),
+        providers=providers_from_json(out), cuda=bool(report.get("cuda")), pieces=pieces,
+    )  # fmt: skip
+    if status.ok:
+        where = ", ".join(friendly_providers(status.providers, status.cuda))
+        seconds = report.get("job_seconds")
+        timing = f" in {seconds:.1f} s" if isinstance(seconds, int | float) else ""
+        status.message = (
+            f"engine ready ({python}): a test map ran{timing} on {where}; {len(status.models)} bundled models"
+        )
+    elif status.failed():
+        lines = [f"- {p.get('name')}: {p.get('detail')}. Fix: {p.get('fix')}" for p in status.failed()]
+        status.message = "the engine check failed:\n" + "\n".join(lines)
+    else:  # the check could not even report (no contrasat package, a crash, a time-out)
+        tail = "\n".join(err_lines[-8:])
+        status.message = f"the engine check failed (exit code {code})" + (f":\n{tail}" if tail else "")
+    return status
+
+
+def friendly_providers(providers: list[str], cuda: bool) -> list[str]:
+    """'CPU', 'CUDA (GPU)' for the providers a job can use (CUDA only when it really ran)."""
+    names = ["CUDA (GPU)"] if cuda else []
+    return names + (["CPU"] if "CPUExecutionProvider" in providers or not names else [])
+
+
+def report_from_json(text: str) -> dict[str, Any]:
+    """The check's report (a JSON object), {} when the output is not one."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def models_from_json(text: str) -> list[dict[str, Any]]:
-    """The model list printed by `models --json` (a list, or an object with a 'models' list)."""
+    """The model list of the check's report (an object with 'models'), or of `models --json` (a list)."""
     try:
         data = json.loads(text)
     except ValueError:
@@ -173,86 +197,32 @@ def models_from_json(text: str) -> list[dict[str, Any]]:
 
 
 def providers_from_json(text: str) -> list[str]:
-    """ONNX Runtime providers when `models --json` reports them (top-level or per model)."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return []
-    found = data.get("providers", []) if isinstance(data, dict) else []
+    """ONNX Runtime providers of the check's report; [] for output without them (e.g. a bare model list)."""
+    found = report_from_json(text).get("providers", [])
     return [str(p) for p in found] if isinstance(found, list) else []
 
 
-def offline_failure(lines: list[str]) -> bool:
-    """True when pip's output says it could reach neither an index nor the wheels it needs."""
-    return any(hint in line for line in lines for hint in OFFLINE_HINTS)
+def cuda_available() -> bool:
+    """True when the last check ran a model on CUDA: only then is CUDA offered in Settings."""
+    status = last_status()
+    return bool(status and status.ok and status.cuda)
 
 
-class InstallTask(QgsTask):
-    """Creates the managed environment and installs the pins, streaming every line through `line`."""
+class EngineCheckTask(QgsTask):
+    """The engine check off the GUI thread (it starts a Python, imports GDAL and ONNX Runtime, maps a tile).
 
-    line = pyqtSignal(str)
+    `on_done(status)` is called on the GUI thread when it has finished.
+    """
 
-    def __init__(self, wheelhouse: str | None = None, requirements: Path = REQUIREMENTS) -> None:
-        super().__init__("Contrasat: install the engine", QgsTask.CanCancel)
-        self.wheelhouse = wheelhouse or None
-        self.requirements = requirements
+    def __init__(self, on_done: Any = None) -> None:
+        super().__init__("Contrasat: check the engine", QgsTask.Flags())
+        self.on_done = on_done
         self.status: EngineStatus | None = None
-        self.error = ""
-        self.lines: list[str] = []
-
-    def _emit(self, text: str) -> None:
-        self.lines.append(text)
-        self.line.emit(text)
 
     def run(self) -> bool:
-        """Worker thread: venv (when missing), pip install, then the engine check."""
-        target = env_dir()
-        python = env_python(target)
-        env = engine_env()
-        if not python.is_file():
-            base = creation_python()
-            if base is None:
-                self.error = "no Python interpreter found to create the engine with (set one in Settings)"
-                return False
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._emit(f"$ {' '.join(venv_command(base, target))}")
-            if (
-                run_logged(venv_command(base, target), env, self._emit, self.isCanceled) != 0
-                or not python.is_file()
-            ):
-                self.error = (
-                    f"could not create the environment with {base}; on Debian/Ubuntu install python3-venv"
-                )
-                return False
-        self.setProgress(10)
-        if self.wheelhouse and not Path(self.wheelhouse).is_dir():
-            self.error = f"the wheel folder does not exist: {self.wheelhouse}"
-            return False
-        pip = pip_command(python, self.requirements, self.wheelhouse)
-        self._emit(f"$ {' '.join(pip)}")
-        start = len(self.lines)
-        code = run_logged(pip, env, self._emit, self.isCanceled)
-        if self.isCanceled():
-            self.error = "installation cancelled"
-            return False
-        if code != 0:
-            if offline_failure(self.lines[start:]):
-                where = (
-                    f"the wheel folder {self.wheelhouse}" if self.wheelhouse else "the Python package index"
-                )
-                self.error = (
-                    f"pip could not get the packages from {where}. Connect to the internet, or choose a "
-                    "folder of wheels made on a connected machine with "
-                    "`pip download -r requirements/runtime.txt -d FOLDER` (see docs/qgis.md)."
-                )
-            else:
-                self.error = f"pip failed (exit code {code}); see the log above"
-            return False
-        self.setProgress(90)
-        self._emit("$ " + " ".join(check_command(python)))
-        self.status = check_engine(self._emit)
-        if not self.status.ok:
-            self.error = self.status.message
-            return False
-        self.setProgress(100)
-        return True
+        self.status = check_engine()
+        return self.status.ok
+
+    def finished(self, result: bool) -> None:  # noqa: ARG002 - the status says more than the bool
+        if self.on_done is not None and self.status is not None:
+            self.on_done(self.status)

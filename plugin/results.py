@@ -161,14 +161,31 @@ def summary_from_engine(data: dict[str, Any], request: Any) -> JobSummary:
     )
 
 
-def area_rows(result: JobSummary) -> list[AreaRow]:
-    """Area per output class (every class, zero-area ones too) with its share of the mapped area."""
+# Class names that mean "not mapped": never an area the user is after (the land-cover cards' class 0).
+NO_DATA_NAMES = frozenset({"no data", "nodata", "no_data"})
+TOTAL_NAME = "Total"
+
+
+def area_rows(result: JobSummary, *, only_mapped: bool = False) -> list[AreaRow]:
+    """Area per output class with its share of the mapped area.
+
+    `only_mapped` (the dock's table): only classes with an area above zero, never a "no data" class.
+    Otherwise every class, as the statistics CSV lists them.
+    """
     areas = result.class_area_km2
     total = sum(areas.values()) or 1.0
-    return [
+    rows = [
         AreaRow(c.value, c.name, areas.get(c.name, 0.0), areas.get(c.name, 0.0) / total)
         for c in result.classes
     ]
+    if only_mapped:
+        rows = [r for r in rows if r.area_km2 > 0 and r.name.strip().lower() not in NO_DATA_NAMES]
+    return rows
+
+
+def total_row(rows: list[AreaRow]) -> AreaRow:
+    """The table's last line: the sum of its rows (value -1: not a class)."""
+    return AreaRow(-1, TOTAL_NAME, sum(r.area_km2 for r in rows), sum(r.share for r in rows))
 
 
 def summary_text(result: JobSummary) -> str:
@@ -176,7 +193,7 @@ def summary_text(result: JobSummary) -> str:
     if result.flooded_km2 is not None:
         head = f"Flooded area: {result.flooded_km2:.2f} km²"
     else:
-        rows = sorted(area_rows(result), key=lambda r: r.area_km2, reverse=True)[:3]
+        rows = sorted(area_rows(result, only_mapped=True), key=lambda r: r.area_km2, reverse=True)[:3]
         head = ", ".join(f"{r.name} {r.area_km2:.2f} km²" for r in rows)
     return f"{head} (model {result.model_name}, on {result.provider})"
 

@@ -6,8 +6,8 @@ from qgis.core import QgsSettings
 from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QSpinBox, QWidget
 
-from .engine_env import BASE_PYTHON_KEY, ENGINE_PYTHON_KEY, creation_python, env_dir
-from .settings import RunSettings, cuda_usable, load_settings, save_settings
+from .engine_env import BASE_PYTHON_KEY, ENGINE_PYTHON_KEY, creation_python, cuda_available, env_dir
+from .settings import RunSettings, load_settings, save_settings
 
 
 class SettingsDialog(QDialog):
@@ -22,8 +22,9 @@ class SettingsDialog(QDialog):
         self.provider = QComboBox(self)
         self.provider.addItem("Auto (GPU when usable)", "auto")
         self.provider.addItem("CPU", "cpu")
-        # Offering CUDA where ONNX Runtime cannot use it would only produce a failed job later.
-        if cuda_usable() if cuda is None else cuda:
+        # Offered only when the engine check really ran a model on CUDA (the GPU engine on a usable NVIDIA
+        # GPU): offering it elsewhere would only produce a failed job later.
+        if cuda_available() if cuda is None else cuda:
             self.provider.addItem("CUDA (GPU)", "cuda")
         index = self.provider.findData(current.provider)
         self.provider.setCurrentIndex(max(index, 0))

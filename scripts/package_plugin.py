@@ -5,10 +5,11 @@
 
 The zip holds one folder, `contrasat/`, with what the plugin needs at run time: the package entry point,
 metadata, licence, the runtime (`models/` with its bundled ONNX weights) and the CLI the engine process runs,
-`plugin/`, `resources/` and `requirements/runtime.txt` (the pins of the engine environment), and the Python
+`plugin/`, `resources/`, `requirements/` (the pins of the engine environment and their hashed lock files),
+`docs/qgis.md` (the plugin's Help button opens it), and the Python
 files of `training/`: the engine runs `contrasat finetune` from them for the dock's and Processing's
-Fine-tune (torch is imported only there, in the engine process). Training configs, tests, benchmarks, docs,
-runs and the venv stay out; so do caches.
+Fine-tune (torch is imported only there, in the engine process). Training configs, tests, benchmarks, the
+other docs, runs and the venv stay out; so do caches.
 """
 
 from __future__ import annotations
@@ -26,13 +27,18 @@ ROOT_FILES = (
     "__init__.py", "__main__.py", "cli.py", "progress.py", "finetune_runner.py", "demo.py", "metadata.txt",
     "LICENSE", "README.md",
 )  # fmt: skip
-REQUIRED = ("__init__.py", "__main__.py", "cli.py", "metadata.txt", "LICENSE", "requirements/runtime.txt")
+REQUIRED = (
+    "__init__.py", "__main__.py", "cli.py", "metadata.txt", "LICENSE", "requirements/runtime.txt",
+    "requirements/runtime.lock", "docs/qgis.md",
+)  # fmt: skip
 # folder -> file patterns shipped from it (recursively)
 FOLDERS: dict[str, tuple[str, ...]] = {
     "models": ("*.py", "weights/*.onnx"),
     "plugin": ("*.py",),
     "resources": ("*",),
-    "requirements": ("runtime.txt",),  # the exact pins the plugin installs into its engine environment
+    # the pins and the hashed locks the plugin installs into its engine environment (CPU, GPU, training)
+    "requirements": ("runtime.txt", "gpu.txt", "*.lock"),
+    "docs": ("qgis.md",),  # the plugin's help page (metadata.txt's help URL, the installer's Help button)
     "training": ("*.py",),  # `contrasat finetune` on the engine (the plugin's Fine-tune); no configs or data
 }
 SKIP_PARTS = {"__pycache__", ".pytest_cache"}

@@ -5,7 +5,7 @@
 
 1. builds the zip with scripts/package_plugin.py and unpacks it into a fresh profile (as Plugins › Install
    from ZIP does: `<profile>/python/plugins/contrasat`, enabled in the profile's QGIS3.ini);
-2. prepares a wheel folder with `pip download -r requirements/runtime.txt` (kept in
+2. prepares a wheel folder with `pip download --require-hashes -r requirements/runtime.lock` (kept in
    ~/.cache/contrasat-wheelhouse between runs, so reruns are fast);
 3. starts `qgis` under `xvfb-run` with a clean environment (no PYTHONPATH, no VIRTUAL_ENV: QGIS's own
    /usr/bin/python3 world) and scripts/qgis_e2e_in_qgis.py as its start-up code, which installs the engine
@@ -36,14 +36,16 @@ PROFILE = "e2e"
 
 
 def prepare_wheelhouse(folder: Path = WHEELHOUSE, python: str = sys.executable) -> Path:
-    """`pip download` of the exact runtime pins into `folder` (already present files are not fetched again).
+    """`pip download` of the locked runtime (every package, hash-checked) into `folder` (present files are
+    not fetched again).
 
     The wheels must suit the interpreter QGIS runs on; `python` must be that version (the project venv is
     built on it).
     """
     folder.mkdir(parents=True, exist_ok=True)
     command = [python, "-m", "pip", "download", "-q", "--disable-pip-version-check"]
-    command += ["-r", str(REPO / "requirements" / "runtime.txt"), "-d", str(folder)]
+    command += ["--require-hashes", "--only-binary", ":all:"]
+    command += ["-r", str(REPO / "requirements" / "runtime.lock"), "-d", str(folder)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         raise RuntimeError(f"pip download failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")

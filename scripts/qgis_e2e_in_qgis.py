@@ -25,7 +25,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QPoint, Qt, QTimer
 from qgis.PyQt.QtTest import QTest
-from qgis.PyQt.QtWidgets import QApplication, QDialog
+from qgis.PyQt.QtWidgets import QApplication, QDialog, QLabel
 from qgis.utils import iface, plugins
 
 CONFIG = json.loads(Path(os.environ["CONTRASAT_E2E_CONFIG"]).read_text(encoding="utf-8"))
@@ -115,6 +115,33 @@ def drive_modal(action, driver) -> None:
     action.trigger()
 
 
+def drive_dialog(action, driver, report_key: str, timeout: float) -> None:
+    """Trigger `action`, which opens the engine dialog (modal or not), and run `driver(dialog)` in it."""
+
+    def find():
+        modal = QApplication.activeModalWidget()
+        if modal is not None:
+            return modal
+        shown = [w for w in QApplication.topLevelWidgets() if w.objectName() == "ContrasatDependencyDialog"]
+        return next((w for w in shown if w.isVisible()), None)
+
+    def run_driver():
+        dialog = find()
+        if dialog is None:
+            QTimer.singleShot(100, run_driver)
+            return
+        try:
+            driver(dialog)
+        except Exception:  # noqa: BLE001 - recorded, the dialog is closed so the script can go on
+            REPORT.setdefault("driver_errors", []).append(traceback.format_exc())
+            dialog.reject()
+            REPORT.setdefault(report_key, {})
+
+    QTimer.singleShot(200, run_driver)
+    action.trigger()  # returns at once when the dialog is not modal
+    wait(lambda: report_key in REPORT, timeout, f"the {report_key} dialog")
+
+
 def wait_job(plugin, what: str, timeout: float = 240):
     wait(lambda: not [t for t in plugin._tasks if type(t).__name__ == "JobTask"], timeout, what)
     settle(0.5)
@@ -160,6 +187,19 @@ def main() -> None:
     def install(dialog):
         dialog.wheelhouse.setFilePath(CONFIG["wheelhouse"])
         dialog.install_button.click()
+        # while pip runs in the background: the dock says so, Run and Install wait, QGIS stays responsive
+        wait(
+            lambda: dialog.task is not None and "Installing" in dock.engine_label.text(),
+            30,
+            "the install to start",
+        )
+        REPORT["during_install"] = {
+            "label": dock.engine_label.text(),
+            "run_enabled": dock.run_button.isEnabled(),
+            "install_enabled": dock.install_button.isEnabled(),
+            "progress_shown": dock.install_progress.isVisible(),
+            "modal": dialog.isModal(),
+        }
         wait(lambda: dialog.task is None and dialog.status.text() and "Installing" not in dialog.status.text(),
              CONFIG["install_timeout"], "the engine installation")  # fmt: skip
         REPORT["install"] = {
@@ -169,9 +209,35 @@ def main() -> None:
         }
         dialog.accept()
 
-    drive_modal(plugin.named_actions["Dependencies"], install)
+    drive_dialog(plugin.named_actions["Dependencies"], install, "install", CONFIG["install_timeout"] + 60)
     settle(0.5)
     REPORT["banner_after_install"] = [not dock.engine_banner.isHidden(), dock.engine_label.text()]
+    REPORT["install_log_kept"] = (
+        Path(QgsApplication.qgisSettingsDirPath()) / "contrasat" / "install.log"
+    ).is_file()
+
+    step("broken engine")
+    # onnxruntime taken out of the installed engine: the check must say so by name, not "engine ready"
+    engine = Path(QgsApplication.qgisSettingsDirPath()) / "contrasat" / "engine-env"
+    (ort,) = engine.glob("lib/python3*/site-packages/onnxruntime")
+    hidden = ort.with_name("onnxruntime-hidden-by-e2e")
+    ort.rename(hidden)
+    try:
+
+        def broken(dialog):
+            REPORT["broken_engine"] = {
+                "dialog_text": " ".join(w.text() for w in dialog.findChildren(QLabel)),
+                "banner": dock.engine_label.text(),
+                "run_enabled": dock.run_button.isEnabled(),
+            }
+            dialog.reject()
+
+        drive_dialog(plugin.named_actions["Dependencies"], broken, "broken_engine", 120)
+    finally:
+        hidden.rename(ort)
+    plugin.named_actions["Dependencies"].trigger()  # repaired: checked again, the dock is usable
+    wait(lambda: dock.engine_banner.isHidden(), 120, "the repaired engine's check")
+    REPORT["repaired"] = [dock.engine_banner.isHidden(), dock.run_button.isEnabled()]
     step("installed")
 
     s2 = show_s2(CONFIG["s2"])

@@ -22,11 +22,29 @@ if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv (system site packages visible for qgis)"
     /usr/bin/python3 -m venv --system-site-packages .venv
 fi
+# The runtime exactly as the QGIS plugin installs it: every package of the hashed lock (regenerate it with
+# scripts/lock_requirements.sh), so CI tests the engine users get, byte for byte.
+echo "==> installing the runtime from requirements/runtime.lock (hash-checked)"
+.venv/bin/python -m pip install -q --require-hashes --only-binary :all: -r requirements/runtime.lock
 echo "==> installing Python dependencies (torch CPU wheel pinned)"
 .venv/bin/python -m pip install -q -e ".[train,dev,batch]"
 # configilm ships real BigEarthNet v2 S1+S2 patches for pre-training; its own dependencies would replace the
 # CPU torch with a CUDA build, so it is installed alone (the kit reads its data with lmdb + safetensors).
 .venv/bin/python -m pip install -q --no-deps "configilm==0.7.1"
+# The extras must not have moved a locked package: the runtime CI tests is the lock's.
+.venv/bin/python - <<'PY'
+import importlib.metadata as md, re, sys
+locked = dict(re.findall(r"^([A-Za-z0-9][\w.-]*)==(\S+)", open("requirements/runtime.lock").read(), re.M))
+def installed(name):
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return "missing"
+moved = [f"{n} {installed(n)} (locked {v})" for n, v in locked.items() if installed(n) != v]
+if moved:
+    sys.exit("setup: installed packages differ from requirements/runtime.lock: " + ", ".join(moved))
+print(f"==> runtime matches requirements/runtime.lock ({len(locked)} packages)")
+PY
 .venv/bin/python - <<'PY'
 import onnxruntime, rasterio, torch
 from qgis.core import Qgis

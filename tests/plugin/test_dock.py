@@ -139,7 +139,11 @@ def test_land_cover_with_drawn_rectangle(dock, plugin, qgis_iface, add_raster, s
     assert new.name() == "Land cover (S2 sample)"
     labels = {c.value: c.label for c in new.renderer().classes()}
     assert labels == {0: "land", 1: "water"}
-    assert [dock.summary.item(i, 0).text() for i in range(dock.summary.rowCount())] == ["land", "water"]
+    assert [dock.summary.item(i, 0).text() for i in range(dock.summary.rowCount())] == [
+        "land",
+        "water",
+        "Total",
+    ]
     statistics = result["outputs"]["statistics"]
     with open(statistics, encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -253,9 +257,10 @@ def test_flood_with_pre_event_probabilities_and_polygons(dock, qgis_iface, add_r
     assert "area_km2" in polygons.fields().names()
     # same image on both dates: all water is permanent, none is new
     assert outcome.result["flooded_km2"] == 0 and outcome.result["class_area_km2"]["permanent water"] > 0
-    # every class is listed, the empty one too; 'dry' (transparent background) has no polygon legend entry
+    # the table lists the classes with an area (not the empty 'flood water') and a total;
+    # 'dry' (transparent background) has no polygon legend entry
     names = [dock.summary.item(i, 0).text() for i in range(dock.summary.rowCount())]
-    assert names == ["dry", "flood water", "permanent water"] and dock.summary.item(1, 1).text() == "0.000"
+    assert names == ["dry", "permanent water", "Total"] and dock.summary.item(2, 2).text() == "100.0 %"
     assert "dry" not in {c.label() for c in polygons.renderer().categories()}
     probability = next(lyr for lyr in added if "probability" in lyr.name())
     assert (

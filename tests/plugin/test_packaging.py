@@ -38,7 +38,9 @@ def test_zip_contents(plugin_zip):
         module = job.function.partition(":")[0]
         assert f"contrasat/{module.replace('.', '/')}.py" in names, job.name
     top = {n.split("/")[1] for n in names}
-    assert not top & {"tests", "bench", ".venv", "runs", "docs", "scripts", "dist", "ext-libs"}
+    assert not top & {"tests", "bench", ".venv", "runs", "scripts", "dist", "ext-libs"}
+    # of the docs only the QGIS guide ships (the installer's Help button opens it)
+    assert [n for n in names if n.startswith("contrasat/docs/")] == ["contrasat/docs/qgis.md"]
     # the engine runs `contrasat finetune` from the zip: the training code ships, its configs and data do not
     training = [n for n in names if n.startswith("contrasat/training/")]
     assert (

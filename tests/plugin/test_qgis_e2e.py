@@ -81,9 +81,23 @@ def test_engine_installed_through_the_plugin_from_the_wheel_folder(e2e):
     assert install["succeeded"], install["status"] + "\n".join(install["log_lines"][-20:])
     log = "\n".join(install["log_lines"])
     assert "-m venv" in log and "--no-index --find-links" in log and "Successfully installed" in log
-    assert "rasterio-1.4.4" in log and "-m contrasat models --json" in log
+    assert "rasterio-1.4.4" in log and "-m contrasat.models.engine_check" in log
+    assert "--require-hashes" in log and "runtime.lock" in log  # every package pinned and hash-checked
+    assert "a test map ran in" in log  # the check ran a real job on the new engine
     assert (Path(e2e["profile"]) / "contrasat" / "engine-env" / "bin" / "python").is_file()
     assert e2e["banner_after_install"] == [False, ""]  # usable at once, no restart
+    assert e2e["install_log_kept"]
+    during = e2e["during_install"]  # in the background, the dock following it
+    assert during["label"].startswith("Installing the engine") and during["progress_shown"]
+    assert not during["run_enabled"] and not during["install_enabled"]
+
+
+def test_broken_engine_is_detected_by_name(e2e):
+    broken = e2e["broken_engine"]
+    assert "onnxruntime" in broken["dialog_text"] and "install the engine again" in broken["dialog_text"]
+    assert "engine ready" not in broken["dialog_text"]
+    assert "onnxruntime" in broken["banner"] and not broken["run_enabled"]
+    assert e2e["repaired"] == [True, True]
 
 
 def test_map_floods_action_matches_the_cli(e2e, tmp_path):
@@ -98,7 +112,7 @@ def test_map_floods_action_matches_the_cli(e2e, tmp_path):
         flood["source"], cli(e2e, tmp_path, "map-floods", "--s1", str(SAMPLE / "Spain_7370579_S1Hand.tif"))
     )
     assert 0 < (data == 1).mean() < 1
-    assert [row[0] for row in e2e["flood"]["areas"]] == ["dry", "water"]
+    assert [row[0] for row in e2e["flood"]["areas"]] == ["dry", "water", "Total"]
 
 
 def test_land_cover_in_the_drawn_rectangle_matches_the_cli(e2e, tmp_path):
@@ -120,8 +134,8 @@ def test_land_cover_in_the_drawn_rectangle_matches_the_cli(e2e, tmp_path):
         )  # on the S2 grid
     assert (data != 255).mean() > 0.9
     names = [row[0] for row in e2e["land_cover"]["areas"]]
-    assert len(names) == len(lc["legend"]) == 10  # zero-area classes listed too
-    assert "0.000" in [row[1] for row in e2e["land_cover"]["areas"]]
+    assert len(lc["legend"]) == 10 and names[-1] == "Total" and 1 < len(names) < 10  # mapped classes only
+    assert "no data" not in names and "0.000" not in [row[1] for row in e2e["land_cover"]["areas"]]
     assert e2e["land_cover"]["message"].startswith("Done:")
 
 
@@ -129,7 +143,10 @@ def test_series_and_processing_match_the_cli(e2e, tmp_path):
     (series,) = e2e["series"]["layers"]
     series_cli = cli(e2e, tmp_path, "classify-series", "--stack", str(SERIES))
     same_raster(series["source"], series_cli)
-    assert [row[0] for row in e2e["series"]["areas"]] == [entry[1] for entry in series["legend"]]
+    names = [
+        row[0] for row in e2e["series"]["areas"]
+    ]  # classes with an area, in legend order, then the total
+    assert names[-1] == "Total" and names[:-1] == [e[1] for e in series["legend"] if e[1] in names]
     proc = e2e["processing"]
     flood_dock = layer(e2e["final_layers"], "Flood map (S1 sample)")["source"]
     same_raster(proc["map_floods"]["OUTPUT"], flood_dock)

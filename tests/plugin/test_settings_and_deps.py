@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from contrasat.models.execution import Execution
 from contrasat.models.registry import DEFAULTS
-from contrasat.plugin import engine_env
+from contrasat.plugin import engine_env, engine_install
 from contrasat.plugin.deps_dialog import DependencyDialog, pins
 from contrasat.plugin.engine import REQUIREMENTS
-from contrasat.plugin.engine_env import ENGINE_PYTHON_KEY, InstallTask, check_engine
+from contrasat.plugin.engine_env import ENGINE_PYTHON_KEY, check_engine
+from contrasat.plugin.engine_install import InstallPlan, InstallTask
 from contrasat.plugin.settings import RunSettings, load_settings, save_settings
 from contrasat.plugin.settings_dialog import SettingsDialog
 from qgis.core import Qgis, QgsApplication, QgsSettings
@@ -90,6 +91,15 @@ def test_engine_check_runs_the_engine():
     assert status.ok, status.message
     names = {m["name"] for m in status.models}
     assert {"flood_s1_unet", "landcover_s2", "pixel_ts_landcover"} <= names
+    # a real job ran: every piece of the job path is reported working, with the providers it really has
+    assert {p["name"] for p in status.pieces} >= {
+        "onnxruntime",
+        "rasterio",
+        "shapely",
+        "write a map (the whole job)",
+    }
+    assert all(p["ok"] for p in status.pieces) and "CPUExecutionProvider" in status.providers
+    assert "a test map ran" in status.message and not status.cuda
 
 
 def test_engine_check_reports_a_missing_or_broken_engine(tmp_path):
@@ -102,6 +112,17 @@ def test_engine_check_reports_a_missing_or_broken_engine(tmp_path):
     QgsSettings().setValue(ENGINE_PYTHON_KEY, str(bare / "bin" / "python"))
     status = check_engine()
     assert not status.ok and "check failed" in status.message and "ModuleNotFoundError" in status.message
+    assert "- numpy: cannot import numpy" in status.message  # each missing piece by name, with the fix
+    assert "install the engine again" in status.message and "engine ready" not in status.message
+
+
+@pytest.fixture
+def profile(tmp_path, monkeypatch):
+    """The engine's home (install log, env) in a temporary folder instead of the QGIS profile."""
+    monkeypatch.setattr(engine_env, "env_dir", lambda: tmp_path / "engine-env")
+    monkeypatch.setattr(engine_install, "env_dir", lambda: tmp_path / "engine-env")
+    monkeypatch.setattr(engine_install, "home", lambda: tmp_path)
+    return tmp_path
 
 
 def _run_task(task: InstallTask, timeout: float = 240) -> None:
@@ -113,13 +134,13 @@ def _run_task(task: InstallTask, timeout: float = 240) -> None:
     QgsApplication.processEvents()
 
 
-def test_installer_offline_without_wheels_says_what_to_do(tmp_path, monkeypatch):
-    monkeypatch.setattr(engine_env, "env_dir", lambda: tmp_path / "engine-env")
+def test_installer_offline_without_wheels_says_what_to_do(profile):
+    tmp_path = profile
     requirements = tmp_path / "runtime.txt"
     requirements.write_text("contrasat-no-such-package==1.0\n", encoding="utf-8")
     wheels = tmp_path / "wheels"
     wheels.mkdir()
-    task = InstallTask(str(wheels), requirements)
+    task = InstallTask(str(wheels), [InstallPlan(requirements, hashed=False)])
     lines = []
     task.line.connect(lines.append)
     _run_task(task)
@@ -129,15 +150,18 @@ def test_installer_offline_without_wheels_says_what_to_do(tmp_path, monkeypatch)
         "No matching distribution" in line for line in lines
     )
     assert task.status is None
+    kept = (tmp_path / "install.log").read_text(
+        encoding="utf-8"
+    )  # the log of the last install, in the profile
+    assert "No matching distribution" in kept and "failed: pip could not get the packages" in kept
 
 
-def test_installer_does_not_trust_pip_but_runs_the_engine(tmp_path, monkeypatch):
+def test_installer_does_not_trust_pip_but_runs_the_engine(profile):
     """pip succeeds (nothing to install) but the engine cannot run: not reported as installed."""
-    monkeypatch.setattr(engine_env, "env_dir", lambda: tmp_path / "engine-env")
     QgsSettings().setValue(ENGINE_PYTHON_KEY, "")  # the managed environment, not this test's Python
-    requirements = tmp_path / "runtime.txt"
+    requirements = profile / "runtime.txt"
     requirements.write_text("# nothing\n", encoding="utf-8")
-    task = InstallTask(None, requirements)
+    task = InstallTask(None, [InstallPlan(requirements, hashed=False)])
     _run_task(task)
     assert task.status is not None and not task.status.ok
     assert "check failed" in task.error and "ModuleNotFoundError" in task.error
@@ -150,6 +174,7 @@ def test_dialog_installs_nothing_without_consent(tmp_path, monkeypatch):
     dialog = DependencyDialog()
     text = " ".join(label.text() for label in dialog.findChildren(type(dialog.status)))
     assert "numpy==" in text and "rasterio==" in text and "Nothing is downloaded" in text
+    assert "background" in text and "QGIS stays usable" in text and not dialog.isModal()
     assert pins() and all("==" in pin for pin in pins()) and REQUIREMENTS.is_file()
     dialog.reject()
     assert started == [] and not (tmp_path / "engine-env").exists()
