@@ -29,7 +29,6 @@ CRASHED = "crashed"  # an engine process that ended without a final event
 # Not resolved: a symlinked checkout must keep its `contrasat` folder name (it is the package name).
 PLUGIN_DIR = Path(__file__).absolute().parent.parent
 PACKAGE = "contrasat"
-REQUIREMENTS = PLUGIN_DIR / "requirements" / "runtime.txt"
 ENV_SUBDIR = "engine-env"
 # Variables QGIS (or the shell it was started from) may set that would make the engine's Python or its
 # own GDAL/PROJ pick up someone else's files.
@@ -115,22 +114,6 @@ def engine_environ(pythonpath: Path | None, base: dict[str, str] | None = None) 
 def venv_command(base: str, env_dir: Path) -> list[str]:
     """Create the managed environment, isolated from system site packages (Debian's attrs, GDAL, ...)."""
     return [base, "-m", "venv", "--clear", str(env_dir)]
-
-
-def pip_command(
-    python: str | Path, requirements: Path = REQUIREMENTS, wheelhouse: str | None = None
-) -> list[str]:
-    """Install the exact runtime pins; from a local wheel folder only (no network) when one is given."""
-    command = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
-    command += ["--progress-bar", "off", "-r", str(requirements)]
-    if wheelhouse:
-        command += ["--no-index", "--find-links", str(wheelhouse)]
-    return command
-
-
-def check_command(python: str | Path) -> list[str]:
-    """The engine's self-check: lists the bundled models as JSON (imports the whole runtime)."""
-    return [str(python), "-m", PACKAGE, "models", "--json"]
 
 
 def table_job(name: str) -> jobs.Job:
@@ -303,29 +286,3 @@ def _outcome(
     last = "\n".join(tail[-8:])
     text = f"the engine stopped unexpectedly ({how})" + (f":\n{last}" if last else "")
     return EngineOutcome(CRASHED, code, message=text, messages=messages, tail=tail)
-
-
-def run_logged(
-    command: list[str],
-    env: dict[str, str] | None = None,
-    on_line: Callable[[str], None] | None = None,
-    is_cancelled: Callable[[], bool] | None = None,
-) -> int:
-    """Run a setup command (venv, pip, check), streaming each output line; its exit code (-1: not started)."""
-    try:
-        proc = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            env=env, text=True, encoding="utf-8", errors="replace", bufsize=1,
-        )  # fmt: skip
-    except OSError as exc:
-        if on_line is not None:
-            on_line(f"cannot run {command[0]}: {exc}")
-        return -1
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if on_line is not None:
-            on_line(line.rstrip("\n"))
-        if is_cancelled is not None and is_cancelled():
-            proc.terminate()
-            break
-    return proc.wait()

@@ -25,7 +25,8 @@ from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction, QDialog, QProgressBar, QPushButton, QToolBar
 
 from ..models import jobs
-from .engine_env import LOG_TAG, EngineStatus, check_engine, last_status
+from .deps_dialog import open_help
+from .engine_env import LOG_TAG, EngineCheckTask, EngineStatus, last_status
 from .finetune_job import FINETUNE_JOB, FINETUNE_TITLE, map_requests
 from .launcher import JobRequest, trains
 from .map_floods_dialog import MapFloodsDialog
@@ -43,23 +44,6 @@ ICONS = PLUGIN_DIR / "resources" / "icons"
 MESSAGE_SECONDS = 10  # success/info messages fade; critical ones stay until dismissed (0)
 JOB_NAMES = {job.algorithm: job.display_name for job in jobs.JOBS} | {FINETUNE_JOB: FINETUNE_TITLE}
 OUTPUT_PROPERTY = "contrasat/output"  # set on every layer the plugin adds: never offered as an input
-
-
-class EngineCheckTask(QgsTask):
-    """Runs the engine's self-check off the GUI thread (it imports the whole runtime: a second or two)."""
-
-    def __init__(self, on_done: Any) -> None:
-        super().__init__("Contrasat: check the engine", QgsTask.Flags())
-        self.on_done = on_done
-        self.status: EngineStatus | None = None
-
-    def run(self) -> bool:
-        self.status = check_engine()
-        return self.status.ok
-
-    def finished(self, result: bool) -> None:  # noqa: ARG002
-        if self.on_done is not None and self.status is not None:
-            self.on_done(self.status)
 
 
 class ContrasatPlugin:
@@ -129,6 +113,9 @@ class ContrasatPlugin:
             "Check (by running it) the Python environment Contrasat's jobs run in, and install it",
             lambda: self.check_dependencies(quiet=False),
         )  # fmt: skip
+        self._add_action(
+            "Help", QIcon(), "Help…", "The Contrasat guide for QGIS (shipped with the plugin)", open_help
+        )
         self.check_dependencies(quiet=True)
 
     def _add_action(
@@ -233,27 +220,19 @@ class ContrasatPlugin:
         finally:
             dialog.deleteLater()
 
-    def check_dependencies(self, *, quiet: bool) -> EngineCheckTask | None:
-        """Check the engine by running it. `quiet` (on load): in the background, a message bar hint only.
+    def check_dependencies(self, *, quiet: bool) -> EngineCheckTask:
+        """Check the engine by running a real job in it, in the background (QGIS stays usable). `quiet` (on
+        load): a message bar hint only; otherwise the installer opens when the check fails."""
 
-        Otherwise the check runs with a busy cursor and the installer dialog opens when it fails.
-        """
-        if quiet:
-            task = EngineCheckTask(self._engine_checked)
-            self._tasks.add(task)
-            QgsApplication.taskManager().addTask(task)
-            return task
-        from qgis.PyQt.QtWidgets import QApplication
+        def done(status: EngineStatus) -> None:
+            self._engine_checked(status, quiet=quiet)
+            if not quiet and not status.ok:
+                self.show_dependency_dialog(status)
 
-        QApplication.setOverrideCursor(Qt.WaitCursor)
-        try:
-            status = check_engine()
-        finally:
-            QApplication.restoreOverrideCursor()
-        self._engine_checked(status, quiet=False)
-        if not status.ok:
-            self.show_dependency_dialog(status)
-        return None
+        task = EngineCheckTask(done)
+        self._tasks.add(task)
+        QgsApplication.taskManager().addTask(task)
+        return task
 
     def _engine_checked(self, status: EngineStatus, quiet: bool = True) -> None:
         self._tasks = {t for t in self._tasks if not isinstance(t, EngineCheckTask)}
@@ -268,14 +247,11 @@ class ContrasatPlugin:
             self.iface.messageBar().pushMessage("Contrasat", hint, Qgis.Info, MESSAGE_SECONDS)
 
     def show_dependency_dialog(self, status: EngineStatus | None = None) -> Any:
-        from .deps_dialog import DependencyDialog
+        """The installer, without blocking QGIS (the one already open is raised instead of a second)."""
+        from .deps_dialog import open_installer
 
-        dialog = DependencyDialog(status, self.iface.mainWindow())
+        dialog = open_installer(status, self.iface.mainWindow())
         dialog.started.connect(self._follow_install)
-        try:
-            dialog.exec_()
-        finally:
-            dialog.deleteLater()
         return dialog
 
     def _follow_install(self, task: QgsTask) -> None:

@@ -113,8 +113,7 @@ def save_settings(values: RunSettings) -> None:
 
 
 def cuda_usable() -> bool:
-    """True when the last engine check reported a usable CUDA provider."""
-    from .engine_env import last_status
+    """True when the last engine check ran a model on CUDA: only then is CUDA offered in Settings."""
+    from .engine_env import cuda_available
 
-    status = last_status()
-    return bool(status and status.ok and "CUDAExecutionProvider" in status.providers)
+    return cuda_available()
