@@ -116,7 +116,8 @@ def check_job(folder: Path, provider: str = "auto") -> tuple[list[Piece], dict[s
     import rasterio
 
     from .aoi import load_aoi
-    from .pipeline import RunConfig, map_floods
+    from .execution import Execution
+    from .pipeline import map_floods
     from .registry import default_model_path
     from .session import load_model
 
@@ -164,7 +165,7 @@ def check_job(folder: Path, provider: str = "auto") -> tuple[list[Piece], dict[s
             out,
             aoi=aoi,
             statistics=folder / "check_areas.csv",
-            config=RunConfig(provider=provider),
+            config=Execution(provider=provider),
         )
         facts["job_seconds"] = round(time.perf_counter() - started, 3)
         with rasterio.open(out) as written:
