@@ -31,7 +31,7 @@ def test_init_gui_adds_action_to_toolbar_and_raster_menu(plugin, qgis_iface):
     assert menu == plugin.actions
     assert [a.objectName() for a in plugin.actions] == [
         "ContrasatMapFloods", "ContrasatPanel", "ContrasatLandCover", "ContrasatClassifySeries",
-        "ContrasatSettings", "ContrasatDependencies",
+        "ContrasatSettings", "ContrasatDependencies", "ContrasatHelp",
     ]  # fmt: skip
     assert all(a.text() and a.toolTip() for a in plugin.actions)
     toolbars, actions = _contrasat_widgets(qgis_iface)
