@@ -28,6 +28,7 @@ from ..common.loro.plan import read_plan
 from ..common.loro.scoring import chip_shift, score_region
 from ..common.loro.training import predict, train_region_balanced
 from ..common.metrics import counts_iou
+from ..common.networks.anchored import AnchoredContext
 from ..common.networks.unet import UNet
 from .safeguard import ThresholdResidual
 
@@ -37,7 +38,7 @@ class Recipe:
     """One training recipe; every field is fixed before its LORO run."""
 
     name: str
-    net: str = "resid"  # "resid" (safeguard.ThresholdResidual) or "unet"
+    net: str = "resid"  # "resid" (safeguard.ThresholdResidual), "unet", "anchored" or "ensemble"
     width: int = 16
     layers: int = 3
     steps: int = 600
@@ -55,6 +56,7 @@ class Recipe:
     seeds: list[int] = field(default_factory=lambda: [0])
     level: dict[str, Any] | None = None  # models/levels.py rule: each chip (scene) aligned before use
     members: list[str] | None = None  # net "ensemble": recipes of the same plan whose p(water) is averaged
+    context: list[int] | None = None  # net "anchored": channels of the 1/2, 1/4, 1/8 context levels
 
 
 def load_plan(path: Path) -> tuple[list[Recipe], list[list[str]], dict[str, int]]:
@@ -98,6 +100,8 @@ def build_net(recipe: Recipe, spec: InputSpec) -> torch.nn.Module:
                                  dilations=recipe.dilations)  # fmt: skip
     if recipe.net == "unet":
         return UNet(width=recipe.width, depth=recipe.layers)
+    if recipe.net == "anchored":
+        return AnchoredContext(spec.mean, spec.std, width=recipe.width, context=recipe.context)
     raise ValueError(f"unknown net '{recipe.net}'")
 
 
