@@ -57,6 +57,8 @@ class Recipe:
     level: dict[str, Any] | None = None  # models/levels.py rule: each chip (scene) aligned before use
     members: list[str] | None = None  # net "ensemble": recipes of the same plan whose p(water) is averaged
     context: list[int] | None = None  # net "anchored": channels of the 1/2, 1/4, 1/8 context levels
+    pair: bool = False  # net "anchored": two members (anchored, context) in one graph, p(water) averaged
+    fuse: bool = True  # net "anchored": context mixed with the local features (False: added as one logit)
 
 
 def load_plan(path: Path) -> tuple[list[Recipe], list[list[str]], dict[str, int]]:
@@ -101,7 +103,8 @@ def build_net(recipe: Recipe, spec: InputSpec) -> torch.nn.Module:
     if recipe.net == "unet":
         return UNet(width=recipe.width, depth=recipe.layers)
     if recipe.net == "anchored":
-        return AnchoredContext(spec.mean, spec.std, width=recipe.width, context=recipe.context)
+        return AnchoredContext(spec.mean, spec.std, width=recipe.width, context=recipe.context,
+                               pair=recipe.pair, fuse=recipe.fuse)  # fmt: skip
     raise ValueError(f"unknown net '{recipe.net}'")
 
 

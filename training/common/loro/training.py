@@ -86,7 +86,11 @@ def train_region_balanced(
             xs.append(prepare(img, spec))
             ys.append(lab)
         net.train()
-        loss = flood_loss(net(torch.from_numpy(np.stack(xs))), torch.from_numpy(np.stack(ys)), w_water, dice)
+        x, y = torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+        # a network with members inside one graph (networks/anchored.py, pair) trains each member on the
+        # labels on its own, as an ensemble's members are trained
+        outs = net.member_logits(x) if hasattr(net, "member_logits") else [net(x)]
+        loss = sum(flood_loss(o, y, w_water, dice) for o in outs)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -10,6 +10,11 @@ resolution as a few channels through one bilinear upsampling. The anchor keeps t
 the residual has nothing to say (at initialisation the head is zero and the network IS VH < -20 dB), and
 VH_dB is recovered inside the graph from the card's mean/std, so the exported ONNX takes the runtime's input.
 
+`pair=True` keeps the ensemble's structure inside the one graph: two heads on the shared features, an
+anchored head on the full-resolution branch alone (the VH-anchored member, small receptive field) and a
+context head without the anchor (the U-Net member), each trained on the labels as its own member
+(`member_logits`), and the output is the mean of their p(water), as the ensemble's.
+
 No BatchNorm: the ONNX file then holds the torch parameters under their own names, so a fine-tune can load
 them back exactly (training/finetune/base_weights.py rebuilds the network from the card's `network` entry).
 """
@@ -40,33 +45,47 @@ class AnchoredContext(nn.Module):
 
     def __init__(
         self, mean: list[float], std: list[float], width: int = 8, context: list[int] | None = None,
-        up_channels: int = 4,
+        up_channels: int = 4, local_layers: int = 1, pair: bool = False, fuse: bool = True,
     ) -> None:  # fmt: skip
         super().__init__()
         context = list(context or [16, 24, 32])
-        self.config = {"width": width, "context": context, "up_channels": up_channels}
+        self.config = {"width": width, "context": context, "up_channels": up_channels,
+                       "local_layers": local_layers, "pair": pair, "fuse": fuse}  # fmt: skip
         self.register_buffer("vh_mean", torch.tensor(float(mean[VH])))
         self.register_buffer("vh_std", torch.tensor(float(std[VH])))
         self.threshold = nn.Parameter(torch.tensor(-20.0))
         self.slope = nn.Parameter(torch.tensor(0.5))  # logit per dB
-        self.local = nn.Sequential(nn.Conv2d(2, width, 3, padding=1), nn.ReLU(inplace=True))
+        local: list[nn.Module] = []
+        for i in range(local_layers):
+            local += [nn.Conv2d(2 if i == 0 else width, width, 3, padding=1), nn.ReLU(inplace=True)]
+        self.local = nn.Sequential(*local)
         chans = [2, *context]
         self.down = nn.ModuleList(_down(chans[i], chans[i + 1]) for i in range(len(context)))
         # coarse -> fine merge: the finer level's features ++ the upsampled coarser ones, a 1x1 mix
         self.merge = nn.ModuleList(
             nn.Conv2d(context[i] + context[i + 1], context[i], 1) for i in reversed(range(len(context) - 1))
         )
-        self.to_full = nn.Conv2d(context[0], up_channels, 1)  # few channels cross to full resolution
-        self.fuse = nn.Conv2d(width + up_channels, width, 1)
+        if fuse:  # few channels cross to full resolution and mix with the local features there
+            self.to_full = nn.Conv2d(context[0], up_channels, 1)
+            self.fuse = nn.Conv2d(width + up_channels, width, 1)
+        else:  # the context adds one logit, upsampled (cheapest at full resolution)
+            self.to_full = nn.Conv2d(context[0], 1, 1)
+            nn.init.zeros_(self.to_full.weight)
+            nn.init.zeros_(self.to_full.bias)
         self.head = nn.Conv2d(width, 1, 1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        if pair:  # the anchored member's head reads the full-resolution branch only
+            self.anchor_head = nn.Conv2d(width, 1, 1)
+            nn.init.zeros_(self.anchor_head.weight)
+            nn.init.zeros_(self.anchor_head.bias)
 
     def encoder_parameters(self) -> list[nn.Parameter]:
         """The feature layers (frozen in a fine-tune's first phase); the rest is the decoder."""
         return [*self.local.parameters(), *self.down.parameters()]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _logits(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Water-minus-dry logit(s) z: one, or [anchored member, context member] when `pair`."""
         feats = []
         h = x
         for block in self.down:
@@ -78,10 +97,30 @@ class AnchoredContext(nn.Module):
             up = F.interpolate(h, size=fine.shape[-2:], mode="bilinear", align_corners=False)
             h = F.relu(merge(torch.cat([fine, up], dim=1)))
         ctx = F.interpolate(self.to_full(h), size=x.shape[-2:], mode="bilinear", align_corners=False)
-        r = self.head(F.relu(self.fuse(torch.cat([self.local(x), ctx], dim=1))))
-        vh_db = x[:, VH : VH + 1] * self.vh_std + self.vh_mean
-        z = self.slope * (self.threshold - vh_db) + r
-        return torch.cat([-0.5 * z, 0.5 * z], dim=1)  # softmax of these = sigmoid(z) for water
+        local = self.local(x)
+        if self.config["fuse"]:
+            r = self.head(F.relu(self.fuse(torch.cat([local, ctx], dim=1))))
+        else:
+            r = self.head(local) + ctx
+        # slope * (threshold - VH dB) with VH dB = x_VH * std + mean, as one multiply-add at full resolution
+        anchor = x[:, VH : VH + 1] * (-self.slope * self.vh_std) + self.slope * (
+            self.threshold - self.vh_mean
+        )
+        if not self.config["pair"]:
+            return [anchor + r]
+        return [anchor + self.anchor_head(local), r]
+
+    def member_logits(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Each member's [dry, water] logits (training: each member learns the labels on its own)."""
+        return [torch.cat([-0.5 * z, 0.5 * z], dim=1) for z in self._logits(x)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        zs = self._logits(x)
+        if len(zs) == 1:
+            return torch.cat([-0.5 * zs[0], 0.5 * zs[0]], dim=1)  # softmax of these = sigmoid(z) for water
+        p = torch.stack([torch.sigmoid(z) for z in zs]).mean(0).clamp(1e-6, 1 - 1e-6)
+        z = torch.log(p) - torch.log1p(-p)  # the ensemble's mean p(water), as logits [0, z]
+        return torch.cat([torch.zeros_like(z), z], dim=1)
 
 
 def network_entry(net: AnchoredContext) -> dict[str, Any]:
@@ -94,4 +133,5 @@ def from_entry(entry: dict[str, Any], mean: list[float], std: list[float]) -> An
     if entry.get("class") != "AnchoredContext":
         raise ValueError(f"unknown network class {entry.get('class')!r}")
     return AnchoredContext(mean, std, width=int(entry["width"]), context=[int(c) for c in entry["context"]],
-                           up_channels=int(entry["up_channels"]))  # fmt: skip
+                           up_channels=int(entry["up_channels"]), local_layers=int(entry.get("local_layers", 1)),
+                           pair=bool(entry.get("pair", False)), fuse=bool(entry.get("fuse", True)))  # fmt: skip
