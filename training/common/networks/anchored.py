@@ -102,10 +102,10 @@ class AnchoredContext(nn.Module):
             r = self.head(F.relu(self.fuse(torch.cat([local, ctx], dim=1))))
         else:
             r = self.head(local) + ctx
-        # slope * (threshold - VH dB) with VH dB = x_VH * std + mean, as one multiply-add at full resolution
-        anchor = x[:, VH : VH + 1] * (-self.slope * self.vh_std) + self.slope * (
-            self.threshold - self.vh_mean
-        )
+        # written so that no term is all-constant: the exporter would fold it, and the file would no longer
+        # hold `threshold` and `slope` under their names for a fine-tune to read back
+        vh_db = x[:, VH : VH + 1] * self.vh_std + self.vh_mean
+        anchor = self.slope * (self.threshold - vh_db)
         if not self.config["pair"]:
             return [anchor + r]
         return [anchor + self.anchor_head(local), r]
