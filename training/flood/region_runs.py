@@ -59,6 +59,8 @@ class Recipe:
     context: list[int] | None = None  # net "anchored": channels of the 1/2, 1/4, 1/8 context levels
     pair: bool = False  # net "anchored": two members (anchored, context) in one graph, p(water) averaged
     fuse: bool = True  # net "anchored": context mixed with the local features (False: added as one logit)
+    teacher: str | None = None  # a recipe of the plan trained first on the same data and seed, distilled
+    distill: float = 1.0  # weight of the distillation term (with a teacher)
 
 
 def load_plan(path: Path) -> tuple[list[Recipe], list[list[str]], dict[str, int]]:
@@ -83,7 +85,14 @@ class MeanOfMembers(torch.nn.Module):
 def train_recipe(
     recipe: Recipe, plan: dict[str, Recipe], data: dict[str, list[Chip]], seed: int
 ) -> tuple[torch.nn.Module, InputSpec]:
-    """`train`, or for an ensemble each member trained as its own recipe (same data, seed), averaged."""
+    """`train`, or for an ensemble each member trained as its own recipe (same data, seed), averaged; with a
+    `teacher`, that recipe is trained first on the same data and seed and distilled into the network."""
+    if recipe.teacher:
+        teacher, t_spec = train_recipe(plan[recipe.teacher], plan, data, seed)
+        net, spec = train(recipe, data, seed, teacher=teacher)
+        if (spec.mean, spec.std) != (t_spec.mean, t_spec.std):
+            raise ValueError(f"{recipe.name}: the teacher normalises differently")
+        return net, spec
     if recipe.net != "ensemble":
         return train(recipe, data, seed)
     members = [plan[name] for name in recipe.members or []]
@@ -121,8 +130,9 @@ def spec_for(chips: list[Chip]) -> InputSpec:
 
 
 def train(
-    recipe: Recipe, data: dict[str, list[Chip]], seed: int, threads: int = 1
-) -> tuple[torch.nn.Module, InputSpec]:
+    recipe: Recipe, data: dict[str, list[Chip]], seed: int, threads: int = 1,
+    teacher: torch.nn.Module | None = None,
+) -> tuple[torch.nn.Module, InputSpec]:  # fmt: skip
     """Train on the given regions; each step draws regions uniformly, then a chip of the region."""
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -131,7 +141,8 @@ def train(
     spec.level = recipe.level  # the chips come aligned; the card tells the runtime to align its scenes
     net = build_net(recipe, spec)
     groups = [{"params": list(net.parameters()), "lr": recipe.lr}]
-    train_region_balanced(net, groups, data, recipe, spec, recipe.steps, recipe.batch, recipe.dice, rng)
+    train_region_balanced(net, groups, data, recipe, spec, recipe.steps, recipe.batch, recipe.dice, rng,
+                          teacher=teacher, distill=recipe.distill if teacher is not None else 0.0)  # fmt: skip
     return net.eval(), spec
 
 
