@@ -1,7 +1,7 @@
 """docs/results/flood.md from the results files: LORO folds, calibration evidence and stress figures.
 
 `contrasat train flood report-loro --loro runs/loro --results docs/results ...` reads
-<loro>/*/seed*/fold*.json (copied to docs/results/flood_loro.json), docs/results/flood_calibration.json and
+<loro>/*/seed*/fold*.json (its recipes replace theirs in docs/results/flood_loro.json, others stay), docs/results/flood_calibration.json and
 docs/results/flood_stress.json ({model name: stress.score figures}); writes flood.md and flood_loro.png
 (tables from region_tables.py).
 """
@@ -31,6 +31,7 @@ from .region_tables import (
     stress_lines,
     winner,
 )
+from .replacement import section
 
 
 def _pooled_vh(t: dict[str, Any], method: str) -> tuple[float, float]:
@@ -138,6 +139,10 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
         lines.append(f"| `{name}` | {'shipped' if name == args.shipped else ''} | {', '.join(t['seeds'])} | "
                      f"{format_score(net_m)} ± {format_score(net_sd)} | {format_score(or_m)} | {format_score(lv_m)} | {format_score(rule)} | {', '.join(worse) or 'none'} |")  # fmt: skip
         del folds
+    if getattr(args, "candidates", None):
+        speed = json.loads(args.speed.read_text(encoding="utf-8")) if args.speed else None
+        ref_key = next(k for k in stress if k.startswith(args.default))
+        lines += ["", *section(table, args.candidates, args.shipped, stress, ref_key, speed)]
     lines += [
         "",
         "## Stress sets (real labelled pixels; `tests/fixtures/flood_stress`)",
@@ -169,9 +174,11 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
 def write_page(args: argparse.Namespace) -> Path:
     """flood.md and flood_loro.png in `args.results` (and the README's flood rows with `args.readme`)."""
     res = args.results
-    if args.loro:
-        (res / "flood_loro.json").write_text(json.dumps(collect(args.loro), indent=1), encoding="utf-8")
-    table = json.loads((res / "flood_loro.json").read_text(encoding="utf-8"))
+    saved = res / "flood_loro.json"
+    table = json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else {}
+    if args.loro:  # the folder's recipes replace their saved copies; other saved recipes stay
+        table.update(collect(args.loro))
+        saved.write_text(json.dumps(table, indent=1), encoding="utf-8")
     cal = json.loads((res / "flood_calibration.json").read_text(encoding="utf-8"))
     stress = json.loads((res / "flood_stress.json").read_text(encoding="utf-8"))
     text = page(table, cal, stress, args)
