@@ -54,6 +54,9 @@ def test_any_tile_size_and_the_pair_averages_its_members(kind):
         p = torch.softmax(net(x), dim=1)[:, 1]
         members = [torch.softmax(m, dim=1)[:, 1] for m in net.member_logits(x)]
     assert p.shape == (2, 37, 53)
+    with torch.no_grad():  # what the exporter writes instead of a softmax over channels
+        assert torch.allclose(net.probabilities(x)[:, 1], p, atol=1e-5)
+        assert torch.allclose(net.probabilities(x).sum(1), torch.ones_like(p))
     assert len(members) == (2 if kind["pair"] else 1)
     assert torch.allclose(p, torch.stack(members).mean(0), atol=1e-5)
     if kind["pair"]:

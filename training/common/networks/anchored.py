@@ -114,6 +114,16 @@ class AnchoredContext(nn.Module):
         """Each member's [dry, water] logits (training: each member learns the labels on its own)."""
         return [torch.cat([-0.5 * z, 0.5 * z], dim=1) for z in self._logits(x)]
 
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """[p(dry), p(water)] = softmax of `forward`, without a softmax over channels: ONNX Runtime runs a
+        Softmax on axis 1 through a transpose, a fifth of this network's time (the exporter uses this)."""
+        zs = self._logits(x)
+        p = torch.sigmoid(zs[0])
+        for z in zs[1:]:
+            p = p + torch.sigmoid(z)
+        p = p * (1.0 / len(zs)) if len(zs) > 1 else p
+        return torch.cat([1 - p, p], dim=1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         zs = self._logits(x)
         if len(zs) == 1:
