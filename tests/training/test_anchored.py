@@ -100,3 +100,39 @@ def test_a_finetuned_card_still_names_its_network_and_a_wrong_entry_is_refused(t
     write_card(path, bad)
     with pytest.raises(ModelError, match="shape"):
         load_base(path)
+
+
+def test_finetune_from_an_anchored_base_with_a_level_rule_lets_labels_move_the_threshold(
+    floods_root, tmp_path
+):
+    """`contrasat finetune --base` on the one-network model: it loads, reads rasters with its level rule,
+    trains, and the water the analyst labels wins over the start model's (distillation on) prior."""
+    import rasterio
+    from contrasat.cli import main as cli_main
+    from contrasat.training.finetune.label_draw import draw_polygons, write_labels
+
+    s1 = floods_root / "S1Hand" / "Spain_7370579_S1Hand.tif"
+    with rasterio.open(floods_root / "LabelHand" / "Spain_7370579_LabelHand.tif") as ds:
+        label, transform, crs = ds.read(1), ds.transform, ds.crs
+    net = AnchoredContext(MEAN, STD, pair=True, fuse=False).eval()
+    with torch.no_grad():
+        net.threshold.fill_(-30.0)  # a start that calls almost nothing water: the labels must correct it
+    base = _export(net, tmp_path / "base.onnx")
+    card = read_card(base)
+    card.inputs[0].level = {"band": "VH", "reference_db": -16.2, "bound_db": 7.0}
+    write_card(base, card)
+    labels = write_labels(
+        draw_polygons(label, transform, 8, np.random.default_rng(3)), crs, tmp_path / "l.geojson"
+    )
+    out = tmp_path / "mine.onnx"
+    torch.set_num_threads(1)
+    code = cli_main(["finetune", "--base", str(base), "--raster", str(s1), "--labels", str(labels),
+                     "--out", str(out), "--steps", "60", "--progress", "none"])  # fmt: skip
+    assert code == 0 and out.is_file()
+    tuned = read_card(out)
+    assert tuned.training["base_model"]["training"]["network"]["pair"] is True
+    assert tuned.inputs[0].level == card.inputs[0].level
+    iou = tuned.metrics["user_labels"]["water_iou"]
+    assert iou["finetuned"] > iou["base"] + 0.1
+    again, _ = load_base(out)  # a fine-tuned model is itself fine-tunable
+    assert again.kind == "anchored"

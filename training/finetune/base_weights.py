@@ -32,6 +32,7 @@ from ..common.networks.unet import UNet
 
 CONVS = (nn.Conv2d, nn.ConvTranspose2d)
 LOAD_TOL = 1e-3  # max |ORT - torch| of probabilities once loaded
+THRESHOLD_LR = 0.02  # dB per step (AdamW): a 200-step fine-tune can move the VH threshold by up to 4 dB
 
 
 class FloodNet(nn.Module):
@@ -49,6 +50,12 @@ class FloodNet(nn.Module):
             return self.net.encoder_parameters()
         parts = self.net.encoders if self.kind == "segnet" else self.net.down
         return list(parts.parameters())
+
+    def fast_parameters(self) -> list[nn.Parameter]:
+        """Parameters in physical units that train at THRESHOLD_LR, not the recipe's rate: the anchored
+        network's VH threshold (dB). At 1e-4 per step it could not move by a tenth of a dB in a fine-tune, so
+        labels saying "this water at -19 dB is water" could never win against the start model's -20 dB."""
+        return [self.net.threshold] if self.kind == "anchored" else []
 
     @property
     def multiple(self) -> int:
@@ -89,7 +96,13 @@ def _load_named(path: Path, card: ModelCard, entry: dict) -> FloodNet:
         net = from_entry(entry, spec.mean, spec.std)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{card.name}: its card's network entry cannot be rebuilt ({exc})") from exc
-    inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+    proto = onnx.load(str(path))
+    inits = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    # the exporter keeps one initializer for equal tensors (e.g. the zero biases of untrained heads) and
+    # gives the others as Identity nodes of it
+    for node in proto.graph.node:
+        if node.op_type == "Identity" and node.input[0] in inits:
+            inits.setdefault(node.output[0], inits[node.input[0]])
     state = net.state_dict()
     missing = [k for k in state if f"net.{k}" not in inits]
     if missing:
