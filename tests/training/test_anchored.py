@@ -136,3 +136,31 @@ def test_finetune_from_an_anchored_base_with_a_level_rule_lets_labels_move_the_t
     assert iou["finetuned"] > iou["base"] + 0.1
     again, _ = load_base(out)  # a fine-tuned model is itself fine-tunable
     assert again.kind == "anchored"
+
+
+def test_distillation_pulls_the_network_towards_the_teacher_where_labels_say_nothing():
+    """The LORO loop's distillation term (Recipe.teacher): with every label ignored, only the teacher's
+    p(water) teaches; the trained network then agrees with a teacher that calls everything water."""
+    from contrasat.training.common.flood_data.sen1floods11 import Chip
+    from contrasat.training.common.loro.training import train_region_balanced
+    from contrasat.training.flood.region_runs import Recipe as R
+
+    class AllWater(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            z = torch.full_like(x[:, :1], 4.0)
+            return torch.cat([-z, z], dim=1)
+
+    rng = np.random.default_rng(0)
+    s1 = np.stack([rng.normal(-10, 2, (64, 64)), rng.normal(-16, 2, (64, 64))]).astype(np.float32)
+    data = {"r": [Chip("c", s1, np.full((64, 64), -1, np.int64))]}
+    spec = InputSpec(name="s1", sensor="S1", bands=["VV", "VH"], units="dB", mean=MEAN, std=STD,
+                     clip=[-50.0, 5.0], nodata="nan_or_dataset_nodata")  # fmt: skip
+    recipe = R(name="t", crop=32, gain_db=0.0, vv_dropout=0.0, noise_db=0.0)
+    net = AnchoredContext(MEAN, STD, pair=True, fuse=False)
+    groups = [{"params": list(net.parameters()), "lr": 1e-2}]
+    train_region_balanced(net, groups, data, recipe, spec, 40, 4, 0.0, rng, teacher=AllWater(), distill=1.0)
+    from contrasat.models.preprocess import prepare
+
+    with torch.no_grad():
+        p = net.probabilities(torch.from_numpy(prepare(s1, spec)[None]))[:, 1]
+    assert float((p > 0.5).float().mean()) > 0.95  # at -16 dB VH the rule alone says dry everywhere
