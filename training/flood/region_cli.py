@@ -37,6 +37,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     lo.add_argument("--out", type=Path, required=True)
     lo.add_argument("--only", nargs="*", help="recipe names to run (default: all)")
     lo.add_argument("--seeds", nargs="*", type=int, help="override the recipes' seeds")
+    lo.add_argument("--folds", nargs="*", type=int, help="fold numbers to run, in this order (default: all)")
     lo.set_defaults(func=cmd_loro)
 
     sh = sub.add_parser("ship", help="train a plan's recipe on every region but the demo chip, export it")
@@ -103,7 +104,7 @@ def cmd_loro(args: argparse.Namespace) -> int:
     from .region_runs import run
 
     _need_file(args.config, "plan")
-    run(args.config, args.out, args.only, args.seeds)
+    run(args.config, args.out, args.only, args.seeds, args.folds)
     (args.out / "loro.json").write_text(json.dumps(collect(args.out), indent=1), encoding="utf-8")
     return 0
 

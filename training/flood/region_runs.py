@@ -146,9 +146,14 @@ def train(
     return net.eval(), spec
 
 
-def run(plan: Path, out: Path, only: list[str] | None = None, seeds: list[int] | None = None) -> None:
-    """Every (recipe, seed, fold) of the plan not already saved; `only`/`seeds` restrict the run."""
-    recipes, folds, stride = load_plan(plan)
+def run(
+    plan: Path, out: Path, only: list[str] | None = None, seeds: list[int] | None = None,
+    folds: list[int] | None = None,
+) -> None:  # fmt: skip
+    """Every (recipe, seed, fold) of the plan not already saved; `only`/`seeds`/`folds` restrict the run
+    (`folds`: fold numbers, run in the order given, so two processes can share a plan's folds)."""
+    recipes, all_folds, stride = load_plan(plan)
+    fold_order = folds
     data = {r.name: (r.source, load_region(r)) for r in regions()}
     print(
         f"loaded {len(data)} regions: " + ", ".join(f"{n} ({len(c)})" for n, (_, c) in data.items()),
@@ -158,7 +163,8 @@ def run(plan: Path, out: Path, only: list[str] | None = None, seeds: list[int] |
         if only and recipe.name not in only:
             continue
         for seed in seeds or recipe.seeds:
-            for k, held in enumerate(folds):
+            for k in fold_order if fold_order is not None else range(len(all_folds)):
+                held = all_folds[k]
                 path = out / recipe.name / f"seed{seed}" / f"fold{k}.json"
                 if path.is_file() and json.loads(path.read_text())["recipe"] == asdict(recipe):
                     continue
