@@ -163,8 +163,23 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
         "nice contrasat train flood loro --config training/configs/flood_loro.toml --out runs/loro",
         f"contrasat train flood ship --config training/configs/flood_loro.toml --recipe {args.shipped} "
         f"--out models/weights/{args.model_name}.onnx",
+        *(
+            [
+                f"nice contrasat train flood ship --config training/configs/flood_loro.toml --recipe {c} "
+                f"--name flood_s1_anchored --out runs/ship/{c}.onnx   # then: stress-score --model runs/ship/{c}.onnx"
+                for c in args.candidates
+            ]
+            + [f"python bench/model_speed.py {' '.join(f'runs/ship/{c}.onnx' for c in args.candidates)}"]
+            if getattr(args, "candidates", None)
+            else []
+        ),
         f"contrasat train flood report-loro --loro runs/loro --shipped {args.shipped} "
-        f"--safeguard {args.safeguard} --model-name {args.model_name} --default {args.default} --readme README.md",
+        f"--safeguard {args.safeguard} --model-name {args.model_name} --default {args.default} --readme README.md"
+        + (
+            f" --candidates {' '.join(args.candidates)} --speed bench/results/model_speed.json"
+            if getattr(args, "candidates", None)
+            else ""
+        ),
         "```",
         "",
     ]  # fmt: skip
