@@ -63,6 +63,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--readme", type=Path, help="README whose flood model rows are regenerated")
     r.add_argument("--candidates", nargs="*", help="recipes judged by issue 19's rule to replace --shipped")
     r.add_argument("--speed", type=Path, help="bench/results/model_speed.json for the candidates' section")
+    r.add_argument(
+        "--finetune-curve", type=Path, help="results file of a finetune study started from a candidate"
+    )
     r.set_defaults(func=cmd_report_loro)
 
 

@@ -141,8 +141,9 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
         del folds
     if getattr(args, "candidates", None):
         speed = json.loads(args.speed.read_text(encoding="utf-8")) if args.speed else None
+        study = json.loads(args.finetune_curve.read_text(encoding="utf-8")) if args.finetune_curve else None
         ref_key = next(k for k in stress if k.startswith(args.default))
-        lines += ["", *section(table, args.candidates, args.shipped, stress, ref_key, speed)]
+        lines += ["", *section(table, args.candidates, args.shipped, stress, ref_key, speed, study)]
     lines += [
         "",
         "## Stress sets (real labelled pixels; `tests/fixtures/flood_stress`)",

@@ -9,6 +9,7 @@ no IoU loss under the +-3 dB offset or raised VV above MARGIN.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ..common.figures import format_score
@@ -20,10 +21,8 @@ POOLED_MARGIN = 0.02
 ONE_TILE = 1 / 16  # the stress sets hold 16 tiles per source
 
 
-def _pooled_vh(t: dict[str, Any], seeds: list[str]) -> float:
-    rows = t["rows"]
-    names = [r for r, row in rows.items() if row["source"] != "ombria"]
-    return seeds_iou([pooled(rows, names, "model", t["seeds"].index(s)) for s in seeds])[0]
+def _pooled_vh(t: dict[str, Any], seeds: list[str], names: list[str]) -> float:
+    return seeds_iou([pooled(t["rows"], names, "model", t["seeds"].index(s)) for s in seeds])[0]
 
 
 def stress_failures(cand: dict[str, float], ref: dict[str, float]) -> list[str]:
@@ -47,13 +46,15 @@ def verdict(
     """The rule's three checks for one candidate recipe, with the figures behind them."""
     cand, ref = recipe_table(table, candidate), recipe_table(table, reference)
     seeds = [s for s in cand["seeds"] if s in ref["seeds"]]
-    c_pool, r_pool = _pooled_vh(cand, seeds), _pooled_vh(ref, seeds)
+    # the regions with VH the candidate was scored on (all of them once its VH folds have run)
+    names = [r for r, row in cand["rows"].items() if row["source"] != "ombria" and r in ref["rows"]]
+    c_pool, r_pool = _pooled_vh(cand, seeds, names), _pooled_vh(ref, seeds, names)
     worse = criterion(cand["rows"], "model")
     s_bad = (
         stress_failures(stress[candidate], stress[ref_stress_key]) if candidate in stress else ["not scored"]
     )
     return {
-        "seeds": seeds, "pooled": c_pool, "reference_pooled": r_pool,
+        "seeds": seeds, "regions": names, "pooled": c_pool, "reference_pooled": r_pool,
         "pooled_ok": c_pool >= r_pool - POOLED_MARGIN, "regions_below_rule": worse, "stress_failures": s_bad,
         "replaces": c_pool >= r_pool - POOLED_MARGIN and not worse and not s_bad,
     }  # fmt: skip
@@ -73,9 +74,41 @@ def worst_region(t: dict[str, Any]) -> tuple[str, float]:
     return best
 
 
+def curve_lines(study: dict[str, Any]) -> list[str]:
+    """A label-count curve from a fine-tune study's results file (`contrasat train finetune study --base`)."""
+    proto, refs, runs = study["protocol"], study["references"], study["runs"].values()
+    chips = sorted({r["chip"] for r in runs})
+    lines = [
+        f"Fine-tuning it on analyst polygons (`contrasat finetune` recipe as shipped, distillation term on, "
+        f"start `{proto['base']}`), water IoU on the chip's scoring blocks (never drawn on), seeds "
+        f"{', '.join(map(str, proto['seeds']))}; polygons drawn from the hand labels by the study's own "
+        "drawing (`training/finetune/label_draw.py`):",
+        "",
+        "| chip | polygons | fine-tuned (mean, per seed) | start model | VH < -20 dB | flood_s1_contrastive |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for chip in chips:
+        ref = {k.split("/", 1)[1]: v["iou"] for k, v in refs.items() if k.startswith(chip + "/")}
+        start = next(
+            (v for k, v in ref.items() if k.endswith(Path(str(proto["base"])).name) or k == proto["base"]),
+            None,
+        )
+        for n in sorted({r["polygons"] for r in runs if r["chip"] == chip}):
+            done = [r for r in runs if r["chip"] == chip and r["polygons"] == n]
+            ious = [r["score"]["iou"] for r in done if "score" in r]
+            cell = (
+                f"{sum(ious) / len(ious):.3f} ({' / '.join(f'{v:.3f}' for v in ious)})"
+                if ious
+                else "refused: " + done[0].get("refused", "")[:60]
+            )
+            lines.append(f"| {chip} | {n} | {cell} | {format_score(start)} | "
+                         f"{format_score(ref.get('flood_vh_threshold'))} | {format_score(ref.get('flood_s1_contrastive'))} |")  # fmt: skip
+    return lines
+
+
 def section(
     table: dict[str, Any], candidates: list[str], reference: str, stress: dict[str, dict[str, float]],
-    ref_stress_key: str, speed: dict[str, Any] | None,
+    ref_stress_key: str, speed: dict[str, Any] | None, study: dict[str, Any] | None = None,
 ) -> list[str]:  # fmt: skip
     """The results page's section on the one-network candidates: rule, figures, speed, verdict."""
     lines = [
@@ -88,7 +121,7 @@ def section(
         f"rate more than one tile in 16 below it, no IoU loss above {MARGIN}). Reduced to fit the time: the "
         "same 6 folds, the seeds listed.",
         "",
-        "| candidate | seeds | pooled IoU, VH regions | ensemble, same seeds | worst region vs VH < -20 dB | "
+        "| candidate | seeds | pooled IoU, VH regions | ensemble, same seeds and regions | worst region vs VH < -20 dB | "
         "regions > 0.05 below the rule | stress failures | replaces the ensemble |",
         "| --- | --- | ---: | ---: | --- | --- | --- | --- |",
     ]
@@ -117,4 +150,6 @@ def section(
                 f"| {name} | {m['mpx_per_s']:.2f} | {m['speedup_over_reference']:.2f} | "
                 f"{m.get('speedup_fastest_repeats', float('nan')):.2f} |"
             )
+    if study:
+        lines += ["", *curve_lines(study)]
     return lines
