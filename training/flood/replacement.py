@@ -82,7 +82,10 @@ def curve_lines(study: dict[str, Any]) -> list[str]:
         f"Fine-tuning it on analyst polygons (`contrasat finetune` recipe as shipped, distillation term on, "
         f"start `{proto['base']}`), water IoU on the chip's scoring blocks (never drawn on), seeds "
         f"{', '.join(map(str, proto['seeds']))}; polygons drawn from the hand labels by the study's own "
-        "drawing (`training/finetune/label_draw.py`):",
+        "drawing (`training/finetune/label_draw.py`). The start model was trained on every region but the demo "
+        "chip, this one included: a development chip, not an unseen one; the curve shows whether labels can "
+        "move the model, not how it generalises. Counts that yield too few labelled water pixels are refused "
+        "by `contrasat finetune` itself:",
         "",
         "| chip | polygons | fine-tuned (mean, per seed) | start model | VH < -20 dB | flood_s1_contrastive |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
@@ -125,8 +128,9 @@ def section(
         "regions > 0.05 below the rule | stress failures | replaces the ensemble |",
         "| --- | --- | ---: | ---: | --- | --- | --- | --- |",
     ]
+    verdicts = {name: verdict(table, name, reference, stress, ref_stress_key) for name in candidates}
     for name in candidates:
-        v = verdict(table, name, reference, stress, ref_stress_key)
+        v = verdicts[name]
         region, margin = worst_region(recipe_table(table, name))
         lines.append(
             f"| `{name}` | {', '.join(v['seeds'])} | {format_score(v['pooled'])} | "
@@ -134,6 +138,20 @@ def section(
             f"{', '.join(v['regions_below_rule']) or 'none'} | {'; '.join(v['stress_failures']) or 'none'} | "
             f"{'**yes**' if v['replaces'] else 'no'} |"
         )
+    won = [n for n, v in verdicts.items() if v["replaces"]]
+    ref_rows = recipe_table(table, reference)["rows"]
+    missing = {n: [r for r in ref_rows if r not in recipe_table(table, n)["rows"]] for n in candidates}
+    lines += [
+        "",
+        (f"Replaces the ensemble: {', '.join(f'`{n}`' for n in won)}." if won else
+         f"No candidate replaces the ensemble: `{reference}` stays the default flood model, and the one-network "
+         "model is not bundled (its ship command below rebuilds it; `contrasat finetune --base <file>` takes it)."),
+    ]  # fmt: skip
+    lines += [
+        f"Not run for `{n}` (time): {', '.join(rs)} (no VH: outside rules 1 and 2)."
+        for n, rs in missing.items()
+        if rs
+    ]
     if speed:
         lines += [
             "",
