@@ -19,7 +19,11 @@ from contrasat.training.flood.region_runs import Recipe
 from contrasat.training.flood.ship import card_for
 
 MEAN, STD = [-10.7, -17.7], [3.5, 3.8]
-KINDS = [{"pair": False, "fuse": True}, {"pair": True, "fuse": False}]
+KINDS = [
+    {"pair": False, "fuse": True},
+    {"pair": True, "fuse": False},
+    {"pair": True, "fuse": False, "anchor_context": True},
+]
 
 
 def _x(h: int = 40, w: int = 56, seed: int = 0) -> torch.Tensor:

@@ -59,6 +59,9 @@ class Recipe:
     context: list[int] | None = None  # net "anchored": channels of the 1/2, 1/4, 1/8 context levels
     pair: bool = False  # net "anchored": two members (anchored, context) in one graph, p(water) averaged
     fuse: bool = True  # net "anchored": context mixed with the local features (False: added as one logit)
+    anchor_context: bool = (
+        False  # net "anchored", pair, no fuse: the anchored member gets a context logit too
+    )
     teacher: str | None = None  # a recipe of the plan trained first on the same data and seed, distilled
     distill: float = 1.0  # weight of the distillation term (with a teacher)
 
@@ -113,7 +116,7 @@ def build_net(recipe: Recipe, spec: InputSpec) -> torch.nn.Module:
         return UNet(width=recipe.width, depth=recipe.layers)
     if recipe.net == "anchored":
         return AnchoredContext(spec.mean, spec.std, width=recipe.width, context=recipe.context,
-                               pair=recipe.pair, fuse=recipe.fuse)  # fmt: skip
+                               pair=recipe.pair, fuse=recipe.fuse, anchor_context=recipe.anchor_context)  # fmt: skip
     raise ValueError(f"unknown net '{recipe.net}'")
 
 

@@ -46,11 +46,13 @@ class AnchoredContext(nn.Module):
     def __init__(
         self, mean: list[float], std: list[float], width: int = 8, context: list[int] | None = None,
         up_channels: int = 4, local_layers: int = 1, pair: bool = False, fuse: bool = True,
+        anchor_context: bool = False,
     ) -> None:  # fmt: skip
         super().__init__()
         context = list(context or [16, 24, 32])
         self.config = {"width": width, "context": context, "up_channels": up_channels,
-                       "local_layers": local_layers, "pair": pair, "fuse": fuse}  # fmt: skip
+                       "local_layers": local_layers, "pair": pair, "fuse": fuse,
+                       "anchor_context": anchor_context}  # fmt: skip
         self.register_buffer("vh_mean", torch.tensor(float(mean[VH])))
         self.register_buffer("vh_std", torch.tensor(float(std[VH])))
         self.threshold = nn.Parameter(torch.tensor(-20.0))
@@ -68,8 +70,9 @@ class AnchoredContext(nn.Module):
         if fuse:  # few channels cross to full resolution and mix with the local features there
             self.to_full = nn.Conv2d(context[0], up_channels, 1)
             self.fuse = nn.Conv2d(width + up_channels, width, 1)
-        else:  # the context adds one logit, upsampled (cheapest at full resolution)
-            self.to_full = nn.Conv2d(context[0], 1, 1)
+        else:  # the context adds one logit, upsampled (cheapest at full resolution); with `anchor_context`
+            # a second one for the anchored member, so it too can tell frozen land from water by context
+            self.to_full = nn.Conv2d(context[0], 2 if pair and anchor_context else 1, 1)
             nn.init.zeros_(self.to_full.weight)
             nn.init.zeros_(self.to_full.bias)
         self.head = nn.Conv2d(width, 1, 1)
@@ -101,14 +104,15 @@ class AnchoredContext(nn.Module):
         if self.config["fuse"]:
             r = self.head(F.relu(self.fuse(torch.cat([local, ctx], dim=1))))
         else:
-            r = self.head(local) + ctx
+            r = self.head(local) + ctx[:, :1]
         # written so that no term is all-constant: the exporter would fold it, and the file would no longer
         # hold `threshold` and `slope` under their names for a fine-tune to read back
         vh_db = x[:, VH : VH + 1] * self.vh_std + self.vh_mean
         anchor = self.slope * (self.threshold - vh_db)
         if not self.config["pair"]:
             return [anchor + r]
-        return [anchor + self.anchor_head(local), r]
+        a = anchor + self.anchor_head(local)
+        return [a + ctx[:, 1:2] if ctx.shape[1] == 2 and not self.config["fuse"] else a, r]
 
     def member_logits(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Each member's [dry, water] logits (training: each member learns the labels on its own)."""
@@ -144,4 +148,5 @@ def from_entry(entry: dict[str, Any], mean: list[float], std: list[float]) -> An
         raise ValueError(f"unknown network class {entry.get('class')!r}")
     return AnchoredContext(mean, std, width=int(entry["width"]), context=[int(c) for c in entry["context"]],
                            up_channels=int(entry["up_channels"]), local_layers=int(entry.get("local_layers", 1)),
-                           pair=bool(entry.get("pair", False)), fuse=bool(entry.get("fuse", True)))  # fmt: skip
+                           pair=bool(entry.get("pair", False)), fuse=bool(entry.get("fuse", True)),
+                           anchor_context=bool(entry.get("anchor_context", False)))  # fmt: skip
