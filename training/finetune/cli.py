@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .study.design import CHIPS, COUNTS, INITS, SEEDS
+from .study.design import BASE, CHIPS, COUNTS, INITS, SEEDS
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +26,7 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--simclr", type=Path, default=None, help="folder of the SimCLR start (default OUT/simclr)"
     )
+    p.add_argument("--base", default=BASE, help=f"model the fine-tunes start from (default {BASE})")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="recipe overrides (e.g. loss=pixel unfreeze=false); runs are tagged with them")  # fmt: skip
     p.set_defaults(func=cmd_study)
@@ -49,7 +50,7 @@ def cmd_study(args: argparse.Namespace) -> int:
 
     overrides = dict(parse_setting(text) for text in args.set)
     path = run_study(args.out, args.chips, args.counts, args.seeds, args.inits, steps=args.steps,
-                     overrides=overrides, simclr=args.simclr)  # fmt: skip
+                     overrides=overrides, simclr=args.simclr, base=args.base)  # fmt: skip
     print(path)
     return 0
 

@@ -33,7 +33,7 @@ from ...models.registry import resolve_model
 from ..common.export import export_s1_net
 from ..common.figures import round_score
 from ..common.metrics import IGNORE, Counts, confusion
-from .base_weights import FloodNet, hold_batchnorm, load_base, random_like
+from .base_weights import THRESHOLD_LR, FloodNet, hold_batchnorm, load_base, random_like
 from .labels import LabelSet, Region, read_labels, split_regions
 from .predict import predict_water
 from .prior import correct_prior
@@ -225,7 +225,11 @@ def train(
         encoder = {id(p) for p in net.encoder_parameters()}
         for p in net.parameters():
             p.requires_grad_(phase == "unfrozen" or id(p) not in encoder)
-        opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4)
+        fast = {id(p) for p in net.fast_parameters()}
+        trained = [p for p in net.parameters() if p.requires_grad]
+        groups = [{"params": [p for p in trained if id(p) not in fast], "lr": lr}]
+        groups += [{"params": [p for p in trained if id(p) in fast], "lr": THRESHOLD_LR, "weight_decay": 0.0}]
+        opt = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=1e-4)
         stale = 0
         for _ in range(n_steps):
             net.train()

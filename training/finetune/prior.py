@@ -68,6 +68,12 @@ def logit(p: float) -> float:
 def shift_water_logit(net: FloodNet, shift: float) -> None:
     """Add `shift` to water-minus-dry logits by moving the last convolution's biases (half each)."""
     head = net.net.decoder.head if net.kind == "segnet" else net.net.head
+    if net.kind == "anchored":  # water-minus-dry logit(s) z, one per member: every member's moves
+        with torch.no_grad():
+            head.bias[0] += shift
+            if net.net.config["pair"]:
+                net.net.anchor_head.bias[0] += shift
+        return
     with torch.no_grad():
         head.bias[1] += shift / 2
         head.bias[0] -= shift / 2

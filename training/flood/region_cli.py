@@ -37,6 +37,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     lo.add_argument("--out", type=Path, required=True)
     lo.add_argument("--only", nargs="*", help="recipe names to run (default: all)")
     lo.add_argument("--seeds", nargs="*", type=int, help="override the recipes' seeds")
+    lo.add_argument("--folds", nargs="*", type=int, help="fold numbers to run, in this order (default: all)")
     lo.set_defaults(func=cmd_loro)
 
     sh = sub.add_parser("ship", help="train a plan's recipe on every region but the demo chip, export it")
@@ -60,6 +61,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--model-name", required=True)
     r.add_argument("--default", default="flood_vh_threshold", help="the bundled default flood model")
     r.add_argument("--readme", type=Path, help="README whose flood model rows are regenerated")
+    r.add_argument("--candidates", nargs="*", help="recipes judged by issue 19's rule to replace --shipped")
+    r.add_argument("--speed", type=Path, help="bench/results/model_speed.json for the candidates' section")
+    r.add_argument(
+        "--finetune-curve", type=Path, help="results file of a finetune study started from a candidate"
+    )
     r.set_defaults(func=cmd_report_loro)
 
 
@@ -101,7 +107,7 @@ def cmd_loro(args: argparse.Namespace) -> int:
     from .region_runs import run
 
     _need_file(args.config, "plan")
-    run(args.config, args.out, args.only, args.seeds)
+    run(args.config, args.out, args.only, args.seeds, args.folds)
     (args.out / "loro.json").write_text(json.dumps(collect(args.out), indent=1), encoding="utf-8")
     return 0
 

@@ -1,7 +1,7 @@
 """docs/results/flood.md from the results files: LORO folds, calibration evidence and stress figures.
 
 `contrasat train flood report-loro --loro runs/loro --results docs/results ...` reads
-<loro>/*/seed*/fold*.json (copied to docs/results/flood_loro.json), docs/results/flood_calibration.json and
+<loro>/*/seed*/fold*.json (its recipes replace theirs in docs/results/flood_loro.json, others stay), docs/results/flood_calibration.json and
 docs/results/flood_stress.json ({model name: stress.score figures}); writes flood.md and flood_loro.png
 (tables from region_tables.py).
 """
@@ -31,6 +31,7 @@ from .region_tables import (
     stress_lines,
     winner,
 )
+from .replacement import section
 
 
 def _pooled_vh(t: dict[str, Any], method: str) -> tuple[float, float]:
@@ -138,6 +139,11 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
         lines.append(f"| `{name}` | {'shipped' if name == args.shipped else ''} | {', '.join(t['seeds'])} | "
                      f"{format_score(net_m)} ± {format_score(net_sd)} | {format_score(or_m)} | {format_score(lv_m)} | {format_score(rule)} | {', '.join(worse) or 'none'} |")  # fmt: skip
         del folds
+    if getattr(args, "candidates", None):
+        speed = json.loads(args.speed.read_text(encoding="utf-8")) if args.speed else None
+        study = json.loads(args.finetune_curve.read_text(encoding="utf-8")) if args.finetune_curve else None
+        ref_key = next(k for k in stress if k.startswith(args.default))
+        lines += ["", *section(table, args.candidates, args.shipped, stress, ref_key, speed, study)]
     lines += [
         "",
         "## Stress sets (real labelled pixels; `tests/fixtures/flood_stress`)",
@@ -158,8 +164,23 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
         "nice contrasat train flood loro --config training/configs/flood_loro.toml --out runs/loro",
         f"contrasat train flood ship --config training/configs/flood_loro.toml --recipe {args.shipped} "
         f"--out models/weights/{args.model_name}.onnx",
+        *(
+            [
+                f"nice contrasat train flood ship --config training/configs/flood_loro.toml --recipe {c} "
+                f"--name flood_s1_anchored --out runs/ship/{c}.onnx   # then: stress-score --model runs/ship/{c}.onnx"
+                for c in args.candidates
+            ]
+            + [f"python bench/model_speed.py {' '.join(f'runs/ship/{c}.onnx' for c in args.candidates)}"]
+            if getattr(args, "candidates", None)
+            else []
+        ),
         f"contrasat train flood report-loro --loro runs/loro --shipped {args.shipped} "
-        f"--safeguard {args.safeguard} --model-name {args.model_name} --default {args.default} --readme README.md",
+        f"--safeguard {args.safeguard} --model-name {args.model_name} --default {args.default} --readme README.md"
+        + (
+            f" --candidates {' '.join(args.candidates)} --speed bench/results/model_speed.json"
+            if getattr(args, "candidates", None)
+            else ""
+        ),
         "```",
         "",
     ]  # fmt: skip
@@ -169,9 +190,11 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
 def write_page(args: argparse.Namespace) -> Path:
     """flood.md and flood_loro.png in `args.results` (and the README's flood rows with `args.readme`)."""
     res = args.results
-    if args.loro:
-        (res / "flood_loro.json").write_text(json.dumps(collect(args.loro), indent=1), encoding="utf-8")
-    table = json.loads((res / "flood_loro.json").read_text(encoding="utf-8"))
+    saved = res / "flood_loro.json"
+    table = json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else {}
+    if args.loro:  # the folder's recipes replace their saved copies; other saved recipes stay
+        table.update(collect(args.loro))
+        saved.write_text(json.dumps(table, indent=1), encoding="utf-8")
     cal = json.loads((res / "flood_calibration.json").read_text(encoding="utf-8"))
     stress = json.loads((res / "flood_stress.json").read_text(encoding="utf-8"))
     text = page(table, cal, stress, args)

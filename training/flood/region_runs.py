@@ -30,6 +30,7 @@ from ..common.loro.plan import read_plan
 from ..common.loro.scoring import chip_shift, score_region
 from ..common.loro.training import predict, train_region_balanced
 from ..common.metrics import counts_iou
+from ..common.networks.anchored import AnchoredContext
 from ..common.networks.unet import UNet
 from .safeguard import ThresholdResidual
 
@@ -39,7 +40,7 @@ class Recipe:
     """One training recipe; every field is fixed before its LORO run."""
 
     name: str
-    net: str = "resid"  # "resid" (safeguard.ThresholdResidual) or "unet"
+    net: str = "resid"  # "resid" (safeguard.ThresholdResidual), "unet", "anchored" or "ensemble"
     width: Count = 16
     layers: Count = 3
     steps: Count = 600
@@ -57,6 +58,14 @@ class Recipe:
     seeds: list[int] = field(default_factory=lambda: [0])
     level: dict[str, Any] | None = None  # models/levels.py rule: each chip (scene) aligned before use
     members: list[str] | None = None  # net "ensemble": recipes of the same plan whose p(water) is averaged
+    context: list[int] | None = None  # net "anchored": channels of the 1/2, 1/4, 1/8 context levels
+    pair: bool = False  # net "anchored": two members (anchored, context) in one graph, p(water) averaged
+    fuse: bool = True  # net "anchored": context mixed with the local features (False: added as one logit)
+    anchor_context: bool = (
+        False  # net "anchored", pair, no fuse: the anchored member gets a context logit too
+    )
+    teacher: str | None = None  # a recipe of the plan trained first on the same data and seed, distilled
+    distill: float = 1.0  # weight of the distillation term (with a teacher)
 
 
 def load_plan(path: Path) -> tuple[list[Recipe], list[list[str]], dict[str, int]]:
@@ -87,7 +96,14 @@ class MeanOfMembers(torch.nn.Module):
 def train_recipe(
     recipe: Recipe, plan: dict[str, Recipe], data: dict[str, list[Chip]], seed: int
 ) -> tuple[torch.nn.Module, InputSpec]:
-    """`train`, or for an ensemble each member trained as its own recipe (same data, seed), averaged."""
+    """`train`, or for an ensemble each member trained as its own recipe (same data, seed), averaged; with a
+    `teacher`, that recipe is trained first on the same data and seed and distilled into the network."""
+    if recipe.teacher:
+        teacher, t_spec = train_recipe(plan[recipe.teacher], plan, data, seed)
+        net, spec = train(recipe, data, seed, teacher=teacher)
+        if (spec.mean, spec.std) != (t_spec.mean, t_spec.std):
+            raise ValueError(f"{recipe.name}: the teacher normalises differently")
+        return net, spec
     if recipe.net != "ensemble":
         return train(recipe, data, seed)
     members = [plan[name] for name in recipe.members or []]
@@ -106,6 +122,9 @@ def build_net(recipe: Recipe, spec: InputSpec) -> torch.nn.Module:
                                  dilations=recipe.dilations)  # fmt: skip
     if recipe.net == "unet":
         return UNet(width=recipe.width, depth=recipe.layers)
+    if recipe.net == "anchored":
+        return AnchoredContext(spec.mean, spec.std, width=recipe.width, context=recipe.context,
+                               pair=recipe.pair, fuse=recipe.fuse, anchor_context=recipe.anchor_context)  # fmt: skip
     raise ValueError(f"unknown net '{recipe.net}'")
 
 
@@ -122,8 +141,9 @@ def spec_for(chips: list[Chip]) -> InputSpec:
 
 
 def train(
-    recipe: Recipe, data: dict[str, list[Chip]], seed: int, threads: int = 1
-) -> tuple[torch.nn.Module, InputSpec]:
+    recipe: Recipe, data: dict[str, list[Chip]], seed: int, threads: int = 1,
+    teacher: torch.nn.Module | None = None,
+) -> tuple[torch.nn.Module, InputSpec]:  # fmt: skip
     """Train on the given regions; each step draws regions uniformly, then a chip of the region."""
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -132,13 +152,19 @@ def train(
     spec.level = recipe.level  # the chips come aligned; the card tells the runtime to align its scenes
     net = build_net(recipe, spec)
     groups = [{"params": list(net.parameters()), "lr": recipe.lr}]
-    train_region_balanced(net, groups, data, recipe, spec, recipe.steps, recipe.batch, recipe.dice, rng)
+    train_region_balanced(net, groups, data, recipe, spec, recipe.steps, recipe.batch, recipe.dice, rng,
+                          teacher=teacher, distill=recipe.distill if teacher is not None else 0.0)  # fmt: skip
     return net.eval(), spec
 
 
-def run(plan: Path, out: Path, only: list[str] | None = None, seeds: list[int] | None = None) -> None:
-    """Every (recipe, seed, fold) of the plan not already saved; `only`/`seeds` restrict the run."""
-    recipes, folds, stride = load_plan(plan)
+def run(
+    plan: Path, out: Path, only: list[str] | None = None, seeds: list[int] | None = None,
+    folds: list[int] | None = None,
+) -> None:  # fmt: skip
+    """Every (recipe, seed, fold) of the plan not already saved; `only`/`seeds`/`folds` restrict the run
+    (`folds`: fold numbers, run in the order given, so two processes can share a plan's folds)."""
+    recipes, all_folds, stride = load_plan(plan)
+    fold_order = folds
     data = {r.name: (r.source, load_region(r)) for r in regions()}
     print(
         f"loaded {len(data)} regions: " + ", ".join(f"{n} ({len(c)})" for n, (_, c) in data.items()),
@@ -148,7 +174,8 @@ def run(plan: Path, out: Path, only: list[str] | None = None, seeds: list[int] |
         if only and recipe.name not in only:
             continue
         for seed in seeds or recipe.seeds:
-            for k, held in enumerate(folds):
+            for k in fold_order if fold_order is not None else range(len(all_folds)):
+                held = all_folds[k]
                 path = out / recipe.name / f"seed{seed}" / f"fold{k}.json"
                 if path.is_file() and json.loads(path.read_text())["recipe"] == asdict(recipe):
                     continue

@@ -21,6 +21,7 @@ from ..common.flood_data.regions import load_region, regions
 from ..common.flood_data.sen1floods11 import DEMO_CHIP
 from ..common.loro.tables import pooled, seeds_iou
 from ..common.metrics import counts_iou
+from ..common.networks.anchored import AnchoredContext, network_entry
 from .region_runs import aligned, load_plan, train_recipe
 from .region_tables import recipe_table
 from .safeguard import VH, receptive_field
@@ -33,6 +34,11 @@ CREDITS = (
     "detection tiles (NASA IMPACT / IEEE GRSS, Copernicus Sentinel-1; research use with credit); OMBRIA "
     "(Drakonakis et al., IEEE JSTARS 2022, Copernicus Sentinel/EMS; research use with credit)"
 )
+
+
+# the anchored network's receptive field is about 45 px (3x3 layers at strides 1-8 plus bilinear upsampling):
+# 24 px of overlap keep each kept pixel's neighbourhood inside its tile but for the outermost context weights
+CONTEXT_OVERLAP = 24
 
 
 class UnionWithRule(nn.Module):
@@ -52,13 +58,16 @@ class UnionWithRule(nn.Module):
 
 
 def card_for(name: str, spec, recipe, safeguard: str | None, loro: dict | None, stress: dict | None,
-             params: int, rf: int | None, train_regions: list[str]) -> ModelCard:  # fmt: skip
-    """The card: inputs, classes, LORO metrics with their split, stress figures, data use and safeguard."""
+             params: int, rf: int | None, train_regions: list[str], network: dict | None = None) -> ModelCard:  # fmt: skip
+    """The card: inputs, classes, LORO metrics with their split, stress figures, data use and safeguard.
+
+    `network` (the `training.network` entry of a fine-tunable network, networks/anchored.py) lets
+    `contrasat finetune` rebuild the torch network from the file."""
     guard = (
         "p(water) = max(network, VH < -20 dB rule as a sigmoid), inside the ONNX graph"
         if safeguard == "union"
         else "none beyond the architecture: the water logit is a learned VH threshold plus a small-context residual"
-        if rf
+        if rf or network
         else "none"
     )
     metrics = {}
@@ -74,12 +83,15 @@ def card_for(name: str, spec, recipe, safeguard: str | None, loro: dict | None, 
         classes=[ClassInfo(0, "dry", "#00000000"), ClassInfo(1, "water", "#1f78b4ff")],
         # a small receptive field needs only rf + 1 px of overlap for seamless tiles; 512-px tiles halve the
         # per-tile overhead of 256 (tile independence is asserted in tests/models/test_flood_stress.py)
-        tile_size=512 if rf else 256, overlap=max(8, rf + 1) if rf else 32, resolution_m=10.0,
+        tile_size=512 if rf or network else 256,
+        overlap=max(8, rf + 1) if rf else CONTEXT_OVERLAP if network else 32, resolution_m=10.0,
         output_kind="probabilities",
         description=(
             "Sentinel-1 [VV, VH] dB -> p(water). "
             + (f"VH-threshold-anchored network with a {rf}x{rf}-pixel receptive field"
-               if rf else f"mean p(water) of the networks of recipes {' and '.join(recipe.members)}"
+               if rf else "one VH-threshold-anchored network: a 3x3 full-resolution branch and a context branch "
+               f"at 1/2-1/8 resolution (context channels {recipe.context or [16, 24, 32]})"
+               if network else f"mean p(water) of the networks of recipes {' and '.join(recipe.members)}"
                if recipe.members else f"U-Net (width {recipe.width}, {recipe.layers} levels)")
             + ", trained on Sen1Floods11, ETCI 2021 and OMBRIA with gain/offset, "
             f"bright-VV and VV-dropout augmentation. Safeguard: {guard}." + (
@@ -96,6 +108,7 @@ def card_for(name: str, spec, recipe, safeguard: str | None, loro: dict | None, 
             "missing (the training mean, as the runtime fills nodata); OMBRIA pixels dark before the flood "
             "and not flood-labelled are ignored",
             "recipe": vars(recipe), "params": params, "safeguard": safeguard or "none",
+            **({"network": network} if network else {}),
             "normalisation": "clip dB to [-50, 5], (x - mean) / std over the training chips with both bands",
             "code": "contrasat.training.common (flood_data, loro) and contrasat.training.flood (region_runs, safeguard, ship)",
         },
@@ -150,6 +163,7 @@ def ship(
             for r in regions() if r.name != DEMO_CHIP and r.source in recipe.sources}  # fmt: skip
     net, spec = train_recipe(recipe, {r.name: r for r in plan}, data, seed)
     rf = receptive_field(net) if hasattr(net, "body") else None
+    network = network_entry(net) if isinstance(net, AnchoredContext) else None
     model = UnionWithRule(net, spec.mean[VH], spec.std[VH]).eval() if safeguard == "union" else net
     loro = json.loads(loro_path.read_text()) if loro_path else None
     params = sum(p.numel() for p in net.parameters())
@@ -157,10 +171,10 @@ def ship(
         if path is None:
             continue
         export_s1_net(
-            exported, card_for(name, spec, recipe, guard, loro, None, params, rf, sorted(data)), path
+            exported, card_for(name, spec, recipe, guard, loro, None, params, rf, sorted(data), network), path
         )
         stress = score(onnx_predictor(path), load_fixture(FIXTURE))
-        card = card_for(name, spec, recipe, guard, loro, stress, params, rf, sorted(data))
+        card = card_for(name, spec, recipe, guard, loro, stress, params, rf, sorted(data), network)
         diff = export_s1_net(exported, card, path)
         path.with_suffix(".stress.json").write_text(json.dumps(stress, indent=1), encoding="utf-8")
         print(f"wrote {path} (ORT vs torch {diff:.1e}); stress: {json.dumps(stress, indent=1)}")

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
+import torch.nn.functional as F  # noqa: N812
 
 from ....models.card import InputSpec
 from ....models.preprocess import prepare
@@ -68,10 +69,13 @@ def train_region_balanced(
     batch: int,
     dice: float,
     rng: np.random.Generator,
+    teacher: torch.nn.Module | None = None,
+    distill: float = 0.0,
 ) -> torch.nn.Module:
     """Train `net` (parameter `groups`, each with its peak "lr") on the regions in `data`; returns it in eval
     mode. AdamW (weight decay 1e-4) under a one-cycle schedule, 10 % warm-up; inputs through the runtime's
-    own `prepare` with `spec`."""
+    own `prepare` with `spec`. With a `teacher` (same input spec), `distill` x the binary cross-entropy from
+    the teacher's p(water) to the network's is added on every crop pixel that holds data, labelled or not."""
     names = sorted(data)
     w_water = water_weight(water_share(data))
     opt = torch.optim.AdamW(groups, weight_decay=1e-4)
@@ -79,14 +83,26 @@ def train_region_balanced(
         opt, max_lr=[g["lr"] for g in groups], total_steps=steps, pct_start=0.1
     )
     for _ in range(steps):
-        xs, ys = [], []
+        xs, ys, has = [], [], []
         for _ in range(batch):
             region = data[names[int(rng.integers(len(names)))]]
             img, lab = augment(region[int(rng.integers(len(region)))], aug, rng)
             xs.append(prepare(img, spec))
             ys.append(lab)
+            has.append(np.any(np.isfinite(img), axis=0))
         net.train()
-        loss = flood_loss(net(torch.from_numpy(np.stack(xs))), torch.from_numpy(np.stack(ys)), w_water, dice)
+        x, y = torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+        # a network with members inside one graph (networks/anchored.py, pair) trains each member on the
+        # labels on its own, as an ensemble's members are trained
+        outs = net.member_logits(x) if hasattr(net, "member_logits") else [net(x)]
+        loss = sum(flood_loss(o, y, w_water, dice) for o in outs)
+        if teacher is not None and distill > 0:
+            with torch.no_grad():
+                target = torch.softmax(teacher(x), dim=1)[:, 1]
+            out = net(x) if len(outs) > 1 else outs[0]
+            z = out[:, 1] - out[:, 0]  # the network's water logit
+            keep = torch.from_numpy(np.stack(has))
+            loss = loss + distill * F.binary_cross_entropy_with_logits(z[keep], target[keep])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

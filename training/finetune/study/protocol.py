@@ -68,11 +68,13 @@ def simclr_model(folder: Path, steps: int | None = None) -> Path:
 def run_study(
     out: Path, chips=CHIPS, counts=COUNTS, seeds=SEEDS, inits=INITS, steps: int | None = None,
     overrides: dict[str, Any] | None = None, simclr: Path | None = None, simclr_steps: int | None = None,
+    base: str = BASE,
 ) -> Path:  # fmt: skip
     """Every (chip, count, seed, init) fine-tune, scored; results appended to out/results.json.
 
     `overrides` change the recipe (FinetuneConfig fields); such runs are tagged with them, e.g. base+loss=pixel.
-    The "simclr" start is the model `simclr_model` builds under `simclr` (default out/simclr).
+    The "simclr" start is the model `simclr_model` builds under `simclr` (default out/simclr); `base` is the
+    bundled model (name or file) the "base" and "random" starts take, scored as a reference beside the rule.
     """
     tag = "".join(f"+{k}={v}" for k, v in sorted((overrides or {}).items()))
 
@@ -83,11 +85,11 @@ def run_study(
     results.setdefault("runs", {})
     results.setdefault("references", {})
     results["protocol"] = {
-        "chips": list(chips), "counts": list(counts), "seeds": list(seeds), "inits": list(inits), "base": BASE,
+        "chips": list(chips), "counts": list(counts), "seeds": list(seeds), "inits": list(inits), "base": base,
         "block": BLOCK, "cpu": platform.processor() or platform.machine(), "torch_threads": 1,
         "recipe": {**asdict(FinetuneConfig()), **(overrides or {}), **({"steps": steps} if steps else {})},
     }  # fmt: skip
-    starts: dict[str, str | Path] = {"base": BASE, "random": BASE}
+    starts: dict[str, str | Path] = {"base": base, "random": base}
     if "simclr" in inits:
         folder = simclr or out / "simclr"
         starts["simclr"] = simclr_model(folder, simclr_steps)
@@ -104,7 +106,9 @@ def run_study(
             s1, label_path = chip_paths(chip)
             with rasterio.open(label_path) as ds:
                 label, transform, crs = ds.read(1), ds.transform, ds.crs
-            refs = {r: r for r in REFERENCES} | ({SIMCLR: starts["simclr"]} if "simclr" in starts else {})
+            refs = {r: r for r in (*REFERENCES, base)} | (
+                {SIMCLR: starts["simclr"]} if "simclr" in starts else {}
+            )
             for ref, model in refs.items():
                 key = f"{chip}/{ref}"
                 if key not in results["references"]:

@@ -1,0 +1,46 @@
+"""Issue 19's rule for one network replacing the ensemble (training/flood/replacement.py) on made-up counts."""
+
+from __future__ import annotations
+
+from contrasat.training.flood.replacement import stress_failures, verdict
+
+
+def _counts(tp: int, fp: int, fn: int) -> dict[str, int]:
+    return {"tp": tp, "fp": fp, "fn": fn, "tn": 1000}
+
+
+def _table(iou_by_seed: dict[str, dict[str, tuple[int, int, int]]]) -> dict:
+    rule = {"A": _counts(50, 50, 0), "B": _counts(50, 50, 0)}  # VH < -20 dB: IoU 0.5 on both regions
+    return {
+        seed: {r: {"source": "sen1floods11", "seeds": None, "scores": {"model": _counts(*c), "fixed_vh_-20dB": rule[r], "otsu": rule[r]}}
+               for r, c in regions.items()}
+        for seed, regions in iou_by_seed.items()
+    }  # fmt: skip
+
+
+REF_STRESS = {"water_tile_rate_dry_x": 0.0, "water_tile_rate_water_x": 1.0, "iou_loss_gain+3dB": 0.0}
+
+
+def test_stress_rule_counts_dry_tiles_one_tile_of_slack_on_water_and_losses():
+    assert stress_failures(dict(REF_STRESS), REF_STRESS) == []
+    assert stress_failures({**REF_STRESS, "water_tile_rate_water_x": 0.9375}, REF_STRESS) == []
+    assert len(stress_failures({**REF_STRESS, "water_tile_rate_water_x": 0.875}, REF_STRESS)) == 1
+    assert len(stress_failures({**REF_STRESS, "water_tile_rate_dry_x": 0.0625}, REF_STRESS)) == 1
+    assert len(stress_failures({**REF_STRESS, "iou_loss_gain+3dB": 0.06}, REF_STRESS)) == 1
+
+
+def test_verdict_compares_pooled_iou_on_the_same_seeds_and_bounds_every_region():
+    table = {
+        "F": _table({"0": {"A": (80, 20, 0), "B": (80, 20, 0)}, "1": {"A": (90, 10, 0), "B": (90, 10, 0)}}),
+        "near": _table({"0": {"A": (79, 21, 0), "B": (79, 21, 0)}}),  # 0.79 vs F's 0.80 on seed 0
+        "far": _table({"0": {"A": (75, 25, 0), "B": (75, 25, 0)}}),  # 0.75: more than 0.02 below
+        "bad_region": _table({"0": {"A": (100, 0, 0), "B": (40, 60, 0)}}),  # pooled 0.70, B 0.40 < 0.5 - 0.05
+    }
+    stress = {"F (default)": REF_STRESS, "near": REF_STRESS, "far": REF_STRESS, "bad_region": REF_STRESS}
+    near = verdict(table, "near", "F", stress, "F (default)")
+    assert near["seeds"] == ["0"] and abs(near["reference_pooled"] - 0.8) < 1e-9 and near["replaces"]
+    assert not verdict(table, "far", "F", stress, "F (default)")["replaces"]
+    bad = verdict(table, "bad_region", "F", stress, "F (default)")
+    assert bad["regions_below_rule"] and not bad["replaces"]
+    stress["near"] = {**REF_STRESS, "water_tile_rate_dry_x": 0.125}
+    assert not verdict(table, "near", "F", stress, "F (default)")["replaces"]
