@@ -36,7 +36,7 @@ from .own_labels import POINT_TYPES, LabelLayer, read_labels
 from .own_pixels import place_labels
 from .pipeline import GDAL_CACHE_BYTES, JobResult, _open_inputs, _run_job, plan_outputs
 from .polygons import DEFAULT_MIN_PIXELS
-from .rasters import Grid, detect_level, detect_units
+from .rasters import Grid, _band_indexes, detect_level, detect_units
 from .registry import WEIGHTS_DIR, resolve_model
 
 EXTRACTORS = {"S2": "encoder_s2_multimodal", "S1": "encoder_s1_multimodal"}  # bundled defaults per sensor
@@ -100,13 +100,33 @@ def resolve_extractors(model: str | Path | None, sensors: list[str]) -> list[tup
     return found
 
 
-def forest_features(folder: Path) -> list[tuple[Path, ModelCard]]:
+def forest_bands(s2: str | Path, notes: list[Note]) -> tuple[str, ...]:
+    """The forest's bands: the 13 L1C bands as in the study; the 12 L2A bands (no B10) when the raster is
+    L2A. A raster that is neither is left to the mapping run's own band check (its usual error)."""
+    l1c, l2a = own_context.bands_of(False), own_context.bands_of(True)
+    try:
+        ds = rasterio.open(s2)
+    except Exception:  # unreadable: the mapping run's opening refuses it in its own words
+        return l1c
+    with ds:
+        for bands in (l1c, l2a):
+            try:
+                _band_indexes(ds, own_context.input_spec(bands), "S2", Path(s2).name)
+            except InputError:
+                continue
+            if bands == l2a:
+                notes.append(info("Sentinel-2 L2A (no B10): the forest uses its 12 bands; the study had L1C"))
+            return bands
+    return l1c
+
+
+def forest_features(folder: Path, bands: tuple[str, ...]) -> list[tuple[Path, ModelCard]]:
     """The bands-context feature graph written into `folder`, as the one 'extractor' of the forest."""
     import onnx
 
     path = folder / "bands_context.onnx"
-    onnx.save(own_context.feature_model(), str(path))
-    return [(path, own_context.card())]
+    onnx.save(own_context.feature_model(bands), str(path))
+    return [(path, own_context.card(bands))]
 
 
 def _card(layer: LabelLayer, extractors: list[tuple[Path, ModelCard]], name: str,
@@ -190,7 +210,7 @@ def fit_classifier(
     card.metrics = {"validation": validation}
     if method == FOREST:
         classifier = {"type": "random forest (scikit-learn)", "n_estimators": TREES, "max_features": "sqrt",
-                      "min_samples_leaf": 1, "features": own_context.card().description}  # fmt: skip
+                      "min_samples_leaf": 1, "features": extractors[0][1].description}  # fmt: skip
     else:
         classifier = {"type": "multinomial logistic regression on standardised features (scikit-learn)",
                       "C": 1.0, "class_weight": "balanced"}  # fmt: skip
@@ -251,7 +271,7 @@ def _classify(s2, s1, out, layer, labels, model, aoi, probabilities, polygons, s
               min_polygon, config, notes, tmp, progress, is_cancelled) -> OwnClassesResult:  # fmt: skip
     sources = {"S2": s2, "S1": s1}
     if method == FOREST:
-        extractors = forest_features(tmp)
+        extractors = forest_features(tmp, forest_bands(s2, notes))
     else:
         extractors = resolve_extractors(model, [k for k, v in sources.items() if v is not None])
     name = Path(save_model).stem if save_model else f"own classes of {layer.path.stem}"

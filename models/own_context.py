@@ -4,12 +4,13 @@ The 13 L1C bands as reflectance 0..1 (no data 0), NDVI (B08/B04), NDWI (B03/B08)
 undefined, then the means of those 16 channels over 3x3 and 7x7 windows: 48 features per pixel. Edges are
 mirrored as scipy's `uniform_filter(mode="reflect")` mirrors them (the edge pixel repeated: d c b a | a b c d),
 so the runtime computes exactly the features the study scored. As a graph, the features run inside the
-saved classifier, on any engine, like a bundled extractor.
+saved classifier, on any engine, like a bundled extractor. On L2A input (no B10) the same features are made
+from its 12 bands (45 features); the study had L1C.
 """
 
 from __future__ import annotations
 
-from .bands import S2L1C_BANDS
+from .bands import S2L1C_BANDS, S2L2A_BANDS
 from .card import FEATURES, InputSpec, ModelCard
 
 INPUT = "s2"
@@ -20,26 +21,37 @@ INDICES = (
     ("ndwi", "B03", "B08"),
     ("ndbi", "B11", "B08"),
 )  # (name, a, b): (a-b)/(a+b)
-N_FEATURES = (len(S2L1C_BANDS) + len(INDICES)) * (1 + len(WINDOWS))
 OPSET = 17
 INT64_MIN = -(2**63)
 
 
-def input_spec() -> InputSpec:
-    """13 L1C bands, x / 10000 (reflectance), no clip: the study's `band_features` scaling."""
-    n = len(S2L1C_BANDS)
-    return InputSpec(name=INPUT, sensor="S2L1C", bands=list(S2L1C_BANDS), units="reflectance_x10000",
+def n_features(bands: tuple[str, ...] = S2L1C_BANDS) -> int:
+    """Features per pixel: the bands and the indices, then their means over each window."""
+    return (len(bands) + len(INDICES)) * (1 + len(WINDOWS))
+
+
+def input_spec(bands: tuple[str, ...] = S2L1C_BANDS) -> InputSpec:
+    """The bands (L1C: 13, as in the study; L2A: 12), x / 10000 (reflectance), no clip: `band_features`."""
+    n = len(bands)
+    sensor = "S2L1C" if tuple(bands) == S2L1C_BANDS else "S2L2A"
+    return InputSpec(name=INPUT, sensor=sensor, bands=list(bands), units="reflectance_x10000",
                      mean=[0.0] * n, std=[10000.0] * n)  # fmt: skip
 
 
-def card() -> ModelCard:
+def card(bands: tuple[str, ...] = S2L1C_BANDS) -> ModelCard:
     """The card of the feature graph alone (task `features`), as own_features reads an extractor's."""
+    level = "L1C" if tuple(bands) == S2L1C_BANDS else "L2A"
     return ModelCard(
-        name="bands_context", task=FEATURES, inputs=[input_spec()], classes=[], tile_size=256, overlap=16,
-        resolution_m=10.0, output_kind="features", license="GPL-2.0-or-later", metrics={"dim": N_FEATURES},
-        description=f"{N_FEATURES} features per pixel: 13 S2 L1C bands as reflectance, NDVI, NDWI, NDBI and "
-        "their means over 3x3 and 7x7 windows (edges mirrored)",
+        name="bands_context", task=FEATURES, inputs=[input_spec(bands)], classes=[], tile_size=256, overlap=16,
+        resolution_m=10.0, output_kind="features", license="GPL-2.0-or-later",
+        metrics={"dim": n_features(bands)},
+        description=f"{n_features(bands)} features per pixel: {len(bands)} S2 {level} bands as reflectance, NDVI, "
+        "NDWI, NDBI and their means over 3x3 and 7x7 windows (edges mirrored)",
     )  # fmt: skip
+
+
+def bands_of(level_l2a: bool) -> tuple[str, ...]:
+    return S2L2A_BANDS if level_l2a else S2L1C_BANDS
 
 
 def _mirror(helper, nodes: list, x: str, pad: int, axis: int, tag: str) -> str:
@@ -78,10 +90,10 @@ def _normalised_difference(helper, nodes: list, bands: str, a: int, b: int, tag:
     return tag
 
 
-def build_graph_nodes(helper, x: str) -> tuple[list, str]:
-    """The nodes from the prepared input `x` (N, 13, H, W) to the (N, 48, H, W) features; (nodes, output)."""
+def build_graph_nodes(helper, x: str, bands: tuple[str, ...] = S2L1C_BANDS) -> tuple[list, str]:
+    """The nodes from the prepared input `x` (N, B, H, W) to the (N, 3 (B + 3), H, W) features; (nodes, output)."""
     nodes: list = []
-    index = {b: i for i, b in enumerate(S2L1C_BANDS)}
+    index = {b: i for i, b in enumerate(bands)}
     ratios = [_normalised_difference(helper, nodes, x, index[a], index[b], name) for name, a, b in INDICES]
     nodes.append(helper.make_node("Concat", [x, *ratios], ["bands"], axis=1, name="bands"))
     parts = ["bands"]
@@ -96,23 +108,23 @@ def build_graph_nodes(helper, x: str) -> tuple[list, str]:
     return nodes, OUTPUT
 
 
-def feature_model(with_card: bool = True):
-    """The feature graph as an ONNX model (input `s2` (N, 13, H, W), output `features` (N, 48, H, W))."""
+def feature_model(bands: tuple[str, ...] = S2L1C_BANDS, with_card: bool = True):
+    """The feature graph as an ONNX model (input `s2` (N, 13, H, W), output `features` (N, 48, H, W) for L1C)."""
     import onnx
     from onnx import TensorProto, helper
 
     from .card import CARD_KEY
 
-    nodes, out = build_graph_nodes(helper, INPUT)
+    nodes, out = build_graph_nodes(helper, INPUT, bands)
     graph = helper.make_graph(
         nodes, "bands_context",
-        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["n", len(S2L1C_BANDS), "h", "w"])],
-        [helper.make_tensor_value_info(out, TensorProto.FLOAT, ["n", N_FEATURES, "h", "w"])],
+        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["n", len(bands), "h", "w"])],
+        [helper.make_tensor_value_info(out, TensorProto.FLOAT, ["n", n_features(bands), "h", "w"])],
     )  # fmt: skip
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 8
     if with_card:
         entry = model.metadata_props.add()
-        entry.key, entry.value = CARD_KEY, card().to_json()
+        entry.key, entry.value = CARD_KEY, card(bands).to_json()
     onnx.checker.check_model(model)
     return model

@@ -81,13 +81,14 @@ def build_forest_classifier(forest: Forest, card: ModelCard) -> object:
     from . import own_context
 
     rf = forest.model
-    n_classes, dim = len(rf.classes_), own_context.N_FEATURES
+    bands = tuple(card.inputs[0].bands)
+    n_classes, dim = len(rf.classes_), own_context.n_features(bands)
     trees = convert_sklearn(rf, initial_types=[("rows", FloatTensorType([None, dim]))],
                             options={id(rf): {"zipmap": False}},
                             target_opset={"": own_context.OPSET, "ai.onnx.ml": 3})  # fmt: skip
     trees = compose.add_prefix(trees, "forest/", rename_inputs=False)
     probabilities = next(o.name for o in trees.graph.output if o.name.endswith("probabilities"))
-    nodes, features = own_context.build_graph_nodes(helper, own_context.INPUT)
+    nodes, features = own_context.build_graph_nodes(helper, own_context.INPUT, bands)
 
     def const(name: str, values: list[int]):
         return helper.make_node("Constant", [], [name], value_ints=values, name=name)
@@ -104,7 +105,7 @@ def build_forest_classifier(forest: Forest, card: ModelCard) -> object:
     ]  # fmt: skip
     graph = helper.make_graph(
         nodes, "bands_context_forest",
-        [helper.make_tensor_value_info(own_context.INPUT, TensorProto.FLOAT, ["n", 13, "h", "w"])],
+        [helper.make_tensor_value_info(own_context.INPUT, TensorProto.FLOAT, ["n", len(bands), "h", "w"])],
         [helper.make_tensor_value_info(PROBS, TensorProto.FLOAT, ["n", n_classes, "h", "w"])],
         initializer=list(trees.graph.initializer),
     )  # fmt: skip

@@ -131,3 +131,26 @@ def test_forest_refuses_a_feature_extractor_and_ignores_s1(tmp_path, capsys):
     assert not (tmp_path / "lc.tif").exists()
     result = land_cover(s2, tmp_path / "lc.tif", s1=TERRAMIND / "S1RTC" / f"{SITE}.tif", labels=labels)
     assert any("Sentinel-1 is not used" in n for n in result.notes)
+
+
+def test_l2a_input_uses_its_twelve_bands(tmp_path):
+    """L2A (no B10): the forest uses the 12 bands it has (45 features) instead of refusing the raster."""
+    s2, lulc, transform, crs = site()
+    l2a = tmp_path / "l2a.tif"
+    with rasterio.open(s2) as src:
+        profile, data = src.profile, src.read()
+    keep = [i for i in range(13) if i != 10]  # B10 is the 11th L1C band
+    profile.update(count=12)
+    with rasterio.open(l2a, "w", **profile) as dst:
+        dst.write(data[keep])  # no descriptions: 12 bands are taken in L2A order
+    labels = write_labels(
+        tmp_path / "l.gpkg", draw_squares(lulc, 3, 7, seed=0, classes=[1, 2, 4]), transform, crs, 7
+    )
+    result = land_cover(l2a, tmp_path / "lc.tif", labels=labels, save_model=tmp_path / "m.onnx")
+    card = read_card(tmp_path / "m.onnx")
+    assert (
+        card.inputs[0].bands == [b for b in card.inputs[0].bands if b != "B10"]
+        and len(card.inputs[0].bands) == 12
+    )
+    assert card.training["head"]["features"] == 45
+    assert any("L2A" in n for n in result.notes)
