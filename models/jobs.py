@@ -280,11 +280,17 @@ JOBS: tuple[Job, ...] = (
             Param("s1", "raster", "Sentinel-1 raster (for fusion models)", label="Sentinel-1 raster",
                   processing="INPUT_S1"),
             Param("labels", "labels", "training polygons or points in your own classes (any CRS): a classifier "
-                  "is fitted on the pre-trained encoders' features and maps your classes (the model, if given, "
-                  "must then be a feature extractor)", label="Training labels (polygons or points)"),
+                  "is fitted on them and maps your classes (see the method; with the encoder head, the model, if "
+                  "given, must be a feature extractor)", label="Training labels (polygons or points)"),
             Param("field", "field", "class field of the training labels: class names or integer codes "
                   "(default: class); a color/colour field of hex colours styles the classes",
                   label="Class field"),
+            Param("method", "choice", "with training labels, how your classes are learnt: bands-context-forest "
+                  "(default, the best in our study of a few polygons per class: a random forest on the Sentinel-2 "
+                  "bands, NDVI/NDWI/NDBI and their 3x3 and 7x7 neighbourhood means; Sentinel-1 is not used) or "
+                  "encoder-head (a logistic-regression head on the pre-trained encoders' features, Sentinel-1 "
+                  "too when given)", choices=("bands-context-forest", "encoder-head"),
+                  default="bands-context-forest", label="Method for your own classes"),
         ),
         outputs=(
             Param("out", "output_raster", "output class GeoTIFF (classes of the model card)", required=True,

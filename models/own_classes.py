@@ -1,9 +1,11 @@
 """Land cover in the analyst's own classes: labels in, a fitted classifier and its map out, without torch.
 
 Steps, every check before any model runs: read the label layer (own_labels), open the rasters, put the labels
-on the grid (own_pixels), keep pixels with data; then extract features (own_features), validate the head on
-held-back polygons and fit it on all of them (own_head), build ONE ONNX model, extractors + head
-(own_export), and map with it through the ordinary land-cover pipeline. The map, its extras and the saved
+on the grid (own_pixels), keep pixels with data; then extract features (own_features), validate the classifier
+on held-back polygons and fit it on all of them (own_head), build ONE ONNX model, features + classifier
+(own_export), and map with it through the ordinary land-cover pipeline. The method (own_head.METHODS) is by
+default the own-classes study's winner: a random forest on the bands and their neighbourhood means, whose
+features are an ONNX graph (own_context) read like an extractor; or the head on the pre-trained encoders. The map, its extras and the saved
 classifier are one output set: all written, or none.
 """
 
@@ -20,21 +22,21 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from . import tiled_job
+from . import own_context, tiled_job
 from .aoi import AOI, aoi_window, load_aoi
 from .card import FEATURES, ModelCard, read_card
 from .errors import InputError
 from .execution import Execution
 from .notes import Note, info
 from .output_set import OutputSet, verify_model
-from .own_export import build_classifier, save_classifier
+from .own_export import build_classifier, build_forest_classifier, save_classifier
 from .own_features import extract, gather, keep_valid
-from .own_head import fit_head, label_warnings, validate
+from .own_head import ENCODER_HEAD, FOREST, METHODS, TREES, fit_head, label_warnings, validate
 from .own_labels import POINT_TYPES, LabelLayer, read_labels
 from .own_pixels import place_labels
 from .pipeline import GDAL_CACHE_BYTES, JobResult, _open_inputs, _run_job, plan_outputs
 from .polygons import DEFAULT_MIN_PIXELS
-from .rasters import Grid, detect_level, detect_units
+from .rasters import Grid, _band_indexes, detect_level, detect_units
 from .registry import WEIGHTS_DIR, resolve_model
 
 EXTRACTORS = {"S2": "encoder_s2_multimodal", "S1": "encoder_s1_multimodal"}  # bundled defaults per sensor
@@ -98,15 +100,46 @@ def resolve_extractors(model: str | Path | None, sensors: list[str]) -> list[tup
     return found
 
 
-def _card(layer: LabelLayer, extractors: list[tuple[Path, ModelCard]], name: str) -> ModelCard:
+def forest_bands(s2: str | Path, notes: list[Note]) -> tuple[str, ...]:
+    """The forest's bands: the 13 L1C bands as in the study; the 12 L2A bands (no B10) when the raster is
+    L2A. A raster that is neither is left to the mapping run's own band check (its usual error)."""
+    l1c, l2a = own_context.bands_of(False), own_context.bands_of(True)
+    try:
+        ds = rasterio.open(s2)
+    except Exception:  # unreadable: the mapping run's opening refuses it in its own words
+        return l1c
+    with ds:
+        for bands in (l1c, l2a):
+            try:
+                _band_indexes(ds, own_context.input_spec(bands), "S2", Path(s2).name)
+            except InputError:
+                continue
+            if bands == l2a:
+                notes.append(info("Sentinel-2 L2A (no B10): the forest uses its 12 bands; the study had L1C"))
+            return bands
+    return l1c
+
+
+def forest_features(folder: Path, bands: tuple[str, ...]) -> list[tuple[Path, ModelCard]]:
+    """The bands-context feature graph written into `folder`, as the one 'extractor' of the forest."""
+    import onnx
+
+    path = folder / "bands_context.onnx"
+    onnx.save(own_context.feature_model(bands), str(path))
+    return [(path, own_context.card(bands))]
+
+
+def _card(layer: LabelLayer, extractors: list[tuple[Path, ModelCard]], name: str,
+          method: str = ENCODER_HEAD) -> ModelCard:  # fmt: skip
     """The classifier's card before fitting (inputs, classes, tiling); training facts are added later."""
     first = extractors[0][1]
     inputs = [spec for _, c in extractors for spec in c.inputs]
+    what = (f"a random forest ({TREES} trees) on {first.description}" if method == FOREST else
+            f"a logistic-regression head on the features of {', '.join(c.name for _, c in extractors)}")  # fmt: skip
     return ModelCard(
         name=name, task="land_cover", inputs=inputs, classes=layer.classes, tile_size=first.tile_size,
         overlap=first.overlap, resolution_m=first.resolution_m,
-        description=f"land cover in the classes of {layer.path.name} ({len(layer.classes)} classes), a "
-        f"logistic-regression head on the features of {', '.join(c.name for _, c in extractors)}",
+        description=f"land cover in the classes of {layer.path.name} ({len(layer.classes)} classes), {what}",
         license=first.license,
     )  # fmt: skip
 
@@ -157,6 +190,7 @@ def fit_classifier(
     config: Execution,
     notes: list[Note],
     is_cancelled: Callable[[], bool] | None = None,
+    method: str = ENCODER_HEAD,
 ) -> Training:
     """Check the labels on the grid, extract features, validate by polygon, fit; the classifier as ONNX."""
     with ExitStack() as stack:
@@ -169,18 +203,24 @@ def fit_classifier(
                                     [c["features"] for c in counts.values()], points))  # fmt: skip
         loaded = [_load(p, config) for p, _ in extractors]
         x = extract(loaded, inputs, grid, pixels, is_cancelled)
-    validation = validate(x, pixels.cls, pixels.group, layer.classes)
-    head = fit_head(x, pixels.cls)
+    validation = validate(x, pixels.cls, pixels.group, layer.classes, method)
+    head = fit_head(x, pixels.cls, method)
     labels = {"file": layer.path.name, "field": layer.field, "classes": counts,
               "codes": dict(zip([c.name for c in layer.classes], layer.codes, strict=True)) if layer.codes else None}  # fmt: skip
     card.metrics = {"validation": validation}
+    if method == FOREST:
+        classifier = {"type": "random forest (scikit-learn)", "n_estimators": TREES, "max_features": "sqrt",
+                      "min_samples_leaf": 1, "features": extractors[0][1].description}  # fmt: skip
+    else:
+        classifier = {"type": "multinomial logistic regression on standardised features (scikit-learn)",
+                      "C": 1.0, "class_weight": "balanced"}  # fmt: skip
     card.training = {
-        "kind": "own_classes", "labels": labels,
-        "encoders": [{"name": c.name, "file": p.name} for p, c in extractors],
-        "head": {"type": "multinomial logistic regression on standardised features (scikit-learn)",
-                 "C": 1.0, "class_weight": "balanced", "pixels_used": len(pixels.cls), "features": int(x.shape[1])},
+        "kind": "own_classes", "method": method, "labels": labels,
+        "encoders": [] if method == FOREST else [{"name": c.name, "file": p.name} for p, c in extractors],
+        "head": {**classifier, "pixels_used": len(pixels.cls), "features": int(x.shape[1])},
     }  # fmt: skip
-    model = build_classifier([p for p, _ in extractors], head, card)
+    model = (build_forest_classifier(head, card) if method == FOREST
+             else build_classifier([p for p, _ in extractors], head, card))  # fmt: skip
     return Training(card, model, labels, validation)
 
 
@@ -197,31 +237,54 @@ def classify_own(
     polygons: str | Path | None = None,
     statistics: str | Path | None = None,
     save_model: str | Path | None = None,
+    method: str | None = None,
     min_polygon: int = DEFAULT_MIN_PIXELS,
     config: Execution | None = None,
     progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
 ) -> OwnClassesResult:
-    """Fit a classifier on the labels of `labels` (class field `field`) and map the classes over S2 (and S1)."""
+    """Fit a classifier on the labels of `labels` (class field `field`) and map the classes over S2 (and S1).
+
+    `method`: FOREST (default; S2 only) or ENCODER_HEAD (the pre-trained encoders, or the extractor `model`)."""
     config, notes = (config or Execution()).checked()
+    method = method or FOREST
+    if method not in METHODS:
+        raise InputError(f"unknown method '{method}' (one of: {', '.join(METHODS)})")
     if min_polygon < 1:
         raise InputError(f"the smallest polygon must be 1 pixel or more, not {min_polygon}")
+    if method == FOREST and model:
+        raise InputError(f"a feature extractor model is used by the {ENCODER_HEAD} method only; the {FOREST} "
+                         "method classifies the bands themselves (leave the model empty)")  # fmt: skip
     layer = read_labels(labels, field or DEFAULT_FIELD)
     if layer.ignored:
         notes.append(info(f"{layer.ignored} label feature(s) that are neither polygons nor points ignored"))
+    if method == FOREST and s1 is not None:
+        notes.append(info(f"Sentinel-1 is not used by the {FOREST} method (it classifies the Sentinel-2 bands); "
+                          f"the {ENCODER_HEAD} method uses it"))  # fmt: skip
+        s1 = None
+    with tempfile.TemporaryDirectory() as tmp:
+        return _classify(s2, s1, out, layer, labels, model, aoi, probabilities, polygons, statistics, save_model,
+                         method, min_polygon, config, notes, Path(tmp), progress, is_cancelled)  # fmt: skip
+
+
+def _classify(s2, s1, out, layer, labels, model, aoi, probabilities, polygons, statistics, save_model, method,
+              min_polygon, config, notes, tmp, progress, is_cancelled) -> OwnClassesResult:  # fmt: skip
     sources = {"S2": s2, "S1": s1}
-    extractors = resolve_extractors(model, [k for k, v in sources.items() if v is not None])
+    if method == FOREST:
+        extractors = forest_features(tmp, forest_bands(s2, notes))
+    else:
+        extractors = resolve_extractors(model, [k for k, v in sources.items() if v is not None])
     name = Path(save_model).stem if save_model else f"own classes of {layer.path.stem}"
-    card = _card(layer, extractors, name)
+    card = _card(layer, extractors, name, method)
     aoi_file = aoi if isinstance(aoi, str | Path) else None
     outputs = plan_outputs([s2, s1, aoi_file, labels, *(p for p, _ in extractors)], out, probabilities,
                            polygons, statistics)  # fmt: skip
     if save_model is not None:
         outputs.add("classifier", save_model, "model").verify = verify_model(len(layer.classes))
     try:
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), tempfile.TemporaryDirectory() as tmp:
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
             result = _fit_and_map(layer, extractors, sources, card, outputs, aoi, config, notes, min_polygon,
-                                  Path(tmp), progress, is_cancelled)  # fmt: skip
+                                  tmp, progress, is_cancelled, method)  # fmt: skip
         outputs.commit()
     except BaseException:
         outputs.discard()
@@ -230,8 +293,8 @@ def classify_own(
 
 
 def _fit_and_map(layer, extractors, sources, card, outputs, aoi, config, notes, min_polygon, tmp,
-                 progress, is_cancelled) -> OwnClassesResult:  # fmt: skip
-    training = fit_classifier(layer, extractors, sources, card, aoi, config, notes, is_cancelled)
+                 progress, is_cancelled, method) -> OwnClassesResult:  # fmt: skip
+    training = fit_classifier(layer, extractors, sources, card, aoi, config, notes, is_cancelled, method)
     saved = next((o for o in outputs.outputs if o.label == "classifier"), None)
     model_path = saved.temp if saved is not None else tmp / "classifier.onnx"
     save_classifier(training.model, model_path)

@@ -1,5 +1,8 @@
-"""The head on the features: multinomial logistic regression on standardised features (scikit-learn), and
-its validation on whole label features held back (group k-fold), never on single pixels.
+"""The classifier on the features, one of two methods, and its validation on whole label features held back
+(group k-fold), never on single pixels:
+- `bands-context-forest` (the default, the own-classes study's winner `rf_context`): a random forest, 100 trees
+  with scikit-learn's defaults as the study ran it, on the bands + neighbourhood means (models/own_context.py);
+- `encoder-head`: multinomial logistic regression on the standardised features of the pre-trained encoders.
 
 Neighbouring pixels of one polygon are nearly copies of each other: a pixel-wise split would score the head
 on pixels whose twins trained it. Holding back whole polygons measures what an analyst needs: how well
@@ -15,6 +18,10 @@ import numpy as np
 from .card import ClassInfo
 from .notes import Note, warning
 
+FOREST = "bands-context-forest"
+ENCODER_HEAD = "encoder-head"
+METHODS = (FOREST, ENCODER_HEAD)
+TREES = 100  # the study's forest (training/configs/ownclasses.toml [rf]): depth and leaves unlimited
 C_REGULARISATION = 1.0  # inverse L2 strength on standardised features: the scikit-learn default
 MAX_ITER = 500
 FOLDS = 5
@@ -31,6 +38,28 @@ class Head:
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         return self.pipeline.predict_proba(x)
+
+
+@dataclass
+class Forest:
+    """The fitted random forest (scikit-learn); exported as an ONNX tree ensemble (own_export)."""
+
+    model: object
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(x)
+
+
+def _forest(seed: int = 0):
+    from sklearn.ensemble import RandomForestClassifier
+
+    # n_jobs=1 as in the study; the trees do not depend on it (random_state fixes them)
+    return RandomForestClassifier(n_estimators=TREES, max_features="sqrt", min_samples_leaf=1, random_state=seed,
+                                  n_jobs=1)  # fmt: skip
+
+
+def _classifier(method: str, seed: int = 0):
+    return _forest(seed) if method == FOREST else _pipeline(seed)
 
 
 def _pipeline(seed: int = 0):
@@ -52,8 +81,10 @@ def one_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def fit_head(x: np.ndarray, y: np.ndarray) -> Head:
-    """Fit the head on every labelled pixel and fold the standardisation into its weights."""
+def fit_head(x: np.ndarray, y: np.ndarray, method: str = ENCODER_HEAD) -> Head | Forest:
+    """Fit the classifier on every labelled pixel; the logistic head with the standardisation folded in."""
+    if method == FOREST:
+        return Forest(_forest().fit(x, y))
     with one_thread():
         pipe = _pipeline().fit(x, y)
     scaler, logistic = pipe[0], pipe[-1]
@@ -65,15 +96,17 @@ def fit_head(x: np.ndarray, y: np.ndarray) -> Head:
     return Head(coef.astype(np.float32), bias.astype(np.float32), pipe)
 
 
-def _fold_predictions(x: np.ndarray, y: np.ndarray, train: np.ndarray, n_classes: int) -> np.ndarray:
-    """Class predicted for the held-back pixels by a head fitted on `train` (one class left: that class)."""
+def _fold_predictions(x: np.ndarray, y: np.ndarray, train: np.ndarray, method: str) -> np.ndarray:
+    """Class predicted for the held-back pixels by a classifier fitted on `train` (one class left: that one)."""
     present = np.unique(y[train])
     if len(present) == 1:
         return np.full(int((~train).sum()), present[0])
-    return _pipeline().fit(x[train], y[train]).predict(x[~train])
+    return _classifier(method).fit(x[train], y[train]).predict(x[~train])
 
 
-def validate(x: np.ndarray, y: np.ndarray, groups: np.ndarray, classes: list[ClassInfo]) -> dict:
+def validate(
+    x: np.ndarray, y: np.ndarray, groups: np.ndarray, classes: list[ClassInfo], method: str = ENCODER_HEAD
+) -> dict:
     """Scores on label features held back whole: StratifiedGroupKFold over features; pooled over folds."""
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
     from sklearn.model_selection import StratifiedGroupKFold
@@ -91,7 +124,7 @@ def validate(x: np.ndarray, y: np.ndarray, groups: np.ndarray, classes: list[Cla
         for train_idx, test_idx in splits:
             train = np.zeros(len(y), dtype=bool)
             train[train_idx] = True
-            predicted[test_idx] = _fold_predictions(x, y, train, len(classes))
+            predicted[test_idx] = _fold_predictions(x, y, train, method)
     labels = [c.value for c in classes]
     f1 = f1_score(y, predicted, labels=labels, average=None, zero_division=0)
     return {

@@ -458,14 +458,17 @@ def land_cover(
     labels: str | Path | None = None,
     field: str | None = None,
     save_model: str | Path | None = None,
+    method: str | None = None,
     **kwargs: Any,
 ) -> JobResult:
     """Land-cover map from a Sentinel-2 raster, optionally with Sentinel-1: in the classes of the model card,
-    or, with `labels`, in the user's own classes (a classifier fitted on them: models/own_classes.py)."""
+    or, with `labels`, in the user's own classes (a classifier fitted on them by `method`: models/own_classes.py;
+    without labels the method is not used)."""
     if labels is not None:
         from .own_classes import classify_own
 
-        return classify_own(s2, out, s1=s1, labels=labels, field=field, save_model=save_model, **kwargs)
+        return classify_own(s2, out, s1=s1, labels=labels, field=field, save_model=save_model, method=method,
+                            **kwargs)  # fmt: skip
     if save_model is not None:
         raise InputError("saving a classifier needs training labels (polygons or points with a class field)")
     return run_job("land_cover", {"S2": s2, "S1": s1}, out, **kwargs)

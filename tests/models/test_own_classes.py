@@ -58,7 +58,7 @@ def test_cli_end_to_end_on_a_real_site(tmp_path, extractor, real_site, capsys):
     s2, lulc, labels, squares = real_site
     out, model = tmp_path / "lc.tif", tmp_path / "MY_LC.onnx"
     args = ["land-cover", "--s2", str(s2), "--labels", str(labels), "--field", "class", "--out", str(out),
-            "--model", str(extractor), "--statistics", str(tmp_path / "a.csv"), "--polygons",
+            "--model", str(extractor), "--method", "encoder-head", "--statistics", str(tmp_path / "a.csv"), "--polygons",
             str(tmp_path / "lc.gpkg"), "--probabilities", str(tmp_path / "p.tif"), "--save-model", str(model),
             "--progress", "json", "--json"]  # fmt: skip
     assert main(args) == 0
@@ -97,7 +97,7 @@ def test_cli_end_to_end_on_a_real_site(tmp_path, extractor, real_site, capsys):
 
 def test_card_of_the_saved_classifier(tmp_path, extractor, real_site):
     s2, _, labels, squares = real_site
-    result = land_cover(s2, tmp_path / "lc.tif", labels=labels, field="class", model=extractor,
+    result = land_cover(s2, tmp_path / "lc.tif", labels=labels, field="class", model=extractor, method="encoder-head",
                         save_model=tmp_path / "mine.onnx")  # fmt: skip
     card = read_card(tmp_path / "mine.onnx")
     assert card.task == "land_cover" and card.name == "mine"
@@ -187,7 +187,7 @@ def test_s1_adds_the_s1_extractor_end_to_end(tmp_path, monkeypatch):
         tmp_path / "l.gpkg", draw_squares(lulc, 3, 6, 0, classes=[1, 2, 4]), transform, crs, 6
     )
     result = land_cover(s2, tmp_path / "lc.tif", s1=TERRAMIND / "S1RTC" / f"{name}.tif", labels=labels,
-                        field="class", save_model=tmp_path / "m.onnx")  # fmt: skip
+                        field="class", save_model=tmp_path / "m.onnx", method="encoder-head")  # fmt: skip
     card = read_card(tmp_path / "m.onnx")
     assert [s.name for s in card.inputs] == ["s2", "s1"]
     assert [e["name"] for e in card.training["encoders"]] == [
@@ -228,7 +228,7 @@ def test_integer_codes_points_and_another_crs(tmp_path, extractor, real_site):
     squares = draw_squares(lulc, 6, 3, seed=2, classes=[1, 2, 4])
     labels = write_labels(tmp_path / "pts.geojson", squares, transform, crs, 3, field="code", field_type="int",
                           points=True, to_crs="EPSG:4326")  # fmt: skip
-    result = land_cover(s2, tmp_path / "lc.tif", labels=labels, field="code", model=extractor,
+    result = land_cover(s2, tmp_path / "lc.tif", labels=labels, field="code", model=extractor, method="encoder-head",
                         statistics=tmp_path / "a.csv")  # fmt: skip
     assert [c.name for c in result.classes] == ["1", "2", "4"]
     assert result.labels["codes"] == {"1": 1, "2": 2, "4": 4}
@@ -244,7 +244,7 @@ def test_warns_on_a_class_with_one_polygon_and_few_pixels(tmp_path, extractor, r
     _, _, transform, crs = site()
     squares = draw_squares(lulc, 3, 8, seed=0, classes=[2, 4]) + draw_squares(lulc, 1, 4, seed=0, classes=[1])
     labels = write_labels(tmp_path / "l.gpkg", squares, transform, crs, 8)
-    args = ["land-cover", "--s2", str(s2), "--labels", str(labels), "--out", str(tmp_path / "lc.tif"), "--model",
+    args = ["land-cover", "--s2", str(s2), "--labels", str(labels), "--out", str(tmp_path / "lc.tif"), "--method", "encoder-head", "--model",
             str(extractor), "--progress", "none"]  # fmt: skip
     assert main(args) == 0
     text = capsys.readouterr().out
@@ -267,8 +267,10 @@ def test_map_over_an_aoi_while_labels_lie_anywhere_on_the_raster(tmp_path, extra
     ) as dst:
         dst.write({"type": "Feature", "properties": {},
                    "geometry": mapping(box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))})  # fmt: skip
-    result = land_cover(s2, tmp_path / "lc.tif", labels=labels, model=extractor, aoi=aoi)
-    whole = land_cover(s2, tmp_path / "whole.tif", labels=labels, model=extractor)
+    result = land_cover(
+        s2, tmp_path / "lc.tif", labels=labels, model=extractor, method="encoder-head", aoi=aoi
+    )
+    whole = land_cover(s2, tmp_path / "whole.tif", labels=labels, model=extractor, method="encoder-head")
     assert result.shape == (80, 100)
     assert result.validation == whole.validation  # the same labels, the same fit
     with rasterio.open(tmp_path / "lc.tif") as a, rasterio.open(tmp_path / "whole.tif") as w:
@@ -286,6 +288,6 @@ def test_a_label_file_without_crs_is_taken_in_the_raster_crs(tmp_path, extractor
     bare = tmp_path / "bare.gpkg"
     with fiona.open(bare, "w", driver="GPKG", schema=schema) as dst:  # no CRS at all
         dst.writerecords(feats)
-    result = land_cover(s2, tmp_path / "lc.tif", labels=bare, model=extractor)
+    result = land_cover(s2, tmp_path / "lc.tif", labels=bare, model=extractor, method="encoder-head")
     assert any("names no CRS" in n for n in result.notes)
     assert all(c["pixels"] == 16 * c["features"] for c in result.labels["classes"].values())

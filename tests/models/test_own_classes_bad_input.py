@@ -57,7 +57,7 @@ def _run(tmp_path, labels, extractor, capsys, *extra, s2=None):
     out.mkdir(exist_ok=True)
     args = ["land-cover", "--s2", str(s2 or site()[0]), "--labels", str(labels), "--out", str(out / "lc.tif"),
             "--statistics", str(out / "a.csv"), "--polygons", str(out / "p.gpkg"), "--save-model",
-            str(out / "m.onnx"), "--model", str(extractor), "--progress", "json", *extra]  # fmt: skip
+            str(out / "m.onnx"), "--model", str(extractor), "--method", "encoder-head", "--progress", "json", *extra]  # fmt: skip
     code = main(args)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2, err

@@ -39,7 +39,9 @@ def labels(tmp_path_factory):
 
 def test_s2_on_a_site_the_encoders_never_saw(tmp_path, labels):
     s2, lulc, squares, path = labels
-    result = land_cover(s2, tmp_path / "lc.tif", labels=path, save_model=tmp_path / "m.onnx")
+    result = land_cover(
+        s2, tmp_path / "lc.tif", labels=path, save_model=tmp_path / "m.onnx", method="encoder-head"
+    )
     v = result.validation
     assert v["overall_accuracy"] > 0.7, v  # 4 classes, 5 polygons each, scored on held-back polygons
     card = read_card(tmp_path / "m.onnx")
@@ -49,7 +51,9 @@ def test_s2_on_a_site_the_encoders_never_saw(tmp_path, labels):
 def test_s2_and_s1_merge_both_extractors(tmp_path, labels):
     s2, lulc, squares, path = labels
     s1 = TERRAMIND / "S1RTC" / f"{UNSEEN}.tif"
-    result = land_cover(s2, tmp_path / "lc.tif", s1=s1, labels=path, save_model=tmp_path / "m.onnx")
+    result = land_cover(
+        s2, tmp_path / "lc.tif", s1=s1, labels=path, save_model=tmp_path / "m.onnx", method="encoder-head"
+    )
     card = read_card(tmp_path / "m.onnx")
     assert [s.name for s in card.inputs] == ["s2", "s1"]
     dims = sum(read_card(p).metrics.get("dim", 0) for p in PATHS.values())
