@@ -61,8 +61,10 @@ class JobRequest:
 
 
 def trains(job: str) -> bool:
-    """A job that trains a model (fine-tune): its output is a model, and it needs torch in the engine."""
-    return any(p.kind == "output_model" for p in table_job(job).outputs)
+    """A job that trains a model (fine-tune): its output is a model, and it needs torch in the engine.
+
+    Only the job's main output counts: land cover may also save the classifier it fitted, without torch."""
+    return table_job(job).outputs[0].kind == "output_model"
 
 
 def write_geojson(doc: dict[str, Any], folder: Path, name: str) -> Path:
