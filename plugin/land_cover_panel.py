@@ -163,7 +163,8 @@ class LandCoverPanel(JobPanel):
         options = self.map_options(out, paths, aoi)
         classifier = classifier_path(out_dir, engine_env.user_models_dir(), name)
         options.update(labels=doc, field=field_name, save_model=classifier)
-        return JobRequest(self.kind.job, paths["primary"], out, options, name, settings, overrides)
+        title = f"{name}, my classes"  # the map's layer: "Land cover (S2, my classes)"
+        return JobRequest(self.kind.job, paths["primary"], out, options, title, settings, overrides)
 
     def cleanup(self) -> None:
         super().cleanup()

@@ -168,6 +168,9 @@ def run_e2e(work: Path, wheelhouse: Path | None = None, timeout: float = QGIS_TI
         # managed engine (runtime only: refused with a message) and once on an interpreter with torch
         "label_squares": label_squares(SAMPLE / "Spain_7370579_LabelHand.tif"),
         "label_crs": "EPSG:4326",
+        # the Land cover tab's My classes: three classes typed in, three squares each drawn with the mouse
+        "land_cover_classes": LAND_COVER_CLASSES,
+        "land_cover_squares": land_cover_squares(3),
         "train_python": sys.executable,
         "finetune_steps": 20,
     }

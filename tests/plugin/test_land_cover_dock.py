@@ -163,6 +163,7 @@ def test_drawn_classes_map_in_those_classes_with_accuracy_and_a_saved_classifier
     outcome = wait_task(dock.run_panel(panel))
     assert outcome.succeeded, outcome.error
     (new,) = [lyr for lyr in QgsProject.instance().mapLayers().values() if lyr not in before]
+    assert new.name() == "Land cover (S2 sample, my classes)"
     legend = [(c.label, c.color.name()) for c in new.renderer().classes()]
     assert sorted(legend) == sorted(LAND_COVER_CLASSES.items())  # the user's names and colours
     with rasterio.open(new.source()) as ds:
