@@ -97,9 +97,11 @@ class LandCoverPanel(JobPanel):
         self._own = True  # read by input_card() while the base class builds the band mapping
         super().__init__(kind, parent)
         canvas = iface.mapCanvas()
-        self.own = QRadioButton("My classes: a map in your classes, from polygons or points you label", self)
+        # short texts: a radio button does not wrap, and a wide one scrolls the whole dock sideways
+        self.own = QRadioButton("My classes", self)
+        self.own.setToolTip("A map in your own classes, learned from polygons or points you label")
         self.own.setObjectName("ContrasatOwnClasses")
-        self.fixed = QRadioButton("The fixed classes of a bundled model", self)
+        self.fixed = QRadioButton("A bundled model's fixed classes", self)
         self.fixed_note = QLabel(self)
         self.fixed_note.setObjectName("ContrasatFixedModelNote")
         self.fixed_note.setWordWrap(True)

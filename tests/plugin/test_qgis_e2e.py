@@ -23,6 +23,7 @@ from qgis_e2e import LAND_COVER_CLASSES, SAMPLE, WINDOW, land_cover_squares, run
 REPO = Path(__file__).resolve().parents[2]
 SERIES = REPO / "resources" / "series" / "slovenia_ndvi_stack.tif"
 SUCCESS, WARNING, CRITICAL = 3, 1, 2  # Qgis.MessageLevel values in the report
+OWN_CLASSIFIER = "S2_sample_classes.onnx"  # saved from the Land cover tab before the fine-tune runs
 # About a minute on 2 cores with the wheel folder cached (the first `pip download` adds its own time).
 pytestmark = pytest.mark.timeout(900)
 
@@ -168,7 +169,7 @@ def test_land_cover_in_my_classes_drawn_with_the_mouse(e2e, tmp_path):
     assert run["save_visible"] and run["message"].startswith("Done:")
     assert not [m for m in run["messages"] if m["level"] == CRITICAL]
 
-    assert "S2_sample_classes.onnx" in run["models"]
+    assert OWN_CLASSIFIER in run["models"]
     assert "every land-cover model list offers it" in run["saved_message"]
     assert "S2_sample_classes (your model)" in run["land_cover_models"]
     assert not [name for name in run["flood_models"] if "S2_sample" in name]
@@ -239,13 +240,15 @@ def test_finetune_in_the_dock_with_drawn_labels(e2e, tmp_path):
     )
     assert "\n" not in refused["error"] and refused["message"] == refused["error"]
     (critical,) = [m["text"] for m in refused["messages"] if m["level"] == CRITICAL]
-    assert critical == f"Contrasat: Fine-tune failed: {refused['error']}" and refused["models"] == []
+    assert critical == f"Contrasat: Fine-tune failed: {refused['error']}" and refused["models"] == [
+        OWN_CLASSIFIER
+    ]
 
     run = e2e["finetune"]
     assert run["error"] is None and run["result"], run
     model = Path(run["result"]["output"])
     assert model.parent == Path(e2e["profile"]) / "contrasat" / "models" == Path(run["models_dir"])
-    assert run["models"] == ["S1_sample_finetuned.onnx", "S1_sample_finetuned_curve.png"]
+    assert run["models"] == ["S1_sample_finetuned.onnx", "S1_sample_finetuned_curve.png", OWN_CLASSIFIER]
     card = read_card(model)
     assert card.training["method"] == "fine-tuned on user labels"
     assert card.training["base_model"]["name"] == "flood_s1_contrastive"
