@@ -45,13 +45,14 @@ from ..models import jobs
 from ..models.jobs import Job, Param
 from ..progress import CANCELLED, DONE
 from .aoi_widget import crs_text
-from .finetune_job import labels_geojson
+from .label_layers import labels_geojson
 from .launcher import JobRequest, launch
 from .paths import layer_file_path
 from .results import summary_from_engine
 from .settings import load_settings
 from .styling import FLOOD_TRANSPARENT_VALUES, style_class_layer
 
+DEFAULT_FIELD = "class"  # the runtime's class field when none is named (models/own_classes.py)
 ICON = Path(__file__).resolve().parent.parent / "resources" / "icons" / "contrasat.svg"
 
 
@@ -239,7 +240,7 @@ class JobAlgorithm(QgsProcessingAlgorithm):
         if source is None:
             return None
         field_param = next(p for p in self.job.params if p.kind == "field")
-        field_name = self.value(field_param, parameters, context) or field_param.default
+        field_name = self.value(field_param, parameters, context) or field_param.default or DEFAULT_FIELD
         try:
             return labels_geojson(source, field_name)
         except ValueError as exc:

@@ -8,7 +8,7 @@ from typing import Any
 
 from qgis.core import QgsProject
 from qgis.gui import QgisInterface, QgsDockWidget, QgsFileWidget
-from qgis.PyQt.QtCore import pyqtSignal
+from qgis.PyQt.QtCore import Qt, pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QGroupBox,
@@ -31,12 +31,15 @@ from .engine_install import InstallTask, install_events, running_install, start_
 from .finetune_job import FINETUNE_JOB, FINETUNE_TITLE, finetune_text
 from .finetune_panel import FinetunePanel
 from .job_panel import JobPanel, job_kinds
+from .land_cover_panel import LandCoverPanel, keep_classifier
 from .launcher import JobRequest, trains
 from .paths import default_output_dir
-from .results import JobSummary, area_rows, total_row
+from .results import JobSummary, accuracy_report, area_rows, total_row
 from .series_panel import SeriesPanel
 from .settings import load_settings, save_settings
 from .tasks import JobTask
+
+MODEL_TABS = {"flood": "map_floods", "land_cover": "land_cover"}  # the tab a new model of a task is chosen in
 
 
 class ContrasatDock(QgsDockWidget):
@@ -97,7 +100,7 @@ class ContrasatDock(QgsDockWidget):
         kinds = job_kinds()
         self.panels: dict[str, Any] = {
             "map_floods": JobPanel(kinds["map_floods"], self.tabs),
-            "land_cover": JobPanel(kinds["land_cover"], self.tabs),
+            "land_cover": LandCoverPanel(iface, kinds["land_cover"], self.tabs),
             "classify_series": SeriesPanel(self.tabs),
             FINETUNE_JOB: FinetunePanel(iface, self.tabs),
         }
@@ -131,11 +134,26 @@ class ContrasatDock(QgsDockWidget):
         self.summary.setWordWrap(True)
         self.csv_label = QLabel(body)
         self.csv_label.setWordWrap(True)
+        # a map in the user's own classes: the classifier's accuracy, and keeping the classifier
+        self.accuracy = QLabel(body)
+        self.accuracy.setObjectName("ContrasatAccuracy")
+        self.accuracy.setWordWrap(True)
+        self.accuracy.setTextFormat(Qt.RichText)
+        self.save_classifier_button = QPushButton("Save classifier", body)
+        self.save_classifier_button.setObjectName("ContrasatSaveClassifier")
+        self.save_classifier_button.setToolTip(
+            "Keep the fitted classifier in your models folder: every land-cover model list offers it, to map "
+            "other scenes in the same classes"
+        )
+        self.save_classifier_button.clicked.connect(self.save_classifier)
+        self.classifier: Path | None = None
         # The answer the user waits for sits right under the run controls, shown once there is one.
         self.result_box = QGroupBox("Area per class", body)
         result_layout = QVBoxLayout(self.result_box)
         result_layout.addWidget(self.summary)
         result_layout.addWidget(self.csv_label)
+        result_layout.addWidget(self.accuracy)
+        result_layout.addWidget(self.save_classifier_button)
         self.result_box.setVisible(False)
 
         run_row = QHBoxLayout()
@@ -267,6 +285,10 @@ class ContrasatDock(QgsDockWidget):
         """Forget the previous run's areas (a new run or a cancelled one must not show stale figures)."""
         self.summary.setRowCount(0)
         self.csv_label.setText("")
+        self.accuracy.setText("")
+        self.accuracy.setVisible(False)
+        self.classifier = None
+        self.save_classifier_button.setVisible(False)
         self.result_box.setVisible(False)
 
     def job_finished(self, task: JobTask, summary: JobSummary | None = None) -> None:
@@ -293,11 +315,30 @@ class ContrasatDock(QgsDockWidget):
             self.clear_result()
             self.message.setText(outcome.error or "the job failed")
 
-    def model_added(self, path: Path) -> None:
-        """List a new model of the user's in every picker of its task; Map floods selects it."""
+    def model_added(self, path: Path, task: str = "flood") -> None:
+        """List a new model of the user's in every picker; the job tab of its task (Map floods for a flood
+        model, Land cover for a classifier) selects it."""
         for panel in self.panels.values():
             panel.model_picker.reload()
-        self.panels["map_floods"].model_picker.set_model_path(path)
+        self.panels[MODEL_TABS[task]].model_picker.set_model_path(path)
+
+    def save_classifier(self) -> Path | None:
+        """Copy the last run's fitted classifier into the user's models folder; it joins every model list."""
+        if self.classifier is None or not self.classifier.is_file():
+            self.message.setText("There is no fitted classifier to save: run Land cover with your classes.")
+            return None
+        try:
+            kept = keep_classifier(self.classifier)
+        except OSError as exc:
+            self.message.setText(f"Cannot save the classifier into your models folder: {exc.strerror}.")
+            return None
+        self.model_added(kept, "land_cover")
+        self.save_classifier_button.setEnabled(False)
+        self.message.setText(
+            f"Classifier saved as '{kept.stem}' in your models folder ({kept.parent}): every land-cover "
+            "model list offers it."
+        )
+        return kept
 
     def show_result(self, result: JobSummary) -> None:
         """Fill the area table (classes with an area, no "no data", then a total) and say where the CSV is."""
@@ -323,6 +364,12 @@ class ContrasatDock(QgsDockWidget):
         self.summary.setFixedHeight(min(height + 2, 400))  # every class visible, no empty rows below
         csv_path = result.statistics
         self.csv_label.setText(f"Saved as {csv_path}" if csv_path else "")
+        report = accuracy_report(result)
+        self.accuracy.setText(report)
+        self.accuracy.setVisible(bool(report))
+        self.classifier = result.classifier
+        self.save_classifier_button.setVisible(result.classifier is not None)
+        self.save_classifier_button.setEnabled(result.classifier is not None)
         self.result_box.setVisible(True)
         self.scroll.ensureWidgetVisible(self.result_box)
 

@@ -1,5 +1,5 @@
-"""What the dock adds around the fine-tune job of the table (models/jobs.py): which bases to offer, the
-labels of a layer as a GeoJSON document, where the new model goes, and the two maps that follow it.
+"""What the dock adds around the fine-tune job of the table (models/jobs.py): which bases to offer, where
+the new model goes, and the two maps that follow it.
 
 The job itself (parameters, defaults, command line) is the table's `finetune` row; the dock and Processing
 start it through the launcher like every job. torch is imported only by the engine process.
@@ -7,12 +7,10 @@ start it through the launcher like every job. torch is imported only by the engi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ..models import jobs
-from .aoi_widget import crs_text
 from .launcher import JobRequest
 from .paths import sibling_outputs, unique_output_path
 
@@ -30,28 +28,6 @@ def finetunable(card: Any) -> bool:
     recipe = card.training.get("recipe")
     anchored = isinstance(recipe, dict) and recipe.get("net") in ("resid", "ensemble")
     return single_s1 and trained and not anchored
-
-
-def labels_geojson(source: Any, field_name: str) -> dict[str, Any]:
-    """The features of a layer or feature source (geometry and class field only) as a GeoJSON document in
-    the layer's CRS; ValueError when it holds no feature with a geometry."""
-    features = []
-    for feature in source.getFeatures():
-        if not feature.hasGeometry():
-            continue
-        value = feature[field_name]
-        features.append({
-            "type": "Feature",
-            "properties": {field_name: None if value is None else str(value)},
-            "geometry": json.loads(feature.geometry().asJson()),
-        })  # fmt: skip
-    if not features:
-        raise ValueError("the label layer holds no feature with a geometry")
-    return {
-        "type": "FeatureCollection",
-        "crs": {"type": "name", "properties": {"name": crs_text(source.sourceCrs())}},
-        "features": features,
-    }
 
 
 def map_requests(request: JobRequest, model: Path) -> list[JobRequest]:

@@ -6,12 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from qgis.core import QgsFieldProxyModel, QgsMapLayerProxyModel, QgsProject, QgsRasterLayer, QgsVectorLayer
-from qgis.gui import QgisInterface, QgsFieldComboBox, QgsMapLayerComboBox
+from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
+from qgis.gui import QgisInterface
 from qgis.PyQt.QtCore import Qt, pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -25,14 +24,17 @@ from qgis.PyQt.QtWidgets import (
 
 from . import engine_env
 from .cards import WEIGHTS_DIR
-from .finetune_job import FINETUNE_JOB, FINETUNE_TITLE, finetunable, labels_geojson, new_model_path
+from .finetune_job import FINETUNE_JOB, FINETUNE_TITLE, finetunable, new_model_path
 from .job_panel import table_param
-from .label_drawing import LABEL_FIELD, LabelDrawer
+from .label_drawing import LabelDrawer
+from .labels_box import LabelsBox
 from .launcher import JobRequest
 from .layer_choice import is_output, preferred_layer
 from .model_picker import ModelPicker
 from .paths import layer_file_path
 from .settings import RunSettings
+
+FIELD_HINT = "Class field (water/dry or 1/0)"
 
 
 class FinetunePanel(QWidget):
@@ -50,39 +52,12 @@ class FinetunePanel(QWidget):
         self.rasters.setMaximumHeight(110)
         QVBoxLayout(rasters_box).addWidget(self.rasters)
 
-        labels_box = QGroupBox("Labels: water / dry", self)
-        self.label_layer = QgsMapLayerComboBox(labels_box)
-        self.label_layer.setFilters(QgsMapLayerProxyModel.PolygonLayer | QgsMapLayerProxyModel.PointLayer)
-        self.label_layer.setAllowEmptyLayer(True)
-        self.label_layer.setLayer(None)
-        self.class_field = QgsFieldComboBox(labels_box)
-        self.class_field.setFilters(QgsFieldProxyModel.AllTypes)
-        self.label_layer.layerChanged.connect(self._on_label_layer)
         self.drawer = LabelDrawer(iface.mapCanvas(), self)
-        self.draw_water = QPushButton("Draw water", labels_box)
-        self.draw_dry = QPushButton("Draw dry", labels_box)
-        for button, name in ((self.draw_water, "water"), (self.draw_dry, "dry")):
-            button.setCheckable(True)
-            button.setToolTip(
-                f"Click vertices of a {name} polygon; right click or double click closes it. Draw as many as "
-                "you like; they go into the 'Fine-tune labels' layer."
-            )
-            button.clicked.connect(
-                lambda checked, n=name: self.drawer.start(n) if checked else self.drawer.stop()
-            )
-        self.drawer.drawingChanged.connect(self._on_drawing)
-        self.drawer.labelAdded.connect(self._on_label_added)
-        self.draw_status = QLabel(labels_box)
-        self.draw_status.setWordWrap(True)
-        form = QFormLayout(labels_box)
-        form.setRowWrapPolicy(QFormLayout.WrapLongRows)
-        form.addRow("Label layer", self.label_layer)
-        form.addRow("Class field (water/dry or 1/0)", self.class_field)
-        draw_row = QHBoxLayout()
-        draw_row.addWidget(self.draw_water)
-        draw_row.addWidget(self.draw_dry)
-        form.addRow(draw_row)
-        form.addRow(self.draw_status)
+        self.labels = LabelsBox(iface.mapCanvas(), "Labels: water / dry", FIELD_HINT, self.drawer, self)
+        # the names tests and the end-to-end script use
+        self.label_layer, self.class_field = self.labels.label_layer, self.labels.class_field
+        self.draw_water, self.draw_dry = self.labels.buttons["water"], self.labels.buttons["dry"]
+        self.draw_status = self.labels.draw_status
 
         model_box = QGroupBox("Base model", self)
         self.model_picker = ModelPicker("flood", model_box, accept=finetunable)
@@ -117,7 +92,7 @@ class FinetunePanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addWidget(rasters_box)
-        layout.addWidget(labels_box)
+        layout.addWidget(self.labels)
         layout.addWidget(model_box)
         layout.addWidget(self.run_button)
         layout.addWidget(hint)
@@ -126,7 +101,6 @@ class FinetunePanel(QWidget):
         project.layersAdded.connect(self.refresh_layers)
         project.layersRemoved.connect(self.refresh_layers)
         self.refresh_layers()
-        self._update_draw_status()
 
     # ---- rasters ------------------------------------------------------------------------------------
 
@@ -148,8 +122,8 @@ class FinetunePanel(QWidget):
             best = preferred_layer("S1")
             if best is not None:
                 self.set_checked([best])
-        if hasattr(self, "draw_status"):  # the scratch layer may just have been removed
-            self._update_draw_status()
+        if hasattr(self, "labels"):  # the scratch layer may just have been removed
+            self.labels.update_status()
 
     def checked_layer_ids(self) -> list[str]:
         items = [self.rasters.item(i) for i in range(self.rasters.count())]
@@ -161,40 +135,10 @@ class FinetunePanel(QWidget):
             item = self.rasters.item(i)
             item.setCheckState(Qt.Checked if item.data(Qt.UserRole) in wanted else Qt.Unchecked)
 
-    # ---- labels -------------------------------------------------------------------------------------
-
-    def _on_label_layer(self, layer: Any) -> None:
-        self.class_field.setLayer(layer)
-        if isinstance(layer, QgsVectorLayer) and LABEL_FIELD in layer.fields().names():
-            self.class_field.setField(LABEL_FIELD)
+    # ---- labels ---------------------------------------------------------------------------------------
 
     def set_label_layer(self, layer: QgsVectorLayer, field_name: str | None = None) -> None:
-        self.label_layer.setLayer(layer)
-        if field_name:
-            self.class_field.setField(field_name)
-
-    def _on_drawing(self, label_class: str) -> None:
-        self.draw_water.setChecked(label_class == "water")
-        self.draw_dry.setChecked(label_class == "dry")
-        layer = self.drawer.layer_in_project()
-        if label_class and layer is not None and self.label_layer.currentLayer() is not layer:
-            self.set_label_layer(layer, LABEL_FIELD)
-
-    def _on_label_added(self, _label_class: str) -> None:
-        layer = self.drawer.layer_in_project()
-        if layer is not None and self.label_layer.currentLayer() is not layer:
-            self.set_label_layer(layer, LABEL_FIELD)
-        self._update_draw_status()
-
-    def _update_draw_status(self) -> None:
-        counts = self.drawer.counts()
-        if self.drawer.layer_in_project() is None:
-            self.draw_status.setText("Or draw polygons on the map: they go into a scratch layer.")
-        else:
-            self.draw_status.setText(
-                f"{counts.get('water', 0)} water and {counts.get('dry', 0)} dry polygon(s) drawn "
-                f"('{self.drawer.layer.name()}')."
-            )
+        self.labels.set_label_layer(layer, field_name)
 
     # ---- the job ------------------------------------------------------------------------------------
 
@@ -205,16 +149,9 @@ class FinetunePanel(QWidget):
         paths = [layer_file_path(layer) for layer in layers if layer is not None]
         if not paths or any(p is None for p in paths):
             raise ValueError("Tick the Sentinel-1 layer(s) the labels lie on.")
-        labels = self.label_layer.currentLayer()
-        if not isinstance(labels, QgsVectorLayer):
-            raise ValueError("Choose a label layer, or draw water and dry polygons on the map.")
-        field_name = self.class_field.currentField()
-        if not field_name:
-            raise ValueError(f"Choose the class field of '{labels.name()}' (water/dry or 1/0).")
-        try:
-            doc = labels_geojson(labels, field_name)
-        except ValueError as exc:
-            raise ValueError(f"'{labels.name()}': {exc}.") from None
+        doc, field_name = self.labels.document(
+            "Choose a label layer, or draw water and dry polygons on the map.", "water/dry or 1/0"
+        )
         base = self.model_picker.model_path()
         if base is None:
             raise ValueError("No base model to fine-tune: pick one (Browse… for an .onnx file).")
@@ -225,7 +162,7 @@ class FinetunePanel(QWidget):
         return JobRequest(FINETUNE_JOB, paths, out, options, name, settings, out_dir=out_dir)
 
     def cleanup(self) -> None:
-        self.drawer.cleanup()
+        self.labels.cleanup()
         project = QgsProject.instance()
         project.layersAdded.disconnect(self.refresh_layers)
         project.layersRemoved.disconnect(self.refresh_layers)

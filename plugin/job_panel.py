@@ -102,7 +102,7 @@ class JobPanel(QWidget):
         self.band_widgets: dict[str, BandMappingWidget] = {}
         self._user_chosen: set[str] = set()
 
-        inputs = QGroupBox("Inputs", self)
+        self.inputs_box = inputs = QGroupBox("Inputs", self)
         form = QFormLayout(inputs)
         form.setRowWrapPolicy(QFormLayout.WrapLongRows)  # long labels go above their combo in a narrow dock
         for slot in kind.slots:
@@ -116,7 +116,7 @@ class JobPanel(QWidget):
             self.layer_combos[slot.key] = combo
             self.band_widgets[slot.key] = bands
 
-        model_box = QGroupBox("Model", self)
+        self.model_box = model_box = QGroupBox("Model", self)
         self.model_picker = ModelPicker(kind.task, model_box)
         QVBoxLayout(model_box).addWidget(self.model_picker)
         self.model_picker.modelChanged.connect(self.refresh)
@@ -170,8 +170,12 @@ class JobPanel(QWidget):
         for key in self.layer_combos:
             self._refresh_bands(key)
 
+    def input_card(self) -> Any:
+        """The card whose inputs the layers are read for (band mapping, checks): the chosen model's."""
+        return self.model_picker.card()
+
     def _refresh_bands(self, key: str) -> None:
-        card = self.model_picker.card()
+        card = self.input_card()
         spec = card.input_for(self.slot(key).sensor) if card is not None else None
         layer = self.layer_combos[key].currentLayer()
         self.band_widgets[key].set_input(layer_file_path(layer), spec)
@@ -180,12 +184,8 @@ class JobPanel(QWidget):
         self._user_chosen.add(key)
         self.layer_combos[key].setLayer(layer)
 
-    def collect(self, out_dir: Path, aoi: Any, settings: RunSettings | None) -> JobRequest:
-        """The job as requested in the panel; ValueError with a user message when it cannot run."""
-        card = self.model_picker.card()
-        model = self.model_picker.model_path()
-        if card is None or model is None:
-            raise ValueError(f"No {self.kind.task} model: pick one (Browse… for an .onnx file).")
+    def collect_inputs(self, card: Any) -> tuple[dict[str, Path], dict[str, Any]]:
+        """The input files by slot and their band overrides, read for `card`; ValueError when one is missing."""
         paths: dict[str, Path] = {}
         overrides = {}
         for slot in self.kind.slots:
@@ -210,16 +210,30 @@ class JobPanel(QWidget):
                 override = bands.override()
                 if override is not None:
                     overrides[slot.key] = override
-        check_tiling(settings, card, self.kind.job)
-        primary_layer = self.layer_combos["primary"].currentLayer()
-        out = unique_output_path(out_dir, primary_layer.name(), kind=self.kind.kind)
+        return paths, overrides
+
+    def map_options(self, out: Path, paths: dict[str, Path], aoi: Any) -> dict[str, Any]:
+        """The options every map of this panel has: the other inputs, the AOI and the outputs asked for."""
         options: dict[str, Any] = {k: v for k, v in paths.items() if k != "primary"}
         extras = sibling_outputs(out)
-        options.update(model=model, aoi=aoi, statistics=extras["statistics"])
+        options.update(aoi=aoi, statistics=extras["statistics"])
         if self.probabilities.isChecked():
             options["probabilities"] = extras["probabilities"]
         if self.polygons.isChecked():
             options["polygons"] = extras["polygons"]
+        return options
+
+    def collect(self, out_dir: Path, aoi: Any, settings: RunSettings | None) -> JobRequest:
+        """The job as requested in the panel; ValueError with a user message when it cannot run."""
+        card = self.model_picker.card()
+        model = self.model_picker.model_path()
+        if card is None or model is None:
+            raise ValueError(f"No {self.kind.task} model: pick one (Browse… for an .onnx file).")
+        paths, overrides = self.collect_inputs(card)
+        check_tiling(settings, card, self.kind.job)
+        primary_layer = self.layer_combos["primary"].currentLayer()
+        out = unique_output_path(out_dir, primary_layer.name(), kind=self.kind.kind)
+        options = {"model": model, **self.map_options(out, paths, aoi)}
         return JobRequest(
             self.kind.job, paths["primary"], out, options, primary_layer.name(), settings, overrides
         )

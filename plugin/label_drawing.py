@@ -1,8 +1,10 @@
-"""Drawing water/dry polygons on the map into a scratch memory layer with a `class` field.
+"""Drawing labelled polygons on the map into a scratch memory layer with a `class` field.
 
 The polygon map tool is the AOI one (aoi_tools.PolygonAoiTool: clicks, right click closes, Esc starts
 over); here it stays active after each polygon so that an analyst can draw several, and each polygon goes
-into the scratch layer with the class being drawn.
+into the scratch layer with the class being drawn. The Fine-tune tab draws water and dry; the Land cover
+tab the analyst's own classes, whose colours also go into a `color` field (the runtime styles the map with
+them).
 """
 
 from __future__ import annotations
@@ -24,26 +26,40 @@ from qgis.PyQt.QtGui import QColor
 from .aoi_tools import PolygonAoiTool
 
 LABEL_FIELD = "class"
+COLOUR_FIELD = "color"  # one of the runtime's colour fields (models/own_labels.py: COLOUR_FIELDS)
 SCRATCH_NAME = "Fine-tune labels"
 CLASS_COLORS = {"water": "#1f78b4", "dry": "#e6550d"}
 
 
-def scratch_layer(canvas: QgsMapCanvas) -> QgsVectorLayer:
-    """An empty polygon memory layer in the canvas CRS with a text `class` field, styled water/dry."""
-    crs = canvas.mapSettings().destinationCrs()
-    uri = f"Polygon?field={LABEL_FIELD}:string(16)"
-    if crs.authid():
-        uri += f"&crs={crs.authid()}"
-    layer = QgsVectorLayer(uri, SCRATCH_NAME, "memory")
-    if not crs.authid():
-        layer.setCrs(crs)
+def class_renderer(colours: dict[str, str]) -> QgsCategorizedSymbolRenderer:
+    """One see-through category per class (the image under the labels stays visible)."""
     categories = []
-    for name, color in CLASS_COLORS.items():
+    for name, color in colours.items():
         rgb = QColor(color)
-        fill = f"{rgb.red()},{rgb.green()},{rgb.blue()},100"  # see-through: the backscatter stays visible
+        fill = f"{rgb.red()},{rgb.green()},{rgb.blue()},100"
         symbol = QgsFillSymbol.createSimple({"color": fill, "outline_color": color, "outline_width": "0.6"})
         categories.append(QgsRendererCategory(name, symbol, name))
-    layer.setRenderer(QgsCategorizedSymbolRenderer(LABEL_FIELD, categories))
+    return QgsCategorizedSymbolRenderer(LABEL_FIELD, categories)
+
+
+def scratch_layer(
+    canvas: QgsMapCanvas,
+    name: str = SCRATCH_NAME,
+    colours: dict[str, str] | None = None,
+    colour_field: bool = False,
+) -> QgsVectorLayer:
+    """An empty polygon memory layer in the canvas CRS with a text `class` field (and a `color` field when
+    asked), styled by class."""
+    crs = canvas.mapSettings().destinationCrs()
+    uri = f"Polygon?field={LABEL_FIELD}:string(64)"
+    if colour_field:
+        uri += f"&field={COLOUR_FIELD}:string(9)"
+    if crs.authid():
+        uri += f"&crs={crs.authid()}"
+    layer = QgsVectorLayer(uri, name, "memory")
+    if not crs.authid():
+        layer.setCrs(crs)
+    layer.setRenderer(class_renderer(CLASS_COLORS if colours is None else colours))
     return layer
 
 
@@ -53,9 +69,20 @@ class LabelDrawer(QObject):
     labelAdded = pyqtSignal(str)  # noqa: N815 - Qt signal naming
     drawingChanged = pyqtSignal(str)  # noqa: N815 - the class being drawn, '' when the tool is off
 
-    def __init__(self, canvas: QgsMapCanvas, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        canvas: QgsMapCanvas,
+        parent: QObject | None = None,
+        *,
+        name: str = SCRATCH_NAME,
+        colours: dict[str, str] | None = None,
+        colour_field: bool = False,
+    ) -> None:
         super().__init__(parent)
         self.canvas = canvas
+        self.name = name
+        self.colours = dict(CLASS_COLORS if colours is None else colours)  # class -> '#rrggbb', in order
+        self.colour_field = colour_field
         self.tool = PolygonAoiTool(canvas)
         self.tool.aoiDrawn.connect(self._on_drawn)
         self.tool.deactivated.connect(lambda: self._set_class(""))
@@ -83,19 +110,27 @@ class LabelDrawer(QObject):
         """The scratch layer, created and added to the project when missing."""
         layer = self.layer_in_project()
         if layer is None:
-            layer = scratch_layer(self.canvas)
+            layer = scratch_layer(self.canvas, self.name, self.colours, self.colour_field)
             QgsProject.instance().addMapLayer(layer)
             self.layer = layer
         return layer
 
+    def set_colours(self, colours: dict[str, str]) -> None:
+        """The classes and their colours changed (a class added): restyle the scratch layer."""
+        self.colours = dict(colours)
+        layer = self.layer_in_project()
+        if layer is not None:
+            layer.setRenderer(class_renderer(self.colours))
+            layer.triggerRepaint()
+
     def start(self, label_class: str) -> None:
-        """Draw polygons of `label_class` (water or dry) until another tool is chosen or `stop()`."""
+        """Draw polygons of `label_class` until another tool is chosen or `stop()`."""
         current = self.canvas.mapTool()
         if current is not self.tool:
             self._previous_tool = current
         self.ensure_layer()
         self.canvas.setMapTool(self.tool)
-        self.tool.rubber.setStrokeColor(rubber_color(label_class))
+        self.tool.rubber.setStrokeColor(QColor(self.colours.get(label_class, "#e6550d")))
         self._set_class(label_class)
 
     def stop(self) -> None:
@@ -119,6 +154,8 @@ class LabelDrawer(QObject):
         feature = QgsFeature(layer.fields())
         feature.setGeometry(geometry)
         feature.setAttribute(LABEL_FIELD, label_class)
+        if self.colour_field:
+            feature.setAttribute(COLOUR_FIELD, self.colours.get(label_class))
         ok, _ = layer.dataProvider().addFeatures([feature])
         if ok:
             layer.updateExtents()
@@ -133,7 +170,7 @@ class LabelDrawer(QObject):
     def counts(self) -> dict[str, int]:
         """Polygons per class in the scratch layer."""
         layer = self.layer_in_project()
-        found = dict.fromkeys(CLASS_COLORS, 0)
+        found = dict.fromkeys(self.colours, 0)
         if layer is not None:
             for feature in layer.getFeatures():
                 name = str(feature[LABEL_FIELD])
@@ -146,7 +183,3 @@ class LabelDrawer(QObject):
             self.canvas.unsetMapTool(self.tool)
         self.tool.reset()
         self.canvas.scene().removeItem(self.tool.rubber)
-
-
-def rubber_color(label_class: str) -> QColor:
-    return QColor(CLASS_COLORS.get(label_class, "#e6550d"))

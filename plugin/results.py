@@ -7,6 +7,7 @@ is taken from the request (output paths), the model card (classes) or the statis
 from __future__ import annotations
 
 import csv
+import html
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,9 @@ class JobSummary:
     statistics: Path | None = None
     nodata: int = 255
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # the notes of level 'warning' (e.g. a thin class)
+    classifier: Path | None = None  # land cover in the user's classes: the fitted classifier written
+    validation: dict[str, Any] = field(default_factory=dict)  # ... and its scores on held-back labels
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -141,8 +145,10 @@ def summary_from_engine(data: dict[str, Any], request: Any) -> JobSummary:
     if not isinstance(areas, dict):
         areas = read_area_csv(statistics) if statistics else {}
     model = _first(merged, "model_name", "model")
-    notes = merged.get("notes") if isinstance(merged.get("notes"), list) else []
-    notes = [n.get("text", "") if isinstance(n, dict) else n for n in notes]
+    listed = merged.get("notes") if isinstance(merged.get("notes"), list) else []
+    notes = [n.get("text", "") if isinstance(n, dict) else n for n in listed]
+    warnings = [n.get("text", "") for n in listed if isinstance(n, dict) and n.get("level") == "warning"]
+    validation = merged.get("validation") if isinstance(merged.get("validation"), dict) else {}
     flooded = merged.get("flooded_km2")
     return JobSummary(
         task=task,
@@ -157,6 +163,9 @@ def summary_from_engine(data: dict[str, Any], request: Any) -> JobSummary:
         statistics=statistics,
         nodata=int(card.output_nodata) if card is not None else 255,
         notes=[str(n) for n in notes],
+        warnings=[str(w) for w in warnings],
+        classifier=output("classifier") or output("save_model"),
+        validation=validation,
         raw=data,
     )
 
@@ -186,6 +195,30 @@ def area_rows(result: JobSummary, *, only_mapped: bool = False) -> list[AreaRow]
 def total_row(rows: list[AreaRow]) -> AreaRow:
     """The table's last line: the sum of its rows (value -1: not a class)."""
     return AreaRow(-1, TOTAL_NAME, sum(r.area_km2 for r in rows), sum(r.share for r in rows))
+
+
+def accuracy_report(result: JobSummary) -> str:
+    """The fitted classifier's scores on held-back labels as rich text: overall accuracy, F1 per class and
+    the warnings; empty for a map made with a model."""
+    v = result.validation
+    if not isinstance(v.get("overall_accuracy"), int | float):
+        return ""
+    esc = html.escape
+    rows = "".join(
+        f"<tr><td>{esc(str(name))}</td><td align='right'>{f1:.2f}</td></tr>"
+        for name, f1 in (v.get("f1") or {}).items()
+        if isinstance(f1, int | float)
+    )
+    text = (
+        f"<b>Accuracy on held-back labels</b>: overall {v['overall_accuracy']:.2f}"
+        + (f", mean F1 {v['macro_f1']:.2f}" if isinstance(v.get("macro_f1"), int | float) else "")
+        + f"<table><tr><th align='left'>Class</th><th>F1</th></tr>{rows}</table>"
+    )
+    if v.get("method"):
+        text += f"<small>{esc(str(v['method']))}</small>"
+    if result.warnings:
+        text += "<br>" + "".join(f"<p style='color:#b35900'>⚠ {esc(w)}</p>" for w in result.warnings)
+    return text
 
 
 def summary_text(result: JobSummary) -> str:

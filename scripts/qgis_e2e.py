@@ -52,32 +52,61 @@ def prepare_wheelhouse(folder: Path = WHEELHOUSE, python: str = sys.executable) 
     return folder
 
 
-def label_squares(path: Path, per_class: int = 4, half: int = 5) -> list[dict]:
-    """Squares an analyst would draw for a fine-tune: `per_class` water, then dry, squares of 2*half+1
-    pixels lying wholly inside their class of the hand labels (1 water, 0 dry), apart from each other.
-    Corners in the label raster's CRS, on pixel edges."""
+def class_squares(masks: dict, transform, per_class: int | dict, half: int = 5) -> list[dict]:
+    """Squares an analyst would draw: `per_class` squares (a number, or one per class name) of each class in
+    turn, 2*half+1 pixels lying wholly inside its mask (with a 1 px margin), apart from each other. Corners
+    in the raster's CRS, on pixel edges."""
     import numpy as np
-    import rasterio
     from scipy import ndimage
 
-    with rasterio.open(path) as ds:
-        label, transform = ds.read(1), ds.transform
     rng = np.random.default_rng(0)
-    taken = np.zeros(label.shape, bool)
+    taken = np.zeros(next(iter(masks.values())).shape, bool)
     side = 2 * half + 1
     squares = []
-    for name, value in (("water", 1), ("dry", 0)):
-        inside = ndimage.binary_erosion(label == value, np.ones((side + 2, side + 2), bool))  # 1 px margin
-        for _ in range(per_class):
+    for name, mask in masks.items():
+        inside = ndimage.binary_erosion(mask, np.ones((side + 2, side + 2), bool))
+        for _ in range(per_class[name] if isinstance(per_class, dict) else per_class):
             cells = np.argwhere(inside & ~taken)
             if not len(cells):
-                raise RuntimeError(f"no room for another {name} square in {path.name}")
+                raise RuntimeError(f"no room for another {name} square")
             r, c = cells[rng.integers(len(cells))]
             taken[max(r - 3 * side, 0) : r + 3 * side, max(c - 3 * side, 0) : c + 3 * side] = True
             corners = [(c - half, r - half), (c + half + 1, r - half), (c + half + 1, r + half + 1),
                        (c - half, r + half + 1)]  # fmt: skip
             squares.append({"class": name, "corners": [list(transform * xy) for xy in corners]})
     return squares
+
+
+def label_squares(path: Path, per_class: int = 4, half: int = 5) -> list[dict]:
+    """Water, then dry squares for a fine-tune, inside their class of the hand labels (1 water, 0 dry)."""
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        label, transform = ds.read(1), ds.transform
+    return class_squares({"water": label == 1, "dry": label == 0}, transform, per_class, half)
+
+
+# Three classes anyone sees in the S2 sample: the hand-labelled water, and dry land split by NDVI into green
+# vegetation and bare soil or built-up land (thresholds well apart, so every square is plainly one class).
+LAND_COVER_CLASSES = {"water": "#1f78b4", "vegetation": "#33a02c", "bare": "#b15928"}
+
+
+def land_cover_squares(per_class: int | dict = 3, half: int = 5) -> list[dict]:
+    """Squares of the three LAND_COVER_CLASSES in the S2 sample, corners in its CRS."""
+    import rasterio
+
+    with rasterio.open(SAMPLE / "Spain_7370579_S2Hand.tif") as ds:
+        red, nir = (ds.read(b).astype("float64") for b in (4, 8))
+        transform = ds.transform
+    with rasterio.open(SAMPLE / "Spain_7370579_LabelHand.tif") as ds:
+        label = ds.read(1)
+    ndvi = (nir - red) / (nir + red + 1e-6)
+    masks = {
+        "water": label == 1,
+        "vegetation": (label == 0) & (ndvi > 0.4),
+        "bare": (label == 0) & (ndvi < 0.15),
+    }
+    return class_squares(masks, transform, per_class, half)
 
 
 def install_zip(work: Path) -> Path:
@@ -141,6 +170,9 @@ def run_e2e(work: Path, wheelhouse: Path | None = None, timeout: float = QGIS_TI
         # managed engine (runtime only: refused with a message) and once on an interpreter with torch
         "label_squares": label_squares(SAMPLE / "Spain_7370579_LabelHand.tif"),
         "label_crs": "EPSG:4326",
+        # the Land cover tab's My classes: three classes typed in, three squares each drawn with the mouse
+        "land_cover_classes": LAND_COVER_CLASSES,
+        "land_cover_squares": land_cover_squares(3),
         "train_python": sys.executable,
         "finetune_steps": 20,
     }

@@ -300,6 +300,8 @@ def main() -> None:
     REPORT["aoi"]["file"] = str(write_aoi(aoi, OUT / "aoi"))  # the same file the job gets
 
     step("land cover in the AOI")
+    panel.fixed.click()  # the tab leads with "My classes"; this run uses the bundled model's classes
+    REPORT["fixed_model_note"] = panel.fixed_note.text()
     dock.run_button.click()
     wait_job(plugin, "Land cover")
     REPORT["land_cover"] = {
@@ -311,6 +313,8 @@ def main() -> None:
     settle(2)
     window.grab().save(str(SHOTS / "qgis_land_cover_aoi.png"))
     dock.aoi.clear()
+
+    own_classes(plugin, dock, s2)
 
     step("time series")
     series = iface.addRasterLayer(CONFIG["series"], "Slovenia NDVI series")
@@ -397,6 +401,94 @@ def click_polygon(canvas, points) -> None:
         settle(0.05)
     QTest.mouseClick(viewport, Qt.RightButton, Qt.NoModifier, pixels[0])
     settle(0.1)
+
+
+def own_classes(plugin, dock, s2) -> None:
+    """Land cover in my classes: three classes typed in with their colours, their squares drawn with the
+    mouse (zoomed in on each), a run, the legend, areas and accuracy, then Save classifier."""
+    from contrasat.plugin.engine_env import user_models_dir
+    from contrasat.plugin.label_layers import labels_geojson
+    from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsRectangle
+    from qgis.PyQt.QtGui import QColor
+
+    step("land cover, my classes: draw")
+    canvas = iface.mapCanvas()
+    panel = dock.panels["land_cover"]
+    dock.tabs.setCurrentWidget(panel)
+    panel.own.click()
+    labels = panel.labels
+    for name, colour in CONFIG["land_cover_classes"].items():
+        labels.class_name.clear()
+        QTest.keyClicks(labels.class_name, name)
+        labels.class_colour.setColor(QColor(colour))
+        labels.add_button.click()
+        settle(0.05)
+    to_canvas = QgsCoordinateTransform(
+        QgsCoordinateReferenceSystem(CONFIG["label_crs"]), canvas.mapSettings().destinationCrs(),
+        QgsProject.instance(),
+    )  # fmt: skip
+    for square in CONFIG["land_cover_squares"]:
+        corners = [to_canvas.transform(QgsPointXY(x, y)) for x, y in square["corners"]]
+        zoom = QgsRectangle(corners[0], corners[2])
+        zoom.scale(6)  # an analyst zooms in to draw a small square
+        canvas.setExtent(zoom)
+        canvas.refresh()
+        settle(0.2)
+        button = labels.buttons[square["class"]]
+        if not button.isChecked():
+            button.click()
+        click_polygon(canvas, corners)
+    labels.buttons[CONFIG["land_cover_squares"][-1]["class"]].click()  # done drawing
+    scratch = labels.label_layer.currentLayer()
+    REPORT["own_labels"] = {
+        "layer": scratch.name(),
+        "field": labels.class_field.currentField(),
+        "status": labels.draw_status.text(),
+        "tool_active": canvas.mapTool() is panel.drawer.tool,
+        "buttons": list(labels.buttons),
+        "document": labels_geojson(scratch, "class"),  # what the job got, to rerun it with the CLI
+    }
+    canvas.setExtent(s2.extent())
+    canvas.refresh()
+
+    step("land cover, my classes: run")
+    dock.output_dir.setFilePath(str(OUT / "own_classes"))
+    before = set(QgsProject.instance().mapLayers())
+    start = time.monotonic()
+    dock.run_button.click()
+    task = dock.task
+    wait_job(plugin, "Land cover in my classes")
+    added = [lyr for lid, lyr in QgsProject.instance().mapLayers().items() if lid not in before]
+    REPORT["own_classes"] = {
+        "seconds": round(time.monotonic() - start, 1),
+        "error": task.outcome.error if task is not None else "not started",
+        "result": task.outcome.result if task is not None else None,
+        "message": dock.message.text(),
+        "areas": area_table(dock),
+        "accuracy": dock.accuracy.text(),
+        "layers": [layer_info(lyr) for lyr in added],
+        "messages": messages(),
+        "save_visible": dock.save_classifier_button.isVisible(),
+    }
+    settle(1)
+    iface.mainWindow().grab().save(str(SHOTS / "qgis_land_cover_own.png"))
+
+    step("land cover, my classes: save classifier")
+    dock.save_classifier_button.click()
+    picker = panel.model_picker
+    REPORT["own_classes"].update(
+        saved_message=dock.message.text(),
+        models=sorted(p.name for p in user_models_dir().glob("*.onnx")),
+        land_cover_models=[picker.combo.itemText(i) for i in range(picker.combo.count())],
+        flood_models=[
+            dock.panels["map_floods"].model_picker.combo.itemText(i)
+            for i in range(dock.panels["map_floods"].model_picker.combo.count())
+        ],
+    )
+    root = QgsProject.instance().layerTreeRoot()
+    for lyr in added + [scratch]:  # the next jobs' screenshots show their own maps
+        root.findLayer(lyr.id()).setItemVisibilityChecked(False)
+    iface.messageBar().clearWidgets()
 
 
 def finetune(plugin, dock, s1) -> None:

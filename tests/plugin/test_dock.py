@@ -113,6 +113,7 @@ def test_land_cover_with_drawn_rectangle(dock, plugin, qgis_iface, add_raster, s
     canvas = qgis_iface.mapCanvas()
     _canvas_on(layer, canvas)
     panel = dock.panels["land_cover"]
+    panel.use_own_classes(False)  # the tab leads with "My classes"; this run uses a model's fixed classes
     panel.model_picker.set_model_path(lc_model)
     panel.set_layer("primary", layer)
     assert panel.band_widgets["primary"].mapping() == [3, 8]  # B03, B08 of 13 described bands

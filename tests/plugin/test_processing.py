@@ -12,6 +12,7 @@ from qgis.core import (
     QgsApplication,
     QgsFeature,
     QgsGeometry,
+    QgsPointXY,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -114,6 +115,54 @@ def test_land_cover_with_aoi_layer(processing, s2_sample, lc_model, tmp_path):
         assert abs(src.width - 256) <= 2 and abs(src.height - 256) <= 2  # the lower-left quarter
         assert set(np.unique(src.read(1))) <= {0, 1, 255}
     assert "FLOODED_KM2" not in result or result["FLOODED_KM2"] is None
+
+
+def test_land_cover_in_my_classes_from_a_labels_layer(processing, plugin, s2_sample, tmp_path):
+    """The table's labels, field and save_model parameters: a map in the layer's classes and colours, and
+    the fitted classifier as a model that maps other scenes."""
+    import sys
+    from pathlib import Path
+
+    from contrasat.models.card import read_card
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    from qgis_e2e import LAND_COVER_CLASSES, land_cover_squares
+
+    land = QgsApplication.processingRegistry().algorithmById("contrasat:land_cover")
+    names = [p.name() for p in land.parameterDefinitions()]
+    assert {"LABELS", "FIELD", "SAVE_MODEL"} <= set(names)
+    assert land.parameterDefinition("FIELD").parentLayerParameterName() == "LABELS"
+    labels = QgsVectorLayer("Polygon?crs=EPSG:4326&field=kind:string&field=colour:string", "labels", "memory")
+    features = []
+    for square in land_cover_squares(2):
+        feature = QgsFeature(labels.fields())
+        ring = [QgsPointXY(x, y) for x, y in square["corners"]]
+        feature.setGeometry(QgsGeometry.fromPolygonXY([ring]))
+        feature.setAttributes([square["class"], LAND_COVER_CLASSES[square["class"]]])
+        features.append(feature)
+    labels.dataProvider().addFeatures(features)
+    saved = tmp_path / "my_classes.onnx"
+    result = processing.run(
+        "contrasat:land_cover",
+        {"INPUT_S2": str(s2_sample), "LABELS": labels, "FIELD": "kind", "OUTPUT": str(tmp_path / "lc.tif"),
+         "STATISTICS": str(tmp_path / "lc.csv"), "SAVE_MODEL": str(saved)},
+    )  # fmt: skip
+    with rasterio.open(result["OUTPUT"]) as src:
+        assert set(np.unique(src.read(1)).tolist()) == {0, 1, 2}  # every class mapped, no nodata
+    assert set(json.loads(result["CLASS_AREAS_JSON"])) == set(LAND_COVER_CLASSES)
+    assert result["SAVE_MODEL"] == str(saved) and result["MODEL_NAME"] == "my_classes"
+    card = read_card(saved)
+    assert card.task == "land_cover"
+    assert {c.name: c.color[:7] for c in card.classes} == LAND_COVER_CLASSES
+    assert card.training["labels"]["field"] == "kind"
+    assert set(card.metrics["validation"]["f1"]) == set(LAND_COVER_CLASSES)
+    # the saved classifier maps like any model
+    again = processing.run(
+        "contrasat:land_cover",
+        {"INPUT_S2": str(s2_sample), "MODEL": str(saved), "OUTPUT": str(tmp_path / "b.tif")},
+    )
+    with rasterio.open(again["OUTPUT"]) as a, rasterio.open(result["OUTPUT"]) as b:
+        np.testing.assert_array_equal(a.read(1), b.read(1))
 
 
 def test_classify_series_from_console(processing, series_stack, series_model, tmp_path):

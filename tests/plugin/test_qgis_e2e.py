@@ -18,11 +18,12 @@ import pytest
 import rasterio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from qgis_e2e import SAMPLE, WINDOW, run_e2e  # noqa: E402
+from qgis_e2e import LAND_COVER_CLASSES, SAMPLE, WINDOW, land_cover_squares, run_e2e  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SERIES = REPO / "resources" / "series" / "slovenia_ndvi_stack.tif"
 SUCCESS, WARNING, CRITICAL = 3, 1, 2  # Qgis.MessageLevel values in the report
+OWN_CLASSIFIER = "S2_sample_classes.onnx"  # saved from the Land cover tab before the fine-tune runs
 # About a minute on 2 cores with the wheel folder cached (the first `pip download` adds its own time).
 pytestmark = pytest.mark.timeout(900)
 
@@ -139,6 +140,58 @@ def test_land_cover_in_the_drawn_rectangle_matches_the_cli(e2e, tmp_path):
     assert e2e["land_cover"]["message"].startswith("Done:")
 
 
+def test_land_cover_in_my_classes_drawn_with_the_mouse(e2e, tmp_path):
+    import json
+
+    from contrasat.models.card import read_card
+
+    assert e2e["fixed_model_note"].startswith("landcover_s2 learned its fixed classes from 1 labelled site;")
+    classes = list(LAND_COVER_CLASSES)
+    drawn = e2e["own_labels"]
+    assert drawn["layer"] == "Land-cover training polygons" and drawn["field"] == "class"
+    assert drawn["buttons"] == classes and not drawn["tool_active"]
+    assert drawn["status"].startswith("3 water, 3 vegetation and 3 bare polygon(s) drawn")
+    features = drawn["document"]["features"]
+    assert [f["properties"]["class"] for f in features] == [c for c in classes for _ in range(3)]
+    assert [f["properties"]["color"] for f in features] == [
+        LAND_COVER_CLASSES[c] for c in classes for _ in range(3)
+    ]
+    s2 = SAMPLE / "Spain_7370579_S2Hand.tif"
+    with rasterio.open(s2) as ds:  # every square is where it was drawn: 11 x 11 pixels of the S2 grid
+        to_pixel = ~ds.transform
+    for feature, square in zip(features, land_cover_squares(3), strict=True):
+        ring = np.array(feature["geometry"]["coordinates"][0])
+        corners = [to_pixel * xy for xy in ring[:4]]
+        expected = [to_pixel * xy for xy in square["corners"]]
+        np.testing.assert_allclose(corners, expected, atol=0.35)
+
+    run = e2e["own_classes"]
+    assert run["error"] is None and run["result"], run
+    (lc,) = [lyr for lyr in run["layers"] if lyr["name"] == "Land cover (S2 sample, my classes)"]
+    assert sorted(entry[1] for entry in lc["legend"]) == sorted(classes) and lc["output"]
+    labels = tmp_path / "labels.geojson"
+    labels.write_text(json.dumps(drawn["document"]), encoding="utf-8")
+    data = same_raster(
+        lc["source"], cli(e2e, tmp_path, "land-cover", "--s2", str(s2), "--labels", str(labels))
+    )
+    assert set(np.unique(data).tolist()) == {0, 1, 2}  # every class on the map
+    assert sorted(row[0] for row in run["areas"]) == sorted(classes)
+    assert all(float(row[1]) > 0 for row in run["areas"])
+    assert "Accuracy on held-back labels" in run["accuracy"] and all(
+        f"<td>{c}</td>" in run["accuracy"] for c in classes
+    )
+    assert run["save_visible"] and run["message"].startswith("Done:")
+    assert not [m for m in run["messages"] if m["level"] == CRITICAL]
+
+    assert OWN_CLASSIFIER in run["models"]
+    assert "every land-cover model list offers it" in run["saved_message"]
+    assert "S2_sample_classes (your model)" in run["land_cover_models"]
+    assert not [name for name in run["flood_models"] if "S2_sample" in name]
+    card = read_card(Path(e2e["profile"]) / "contrasat" / "models" / "S2_sample_classes.onnx")
+    assert sorted(c.name for c in card.classes) == sorted(classes)
+    print(f"\nland cover in my classes in real QGIS: {run['seconds']} s")
+
+
 def test_series_and_processing_match_the_cli(e2e, tmp_path):
     (series,) = e2e["series"]["layers"]
     series_cli = cli(e2e, tmp_path, "classify-series", "--stack", str(SERIES))
@@ -167,7 +220,12 @@ def test_cancel_half_way_leaves_nothing(e2e):
 def test_screenshots_of_the_dock_after_map_floods_and_the_aoi_land_cover(e2e):
     from qgis.PyQt.QtGui import QImage
 
-    for name in ("qgis_map_floods.png", "qgis_land_cover_aoi.png", "qgis_finetune.png"):
+    for name in (
+        "qgis_map_floods.png",
+        "qgis_land_cover_aoi.png",
+        "qgis_land_cover_own.png",
+        "qgis_finetune.png",
+    ):
         image = QImage(str(Path(e2e["screenshots"]) / name))
         assert (image.width(), image.height()) == WINDOW, name
 
@@ -199,13 +257,15 @@ def test_finetune_in_the_dock_with_drawn_labels(e2e, tmp_path):
     )
     assert "\n" not in refused["error"] and refused["message"] == refused["error"]
     (critical,) = [m["text"] for m in refused["messages"] if m["level"] == CRITICAL]
-    assert critical == f"Contrasat: Fine-tune failed: {refused['error']}" and refused["models"] == []
+    assert critical == f"Contrasat: Fine-tune failed: {refused['error']}" and refused["models"] == [
+        OWN_CLASSIFIER
+    ]
 
     run = e2e["finetune"]
     assert run["error"] is None and run["result"], run
     model = Path(run["result"]["output"])
     assert model.parent == Path(e2e["profile"]) / "contrasat" / "models" == Path(run["models_dir"])
-    assert run["models"] == ["S1_sample_finetuned.onnx", "S1_sample_finetuned_curve.png"]
+    assert run["models"] == ["S1_sample_finetuned.onnx", "S1_sample_finetuned_curve.png", OWN_CLASSIFIER]
     card = read_card(model)
     assert card.training["method"] == "fine-tuned on user labels"
     assert card.training["base_model"]["name"] == "flood_s1_contrastive"
