@@ -8,14 +8,12 @@ from typing import Any
 
 from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
 from qgis.gui import QgisInterface
-from qgis.PyQt.QtCore import Qt, pyqtSignal
+from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -29,9 +27,10 @@ from .job_panel import table_param
 from .label_drawing import LabelDrawer
 from .labels_box import LabelsBox
 from .launcher import JobRequest
-from .layer_choice import is_output, preferred_layer
+from .layer_choice import preferred_layer, sensor_score
 from .model_picker import ModelPicker
 from .paths import layer_file_path
+from .raster_checklist import RasterChecklist
 from .settings import RunSettings
 
 FIELD_HINT = "Class field (water/dry or 1/0)"
@@ -48,7 +47,8 @@ class FinetunePanel(QWidget):
         self.title = FINETUNE_TITLE
 
         rasters_box = QGroupBox("Sentinel-1 layers (VV, VH) the labels lie on", self)
-        self.rasters = QListWidget(rasters_box)
+        # only layers that look like Sentinel-1 (VV/VH, or two bands): fine-tuning reads S1 backscatter
+        self.rasters = RasterChecklist(rasters_box, accept=lambda layer: sensor_score(layer, "S1") > 0)
         self.rasters.setMaximumHeight(110)
         QVBoxLayout(rasters_box).addWidget(self.rasters)
 
@@ -105,19 +105,8 @@ class FinetunePanel(QWidget):
     # ---- rasters ------------------------------------------------------------------------------------
 
     def refresh_layers(self, *_args: Any) -> None:
-        """List the project's file rasters, keeping ticks; the best Sentinel-1 layer is ticked by default."""
-        ticked = set(self.checked_layer_ids())
-        self.rasters.clear()
-        for layer in QgsProject.instance().mapLayers().values():
-            if (
-                isinstance(layer, QgsRasterLayer)
-                and layer_file_path(layer) is not None
-                and not is_output(layer)
-            ):
-                item = QListWidgetItem(layer.name(), self.rasters)
-                item.setData(Qt.UserRole, layer.id())
-                item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
-                item.setCheckState(Qt.Checked if layer.id() in ticked else Qt.Unchecked)
+        """List the project's Sentinel-1 file rasters, keeping ticks; the best one is ticked by default."""
+        self.rasters.refresh()
         if not self.checked_layer_ids():
             best = preferred_layer("S1")
             if best is not None:
@@ -126,14 +115,10 @@ class FinetunePanel(QWidget):
             self.labels.update_status()
 
     def checked_layer_ids(self) -> list[str]:
-        items = [self.rasters.item(i) for i in range(self.rasters.count())]
-        return [i.data(Qt.UserRole) for i in items if i.checkState() == Qt.Checked]
+        return self.rasters.checked_layer_ids()
 
     def set_checked(self, layers: list[QgsRasterLayer]) -> None:
-        wanted = {layer.id() for layer in layers}
-        for i in range(self.rasters.count()):
-            item = self.rasters.item(i)
-            item.setCheckState(Qt.Checked if item.data(Qt.UserRole) in wanted else Qt.Unchecked)
+        self.rasters.set_checked(layers)
 
     # ---- labels ---------------------------------------------------------------------------------------
 

@@ -6,21 +6,19 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import QgsProject, QgsRasterLayer
-from qgis.PyQt.QtCore import Qt, pyqtSignal
+from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QGroupBox,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from ..models import jobs
 from .launcher import JobRequest
-from .layer_choice import is_output
 from .model_picker import ModelPicker
 from .paths import layer_file_path, unique_output_path
+from .raster_checklist import RasterChecklist
 from .settings import RunSettings
 
 SERIES_JOB = jobs.job("classify_series")
@@ -37,7 +35,7 @@ class SeriesPanel(QWidget):
         self.setObjectName("ContrasatPanel_classify_series")
         self.title = SERIES_JOB.display_name
         box = QGroupBox("Sentinel-2 dates", self)
-        self.layers = QListWidget(box)
+        self.layers = RasterChecklist(box)
         self.layers.setToolTip("Tick one raster per date (dates from tags or file names), or one index stack")
         hint = QLabel("Tick the layers of the series; dates come from tags or file names.", box)
         hint.setWordWrap(True)
@@ -57,28 +55,13 @@ class SeriesPanel(QWidget):
 
     def refresh_layers(self, *_args: Any) -> None:
         """List the project's file rasters, keeping ticks on layers still present."""
-        ticked = set(self.checked_layer_ids())
-        self.layers.clear()
-        for layer in QgsProject.instance().mapLayers().values():
-            if (
-                isinstance(layer, QgsRasterLayer)
-                and layer_file_path(layer) is not None
-                and not is_output(layer)
-            ):
-                item = QListWidgetItem(layer.name(), self.layers)
-                item.setData(Qt.UserRole, layer.id())
-                item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
-                item.setCheckState(Qt.Checked if layer.id() in ticked else Qt.Unchecked)
+        self.layers.refresh()
 
     def checked_layer_ids(self) -> list[str]:
-        items = [self.layers.item(i) for i in range(self.layers.count())]
-        return [i.data(Qt.UserRole) for i in items if i.checkState() == Qt.Checked]
+        return self.layers.checked_layer_ids()
 
     def set_checked(self, layers: list[QgsRasterLayer]) -> None:
-        wanted = {layer.id() for layer in layers}
-        for i in range(self.layers.count()):
-            item = self.layers.item(i)
-            item.setCheckState(Qt.Checked if item.data(Qt.UserRole) in wanted else Qt.Unchecked)
+        self.layers.set_checked(layers)
 
     def collect(self, out_dir: Path, aoi: Any, settings: RunSettings | None) -> JobRequest:
         """The job as requested; ValueError with a user message when something is missing."""

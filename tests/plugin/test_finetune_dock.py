@@ -33,6 +33,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QEvent, QPoint, Qt
 
 FLOODS = Path(__file__).resolve().parents[1] / "fixtures" / "data" / "sen1floods11"
+REPO = Path(__file__).resolve().parents[2]
 CHIP = "Spain_7370579"
 S1_CHIP = FLOODS / "S1Hand" / f"{CHIP}_S1Hand.tif"
 
@@ -317,3 +318,14 @@ def test_the_base_picker_offers_exactly_the_bundled_models_the_engine_can_fine_t
             loads = False
         assert (path.name in offered) == loads, f"{card.name}: offered {path.name in offered}, loads {loads}"
     assert {"flood_s1_unet.onnx", "flood_s1_contrastive.onnx"} <= offered
+
+
+def test_only_sentinel1_layers_are_offered(dock, chip, qgis_iface, add_raster):
+    """The 'Sentinel-1 layers' list leaves out an S2 image and a one-band NDVI-like raster (issue 20)."""
+    from runtime_helpers import S2_SAMPLE
+
+    add_raster(S2_SAMPLE, "S2 image", qgis_iface)
+    add_raster(REPO / "resources" / "series" / "slovenia_ndvi_stack.tif", "NDVI stack", qgis_iface)
+    panel = dock.panels["finetune"]
+    listed = [panel.rasters.item(i).text() for i in range(panel.rasters.count())]
+    assert listed == ["S1 chip"]
