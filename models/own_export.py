@@ -39,7 +39,6 @@ def _extractor(path: Path, index: int, count: int):
 
 def build_classifier(extractors: list[Path], head: Head, card: ModelCard) -> object:
     """The ONNX ModelProto of extractors + head + softmax, carrying `card` (checked by the ONNX checker)."""
-    import onnx
     from onnx import TensorProto, compose, helper, numpy_helper
 
     parts = [_extractor(p, i, len(extractors)) for i, p in enumerate(extractors)]
@@ -63,17 +62,11 @@ def build_classifier(extractors: list[Path], head: Head, card: ModelCard) -> obj
     graph.node.append(helper.make_node("Softmax", ["logits"], [PROBS], axis=1, name="softmax"))
     del graph.output[:]
     graph.output.append(helper.make_tensor_value_info(PROBS, TensorProto.FLOAT, ["n", n_classes, "h", "w"]))
-    card.validate()
-    entry = model.metadata_props.add()
-    entry.key, entry.value = CARD_KEY, card.to_json()
-    model.doc_string = card.description
-    onnx.checker.check_model(model)
-    return model
+    return _with_card(model, card)
 
 
 def build_forest_classifier(forest: Forest, card: ModelCard) -> object:
     """The ONNX ModelProto of the context features + the forest's probabilities, carrying `card`."""
-    import onnx
     from onnx import TensorProto, compose, helper
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
@@ -111,6 +104,13 @@ def build_forest_classifier(forest: Forest, card: ModelCard) -> object:
     )  # fmt: skip
     model = helper.make_model(graph, opset_imports=list(trees.opset_import))
     model.ir_version = trees.ir_version
+    return _with_card(model, card)
+
+
+def _with_card(model, card: ModelCard):
+    """`model` carrying `card` in its metadata (and as its description), checked by ONNX."""
+    import onnx
+
     card.validate()
     entry = model.metadata_props.add()
     entry.key, entry.value = CARD_KEY, card.to_json()
