@@ -11,6 +11,7 @@ from contrasat.plugin.settings import RunSettings, save_settings
 from contrasat.plugin.tasks import JobTask
 from qgis.core import (
     Qgis,
+    QgsApplication,
     QgsCoordinateReferenceSystem,
     QgsFeature,
     QgsGeometry,
@@ -18,6 +19,7 @@ from qgis.core import (
     QgsProject,
     QgsRasterLayer,
     QgsRectangle,
+    QgsTask,
     QgsVectorLayer,
 )
 from qgis.gui import QgsMapMouseEvent
@@ -287,12 +289,27 @@ def test_cancel_from_dock_leaves_nothing(
     panel.probabilities.setChecked(True)
     panel.polygons.setChecked(True)
     before = list(QgsProject.instance().mapLayers().values())
-    outcome = wait_task(dock.run_panel(panel))
+    manager = QgsApplication.taskManager()
+    ended = []  # what QGIS's own notice (QgisApp: "Task complete" / "Task failed" after 5 s) is made from
+
+    def on_status(task_id, status):
+        task = manager.task(task_id)
+        if status in (QgsTask.Complete, QgsTask.Terminated) and task is not None:
+            ended.append((status, task.description()))
+
+    manager.statusChanged.connect(on_status)
+    try:
+        outcome = wait_task(dock.run_panel(panel))
+    finally:
+        manager.statusChanged.disconnect(on_status)
     assert outcome.cancelled, outcome.error
     assert _new_layers(before) == [] and _files(tmp_path / "out") == []
     assert dock.message.text() == "Cancelled." and not dock.cancel_button.isEnabled()
     assert dock.summary.rowCount() == 0 and dock.run_button.isEnabled()
-    assert not messages(Qgis.Critical) and not messages(Qgis.Warning)  # no "Task failed" on top
+    assert not messages(Qgis.Critical) and not messages(Qgis.Warning)
+    # QGIS would say "Task failed" for a Terminated task: a clean cancel ends Complete, described as cancelled
+    assert [status for status, _ in ended] == [QgsTask.Complete]
+    assert ended[0][1].startswith("Contrasat: map floods (") and ended[0][1].endswith("): cancelled"), ended
 
 
 def test_errors_known_before_a_run_are_shown_before_it_starts(dock, s1_layer, saved_settings, plugin):
