@@ -7,6 +7,7 @@ import csv
 import numpy as np
 import pytest
 import rasterio
+from contrasat.plugin.launcher import JobRequest
 from contrasat.plugin.settings import RunSettings, save_settings
 from contrasat.plugin.tasks import JobTask
 from qgis.core import (
@@ -320,7 +321,7 @@ def test_errors_known_before_a_run_are_shown_before_it_starts(dock, s1_layer, sa
     )
     panel.model_picker.combo.setCurrentIndex(fusion)
     assert dock.run_panel(panel) is None and dock.task is None
-    assert "reads S2" in dock.message.text() and "Sentinel-2" in dock.message.text()
+    assert "needs a Sentinel-2 layer too: choose one in 'Sentinel-2 layer'." in dock.message.text()
     panel.model_picker.combo.setCurrentIndex(0)
     save_settings(RunSettings(tile_size=200))
     assert dock.run_panel(panel) is None
@@ -394,3 +395,18 @@ def test_band_mapping_is_folded_when_found_and_hidden_for_empty_slots(dock, s1_l
     bands.change_button.click()
     assert not bands.rows.isHidden()
     assert panel.band_widgets["s2"].isHidden() and panel.band_widgets["pre_event"].isHidden()
+
+
+def test_an_engine_refusal_names_the_forms_label_never_a_flag(
+    dock, plugin, s1_sample, tmp_path, wait_task, messages
+):
+    """The engine itself refuses (a tile of 24 px is no multiple of 16): the dock and the message bar say
+    which setting in the form's words, without the command line's `--tile`."""
+    out = tmp_path / "out" / "refused.tif"
+    outcome = wait_task(plugin.start_job(JobRequest("map_floods", s1_sample, out, options={"tile": 24})))
+    assert not outcome.succeeded and not outcome.cancelled
+    assert "'Tile size (px)'" in outcome.error and "multiple of 16" in outcome.error
+    assert "--" not in outcome.error and "argument" not in outcome.error
+    assert dock.message.text() == outcome.error
+    (critical,) = messages(Qgis.Critical)
+    assert "--" not in critical and not out.exists()
