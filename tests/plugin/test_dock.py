@@ -311,6 +311,18 @@ def test_cancel_from_dock_leaves_nothing(
     # QGIS would say "Task failed" for a Terminated task: a clean cancel ends Complete, described as cancelled
     assert [status for status, _ in ended] == [QgsTask.Complete]
     assert ended[0][1].startswith("Contrasat: map floods (") and ended[0][1].endswith("): cancelled"), ended
+    dock.tabs.setCurrentWidget(dock.panels["land_cover"])  # the word of the last run does not follow
+    assert dock.message.text() == ""
+
+
+def test_switching_tabs_keeps_a_running_jobs_message(dock, s1_layer, wait_task, monkeypatch):
+    monkeypatch.setattr(JobTask, "_on_progress", lambda self, fraction: self.cancel())
+    panel = dock.panels["map_floods"]
+    panel.set_layer("primary", s1_layer)
+    task = dock.run_panel(panel)
+    dock.tabs.setCurrentWidget(dock.panels["land_cover"])
+    assert dock.message.text().startswith("Running: Contrasat: map floods")
+    assert wait_task(task).cancelled and dock.message.text() == "Cancelled."
 
 
 def test_errors_known_before_a_run_are_shown_before_it_starts(dock, s1_layer, saved_settings, plugin):
