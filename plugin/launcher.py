@@ -24,7 +24,7 @@ from qgis.core import Qgis, QgsMessageLog
 from ..progress import CANCELLED, DONE, ERROR, MESSAGE, PROGRESS
 from .engine import EngineOutcome, job_command, run_engine, table_job
 from .engine_env import LOG_TAG, engine_env, engine_python, training_hint
-from .settings import RunSettings
+from .settings import RunSettings, cuda_refusal
 
 NOT_INSTALLED = "the Contrasat engine is not installed: use Raster > Contrasat > Check dependencies…"
 
@@ -159,6 +159,9 @@ def launch(
     python = engine_python()
     if not python.is_file():
         return EngineOutcome(ERROR, None, message=NOT_INSTALLED)
+    refusal = cuda_refusal(request.settings)
+    if refusal is not None:
+        return EngineOutcome(ERROR, None, message=refusal)
     scratch = Path(tempfile.mkdtemp(prefix="contrasat_"))  # side files live only for the run
     try:
         command = request_command(request, scratch, python)

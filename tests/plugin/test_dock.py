@@ -422,3 +422,42 @@ def test_an_engine_refusal_names_the_forms_label_never_a_flag(
     assert dock.message.text() == outcome.error
     (critical,) = messages(Qgis.Critical)
     assert "--" not in critical and not out.exists()
+
+
+def _status(cuda: bool):
+    from contrasat.plugin.engine_env import EngineStatus, engine_python
+
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
+    return EngineStatus(ok=True, python=engine_python(), providers=providers, cuda=cuda)
+
+
+def test_a_cuda_job_on_an_engine_without_cuda_is_one_message_not_a_cpu_run(
+    dock, s1_layer, wait_task, saved_settings, messages, monkeypatch
+):
+    from contrasat.plugin import engine_env, launcher
+    from contrasat.plugin.settings import NO_CUDA
+
+    monkeypatch.setitem(engine_env._STATUS, "last", _status(cuda=False))  # a CPU-only engine was checked
+    started = []
+    monkeypatch.setattr(launcher, "run_engine", lambda *args, **kwargs: started.append(args))
+    save_settings(RunSettings(provider="cuda"))  # chosen when a GPU engine was installed, say
+    panel = dock.panels["map_floods"]
+    panel.set_layer("primary", s1_layer)
+    outcome = wait_task(dock.run_panel(panel))
+    assert outcome.error == NO_CUDA and not started, "no engine run, on CPU or otherwise"
+    assert dock.message.text() == NO_CUDA and "--" not in NO_CUDA
+    (critical,) = messages(Qgis.Critical)
+    assert critical.endswith(NO_CUDA)
+
+
+@pytest.mark.parametrize(
+    ("provider", "status", "refused"),
+    [("cuda", _status(cuda=True), False), ("cuda", None, False), ("cpu", _status(cuda=False), False),
+     ("auto", _status(cuda=False), False), ("cuda", _status(cuda=False), True)],
+)  # fmt: skip
+def test_cuda_is_refused_only_when_the_checked_engine_lacks_it(provider, status, refused, monkeypatch):
+    from contrasat.plugin import engine_env
+    from contrasat.plugin.settings import cuda_refusal
+
+    monkeypatch.setattr(engine_env, "_STATUS", {"last": status} if status else {})
+    assert (cuda_refusal(RunSettings(provider=provider)) is not None) is refused
