@@ -193,6 +193,9 @@ class ContrasatDock(QgsDockWidget):
         "Running: …"."""
         if self.task is None:
             self.message.setText("")
+        check_training = getattr(self.tabs.currentWidget(), "check_training", None)
+        if check_training is not None:  # the Fine-tune tab: does the engine have torch?
+            check_training()
 
     def set_engine_status(self, status: EngineStatus) -> None:
         """Hide the banner once the engine works; otherwise say why (each failing piece) and offer the installer."""
