@@ -23,7 +23,7 @@ from qgis.core import (
     QgsTask,
     QgsVectorLayer,
 )
-from qgis.gui import QgsMapMouseEvent
+from qgis.gui import QgsMapMouseEvent, QgsMessageBarItem
 from qgis.PyQt.QtCore import QEvent, QPoint, Qt
 from runtime_helpers import expected_classes
 
@@ -273,7 +273,7 @@ def test_flood_with_pre_event_probabilities_and_polygons(dock, qgis_iface, add_r
 
 
 def test_cancel_from_dock_leaves_nothing(
-    dock, s1_layer, tmp_path, wait_task, monkeypatch, saved_settings, messages
+    dock, s1_layer, tmp_path, wait_task, monkeypatch, saved_settings, messages, qgis_iface
 ):
     original = JobTask._on_progress
 
@@ -297,6 +297,8 @@ def test_cancel_from_dock_leaves_nothing(
         task = manager.task(task_id)
         if status in (QgsTask.Complete, QgsTask.Terminated) and task is not None:
             ended.append((status, task.description()))
+            notice = QgsMessageBarItem("Task complete", task.description(), Qgis.Info)
+            qgis_iface.messageBar().pushItem(notice)  # as QgisApp does (pushInfo, not kept by the stub bar)
 
     manager.statusChanged.connect(on_status)
     try:
@@ -311,6 +313,9 @@ def test_cancel_from_dock_leaves_nothing(
     # QGIS would say "Task failed" for a Terminated task: a clean cancel ends Complete, described as cancelled
     assert [status for status, _ in ended] == [QgsTask.Complete]
     assert ended[0][1].startswith("Contrasat: map floods (") and ended[0][1].endswith("): cancelled"), ended
+    QgsApplication.processEvents()
+    notices = [i for i in qgis_iface.messageBar().items() if i.text() == ended[0][1]]
+    assert notices == [], "the plugin's own message says it already"
     dock.tabs.setCurrentWidget(dock.panels["land_cover"])  # the word of the last run does not follow
     assert dock.message.text() == ""
 
