@@ -109,6 +109,7 @@ class ContrasatDock(QgsDockWidget):
         self.tabs.addTab(self.panels["classify_series"], "Time series")
         self.tabs.addTab(self.panels[FINETUNE_JOB], FINETUNE_TITLE)
         self.tabs.currentChanged.connect(self._update_run_text)
+        self.tabs.currentChanged.connect(self._tab_changed)
         for panel in self.panels.values():
             panel.runRequested.connect(self.run_panel)
 
@@ -186,6 +187,15 @@ class ContrasatDock(QgsDockWidget):
     def _update_run_text(self, *_args: Any) -> None:
         panel = self.tabs.currentWidget()
         self.run_button.setText(f"Run: {getattr(panel, 'title', 'job')}")
+
+    def _tab_changed(self, *_args: Any) -> None:
+        """A new tab starts with no word from the last run ("Cancelled.", an error); a running job keeps its
+        "Running: …"."""
+        if self.task is None:
+            self.message.setText("")
+        check_training = getattr(self.tabs.currentWidget(), "check_training", None)
+        if check_training is not None:  # the Fine-tune tab: does the engine have torch?
+            check_training()
 
     def set_engine_status(self, status: EngineStatus) -> None:
         """Hide the banner once the engine works; otherwise say why (each failing piece) and offer the installer."""

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
+from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsVectorLayer
 from qgis.gui import QgisInterface
+from qgis.PyQt import sip
 from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
@@ -22,6 +23,7 @@ from qgis.PyQt.QtWidgets import (
 
 from . import engine_env
 from .cards import WEIGHTS_DIR
+from .engine_install import TrainingCheckTask
 from .finetune_job import FINETUNE_JOB, FINETUNE_TITLE, finetunable, new_model_path
 from .job_panel import table_param
 from .label_drawing import LabelDrawer
@@ -34,6 +36,10 @@ from .raster_checklist import RasterChecklist
 from .settings import RunSettings
 
 FIELD_HINT = "Class field (water/dry or 1/0)"
+NO_TRAINING = (
+    "Fine-tuning needs training support in the engine (torch for the CPU, scikit-learn, scipy), which it "
+    "does not have yet."
+)
 
 
 class FinetunePanel(QWidget):
@@ -45,6 +51,21 @@ class FinetunePanel(QWidget):
         super().__init__(parent)
         self.setObjectName("ContrasatPanel_finetune")
         self.title = FINETUNE_TITLE
+
+        # shown when the engine lacks torch: said when the tab opens, before any drawing
+        self.training_box = QWidget(self)
+        self.training_label = QLabel(NO_TRAINING, self.training_box)
+        self.training_label.setWordWrap(True)
+        self.training_button = QPushButton("Add training support…", self.training_box)
+        self.training_button.setObjectName("ContrasatAddTraining")
+        self.training_button.clicked.connect(self.add_training)
+        training_layout = QVBoxLayout(self.training_box)
+        training_layout.setContentsMargins(0, 0, 0, 0)
+        training_layout.addWidget(self.training_label)
+        training_layout.addWidget(self.training_button)
+        self.training_box.setVisible(False)
+        self.training_present: bool | None = None  # unknown until checked
+        self.training_task: TrainingCheckTask | None = None
 
         rasters_box = QGroupBox("Sentinel-1 layers (VV, VH) the labels lie on", self)
         # only layers that look like Sentinel-1 (VV/VH, or two bands): fine-tuning reads S1 backscatter
@@ -91,6 +112,7 @@ class FinetunePanel(QWidget):
         hint.setWordWrap(True)
 
         layout = QVBoxLayout(self)
+        layout.addWidget(self.training_box)
         layout.addWidget(rasters_box)
         layout.addWidget(self.labels)
         layout.addWidget(model_box)
@@ -101,6 +123,33 @@ class FinetunePanel(QWidget):
         project.layersAdded.connect(self.refresh_layers)
         project.layersRemoved.connect(self.refresh_layers)
         self.refresh_layers()
+
+    # ---- training support -----------------------------------------------------------------------------
+
+    def check_training(self) -> TrainingCheckTask | None:
+        """Ask the engine, in the background, whether it can train (the tab was opened); None when the
+        answer is already yes or a check is running."""
+        if self.training_present or self.training_task is not None:
+            return None
+        task = TrainingCheckTask(
+            lambda present: None if sip.isdeleted(self) else self.training_checked(present)
+        )
+        self.training_task = task
+        QgsApplication.taskManager().addTask(task)
+        return task
+
+    def training_checked(self, present: bool) -> None:
+        """GUI thread: offer the installer's training option when the engine lacks it."""
+        self.training_task = None
+        self.training_present = present
+        self.training_box.setVisible(not present)
+
+    def add_training(self) -> Any:
+        """The installer with "Add training support" ticked (the same consent, log and background rules)."""
+        from .deps_dialog import open_installer
+
+        self.training_present = None  # checked again when the tab next opens
+        return open_installer(engine_env.last_status(), self.window(), training=True)
 
     # ---- rasters ------------------------------------------------------------------------------------
 

@@ -52,6 +52,9 @@ def _job_kind(name: str, kind: str, slots: list[Slot]) -> JobKind:
     return JobKind(entry.algorithm, entry.task, entry.display_name, kind, slots)
 
 
+SENSORS = {"S1": "Sentinel-1", "S2": "Sentinel-2"}  # a slot's sensor in the user's words
+
+
 def job_kinds() -> dict[str, JobKind]:
     """Map floods and Land cover (the widgets are made by hand; what they send is named by the table)."""
     return {
@@ -194,7 +197,8 @@ class JobPanel(QWidget):
             if layer is None:
                 if needed:
                     raise ValueError(
-                        f"Model {card.name} reads {slot.sensor}: choose a layer for '{slot.label}'."
+                        f"Model {card.name} needs a {SENSORS.get(slot.sensor, slot.sensor)} layer too: "
+                        f"choose one in '{slot.label.removesuffix(' (optional)')}'."
                         if not slot.required
                         else f"Choose a layer for '{slot.label}'."
                     )

@@ -11,6 +11,7 @@ raster is read and no runtime module is imported here.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from qgis.core import Qgis, QgsMessageLog
 from ..progress import CANCELLED, DONE, ERROR, MESSAGE, PROGRESS
 from .engine import EngineOutcome, job_command, run_engine, table_job
 from .engine_env import LOG_TAG, engine_env, engine_python, training_hint
-from .settings import RunSettings
+from .settings import RunSettings, cuda_refusal
 
 NOT_INSTALLED = "the Contrasat engine is not installed: use Raster > Contrasat > Check dependencies…"
 
@@ -110,6 +111,22 @@ def request_command(request: JobRequest, scratch: Path, python: str | Path | Non
     return job_command(python or engine_python(), request.job, engine_values(request, scratch), run)
 
 
+ARGPARSE_PREFIX = re.compile(r"\bargument (--[\w-]+)(?:/-\w+)?: ")
+OPTION = re.compile(r"(?<![\w-])--[a-z][\w-]*")
+
+
+def user_words(message: str, job: str) -> str:
+    """An engine message in the GUI's words: each command-line option of the job (`--tile`) becomes its
+    form label ('Tile size (px)') and argparse's "argument --tile: " preamble goes, so no front end of the
+    plugin shows a flag."""
+    try:
+        titles = {p.option: p.title for p in table_job(job).params}
+    except (KeyError, ValueError):
+        return message
+    text = ARGPARSE_PREFIX.sub("", message)
+    return OPTION.sub(lambda m: f"'{titles[m.group(0)]}'" if m.group(0) in titles else m.group(0), text)
+
+
 def _reader(on_progress: Callable[[float], None], on_message: Callable[[str], None] | None):
     """The engine's progress events as calls: a fraction (0..1) to `on_progress`, a note's text to `on_message`."""
 
@@ -142,6 +159,9 @@ def launch(
     python = engine_python()
     if not python.is_file():
         return EngineOutcome(ERROR, None, message=NOT_INSTALLED)
+    refusal = cuda_refusal(request.settings)
+    if refusal is not None:
+        return EngineOutcome(ERROR, None, message=refusal)
     scratch = Path(tempfile.mkdtemp(prefix="contrasat_"))  # side files live only for the run
     try:
         command = request_command(request, scratch, python)
@@ -154,6 +174,7 @@ def launch(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if ended.status not in (DONE, CANCELLED):
+        ended.message = user_words(ended.message, request.job)
         if trains(request.job):  # a job that writes a model needs torch, which the runtime pins lack
             ended.message = training_hint(ended.message, python)
         if ended.tail:

@@ -20,7 +20,7 @@ from qgis.core import (
     QgsTask,
 )
 from qgis.gui import QgisInterface
-from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction, QDialog, QProgressBar, QPushButton, QToolBar
 
@@ -355,12 +355,24 @@ class ContrasatPlugin:
             self.iface.messageBar().pushMessage(
                 "Contrasat", f"{name} was cancelled; nothing was written.", Qgis.Info, MESSAGE_SECONDS
             )
+            # QGIS then adds its own notice for a task that ran 5 s or more ("Task complete: <description>");
+            # the message above says it already
+            description = task.description()
+            QTimer.singleShot(0, lambda: self._drop_task_notice(description))
         else:
             self._critical(f"{name} failed: {outcome.error or 'the job failed'}")
         if self.dock is not None:
             self.dock.job_finished(task, summary)
         if follow_ups and not outcome.cancelled:  # a failed base map must not stop the new model's map
             self._start_chain(follow_ups)
+
+    def _drop_task_notice(self, description: str) -> None:
+        """Take QGIS's end-of-task notice about one of our tasks (its text is the task's description) off the
+        message bar."""
+        bar = self.iface.messageBar()
+        for item in list(bar.items()):
+            if item.text() == description:
+                bar.popWidget(item)
 
     def _start_chain(self, requests: list[JobRequest]) -> None:
         """Start the first request; the others follow one by one (two maps at once would share 2 cores)."""

@@ -231,6 +231,20 @@ def summary_text(result: JobSummary) -> str:
     return f"{head} (model {result.model_name}, on {result.provider})"
 
 
+def unique_label(title: str, input_name: str, model_name: str = "") -> str:
+    """What goes in brackets after a result's title: the input's name, with the model's name when a layer
+    of that name is already in the project, and a number after that; two results never share a name."""
+    taken = {layer.name() for layer in QgsProject.instance().mapLayers().values()}
+    base = input_name
+    if f"{title} ({base})" not in taken:
+        return base
+    if model_name and model_name not in input_name:
+        base = f"{input_name}, {model_name}"
+        if f"{title} ({base})" not in taken:
+            return base
+    return next(f"{base} #{n}" for n in range(2, 10_000) if f"{title} ({base} #{n})" not in taken)
+
+
 def add_result_layers(result: JobSummary, input_name: str) -> list[QgsMapLayer]:
     """Add the class raster (styled from its class table), then probabilities and polygons if written.
 
@@ -239,6 +253,7 @@ def add_result_layers(result: JobSummary, input_name: str) -> list[QgsMapLayer]:
     """
     added: list[QgsMapLayer] = []
     title = result_title(result.task)
+    input_name = unique_label(title, input_name, result.model_name)
     layer = QgsRasterLayer(str(result.output), f"{title} ({input_name})", "gdal")
     if not layer.isValid():
         return added

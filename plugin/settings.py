@@ -117,3 +117,20 @@ def cuda_usable() -> bool:
     from .engine_env import cuda_available
 
     return cuda_available()
+
+
+NO_CUDA = (
+    "CUDA (GPU) is chosen in Raster > Contrasat > Settings…, but the engine's last check found no usable "
+    "CUDA, so the job would run on the CPU: choose Auto or CPU there, or install the engine for an "
+    "NVIDIA GPU (Check dependencies…)."
+)
+
+
+def cuda_refusal(settings: RunSettings | None) -> str | None:
+    """Why a job asked for CUDA cannot have it (one message, instead of a silent CPU run); None when it can,
+    when it did not ask, or before the first engine check (nothing known yet: the engine decides)."""
+    from .engine_env import last_status
+
+    if settings is None or settings.provider != "cuda" or last_status() is None or cuda_usable():
+        return None
+    return NO_CUDA

@@ -63,8 +63,11 @@ class JobTask(QgsTask):
             self.outcome.result = ended.result
             return True
         if ended.status == CANCELLED:
+            # A clean stop is not a failure: returning False would make QGIS (3.22) announce "Task failed"
+            # for any run longer than a few seconds, on top of the plugin's own "Cancelled". The outcome
+            # carries the cancel; the task ends Complete.
             self.outcome.cancelled = True
-            return False
+            return True
         self.outcome.error = ended.message
         return False
 
@@ -73,6 +76,9 @@ class JobTask(QgsTask):
         if self.outcome.result is None and self.outcome.error is None:
             # Cancelled before `run` started, or stopped by cancel.
             self.outcome.cancelled = True
+        if self.outcome.cancelled:
+            # QGIS reads the description for its own end-of-task notice after this call: say it was cancelled
+            self.setDescription(f"{self.description()}: cancelled")
         self.outcome.done = True
         if self.on_done is not None:
             self.on_done(self)

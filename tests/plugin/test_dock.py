@@ -7,10 +7,12 @@ import csv
 import numpy as np
 import pytest
 import rasterio
+from contrasat.plugin.launcher import JobRequest
 from contrasat.plugin.settings import RunSettings, save_settings
 from contrasat.plugin.tasks import JobTask
 from qgis.core import (
     Qgis,
+    QgsApplication,
     QgsCoordinateReferenceSystem,
     QgsFeature,
     QgsGeometry,
@@ -18,9 +20,10 @@ from qgis.core import (
     QgsProject,
     QgsRasterLayer,
     QgsRectangle,
+    QgsTask,
     QgsVectorLayer,
 )
-from qgis.gui import QgsMapMouseEvent
+from qgis.gui import QgsMapMouseEvent, QgsMessageBarItem
 from qgis.PyQt.QtCore import QEvent, QPoint, Qt
 from runtime_helpers import expected_classes
 
@@ -270,7 +273,7 @@ def test_flood_with_pre_event_probabilities_and_polygons(dock, qgis_iface, add_r
 
 
 def test_cancel_from_dock_leaves_nothing(
-    dock, s1_layer, tmp_path, wait_task, monkeypatch, saved_settings, messages
+    dock, s1_layer, tmp_path, wait_task, monkeypatch, saved_settings, messages, qgis_iface
 ):
     original = JobTask._on_progress
 
@@ -287,12 +290,44 @@ def test_cancel_from_dock_leaves_nothing(
     panel.probabilities.setChecked(True)
     panel.polygons.setChecked(True)
     before = list(QgsProject.instance().mapLayers().values())
-    outcome = wait_task(dock.run_panel(panel))
+    manager = QgsApplication.taskManager()
+    ended = []  # what QGIS's own notice (QgisApp: "Task complete" / "Task failed" after 5 s) is made from
+
+    def on_status(task_id, status):
+        task = manager.task(task_id)
+        if status in (QgsTask.Complete, QgsTask.Terminated) and task is not None:
+            ended.append((status, task.description()))
+            notice = QgsMessageBarItem("Task complete", task.description(), Qgis.Info)
+            qgis_iface.messageBar().pushItem(notice)  # as QgisApp does (pushInfo, not kept by the stub bar)
+
+    manager.statusChanged.connect(on_status)
+    try:
+        outcome = wait_task(dock.run_panel(panel))
+    finally:
+        manager.statusChanged.disconnect(on_status)
     assert outcome.cancelled, outcome.error
     assert _new_layers(before) == [] and _files(tmp_path / "out") == []
     assert dock.message.text() == "Cancelled." and not dock.cancel_button.isEnabled()
     assert dock.summary.rowCount() == 0 and dock.run_button.isEnabled()
-    assert not messages(Qgis.Critical) and not messages(Qgis.Warning)  # no "Task failed" on top
+    assert not messages(Qgis.Critical) and not messages(Qgis.Warning)
+    # QGIS would say "Task failed" for a Terminated task: a clean cancel ends Complete, described as cancelled
+    assert [status for status, _ in ended] == [QgsTask.Complete]
+    assert ended[0][1].startswith("Contrasat: map floods (") and ended[0][1].endswith("): cancelled"), ended
+    QgsApplication.processEvents()
+    notices = [i for i in qgis_iface.messageBar().items() if i.text() == ended[0][1]]
+    assert notices == [], "the plugin's own message says it already"
+    dock.tabs.setCurrentWidget(dock.panels["land_cover"])  # the word of the last run does not follow
+    assert dock.message.text() == ""
+
+
+def test_switching_tabs_keeps_a_running_jobs_message(dock, s1_layer, wait_task, monkeypatch):
+    monkeypatch.setattr(JobTask, "_on_progress", lambda self, fraction: self.cancel())
+    panel = dock.panels["map_floods"]
+    panel.set_layer("primary", s1_layer)
+    task = dock.run_panel(panel)
+    dock.tabs.setCurrentWidget(dock.panels["land_cover"])
+    assert dock.message.text().startswith("Running: Contrasat: map floods")
+    assert wait_task(task).cancelled and dock.message.text() == "Cancelled."
 
 
 def test_errors_known_before_a_run_are_shown_before_it_starts(dock, s1_layer, saved_settings, plugin):
@@ -303,7 +338,7 @@ def test_errors_known_before_a_run_are_shown_before_it_starts(dock, s1_layer, sa
     )
     panel.model_picker.combo.setCurrentIndex(fusion)
     assert dock.run_panel(panel) is None and dock.task is None
-    assert "reads S2" in dock.message.text() and "Sentinel-2" in dock.message.text()
+    assert "needs a Sentinel-2 layer too: choose one in 'Sentinel-2 layer'." in dock.message.text()
     panel.model_picker.combo.setCurrentIndex(0)
     save_settings(RunSettings(tile_size=200))
     assert dock.run_panel(panel) is None
@@ -377,3 +412,57 @@ def test_band_mapping_is_folded_when_found_and_hidden_for_empty_slots(dock, s1_l
     bands.change_button.click()
     assert not bands.rows.isHidden()
     assert panel.band_widgets["s2"].isHidden() and panel.band_widgets["pre_event"].isHidden()
+
+
+def test_an_engine_refusal_names_the_forms_label_never_a_flag(
+    dock, plugin, s1_sample, tmp_path, wait_task, messages
+):
+    """The engine itself refuses (a tile of 24 px is no multiple of 16): the dock and the message bar say
+    which setting in the form's words, without the command line's `--tile`."""
+    out = tmp_path / "out" / "refused.tif"
+    outcome = wait_task(plugin.start_job(JobRequest("map_floods", s1_sample, out, options={"tile": 24})))
+    assert not outcome.succeeded and not outcome.cancelled
+    assert "'Tile size (px)'" in outcome.error and "multiple of 16" in outcome.error
+    assert "--" not in outcome.error and "argument" not in outcome.error
+    assert dock.message.text() == outcome.error
+    (critical,) = messages(Qgis.Critical)
+    assert "--" not in critical and not out.exists()
+
+
+def _status(cuda: bool):
+    from contrasat.plugin.engine_env import EngineStatus, engine_python
+
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
+    return EngineStatus(ok=True, python=engine_python(), providers=providers, cuda=cuda)
+
+
+def test_a_cuda_job_on_an_engine_without_cuda_is_one_message_not_a_cpu_run(
+    dock, s1_layer, wait_task, saved_settings, messages, monkeypatch
+):
+    from contrasat.plugin import engine_env, launcher
+    from contrasat.plugin.settings import NO_CUDA
+
+    monkeypatch.setitem(engine_env._STATUS, "last", _status(cuda=False))  # a CPU-only engine was checked
+    started = []
+    monkeypatch.setattr(launcher, "run_engine", lambda *args, **kwargs: started.append(args))
+    save_settings(RunSettings(provider="cuda"))  # chosen when a GPU engine was installed, say
+    panel = dock.panels["map_floods"]
+    panel.set_layer("primary", s1_layer)
+    outcome = wait_task(dock.run_panel(panel))
+    assert outcome.error == NO_CUDA and not started, "no engine run, on CPU or otherwise"
+    assert dock.message.text() == NO_CUDA and "--" not in NO_CUDA
+    (critical,) = messages(Qgis.Critical)
+    assert critical.endswith(NO_CUDA)
+
+
+@pytest.mark.parametrize(
+    ("provider", "status", "refused"),
+    [("cuda", _status(cuda=True), False), ("cuda", None, False), ("cpu", _status(cuda=False), False),
+     ("auto", _status(cuda=False), False), ("cuda", _status(cuda=False), True)],
+)  # fmt: skip
+def test_cuda_is_refused_only_when_the_checked_engine_lacks_it(provider, status, refused, monkeypatch):
+    from contrasat.plugin import engine_env
+    from contrasat.plugin.settings import cuda_refusal
+
+    monkeypatch.setattr(engine_env, "_STATUS", {"last": status} if status else {})
+    assert (cuda_refusal(RunSettings(provider=provider)) is not None) is refused

@@ -5,6 +5,7 @@ refusal as one message, cancel leaving no model)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -329,3 +330,38 @@ def test_only_sentinel1_layers_are_offered(dock, chip, qgis_iface, add_raster):
     panel = dock.panels["finetune"]
     listed = [panel.rasters.item(i).text() for i in range(panel.rasters.count())]
     assert listed == ["S1 chip"]
+
+
+def _wait_training_check(panel) -> None:
+    deadline = time.monotonic() + 90
+    while panel.training_task is not None:
+        assert time.monotonic() < deadline, "the training-support check did not end"
+        QgsApplication.processEvents()
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("present", [False, True])
+def test_opening_the_tab_checks_for_training_support_and_offers_it(dock, monkeypatch, present):
+    from contrasat.plugin import deps_dialog, engine_install
+
+    panel = dock.panels["finetune"]
+    _wait_training_check(panel)  # the check the fixture's opening of the tab started, on the real engine
+    asked = []
+    monkeypatch.setattr(engine_install, "training_installed", lambda timeout=60: asked.append(1) or present)
+    opened = []
+    monkeypatch.setattr(deps_dialog, "open_installer", lambda *args, training=False: opened.append(training))
+    panel.training_present = None
+    dock.tabs.setCurrentWidget(dock.panels["map_floods"])
+    assert panel.training_task is None, "checked only when the Fine-tune tab opens"
+    dock.tabs.setCurrentWidget(panel)  # before any drawing or Run
+    _wait_training_check(panel)
+    assert asked == [1] and panel.training_present is present
+    assert panel.training_box.isVisibleTo(dock) is not present
+    if not present:
+        assert "torch" in panel.training_label.text()
+        panel.training_button.click()
+        assert opened == [True], "the installer opens with training support ticked"
+    dock.tabs.setCurrentWidget(dock.panels["map_floods"])
+    dock.tabs.setCurrentWidget(panel)
+    assert (panel.training_task is None) is present, "a yes is not asked again; a no is, after the install"
+    _wait_training_check(panel)

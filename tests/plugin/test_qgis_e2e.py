@@ -215,6 +215,13 @@ def test_cancel_half_way_leaves_nothing(e2e):
     assert cancel["files"] == [] and cancel["message"] == "Cancelled." and cancel["areas"] == []
     assert cancel["messages"][0]["text"].endswith("Map floods was cancelled; nothing was written.")
     assert not [m for m in cancel["messages"] if m["level"] == CRITICAL or "failed" in m["text"].lower()]
+    # QGIS's own end-of-task notice (its threshold set to 0 s for this run) does not say "Task failed"; it
+    # says the task ended, cancelled, and the plugin takes it off: one message says so
+    notices = [text for text in cancel["pushed"] if text.startswith("Task ")]
+    assert notices == ["Task complete: Contrasat: map floods (S1 sample): cancelled"], cancel["pushed"]
+    assert [m["text"] for m in cancel["messages"] if "cancel" in m["text"].lower()] == [
+        "Contrasat: Map floods was cancelled; nothing was written."
+    ]
 
 
 def test_screenshots_of_the_dock_after_map_floods_and_the_aoi_land_cover(e2e):

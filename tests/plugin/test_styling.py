@@ -41,3 +41,20 @@ def test_nodata_set_when_file_has_none(tmp_path, write_raster):
     colors = {c.value: c.color for c in layer.renderer().classes()}
     assert colors[0].alpha() == 255  # only flood styling makes class 0 transparent
     assert colors[2].name() == "#ff0000"
+
+
+def test_results_of_the_same_input_get_names_of_their_own(tmp_path, write_raster, qgis_new_project):
+    """A second map of one input names its model; a third from the same model gets a number."""
+    from contrasat.plugin.results import JobSummary, add_result_layers
+
+    path = write_raster(tmp_path / "flood.tif", np.array([[[0, 1], [1, 0]]], dtype=np.uint8))
+    names = []
+    for _ in range(3):
+        summary = JobSummary("flood", path, model_name="flood_s1_contrastive", classes=CLASSES)
+        (layer,) = add_result_layers(summary, "S1 sample")
+        names.append(layer.name())
+    assert names == [
+        "Flood map (S1 sample)",
+        "Flood map (S1 sample, flood_s1_contrastive)",
+        "Flood map (S1 sample, flood_s1_contrastive #2)",
+    ]
