@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import rasterio
 from contrasat import classFactory
-from contrasat.plugin.engine_env import ENGINE_PYTHON_KEY
+from contrasat.plugin.engine_env import ENGINE_PYTHON_KEY, MODELS_DIR_KEY
 from contrasat.plugin.plugin import ContrasatPlugin
 from contrasat.plugin.tasks import JobTask, TaskOutcome
 from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsSettings
@@ -181,3 +181,14 @@ def series_stack() -> Path:
 def messages(qgis_iface) -> Callable[[int], list[str]]:
     """messages(level): message bar texts pushed at that level during the test."""
     return lambda level: qgis_iface.messageBar().get_messages(level)
+
+
+@pytest.fixture
+def models_dir(tmp_path):
+    """The user's models folder, redirected to tmp_path/models for the test."""
+    settings = QgsSettings()
+    previous = settings.value(MODELS_DIR_KEY, "")
+    folder = tmp_path / "models"
+    settings.setValue(MODELS_DIR_KEY, str(folder))
+    yield folder
+    settings.setValue(MODELS_DIR_KEY, previous or "")

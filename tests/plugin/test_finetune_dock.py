@@ -15,7 +15,7 @@ from contrasat.models.card import read_card
 from contrasat.models.errors import ModelError
 from contrasat.plugin.cards import WEIGHTS_DIR as WEIGHTS
 from contrasat.plugin.cards import bundled_cards
-from contrasat.plugin.engine_env import MODELS_DIR_KEY, training_hint
+from contrasat.plugin.engine_env import training_hint
 from contrasat.plugin.label_drawing import SCRATCH_NAME
 from contrasat.plugin.launcher import request_command
 from contrasat.plugin.tasks import JobTask
@@ -28,7 +28,6 @@ from qgis.core import (
     QgsPointXY,
     QgsProject,
     QgsRasterLayer,
-    QgsSettings,
     QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QEvent, QPoint, Qt
@@ -37,17 +36,6 @@ FLOODS = Path(__file__).resolve().parents[1] / "fixtures" / "data" / "sen1floods
 REPO = Path(__file__).resolve().parents[2]
 CHIP = "Spain_7370579"
 S1_CHIP = FLOODS / "S1Hand" / f"{CHIP}_S1Hand.tif"
-
-
-@pytest.fixture
-def models_dir(tmp_path):
-    """The user's models folder, redirected to tmp_path/models for the test."""
-    settings = QgsSettings()
-    previous = settings.value(MODELS_DIR_KEY, "")
-    folder = tmp_path / "models"
-    settings.setValue(MODELS_DIR_KEY, str(folder))
-    yield folder
-    settings.setValue(MODELS_DIR_KEY, previous or "")
 
 
 @pytest.fixture

@@ -14,12 +14,11 @@ import rasterio
 from contrasat.models import own_labels
 from contrasat.models.card import read_card
 from contrasat.plugin.cards import WEIGHTS_DIR
-from contrasat.plugin.engine_env import MODELS_DIR_KEY
 from contrasat.plugin.label_layers import COLOUR_FIELDS
 from contrasat.plugin.land_cover_panel import MISSING_LABELS, SCRATCH_NAME, trained_sites_line
 from contrasat.plugin.launcher import request_command
 from contrasat.plugin.tasks import JobTask
-from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsProject, QgsSettings, QgsVectorLayer
+from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsProject, QgsVectorLayer
 from qgis.gui import QgsMapMouseEvent
 from qgis.PyQt.QtCore import QEvent, QPoint, Qt
 from qgis.PyQt.QtGui import QColor
@@ -29,16 +28,6 @@ from qgis_e2e import LAND_COVER_CLASSES, land_cover_squares  # noqa: E402
 
 # two squares of water and vegetation, one of bare: the single-polygon class gets a warning
 PER_CLASS = {"water": 2, "vegetation": 2, "bare": 1}
-
-
-@pytest.fixture
-def models_dir(tmp_path):
-    settings = QgsSettings()
-    previous = settings.value(MODELS_DIR_KEY, "")
-    folder = tmp_path / "models"
-    settings.setValue(MODELS_DIR_KEY, str(folder))
-    yield folder
-    settings.setValue(MODELS_DIR_KEY, previous or "")
 
 
 @pytest.fixture
