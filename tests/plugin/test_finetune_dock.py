@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from canvas_helpers import click
 from contrasat.models.card import read_card
 from contrasat.models.errors import ModelError
 from contrasat.plugin.cards import WEIGHTS_DIR as WEIGHTS
@@ -30,7 +31,7 @@ from qgis.core import (
     QgsRasterLayer,
     QgsVectorLayer,
 )
-from qgis.PyQt.QtCore import QEvent, QPoint, Qt
+from qgis.PyQt.QtCore import Qt
 
 FLOODS = Path(__file__).resolve().parents[1] / "fixtures" / "data" / "sen1floods11"
 REPO = Path(__file__).resolve().parents[2]
@@ -72,18 +73,6 @@ def hand_labels(tmp_path: Path, n: int = 8, water_only: bool = False) -> QgsVect
     assert layer.isValid()
     QgsProject.instance().addMapLayer(layer)
     return layer
-
-
-def click(tool, point: QgsPointXY, button=Qt.LeftButton) -> None:
-    from qgis.gui import QgsMapMouseEvent
-
-    canvas = tool.canvas()
-    pixel = canvas.getCoordinateTransform().transform(point)
-    event = QgsMapMouseEvent(
-        canvas, QEvent.MouseButtonRelease, QPoint(round(pixel.x()), round(pixel.y())), button
-    )
-    tool.canvasReleaseEvent(event)
-    return tool.toMapCoordinates(event.pos())  # where the click landed, after rounding to a pixel
 
 
 def draw(tool, extent, corners: list[tuple[float, float]]) -> list[QgsPointXY]:

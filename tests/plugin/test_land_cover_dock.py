@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from canvas_helpers import click
 from contrasat.models import own_labels
 from contrasat.models.card import read_card
 from contrasat.plugin.cards import WEIGHTS_DIR
@@ -19,8 +20,7 @@ from contrasat.plugin.land_cover_panel import MISSING_LABELS, SCRATCH_NAME, trai
 from contrasat.plugin.launcher import request_command
 from contrasat.plugin.tasks import JobTask
 from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsProject, QgsVectorLayer
-from qgis.gui import QgsMapMouseEvent
-from qgis.PyQt.QtCore import QEvent, QPoint, Qt
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QColor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
@@ -46,15 +46,6 @@ def s2(qgis_iface, add_raster, s2_sample):
     canvas.setExtent(layer.extent())
     canvas.refresh()
     return layer
-
-
-def click(tool, point: QgsPointXY, button=Qt.LeftButton) -> None:
-    canvas = tool.canvas()
-    pixel = canvas.getCoordinateTransform().transform(point)
-    event = QgsMapMouseEvent(
-        canvas, QEvent.MouseButtonRelease, QPoint(round(pixel.x()), round(pixel.y())), button
-    )
-    tool.canvasReleaseEvent(event)
 
 
 def test_colour_fields_are_the_runtimes():
