@@ -23,7 +23,7 @@ from qgis.PyQt.QtWidgets import (
 
 from . import engine_env
 from .cards import WEIGHTS_DIR
-from .engine_install import TrainingCheckTask
+from .engine_install import TrainingCheckTask, install_events
 from .finetune_job import FINETUNE_JOB, FINETUNE_TITLE, finetunable, new_model_path
 from .job_panel import table_param
 from .label_drawing import LabelDrawer
@@ -66,6 +66,9 @@ class FinetunePanel(QWidget):
         self.training_box.setVisible(False)
         self.training_present: bool | None = None  # unknown until checked
         self.training_task: TrainingCheckTask | None = None
+        # an installation that ends while the tab is open (its own "Add training support…") is checked at
+        # once, so the offer goes away without leaving and reopening the tab
+        install_events().finished.connect(self._install_ended)
 
         rasters_box = QGroupBox("Sentinel-1 layers (VV, VH) the labels lie on", self)
         # only layers that look like Sentinel-1 (VV/VH, or two bands): fine-tuning reads S1 backscatter
@@ -143,6 +146,12 @@ class FinetunePanel(QWidget):
         self.training_task = None
         self.training_present = present
         self.training_box.setVisible(not present)
+
+    def _install_ended(self, _task: Any) -> None:
+        if sip.isdeleted(self) or not self.isVisible():
+            return  # checked when the tab next opens
+        self.training_present = None
+        self.check_training()
 
     def add_training(self) -> Any:
         """The installer with "Add training support" ticked (the same consent, log and background rules)."""

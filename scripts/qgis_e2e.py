@@ -5,11 +5,14 @@
 
 1. builds the zip with scripts/package_plugin.py and unpacks it into a fresh profile (as Plugins › Install
    from ZIP does: `<profile>/python/plugins/contrasat`, enabled in the profile's QGIS3.ini);
-2. prepares a wheel folder with `pip download --require-hashes -r requirements/runtime.lock` (kept in
-   ~/.cache/contrasat-wheelhouse between runs, so reruns are fast);
+2. prepares a wheel folder with `pip download --require-hashes` of requirements/runtime.lock and
+   train-engine.lock (the engine, then training support; kept in ~/.cache/contrasat-wheelhouse between runs,
+   so reruns are fast). torch's CPU build is on no package registry: pip takes it from its configured
+   find-links (this machine's pip configuration points at a folder holding it) or from TORCH_CPU_WHEELS;
 3. starts `qgis` under `xvfb-run` with a clean environment (no PYTHONPATH, no VIRTUAL_ENV: QGIS's own
-   /usr/bin/python3 world) and scripts/qgis_e2e_in_qgis.py as its start-up code, which installs the engine
-   through the plugin's dependency dialog and runs every job (see that file);
+   /usr/bin/python3 world, no pip configuration: the wheel folder is the only source) and
+   scripts/qgis_e2e_in_qgis.py as its start-up code, which installs the engine through the plugin's
+   dependency dialog, runs every job, and adds training support from the Fine-tune tab (see that file);
 4. returns the JSON report the script wrote. tests/plugin/test_qgis_e2e.py asserts on it and on the
    rasters; scripts/screenshot_qgis.py copies its screenshots to docs/img.
 """
@@ -31,24 +34,35 @@ SAMPLE = REPO / "resources" / "sample"
 IN_QGIS = Path(__file__).resolve().parent / "qgis_e2e_in_qgis.py"
 WHEELHOUSE = Path(os.environ.get("CONTRASAT_WHEELHOUSE", Path.home() / ".cache" / "contrasat-wheelhouse"))
 WINDOW = (1600, 1000)
-QGIS_TIMEOUT_S = 480
+QGIS_TIMEOUT_S = 720
 PROFILE = "e2e"
 
 
+LOCKS = (
+    "runtime.lock",
+    "train-engine.lock",
+)  # the engine, then training support added from the Fine-tune tab
+
+
 def prepare_wheelhouse(folder: Path = WHEELHOUSE, python: str = sys.executable) -> Path:
-    """`pip download` of the locked runtime (every package, hash-checked) into `folder` (present files are
-    not fetched again).
+    """`pip download` of the locked engine and of its training support (every package, hash-checked) into
+    `folder` (present files are not fetched again).
 
     The wheels must suit the interpreter QGIS runs on; `python` must be that version (the project venv is
-    built on it).
+    built on it). torch's CPU build comes from pip's configured find-links or TORCH_CPU_WHEELS (a folder).
     """
     folder.mkdir(parents=True, exist_ok=True)
-    command = [python, "-m", "pip", "download", "-q", "--disable-pip-version-check"]
-    command += ["--require-hashes", "--only-binary", ":all:"]
-    command += ["-r", str(REPO / "requirements" / "runtime.lock"), "-d", str(folder)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
-    if done.returncode != 0:
-        raise RuntimeError(f"pip download failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    torch_wheels = os.environ.get("TORCH_CPU_WHEELS")
+    for lock in LOCKS:
+        command = [python, "-m", "pip", "download", "-q", "--disable-pip-version-check"]
+        command += ["--require-hashes", "--only-binary", ":all:"]
+        command += ["-r", str(REPO / "requirements" / lock), "-d", str(folder)]
+        command += ["--find-links", torch_wheels] if torch_wheels else []
+        done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"pip download -r {lock} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+            )
     return folder
 
 
@@ -141,6 +155,9 @@ def clean_environment(work: Path) -> dict[str, str]:
     env["XDG_RUNTIME_DIR"] = str(work / "xdg-runtime")
     (work / "xdg-runtime").mkdir(mode=0o700, exist_ok=True)
     env.setdefault("LANG", "C.UTF-8")
+    # no pip configuration file: this machine's adds folders and indexes that a user's pip does not have,
+    # and the installs must find every wheel in the chosen wheel folder
+    env["PIP_CONFIG_FILE"] = os.devnull
     return env
 
 
@@ -166,14 +183,15 @@ def run_e2e(work: Path, wheelhouse: Path | None = None, timeout: float = QGIS_TI
         "report": str(work / "report.json"),
         "window": list(WINDOW),
         "install_timeout": 300,
+        "training_install_timeout": 400,
         # the dock's Fine-tune: squares drawn with the mouse over the sample's hand labels, run once on the
-        # managed engine (runtime only: refused with a message) and once on an interpreter with torch
+        # managed engine (runtime only: refused with a message), then again once "Add training support…"
+        # has installed torch into it from the wheel folder
         "label_squares": label_squares(SAMPLE / "Spain_7370579_LabelHand.tif"),
         "label_crs": "EPSG:4326",
         # the Land cover tab's My classes: three classes typed in, three squares each drawn with the mouse
         "land_cover_classes": LAND_COVER_CLASSES,
         "land_cover_squares": land_cover_squares(3),
-        "train_python": sys.executable,
         "finetune_steps": 20,
     }
     config_path = work / "e2e.json"
@@ -196,6 +214,7 @@ def run_e2e(work: Path, wheelhouse: Path | None = None, timeout: float = QGIS_TI
         profile=str(profiles / "profiles" / PROFILE),
         maps=str(out),
         screenshots=str(shots),
+        wheelhouse=str(wheelhouse),
     )
     return report
 

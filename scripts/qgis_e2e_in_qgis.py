@@ -116,8 +116,9 @@ def drive_modal(action, driver) -> None:
     action.trigger()
 
 
-def drive_dialog(action, driver, report_key: str, timeout: float) -> None:
-    """Trigger `action`, which opens the engine dialog (modal or not), and run `driver(dialog)` in it."""
+def drive_dialog(open_dialog, driver, report_key: str, timeout: float) -> None:
+    """Call `open_dialog()` (an action's trigger, a button's click), which opens the engine dialog (modal or
+    not), and run `driver(dialog)` in it; returns once the driver filled REPORT[report_key]."""
 
     def find():
         modal = QApplication.activeModalWidget()
@@ -139,8 +140,51 @@ def drive_dialog(action, driver, report_key: str, timeout: float) -> None:
             REPORT.setdefault(report_key, {})
 
     QTimer.singleShot(200, run_driver)
-    action.trigger()  # returns at once when the dialog is not modal
+    open_dialog()  # returns at once when the dialog is not modal
     wait(lambda: report_key in REPORT, timeout, f"the {report_key} dialog")
+
+
+def installer_driver(dock, report_key: str, timeout: float):
+    """A driver for the installer dialog: the wheel folder, Install, the dock while pip runs in the
+    background (REPORT[report_key]["during"]), then the outcome, the log and the seconds it took."""
+
+    def install(dialog):
+        dialog.wheelhouse.setFilePath(CONFIG["wheelhouse"])
+        start = time.monotonic()
+        dialog.install_button.click()
+        # while pip runs in the background: the dock says so, Run and Install wait, QGIS stays responsive
+        wait(
+            lambda: dialog.task is not None and "Installing" in dock.engine_label.text(),
+            30,
+            "the install to start",
+        )
+        during = {
+            "label": dock.engine_label.text(),
+            "run_enabled": dock.run_button.isEnabled(),
+            "install_enabled": dock.install_button.isEnabled(),
+            "progress_shown": dock.install_progress.isVisible(),
+            "modal": dialog.isModal(),
+        }
+        wait(lambda: dialog.task is None and dialog.status.text() and "Installing" not in dialog.status.text(),
+             timeout, "the installation")  # fmt: skip
+        REPORT[report_key] = {
+            "succeeded": dialog.succeeded,
+            "status": dialog.status.text(),
+            "log_lines": dialog.log_view.toPlainText().splitlines(),
+            "training_ticked": dialog.training.isChecked(),
+            "seconds": round(time.monotonic() - start, 1),
+            "during": during,
+        }
+        dialog.accept()
+
+    return install
+
+
+def folder_mb(path: Path) -> float:
+    """Size of the files under `path`, in MB (10^6 bytes), as the installer's download sizes are given."""
+    return round(
+        sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink()) / 1e6, 1
+    )
 
 
 def wait_job(plugin, what: str, timeout: float = 240):
@@ -184,33 +228,13 @@ def main() -> None:
     REPORT["banner_before_install"] = [not dock.engine_banner.isHidden(), dock.engine_label.text()]
 
     step("install")
-
-    def install(dialog):
-        dialog.wheelhouse.setFilePath(CONFIG["wheelhouse"])
-        dialog.install_button.click()
-        # while pip runs in the background: the dock says so, Run and Install wait, QGIS stays responsive
-        wait(
-            lambda: dialog.task is not None and "Installing" in dock.engine_label.text(),
-            30,
-            "the install to start",
-        )
-        REPORT["during_install"] = {
-            "label": dock.engine_label.text(),
-            "run_enabled": dock.run_button.isEnabled(),
-            "install_enabled": dock.install_button.isEnabled(),
-            "progress_shown": dock.install_progress.isVisible(),
-            "modal": dialog.isModal(),
-        }
-        wait(lambda: dialog.task is None and dialog.status.text() and "Installing" not in dialog.status.text(),
-             CONFIG["install_timeout"], "the engine installation")  # fmt: skip
-        REPORT["install"] = {
-            "succeeded": dialog.succeeded,
-            "status": dialog.status.text(),
-            "log_lines": dialog.log_view.toPlainText().splitlines(),
-        }
-        dialog.accept()
-
-    drive_dialog(plugin.named_actions["Dependencies"], install, "install", CONFIG["install_timeout"] + 60)
+    drive_dialog(
+        plugin.named_actions["Dependencies"].trigger,
+        installer_driver(dock, "install", CONFIG["install_timeout"]),
+        "install",
+        CONFIG["install_timeout"] + 60,
+    )
+    REPORT["during_install"] = REPORT["install"]["during"]
     settle(0.5)
     REPORT["banner_after_install"] = [not dock.engine_banner.isHidden(), dock.engine_label.text()]
     REPORT["install_log_kept"] = (
@@ -233,7 +257,7 @@ def main() -> None:
             }
             dialog.reject()
 
-        drive_dialog(plugin.named_actions["Dependencies"], broken, "broken_engine", 120)
+        drive_dialog(plugin.named_actions["Dependencies"].trigger, broken, "broken_engine", 120)
     finally:
         hidden.rename(ort)
     plugin.named_actions["Dependencies"].trigger()  # repaired: checked again, the dock is usable
@@ -512,10 +536,23 @@ def own_classes(plugin, dock, s2) -> None:
 
 
 def finetune(plugin, dock, s1) -> None:
-    """The Fine-tune tab: water/dry squares drawn with the mouse, a run on the managed engine (no torch:
-    refused with one message), then on an interpreter with torch: new model, base and new maps."""
-    from contrasat.plugin.engine_env import ENGINE_PYTHON_KEY, user_models_dir
-    from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsSettings
+    """The Fine-tune tab on the engine as installed (no torch): it offers training support when it opens,
+    before any drawing; water/dry squares drawn with the mouse; a run refused with one message; "Add
+    training support…" installs it from the wheel folder in the background (timed, the engine measured
+    before and after); then the same run on the managed engine: new model, base and new maps."""
+    from contrasat.plugin.engine_env import user_models_dir
+    from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform
+
+    step("fine-tune: the tab offers training support")
+    panel = dock.panels["finetune"]
+    dock.tabs.setCurrentWidget(panel)
+    wait(lambda: panel.training_present is not None, 120, "the training-support check of the Fine-tune tab")
+    REPORT["training_offer"] = {
+        "present": panel.training_present,
+        "shown": panel.training_box.isVisible(),
+        "text": panel.training_label.text(),
+        "button": panel.training_button.text(),
+    }
 
     step("fine-tune: draw labels")
     canvas = iface.mapCanvas()
@@ -523,8 +560,6 @@ def finetune(plugin, dock, s1) -> None:
     canvas.refresh()
     settle(0.5)
     dock.output_dir.setFilePath(str(OUT / "finetune"))
-    dock.tabs.setCurrentWidget(dock.panels["finetune"])
-    panel = dock.panels["finetune"]
     panel.set_checked([s1])
     to_canvas = QgsCoordinateTransform(
         QgsCoordinateReferenceSystem(CONFIG["label_crs"]), canvas.mapSettings().destinationCrs(),
@@ -565,9 +600,26 @@ def finetune(plugin, dock, s1) -> None:
     }
     iface.messageBar().clearWidgets()
 
-    step("fine-tune: engine with torch")
-    settings = QgsSettings()
-    settings.setValue(ENGINE_PYTHON_KEY, CONFIG["train_python"])  # Settings > the engine's Python
+    step("fine-tune: add training support")
+    engine = Path(QgsApplication.qgisSettingsDirPath()) / "contrasat" / "engine-env"
+    engine_mb = folder_mb(engine)
+    timeout = CONFIG["training_install_timeout"]
+    drive_dialog(
+        panel.training_button.click,
+        installer_driver(dock, "training_install", timeout),
+        "training_install",
+        timeout + 60,
+    )
+    REPORT["training_install"].update(engine_mb_before=engine_mb, engine_mb_after=folder_mb(engine))
+    wait(lambda: panel.training_present is not None, 120, "the Fine-tune tab's check after the install")
+    REPORT["training_install"]["after"] = {
+        "present": panel.training_present,
+        "offer_shown": panel.training_box.isVisible(),
+        "banner_shown": not dock.engine_banner.isHidden(),
+        "run_enabled": panel.run_button.isEnabled() and dock.run_button.isEnabled(),
+    }
+
+    step("fine-tune: managed engine with training support")
     before = set(QgsProject.instance().mapLayers())
     start = time.monotonic()
     panel.run_button.click()
@@ -582,7 +634,6 @@ def finetune(plugin, dock, s1) -> None:
         "models_dir": str(user_models_dir()),
     }
     wait_job(plugin, "the base and fine-tuned maps", 240)
-    settings.setValue(ENGINE_PYTHON_KEY, "")
     flood_picker = dock.panels["map_floods"].model_picker
     added = [lyr for lid, lyr in QgsProject.instance().mapLayers().items() if lid not in before]
     REPORT["finetune"].update(

@@ -2,8 +2,10 @@
 
 Fresh profile, plugin installed from the built zip, QGIS's own /usr/bin/python3 world, the engine installed
 through the plugin's dependency dialog from a wheel folder prepared with `pip download`, then every job
-(toolbar action, drawn AOI, dock, time series, Processing, cancel). The rasters it wrote are compared with
-the CLI's own output on the same inputs, run on the engine environment the plugin created.
+(toolbar action, drawn AOI, dock, time series, Processing, cancel), and last the Fine-tune tab: it offers
+training support, whose "Add training support…" installs torch into the engine from the same wheel folder,
+and a 20-step fine-tune runs from the dock. The rasters it wrote are compared with the CLI's own output on
+the same inputs, run on the engine environment the plugin created.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 SERIES = REPO / "resources" / "series" / "slovenia_ndvi_stack.tif"
 SUCCESS, WARNING, CRITICAL = 3, 1, 2  # Qgis.MessageLevel values in the report
 OWN_CLASSIFIER = "S2_sample_classes.onnx"  # saved from the Land cover tab before the fine-tune runs
-# About a minute on 2 cores with the wheel folder cached (the first `pip download` adds its own time).
-pytestmark = pytest.mark.timeout(900)
+# About three minutes on 2 cores with the wheel folder cached, training support's install included (the
+# first `pip download` adds its own time).
+pytestmark = pytest.mark.timeout(1200)
 
 
 @pytest.fixture(scope="module")
@@ -257,7 +260,7 @@ def test_finetune_in_the_dock_with_drawn_labels(e2e, tmp_path):
         assert (c1 - c0, r1 - r0) == (11, 11), feature
         assert (hand[r0:r1, c0:c1] == (1 if feature["class"] == "water" else 0)).all(), feature
 
-    # the managed engine has the runtime only: refused with one message, nothing written
+    # before training support was added: refused with one message, nothing written
     refused = e2e["finetune_no_torch"]
     assert refused["started"] and refused["error"].startswith(
         "Fine-tuning needs torch in the Contrasat engine"
@@ -268,7 +271,7 @@ def test_finetune_in_the_dock_with_drawn_labels(e2e, tmp_path):
         OWN_CLASSIFIER
     ]
 
-    run = e2e["finetune"]
+    run = e2e["finetune"]  # on the managed engine, once training support was added to it
     assert run["error"] is None and run["result"], run
     model = Path(run["result"]["output"])
     assert model.parent == Path(e2e["profile"]) / "contrasat" / "models" == Path(run["models_dir"])
@@ -299,3 +302,30 @@ def test_finetune_in_the_dock_with_drawn_labels(e2e, tmp_path):
         base["source"], cli(e2e, tmp_path, "map-floods", "--s1", s1, "--model", "flood_s1_contrastive")
     )
     print(f"\nfine-tune in real QGIS: {run['seconds']} s, with both maps {run['seconds_with_maps']} s")
+
+
+def test_training_support_added_from_the_finetune_tab_from_the_wheel_folder(e2e):
+    offer = e2e["training_offer"]  # the engine as installed has no torch: said when the tab opens
+    assert offer["present"] is False and offer["shown"], offer
+    assert "torch" in offer["text"] and offer["button"] == "Add training support…"
+    install = e2e["training_install"]
+    log = "\n".join(install["log_lines"])
+    assert install["succeeded"], install["status"] + "\n" + "\n".join(install["log_lines"][-20:])
+    assert install["training_ticked"] and "add training support" in log.lower()
+    assert "train-engine.lock" in log and "--require-hashes" in log and "--no-index --find-links" in log
+    # torch came from the chosen wheel folder (the run has no pip configuration pointing anywhere else)
+    wheelhouse = e2e["wheelhouse"]
+    assert f"Processing {wheelhouse}/torch-2.13.0+cpu" in log, log[-3000:]
+    assert "Successfully installed" in log and "torch-2.13.0+cpu" in log
+    assert "a test map ran in" in log  # the engine's check ran a real job after the install
+    during = install["during"]  # in the background, the dock following it
+    assert during["label"].startswith("Installing the engine") and during["progress_shown"]
+    assert not during["run_enabled"] and not during["install_enabled"] and not during["modal"]
+    after = install["after"]  # the open tab checks again at once: the offer is gone, Run is back
+    assert after == {"present": True, "offer_shown": False, "banner_shown": False, "run_enabled": True}
+    added = install["engine_mb_after"] - install["engine_mb_before"]
+    assert added > 100, install  # torch's CPU build alone is several hundred MB installed
+    print(
+        f"\ntraining support from the wheel folder: {install['seconds']} s, engine "
+        f"{install['engine_mb_before']} MB -> {install['engine_mb_after']} MB (+{added:.0f} MB)"
+    )
