@@ -135,7 +135,7 @@ def check_job(folder: Path, provider: str = "auto") -> tuple[list[Piece], dict[s
     def session() -> str:
         model = load_model(default_model_path("flood"), provider=provider)
         facts["provider"] = model.provider
-        return f"{model.card.name} on {model.provider}" + (f"; {model.fallback}" if model.fallback else "")
+        return f"{model.card.name} on {model.provider}"
 
     piece, _ = _step(
         "run a model (ONNX Runtime)", f"ONNX Runtime cannot run the bundled model: {REINSTALL}", session

@@ -178,7 +178,7 @@ def _open_for_fitting(card: ModelCard, sources: dict, aoi: AOI, stack: ExitStack
 
 
 def _load(path: Path, config: Execution):
-    return tiled_job.load(path, config, [])
+    return tiled_job.load(path, config)
 
 
 def fit_classifier(

@@ -321,7 +321,7 @@ def _run_job(
     out_classes = CHANGE_CLASSES if pre_event is not None else card.classes
     with ExitStack() as stack:
         input_sets, grid, where = _checked_inputs(card, sources, pre_event, aoi, stack, outputs, notes)
-        loaded = tiled_job.load(model_path, config, notes)
+        loaded = tiled_job.load(model_path, config)
         tile, overlap, batch_size = _tiling(card, config, loaded.provider, notes)
         notes.extend(n for n in [small_extent_note(where.height, where.width, tile)] if n)
         with ExitStack() as files:

@@ -364,7 +364,7 @@ def _classify(paths, outputs, card, model_path, contract, dates, aoi, config, pr
         src = layers[0].src
         grid = Grid(crs=src.crs, transform=src.transform, width=src.width, height=src.height)
         where = tiled_job.extent(aoi, grid, notes)
-        model = _Model(tiled_job.load(model_path, config, notes), card, indices, n_steps)
+        model = _Model(tiled_job.load(model_path, config), card, indices, n_steps)
         for raster_path in {str(f) for layer in layers for f in getattr(layer.src, "files", [])}:
             outputs.check_inputs([raster_path])
         dst = tiled_job.open_class_raster(files, outputs, grid, where, card)

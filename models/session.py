@@ -1,4 +1,7 @@
-"""ONNX Runtime sessions: CUDA first when it is really usable, CPU otherwise, and the provider in use reported."""
+"""ONNX Runtime sessions: CUDA first when it is really usable, CPU otherwise, and the provider in use reported.
+
+'auto' takes CUDA when it runs and the CPU otherwise; 'cuda' is a demand: without CUDA in this engine the job
+stops with one error (InputError) before anything is written, never a silent run on the CPU."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .card import FEATURES, ModelCard, read_card
-from .errors import ModelError
+from .errors import InputError, ModelError
 
 
 def usable_providers() -> list[str]:
@@ -28,7 +31,6 @@ class LoadedModel:
     card: ModelCard
     session: object
     provider: str
-    fallback: str = ""  # set when CUDA was asked for but the session runs on the CPU: say so to the user
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """Class probabilities (N, C, H, W) for a batch of prepared inputs keyed by card input name."""
@@ -51,7 +53,7 @@ _CACHE_SIZE = 4
 
 def load_model(path: str | Path, provider: str = "auto", threads: int = 0, device_id: int = 0) -> LoadedModel:
     """Open an ONNX model with its card. `provider`: 'auto', 'cuda' or 'cpu'; `threads` 0 lets ORT decide;
-    `device_id`: the GPU CUDA runs on. CUDA asked for but unusable falls back to the CPU (`fallback` says so).
+    `device_id`: the GPU CUDA runs on. 'cuda' where CUDA cannot run raises InputError (no_cuda()).
 
     Sessions are cached by file, modification time and settings: an analyst mapping scene after scene
     in QGIS pays for graph optimisation once, and a replaced file is reloaded.
@@ -75,11 +77,21 @@ def cuda_options(device_id: int = 0) -> dict[str, object]:
     return {"device_id": device_id, "arena_extend_strategy": "kSameAsRequested"}
 
 
+def no_cuda(why: str) -> InputError:
+    """The one error of a job that asked for CUDA where this engine cannot run it."""
+    return InputError(
+        f"CUDA is not available in this engine ({why}): install the GPU engine (onnxruntime-gpu; the QGIS "
+        "plugin's installer offers it where an NVIDIA GPU is found), or choose --provider cpu or auto"
+    )
+
+
 def _open_session(path: Path, provider: str, threads: int, device_id: int = 0) -> LoadedModel:
     import onnxruntime as ort
 
     card = read_card(path)
     has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+    if provider == "cuda" and not has_cuda:
+        raise no_cuda("this onnxruntime has no CUDAExecutionProvider")
     if provider == "cpu":
         providers = ["CPUExecutionProvider"]
     elif provider == "cuda" or has_cuda:
@@ -101,13 +113,9 @@ def _open_session(path: Path, provider: str, threads: int, device_id: int = 0) -
         raise ModelError(f"model card names inputs the network does not have: {', '.join(missing)}")
     probe(session, card)
     used = session.get_providers()[0]
-    fallback = ""
-    if provider == "cuda" and used != "CUDAExecutionProvider":
-        why = (
-            "no usable GPU or CUDA libraries" if has_cuda else "this onnxruntime has no CUDAExecutionProvider"
-        )
-        fallback = f"CUDA was requested but is unavailable ({why}): running on {used}"
-    return LoadedModel(path=path, card=card, session=session, provider=used, fallback=fallback)
+    if provider == "cuda" and used != "CUDAExecutionProvider":  # a CUDA build, but no usable GPU or library
+        raise no_cuda("no usable NVIDIA GPU or CUDA libraries")
+    return LoadedModel(path=path, card=card, session=session, provider=used)
 
 
 PROBE_EDGE = 32  # tile side of the load-time check: a multiple of 16 that any U-Net depth here accepts

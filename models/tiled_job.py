@@ -56,14 +56,11 @@ def extent(aoi: AOI, grid: Grid, notes: list[Note]) -> Extent:
     )
 
 
-def load(model_path: Path, config: Execution, notes: list[Note]) -> LoadedModel:
-    """The model on the execution provider asked for; a fallback (CUDA unusable) becomes a note."""
-    loaded = load_model(
+def load(model_path: Path, config: Execution) -> LoadedModel:
+    """The model on the execution provider asked for ('cuda' where CUDA cannot run: InputError)."""
+    return load_model(
         model_path, provider=config.provider, threads=config.ort_threads, device_id=config.device_id
     )
-    if loaded.fallback:
-        notes.append(loaded.fallback)
-    return loaded
 
 
 def open_class_raster(files: ExitStack, outputs: OutputSet, grid: Grid, where: Extent, card: ModelCard):

@@ -164,6 +164,7 @@ CASES: list[Case] = [
     Case("overlap-too-big", "arguments", "`--tile 64 --overlap 40`", EXIT2),
     Case("batch-not-a-number", "arguments", "`--batch four`", EXIT2),
     Case("provider-unknown", "arguments", "`--provider tpu`", EXIT2),
+    Case("provider-cuda-absent", "arguments", "`--provider cuda` on an onnxruntime without CUDA (the CPU engine)", EXIT2 + ", no run on the CPU instead"),
     # damaged or unusual rasters
     Case("truncated-cog", "rasters", "a COG cut at 60 % (opens, tiles missing)", EXIT2 + ", no partial output"),
     Case("truncated-tiff", "rasters", "a GeoTIFF cut at 60 % (header lost)", EXIT2),

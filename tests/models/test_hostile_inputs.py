@@ -507,6 +507,8 @@ def build(case: str, env: Env):  # noqa: C901 (one branch per case keeps each ca
         "overlap-too-big": (["--tile", "64", "--overlap", "40"], "overlap below half"),
         "batch-not-a-number": (["--batch", "four"], "whole number"),
         "provider-unknown": (["--provider", "tpu"], "invalid choice"),
+        # the locked engine CI tests is the CPU build (requirements/runtime.lock): no CUDA in it
+        "provider-cuda-absent": (["--provider", "cuda"], "CUDA is not available in this engine"),
     }
     if case in arguments:
         extra, needle = arguments[case]

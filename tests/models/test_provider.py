@@ -1,4 +1,6 @@
-"""CUDA asked for where it cannot run: the job falls back to the CPU and says so; provider options and batch."""
+"""CUDA asked for where it cannot run: one error and nothing written, never a silent CPU run; 'auto' takes
+CUDA when present and the CPU otherwise; provider options and batch. The engine's providers are faked (no GPU
+was available to run these on CUDA)."""
 
 from __future__ import annotations
 
@@ -6,10 +8,15 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import rasterio
+from contrasat.cli import main
 from contrasat.models import session
+from contrasat.models.errors import InputError
 from contrasat.models.execution import Execution
 from contrasat.models.pipeline import map_floods
 from runtime_helpers import expected_classes
+
+CPU_ONLY = ["CPUExecutionProvider"]
+GPU_BUILD = ["CUDAExecutionProvider", "CPUExecutionProvider"]  # onnxruntime-gpu: CUDA listed
 
 
 @pytest.fixture(autouse=True)
@@ -19,42 +26,83 @@ def fresh_sessions():
     session._CACHE.clear()
 
 
-def test_requested_cuda_falls_back_to_cpu_and_is_reported(tmp_path, threshold_model, s1_sample):
-    if "CUDAExecutionProvider" in ort.get_available_providers():
-        pytest.skip("this onnxruntime has CUDA: the fallback is tested with a faked GPU-less session below")
+def fake_engine(monkeypatch, providers: list[str], cuda_runs: bool) -> dict:
+    """This onnxruntime as a build listing `providers`, whose sessions run on CUDA only when `cuda_runs`
+    (a GPU build on a machine without a usable GPU: ONNX Runtime silently drops to the CPU). Returns what
+    the last session was asked for."""
+    seen: dict = {}
+    real = ort.InferenceSession
+
+    class FakeSession:
+        def __init__(self, path, sess_options=None, providers=None):
+            seen["providers"] = providers
+            self._real = real(path, sess_options=sess_options, providers=CPU_ONLY)
+
+        def get_providers(self):
+            return ["CUDAExecutionProvider", *CPU_ONLY] if cuda_runs else CPU_ONLY
+
+        def __getattr__(self, name):
+            return getattr(self._real, name)
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: list(providers))
+    monkeypatch.setattr(ort, "InferenceSession", FakeSession)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("providers", "why"),
+    [(CPU_ONLY, "this onnxruntime has no CUDAExecutionProvider"), (GPU_BUILD, "no usable NVIDIA GPU")],
+)
+def test_cuda_on_an_engine_without_it_is_one_cli_error_and_nothing_written(
+    tmp_path, monkeypatch, capsys, threshold_model, s1_sample, providers, why
+):
+    fake_engine(monkeypatch, providers, cuda_runs=False)
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    code = main(["map-floods", "--s1", str(s1_sample), "--model", str(threshold_model), "--out",
+                 str(maps / "flood.tif"), "--polygons", str(maps / "w.gpkg"), "--provider", "cuda"])  # fmt: skip
+    assert code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("contrasat: error: CUDA is not available in this engine (") and why in line
+    assert "install the GPU engine (onnxruntime-gpu" in line and "choose --provider cpu or auto" in line
+    assert list(maps.iterdir()) == []
+
+
+@pytest.mark.parametrize(("providers", "cuda_runs", "used"), [
+    (CPU_ONLY, False, "CPUExecutionProvider"),
+    (GPU_BUILD, False, "CPUExecutionProvider"),  # listed but not usable: auto runs on the CPU, no error
+    (GPU_BUILD, True, "CUDAExecutionProvider"),
+])  # fmt: skip
+def test_auto_takes_cuda_when_present_and_the_cpu_otherwise(
+    tmp_path, monkeypatch, threshold_model, s1_sample, providers, cuda_runs, used
+):
+    seen = fake_engine(monkeypatch, providers, cuda_runs)
     out = tmp_path / "flood.tif"
-    result = map_floods(s1_sample, out, model=threshold_model, config=Execution(provider="cuda", device_id=1))
-    assert result.provider == "CPUExecutionProvider"
-    assert any(
-        "CUDA was requested but is unavailable" in n and "no CUDAExecutionProvider" in n for n in result.notes
-    )
+    result = map_floods(s1_sample, out, model=threshold_model, config=Execution(provider="auto"))
+    asked = [p[0] if isinstance(p, tuple) else p for p in seen["providers"]]
+    assert asked == ([*GPU_BUILD] if "CUDAExecutionProvider" in providers else CPU_ONLY)
+    assert result.provider == used and not [n for n in result.notes if "CUDA" in n]
     with rasterio.open(out) as src:
         np.testing.assert_array_equal(src.read(1), expected_classes(s1_sample))
 
 
-def test_cuda_options_reach_onnxruntime_and_a_gpu_less_cuda_build_is_reported(monkeypatch, threshold_model):
-    """A CUDA build on a machine without a usable GPU: ORT silently drops to the CPU; we must say so."""
-    seen = {}
-    real = ort.InferenceSession
-
-    def fake_session(path, sess_options=None, providers=None):
-        seen["providers"] = providers
-        return real(path, sess_options=sess_options, providers=["CPUExecutionProvider"])
-
-    monkeypatch.setattr(
-        ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    )
-    monkeypatch.setattr(ort, "InferenceSession", fake_session)
-    loaded = session.load_model(threshold_model, provider="cuda", device_id=3)
+def test_cuda_runs_where_it_is_usable_with_its_options(tmp_path, monkeypatch, threshold_model, s1_sample):
+    seen = fake_engine(monkeypatch, GPU_BUILD, cuda_runs=True)
+    config = Execution(provider="cuda", device_id=3)
+    result = map_floods(s1_sample, tmp_path / "flood.tif", model=threshold_model, config=config)
     assert seen["providers"] == [
         ("CUDAExecutionProvider", {"device_id": 3, "arena_extend_strategy": "kSameAsRequested"}),
         "CPUExecutionProvider",
     ]
-    assert loaded.provider == "CPUExecutionProvider"
-    assert "no usable GPU" in loaded.fallback
-    # 'auto' asks for CUDA too when the build has it, but falling back is its documented behaviour
-    assert session.load_model(threshold_model, provider="auto").fallback == ""
-    assert seen["providers"][0][0] == "CUDAExecutionProvider"
+    assert result.provider == "CUDAExecutionProvider"
+
+
+def test_the_session_refuses_before_loading_when_the_build_has_no_cuda(monkeypatch, threshold_model):
+    seen = fake_engine(monkeypatch, CPU_ONLY, cuda_runs=False)
+    with pytest.raises(InputError, match="no CUDAExecutionProvider"):
+        session.load_model(threshold_model, provider="cuda")
+    assert seen == {}, "no session was opened"
+    assert session.load_model(threshold_model, provider="cpu").provider == "CPUExecutionProvider"
 
 
 def test_batch_size_zero_is_chosen_for_the_provider(tmp_path, monkeypatch, threshold_model, s1_sample):

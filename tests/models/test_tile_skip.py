@@ -16,7 +16,7 @@ class CountingModel:
 
     def __init__(self, loaded):
         self._loaded = loaded
-        self.card, self.provider, self.path, self.fallback = loaded.card, loaded.provider, loaded.path, ""
+        self.card, self.provider, self.path = loaded.card, loaded.provider, loaded.path
         self.tiles = 0
         self.calls = 0
         self.saw_empty_tile = False
