@@ -148,8 +148,8 @@ class FinetunePanel(QWidget):
         self.training_box.setVisible(not present)
 
     def _install_ended(self, _task: Any) -> None:
-        if sip.isdeleted(self) or not self.isVisible():
-            return  # checked when the tab next opens
+        if sip.isdeleted(self) or not self.isVisibleTo(self.window()):
+            return  # another tab is shown (or the dock is closed): checked when the tab next opens
         self.training_present = None
         self.check_training()
 

@@ -342,3 +342,32 @@ def test_opening_the_tab_checks_for_training_support_and_offers_it(dock, monkeyp
     dock.tabs.setCurrentWidget(panel)
     assert (panel.training_task is None) is present, "a yes is not asked again; a no is, after the install"
     _wait_training_check(panel)
+
+
+def test_an_installation_ending_while_the_tab_is_open_checks_again(dock, monkeypatch):
+    """After "Add training support…" the open tab asks the engine again at once: the offer goes away
+    without leaving and reopening the tab; a closed tab waits until it opens."""
+    from types import SimpleNamespace
+
+    from contrasat.plugin import engine_install
+    from contrasat.plugin.engine_env import EngineStatus, engine_python
+
+    ended = SimpleNamespace(error="", status=EngineStatus(ok=True, python=engine_python()))  # the task
+    panel = dock.panels["finetune"]
+    dock.tabs.setCurrentWidget(panel)
+    _wait_training_check(panel)
+    present = []
+    monkeypatch.setattr(engine_install, "training_installed", lambda timeout=60: bool(present))
+    panel.training_present = None
+    panel.check_training()
+    _wait_training_check(panel)
+    assert panel.training_present is False and panel.training_box.isVisibleTo(dock)
+    present.append(True)  # the installer added torch
+    engine_install.install_events().finished.emit(ended)
+    assert panel.training_task is not None, "checked again at once"
+    _wait_training_check(panel)
+    assert panel.training_present is True and not panel.training_box.isVisibleTo(dock)
+    dock.tabs.setCurrentWidget(dock.panels["map_floods"])
+    panel.training_present = None
+    engine_install.install_events().finished.emit(ended)
+    assert panel.training_task is None, "the tab is not open: checked when it opens"

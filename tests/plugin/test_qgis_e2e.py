@@ -220,8 +220,10 @@ def test_cancel_half_way_leaves_nothing(e2e):
     assert not [m for m in cancel["messages"] if m["level"] == CRITICAL or "failed" in m["text"].lower()]
     # QGIS's own end-of-task notice (its threshold set to 0 s for this run) does not say "Task failed"; it
     # says the task ended, cancelled, and the plugin takes it off: one message says so
-    notices = [text for text in cancel["pushed"] if text.startswith("Task ")]
+    # (an earlier task's notice may come in the same window on a loaded machine: only this task's counts)
+    notices = [text for text in cancel["pushed"] if text.startswith("Task ") and "map floods" in text]
     assert notices == ["Task complete: Contrasat: map floods (S1 sample): cancelled"], cancel["pushed"]
+    assert not [text for text in cancel["pushed"] if text.startswith("Task failed")], cancel["pushed"]
     assert [m["text"] for m in cancel["messages"] if "cancel" in m["text"].lower()] == [
         "Contrasat: Map floods was cancelled; nothing was written."
     ]
@@ -311,7 +313,7 @@ def test_training_support_added_from_the_finetune_tab_from_the_wheel_folder(e2e)
     install = e2e["training_install"]
     log = "\n".join(install["log_lines"])
     assert install["succeeded"], install["status"] + "\n" + "\n".join(install["log_lines"][-20:])
-    assert install["training_ticked"] and "add training support" in log.lower()
+    assert install["training_ticked"] and "training support (torch CPU, scikit-learn, scipy)" in log
     assert "train-engine.lock" in log and "--require-hashes" in log and "--no-index --find-links" in log
     # torch came from the chosen wheel folder (the run has no pip configuration pointing anywhere else)
     wheelhouse = e2e["wheelhouse"]
