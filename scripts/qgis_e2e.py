@@ -38,10 +38,8 @@ QGIS_TIMEOUT_S = 720
 PROFILE = "e2e"
 
 
-LOCKS = (
-    "runtime.lock",
-    "train-engine.lock",
-)  # the engine, then training support added from the Fine-tune tab
+# the engine, then training support added to it from the Fine-tune tab
+LOCKS = ("runtime.lock", "train-engine.lock")
 
 
 def prepare_wheelhouse(folder: Path = WHEELHOUSE, python: str = sys.executable) -> Path:
