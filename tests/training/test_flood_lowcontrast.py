@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from contrasat.training.common.flood_data.regions import Chip
-from contrasat.training.flood import lowcontrast, stress
+from contrasat.training.flood import lowcontrast, lowcontrast_page, lowcontrast_study, stress
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "tests" / "fixtures" / "flood_stress" / "stress.npz"
@@ -96,3 +96,35 @@ def test_stress_score_includes_the_low_contrast_figures_of_the_vh_rule():
     lab, vh = fx["lc_label"], fx["lc_s1"][:, 1]
     expected = float(((vh < -20) & (lab == 1)).sum() / (lab == 1).sum())
     assert abs(res["lowcontrast_water_recall"] - expected) < 1e-9 and res["lowcontrast_water_recall"] < 0.2
+
+
+def test_local_stats_ignore_missing_pixels(rng):
+    band = rng.normal(-15.0, 2.0, (12, 12)).astype(np.float32)
+    band[5, 6] = np.nan
+    mean, std = lowcontrast_study.local_stats(band, 5)
+    win = band[3:8, 4:9]
+    assert abs(mean[5, 6] - np.nanmean(win)) < 1e-4 and abs(std[5, 6] - np.nanstd(win)) < 1e-3
+
+
+def test_held_out_iou_is_reweighted_to_the_class_totals():
+    y = np.array([1, 1, 0, 0])
+    p = np.array([0.9, 0.2, 0.8, 0.1])
+    s = lowcontrast_study.held_out_scores(y, p, np.array([1.0, 1.0, 10.0, 10.0]))  # dry drawn 1 in 10
+    assert s["auc"] == 0.75 and s["balanced_accuracy"] == 0.5 and s["iou"] == 1 / (1 + 10 + 1)
+
+
+def test_page_tables_come_from_the_results():
+    study = {
+        "groups": {"vh": ["vh"]},
+        "pixels": {"A": {"lowcontrast_water": 10, "dry": 20}, "B": {"lowcontrast_water": 5, "dry": 9}},
+        "results": {
+            "vh": {
+                "logistic": {
+                    r: {"auc": a, "balanced_accuracy": a, "iou": a} for r, a in (("A", 0.7), ("B", 0.5))
+                }
+            }
+        },
+    }
+    stress_figs = {"m": {"iou_clean": 0.5, "lowcontrast_water_recall": 0.25, "lowcontrast_iou": 0.125}}
+    text = lowcontrast_page.page(study, stress_figs)
+    assert "| vh | logistic | 0.600 | 0.500 | 0.700 | 0.500 |" in text and "| m | 0.250 | 0.125 |" in text
