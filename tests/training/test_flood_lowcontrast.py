@@ -115,6 +115,7 @@ def test_held_out_iou_is_reweighted_to_the_class_totals():
 
 def test_page_tables_come_from_the_results():
     study = {
+        "protocol": {"per_class": 30, "score_per_class": 40, "seed": 0},
         "groups": {"vh": ["vh"]},
         "pixels": {"A": {"lowcontrast_water": 10, "dry": 20}, "B": {"lowcontrast_water": 5, "dry": 9}},
         "results": {

@@ -44,8 +44,68 @@ def study_rows(study: dict[str, Any], metric: str) -> list[str]:
     return lines
 
 
-def page(study: dict[str, Any], stress: dict[str, dict[str, float]]) -> str:
-    pixels = study["pixels"]
+def mean_metric(per_region: dict[str, dict[str, float]], metric: str) -> float:
+    return sum(v[metric] for v in per_region.values()) / len(per_region)
+
+
+def reading(study: dict[str, Any]) -> list[str]:
+    """The study's headline, computed: the best group by mean AUC against VH alone and VV-VH alone."""
+    res = study["results"]
+    best = max(((g, k) for g in res for k in res[g]), key=lambda gk: mean_metric(res[gk[0]][gk[1]], "auc"))
+    b = res[best[0]][best[1]]
+    worst = min(b, key=lambda r: b[r]["auc"])
+
+    def line(g: str) -> str:
+        return (
+            " / ".join(f"{k} {format_score(mean_metric(res[g][k], 'auc'))}" for k in res[g])
+            if g in res
+            else "—"
+        )
+
+    return [
+        f"Best: `{best[0]}` with {best[1]}, mean AUC {format_score(mean_metric(b, 'auc'))}, worst region "
+        f"{worst} {format_score(b[worst]['auc'])}. Mean AUC of VH alone: {line('vh')}; of VV−VH alone: "
+        f"{line('ratio')}; of texture alone: {line('texture')}.",
+        "Within 4 dB of the land peak VH by itself barely orders water above dry land (the dry land of the",
+        "same windows reaches as low); local statistics carry most of the separation. Part of it is nearness",
+        "to open water: a 9×9 mean next to a lake is dark whatever the centre pixel is, so a network with",
+        "spatial context can use the same cue, and a pixel-wise rule cannot.",
+    ]
+
+
+def ombria_rows(om: dict[str, Any]) -> list[str]:
+    """IoU per held-out OMBRIA group, after only vs after + before (+ change), and pooled."""
+    variants = list(om["results"])
+    lines = ["| held-out group | flood / dry pixels | " + " | ".join(variants) + " |"]
+    lines.append("| --- | --- |" + " ---: |" * len(variants))
+    for g, px in om["pixels"].items():
+        vals = " | ".join(format_score(om["results"][v][g]["iou"]) for v in variants)
+        lines.append(f"| {g} | {px['flood']} / {px['dry']} | {vals} |")
+    lines.append("| pooled | | " + " | ".join(format_score(om["pooled_iou"][v]) for v in variants) + " |")
+    return lines
+
+
+def ombria_section(om: dict[str, Any] | None) -> list[str]:
+    if not om:
+        return []
+    feats = "; ".join(f"`{v}` = {' + '.join(f)}" for v, f in om["features"].items())
+    pr = om["protocol"]
+    return [
+        "## Pre-event scene on OMBRIA: IoU with and without the before image (leave-one-group-out)",
+        "",
+        f"Per-pixel {pr['classifier']} (as above) on OMBRIA's VV after / before pairs in calibrated dB, the",
+        f"LORO's labels (dark before and not flood: left out), every {pr['step']}th place, {pr['per_class']} pixels",
+        f"per class per training group, {pr['score_pixels']} labelled pixels drawn per held-out group (seed",
+        f"{pr['seed']}). Features: {feats}. A study only: the shipped model is unchanged; whether `--pre-event`",
+        "enters the product is the lead's decision.",
+        "",
+        *ombria_rows(om),
+        "",
+    ]
+
+
+def page(study: dict[str, Any], stress: dict[str, dict[str, float]], om: dict[str, Any] | None = None) -> str:
+    pixels, pr = study["pixels"], study["protocol"]
     groups = ", ".join(f"`{g}` = {' + '.join(f)}" for g, f in study["groups"].items())
     return "\n".join(
         [
@@ -75,8 +135,8 @@ def page(study: dict[str, Any], stress: dict[str, dict[str, float]]) -> str:
             "",
             f"Feature groups: {groups}. Texture = mean / standard deviation in dB over k×k (k = 5, 9).",
             "`vh_aligned` adds the runtime's label-free scene level shift (models/levels.py) to VH.",
-            "Fit on 3000 pixels per class per training region, scored on at most 50 000 per class of the held-out",
-            "region (IoU reweighted to the region's class totals).",
+            f"Fit on {pr['per_class']} pixels per class per training region, scored on at most {pr['score_per_class']}",
+            f"per class of the held-out region (IoU reweighted to the region's class totals); seed {pr['seed']}.",
             "",
             "### ROC AUC (primary: threshold-free separability; 0.5 = chance)",
             "",
@@ -95,18 +155,20 @@ def page(study: dict[str, Any], stress: dict[str, dict[str, float]]) -> str:
             "```",
             "contrasat train flood stress-build --out tests/fixtures/flood_stress/stress.npz",
             "contrasat train flood stress-score --model models/weights/flood_s1_ensemble.onnx   # rows of flood_stress.json",
-            "contrasat train flood lowcontrast-study --out docs/results",
+            "contrasat train flood lowcontrast-study --out docs/results --ombria",
             "```",
             "",
         ]
     )
 
 
-def write_page(results: Path, study: dict[str, Any]) -> Path:
-    """Write flood_lowcontrast.json and .md into `results`; the page's path."""
+def write_page(results: Path, study: dict[str, Any], om: dict[str, Any] | None = None) -> Path:
+    """Write flood_lowcontrast.json (the study, and the OMBRIA one under "ombria_pre_event") and .md into
+    `results`; the page's path."""
     results.mkdir(parents=True, exist_ok=True)
-    (results / "flood_lowcontrast.json").write_text(json.dumps(study, indent=1) + "\n", encoding="utf-8")
+    text = json.dumps({**study, "ombria_pre_event": om} if om else study, indent=1)
+    (results / "flood_lowcontrast.json").write_text(text + "\n", encoding="utf-8")
     stress = json.loads((results / "flood_stress.json").read_text(encoding="utf-8"))
     out = results / "flood_lowcontrast.md"
-    out.write_text(page(study, stress), encoding="utf-8")
+    out.write_text(page(study, stress, om), encoding="utf-8")
     return out

@@ -149,4 +149,11 @@ def run(config: Path = CONFIG) -> dict[str, Any]:
         n: {"lowcontrast_water": int((y == 1).sum()), "dry": int((y == 0).sum())}
         for n, (_, y) in data.items()
     }
-    return {"config": str(config.name), "groups": st["groups"], "pixels": pixels, "results": results}
+    protocol = {k: v for k, v in st.items() if k != "groups"}
+    return {
+        "config": config.name,
+        "protocol": protocol,
+        "groups": st["groups"],
+        "pixels": pixels,
+        "results": results,
+    }

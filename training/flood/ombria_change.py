@@ -75,7 +75,9 @@ def run(config: Path = CONFIG) -> dict[str, Any]:
     pooled = {v: sum((Counts(**{k: r[k] for k in ("tp", "fp", "fn", "tn")}) for r in res.values()), Counts()).iou
               for v, res in results.items()}  # fmt: skip
     pixels = {g: {"flood": int((y == 1).sum()), "dry": int((y == 0).sum())} for g, (_, y) in data.items()}
+    protocol = {k: cfg[k] for k in ("seed", "step", "per_class", "score_pixels", "classifier")}
     return {
+        "protocol": protocol,
         "features": {v: cfg[v] for v in results},
         "pixels": pixels,
         "results": results,

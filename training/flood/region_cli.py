@@ -37,6 +37,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     lc.add_argument("--config", type=Path, default=Path("training/configs/lowcontrast.toml"))
     lc.add_argument("--out", type=Path, default=Path("docs/results"), help="folder with flood_stress.json")
+    lc.add_argument("--ombria", action="store_true", help="also the OMBRIA pre-event study (config [ombria])")
     lc.set_defaults(func=cmd_lowcontrast_study)
 
     lo = sub.add_parser("loro", help="leave-one-region-out: every recipe, seed and fold of a plan (resumes)")
@@ -115,7 +116,12 @@ def cmd_lowcontrast_study(args: argparse.Namespace) -> int:
 
     _need_file(args.config, "study config")
     _need_file(args.out / "flood_stress.json", "stress figures")
-    print(f"wrote {write_page(args.out, run(args.config))}")
+    om = None
+    if args.ombria:
+        from .ombria_change import run as run_ombria
+
+        om = run_ombria(args.config)
+    print(f"wrote {write_page(args.out, run(args.config), om)}")
     return 0
 
 
