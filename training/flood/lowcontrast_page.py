@@ -81,7 +81,11 @@ def ombria_rows(om: dict[str, Any]) -> list[str]:
     for g, px in om["pixels"].items():
         vals = " | ".join(format_score(om["results"][v][g]["iou"]) for v in variants)
         lines.append(f"| {g} | {px['flood']} / {px['dry']} | {vals} |")
-    lines.append("| pooled | | " + " | ".join(format_score(om["pooled_iou"][v]) for v in variants) + " |")
+    lines.append(
+        "| pooled over the drawn pixels (equal draw per group) | | "
+        + " | ".join(format_score(om["pooled_iou"][v]) for v in variants)
+        + " |"
+    )
     return lines
 
 
@@ -138,6 +142,8 @@ def page(study: dict[str, Any], stress: dict[str, dict[str, float]], om: dict[st
             f"Fit on {pr['per_class']} pixels per class per training region, scored on at most {pr['score_per_class']}",
             f"per class of the held-out region (IoU reweighted to the region's class totals); seed {pr['seed']}.",
             "",
+            *reading(study),
+            "",
             "### ROC AUC (primary: threshold-free separability; 0.5 = chance)",
             "",
             *study_rows(study, "auc"),
@@ -150,6 +156,7 @@ def page(study: dict[str, Any], stress: dict[str, dict[str, float]], om: dict[st
             "",
             *study_rows(study, "iou"),
             "",
+            *ombria_section(om),
             "## Reproduce",
             "",
             "```",
