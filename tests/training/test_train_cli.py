@@ -53,6 +53,11 @@ def _kits() -> set[str]:
             "plan not found",
         ),
         (["flood", "stress-score", "--model", "/nonexistent.onnx"], "model not found"),
+        (
+            ["flood", "lowcontrast-study", "--config", "/nonexistent.toml", "--out", "OUT"],
+            "study config not found",
+        ),
+        (["flood", "lowcontrast-study", "--out", "OUT"], "stress figures not found"),
         (["contrastive", "loro", "--config", "/nonexistent.toml", "--out", "OUT"], "config file not found"),
         (["finetune", "study", "--out", "OUT", "--set", "nosuchkey=1"], "unknown recipe key"),
     ],

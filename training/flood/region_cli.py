@@ -1,4 +1,4 @@
-"""`contrasat train flood calibrate|stress-build|stress-score|loro|ship|report-loro`: the leave-one-region-out
+"""`contrasat train flood calibrate|stress-build|stress-score|lowcontrast-study|loro|ship|report-loro`: the leave-one-region-out
 protocol over Sen1Floods11, ETCI 2021 and OMBRIA, from the 8-bit calibration to the results page.
 
 Each command imports its module when it runs, so that building the parser (`contrasat train --help`, a
@@ -31,6 +31,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--fixture", type=Path, default=STRESS_FIXTURE)
     s.add_argument("--json", type=Path, help="also write the figures here")
     s.set_defaults(func=cmd_stress_score)
+
+    lc = sub.add_parser(
+        "lowcontrast-study", help="what separates low-contrast water from dry land (LORO, small classifiers)"
+    )
+    lc.add_argument("--config", type=Path, default=Path("training/configs/lowcontrast.toml"))
+    lc.add_argument("--out", type=Path, default=Path("docs/results"), help="folder with flood_stress.json")
+    lc.add_argument("--ombria", action="store_true", help="also the OMBRIA pre-event study (config [ombria])")
+    lc.set_defaults(func=cmd_lowcontrast_study)
 
     lo = sub.add_parser("loro", help="leave-one-region-out: every recipe, seed and fold of a plan (resumes)")
     lo.add_argument("--config", type=Path, required=True, help="the plan (training/configs/flood_loro.toml)")
@@ -99,6 +107,21 @@ def cmd_stress_score(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(text, encoding="utf-8")
     print(text)
+    return 0
+
+
+def cmd_lowcontrast_study(args: argparse.Namespace) -> int:
+    from .lowcontrast_page import write_page
+    from .lowcontrast_study import run
+
+    _need_file(args.config, "study config")
+    _need_file(args.out / "flood_stress.json", "stress figures")
+    om = None
+    if args.ombria:
+        from .ombria_change import run as run_ombria
+
+        om = run_ombria(args.config)
+    print(f"wrote {write_page(args.out, run(args.config), om)}")
     return 0
 
 

@@ -152,7 +152,9 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
         "(a tile is water when ≥ 50 % of its pixels have p > 0.5); OMBRIA tiles have no VH. (b) IoU lost "
         "when VV is raised on labelled-water pixels only; (c) IoU lost under a common ±3 dB offset; on six "
         "192×192 mixed crops. (d) tile sizes 128..1024 and random offsets through the runtime: asserted in "
-        "`tests/models/test_flood_stress.py` (≥ 99.5 % agreement).",
+        "`tests/models/test_flood_stress.py` (≥ 99.5 % agreement). (e) low-contrast water: labelled water "
+        "within 4 dB of its scene's dry-land VH peak, recall and IoU with the dry land of the same 64×64 "
+        "windows (`lowcontrast_*` rows; set and study in [flood_lowcontrast.md](flood_lowcontrast.md)).",
         "",
         *stress_lines(stress),
         "",

@@ -4,7 +4,9 @@
 (b) chips with VV raised by +4..+10 dB on labelled-water pixels only (wind-roughened water; VH untouched);
 (c) chips with a common offset of -3 / +3 dB on both bands (calibration / gain change);
 (d) tiling: the runtime run with tile sizes 128..1024 and the raster cut at random offsets must give the
-    same map (see tests/models/test_flood_stress.py; `tiling_agreement` below does the comparison).
+    same map (see tests/models/test_flood_stress.py; `tiling_agreement` below does the comparison);
+(e) low-contrast water: crops around labelled water within 4 dB of its scene's dry-land VH peak, with the
+    dry land of the same windows (lowcontrast.py).
 Rule for (a): a tile counts as mapped water when at least half of its pixels have p(water) > 0.5.
 
     contrasat train flood stress-build --out tests/fixtures/flood_stress/stress.npz
@@ -20,6 +22,7 @@ import numpy as np
 
 from ..common.flood_data.regions import Chip, load_region, present_bands, regions
 from ..common.metrics import Counts, confusion
+from . import lowcontrast
 
 TILE = 64
 PER_SOURCE = 16  # whole tiles of each class kept per source
@@ -90,6 +93,7 @@ def build(seed: int = 0) -> dict[str, np.ndarray]:
     arrays["bc_s1"] = np.stack([c.s1 for c in mixed]).astype(np.float16)
     arrays["bc_label"] = np.stack([c.label for c in mixed]).astype(np.int8)
     arrays["bc_names"] = np.array([c.name for c in mixed])
+    arrays.update(lowcontrast.build_arrays())
     return arrays
 
 
@@ -118,7 +122,8 @@ def vv_raised(s1: np.ndarray, label: np.ndarray, db: float) -> np.ndarray:
 
 
 def score(predict: Predict, fx: dict[str, np.ndarray]) -> dict[str, float]:
-    """Every stress figure of one model: (a) tile rates per source, (b)/(c) IoU and its loss."""
+    """Every stress figure of one model: (a) tile rates per source, (b)/(c) IoU and its loss, (e) low-contrast
+    water recall and IoU (when the fixture has the set)."""
     res: dict[str, float] = {}
     for key in sorted(k for k in fx if k.startswith("a_")):
         res[key.replace("a_", "water_tile_rate_", 1)] = water_tile_rate(predict, fx[key])
@@ -129,6 +134,8 @@ def score(predict: Predict, fx: dict[str, np.ndarray]) -> dict[str, float]:
         res[f"iou_loss_vv+{db:g}dB_on_water"] = base - pooled_iou(predict, vv_raised(s1, lab, db), lab)
     for db in GAINS_DB:
         res[f"iou_loss_gain{db:+g}dB"] = base - pooled_iou(predict, s1 + np.float32(db), lab)
+    if "lc_s1" in fx:
+        res.update(lowcontrast.score(predict, fx))
     return res
 
 
