@@ -30,11 +30,12 @@ from .engine_install import (
     TRAIN_LOCK,
     InstallPlan,
     InstallTask,
+    gpu_engine,
     install_events,
+    install_plans,
     lock_applies,
     log_path,
     nvidia_gpus,
-    plan_install,
     running_install,
     start_install,
 )
@@ -80,6 +81,7 @@ class DependencyDialog(QDialog):
         self.setModal(False)
         self.task: InstallTask | None = None
         self.succeeded = False
+        self.engine_status = status  # a checked engine of the chosen build gets only training added
         reason = status.message if status is not None and not status.ok else ""
         gpus = nvidia_gpus() if gpus is None and lock_applies() else (gpus or [])
         locked = lock_applies()
@@ -108,7 +110,9 @@ class DependencyDialog(QDialog):
             self,
         )
         self.gpu.setObjectName("ContrasatInstallGpu")
-        self.gpu.setChecked(bool(gpus))
+        # opened to add training to a working engine: keep its build unless the user ticks otherwise
+        keep = training and status is not None and status.ok
+        self.gpu.setChecked(gpu_engine(status) if keep and gpus else bool(gpus))
         self.gpu.setVisible(bool(gpus))
         self.training = QCheckBox(
             f"Add training support (torch CPU, scipy, scikit-learn; about {SIZE_MB['train']} MB more to "
@@ -153,11 +157,13 @@ class DependencyDialog(QDialog):
             self._follow(running)
 
     def plans(self) -> list[InstallPlan]:
-        """What Install installs, as chosen: the engine (CPU or GPU), then training support if ticked."""
-        chosen = [plan_install(gpu=not self.gpu.isHidden() and self.gpu.isChecked())]
-        if not self.training.isHidden() and self.training.isChecked():
-            chosen.append(plan_install(training=True))
-        return chosen
+        """What Install installs, as chosen: the engine (CPU or GPU), then training support for that build if
+        ticked (the engine step left out when the checked engine already is that build)."""
+        return install_plans(
+            gpu=not self.gpu.isHidden() and self.gpu.isChecked(),
+            training=not self.training.isHidden() and self.training.isChecked(),
+            status=self.engine_status,
+        )
 
     def install(self) -> InstallTask | None:
         """The user consented: start the installer in the background and stream its log here."""
@@ -222,6 +228,7 @@ def open_installer(
         dialog.finished.connect(lambda *_: _OPEN.pop("dialog", None))
     elif training:
         dialog.training.setChecked(True)
+        dialog.engine_status = status or dialog.engine_status
     dialog.show()
     dialog.raise_()
     dialog.activateWindow()

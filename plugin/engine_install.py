@@ -27,6 +27,7 @@ RUNTIME_PINS = REQUIREMENTS_DIR / "runtime.txt"
 RUNTIME_LOCK = REQUIREMENTS_DIR / "runtime.lock"
 GPU_LOCK = REQUIREMENTS_DIR / "runtime-gpu.lock"
 TRAIN_LOCK = REQUIREMENTS_DIR / "train-engine.lock"
+TRAIN_GPU_LOCK = REQUIREMENTS_DIR / "train-engine-gpu.lock"  # the GPU engine's pins + training support
 INSTALL_LOG = "install.log"
 # The CPU build of torch is published on PyTorch's own index only (PyPI's Linux torch pulls CUDA libraries).
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -94,7 +95,9 @@ class InstallPlan:
         """One sentence for the installer dialog."""
         what = "the GPU engine (onnxruntime-gpu)" if self.gpu else "the engine"
         if self.training:
-            what = "training support (torch CPU, scikit-learn, scipy)"
+            what = "training support (torch CPU, scikit-learn, scipy)" + (
+                " for the GPU engine" if self.gpu else ""
+            )
         how = (
             "every package pinned and checked against its hash"
             if self.hashed
@@ -104,10 +107,16 @@ class InstallPlan:
 
 
 def plan_install(gpu: bool = False, training: bool = False, locked: bool | None = None) -> InstallPlan:
-    """The plan for the engine (CPU or NVIDIA GPU) or for training support added to it."""
+    """The plan for the engine (CPU or NVIDIA GPU) or for training support added to it.
+
+    Each training lock holds the whole engine, so the one matching the engine's onnxruntime build is used
+    (the CPU lock would bring `onnxruntime` next to `onnxruntime-gpu`), and the other build is removed.
+    """
     locked = lock_applies() if locked is None else locked
+    if training and gpu and locked and TRAIN_GPU_LOCK.is_file():
+        return InstallPlan(TRAIN_GPU_LOCK, True, gpu=True, training=True, remove=("onnxruntime",))
     if training:
-        return InstallPlan(TRAIN_LOCK, True, training=True)
+        return InstallPlan(TRAIN_LOCK, True, training=True, remove=("onnxruntime-gpu",))
     if gpu and locked and GPU_LOCK.is_file():  # the GPU engine exists only as a lock (Linux x86-64)
         return InstallPlan(GPU_LOCK, True, gpu=True, remove=("onnxruntime",))
     if locked and RUNTIME_LOCK.is_file():
@@ -236,9 +245,12 @@ class InstallTask(QgsTask):
         if self.wheelhouse and not Path(self.wheelhouse).is_dir():
             self.error = f"the wheel folder does not exist: {self.wheelhouse}"
             return False
+        removed: set[str] = set()
         for plan in self.plans:
-            if plan.remove:  # the other onnxruntime build would shadow this one (same module name)
-                run_logged(pip_uninstall_command(python, plan.remove), env, self._emit, self.isCanceled)
+            remove = tuple(name for name in plan.remove if name not in removed)  # once per installation
+            if remove:  # the other onnxruntime build would shadow this one (same module name)
+                run_logged(pip_uninstall_command(python, remove), env, self._emit, self.isCanceled)
+                removed.update(remove)
             self.setProgress(max(10.0, self.progress()))
             pip = pip_install_command(python, plan, self.wheelhouse)
             self._emit(f"$ {' '.join(pip)}")
@@ -330,9 +342,27 @@ def start_install(
     return task
 
 
-def training_plan() -> InstallPlan:
-    """Training support (torch CPU, scikit-learn, scipy) for the Fine-tune tab: `start_install(plans=[...])`."""
-    return plan_install(training=True)
+def training_plan(gpu: bool = False) -> InstallPlan:
+    """Training support (torch CPU, scikit-learn, scipy) for the Fine-tune tab: `start_install(plans=[...])`;
+    gpu: for the GPU engine (keeps onnxruntime-gpu)."""
+    return plan_install(gpu=gpu, training=True)
+
+
+def gpu_engine(status: EngineStatus | None) -> bool:
+    """True when the checked engine runs the GPU build of ONNX Runtime (it offers CUDA, usable or not)."""
+    return status is not None and "CUDAExecutionProvider" in status.providers
+
+
+def install_plans(gpu: bool, training: bool, status: EngineStatus | None = None) -> list[InstallPlan]:
+    """The engine (CPU or GPU), then training support for that same build if asked; the engine step is
+    skipped when only training is added to an engine that passed its check and already is that build."""
+    engine = plan_install(gpu=gpu)
+    if not training:
+        return [engine]
+    extra = plan_install(gpu=engine.gpu, training=True)  # GPU training only where the GPU engine exists
+    if status is not None and status.ok and gpu_engine(status) == engine.gpu:
+        return [extra]
+    return [engine, extra]
 
 
 def training_installed(timeout: float = 60) -> bool:

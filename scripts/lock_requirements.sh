@@ -3,7 +3,8 @@
 #   requirements/runtime.lock      <- requirements/runtime.txt (CPU onnxruntime)
 #   requirements/runtime-gpu.lock  <- requirements/runtime.txt with onnxruntime replaced by requirements/gpu.txt
 #   requirements/train-engine.lock <- requirements/runtime.txt + train-engine.txt (torch CPU: training support)
-# Usage: scripts/lock_requirements.sh [runtime|gpu|train ...]   (default: all three)
+#   requirements/train-engine-gpu.lock <- the GPU engine's pins (runtime.txt + gpu.txt) + train-engine.txt
+# Usage: scripts/lock_requirements.sh [runtime|gpu|train|traingpu ...]   (default: all four)
 # The CPU torch is not on PyPI: TORCH_CPU_WHEELS=FOLDER (holding torch-*+cpu*.whl) or PyTorch's CPU index.
 # Every package, transitive ones too, is pinned with the sha256 of each of its files on PyPI; the QGIS
 # installer and CI install with `pip install --require-hashes -r <lock>`. Locks are for CPython 3.11 on Linux
@@ -28,22 +29,29 @@ compile() {  # compile OUTPUT INPUT DESCRIPTION SOURCE-NAME [extra pip-compile o
 }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-targets=${*:-runtime gpu train}
+targets=${*:-runtime gpu train traingpu}
 if [[ " $targets " == *" runtime "* ]]; then
     cp requirements/runtime.txt "$work/runtime.in"
     compile requirements/runtime.lock "$work/runtime.in" "CPU engine." "requirements/runtime.txt"
 fi
-if [[ " $targets " == *" gpu "* ]]; then  # the same pins with onnxruntime swapped for onnxruntime-gpu
-    { grep -v -E '^onnxruntime==' requirements/runtime.txt; grep -v -E '^\s*(#|$)' requirements/gpu.txt; } \
-        >"$work/runtime-gpu.in"
+# the runtime pins with onnxruntime swapped for onnxruntime-gpu (the GPU engine, with or without training)
+{ grep -v -E '^onnxruntime==' requirements/runtime.txt; grep -v -E '^\s*(#|$)' requirements/gpu.txt; } \
+    >"$work/runtime-gpu.in"
+if [ -n "${TORCH_CPU_WHEELS:-}" ]; then torch=(--find-links "$TORCH_CPU_WHEELS"); else
+    torch=(--extra-index-url https://download.pytorch.org/whl/cpu); fi
+if [[ " $targets " == *" gpu "* ]]; then
     compile requirements/runtime-gpu.lock "$work/runtime-gpu.in" "GPU engine (NVIDIA, CUDA 12)." \
         "requirements/runtime.txt + gpu.txt"
 fi
 if [[ " $targets " == *" train "* ]]; then  # the whole engine with training support, so pip can check it all
     cat requirements/runtime.txt requirements/train-engine.txt >"$work/train-engine.in"
-    if [ -n "${TORCH_CPU_WHEELS:-}" ]; then torch=(--find-links "$TORCH_CPU_WHEELS"); else
-        torch=(--extra-index-url https://download.pytorch.org/whl/cpu); fi
     compile requirements/train-engine.lock "$work/train-engine.in" "Engine with training support (torch CPU)." \
         "requirements/runtime.txt + train-engine.txt" "${torch[@]}"
+fi
+if [[ " $targets " == *" traingpu "* ]]; then  # the GPU engine with training support: one onnxruntime build
+    cat "$work/runtime-gpu.in" requirements/train-engine.txt >"$work/train-engine-gpu.in"
+    compile requirements/train-engine-gpu.lock "$work/train-engine-gpu.in" \
+        "GPU engine (NVIDIA, CUDA 12) with training support (torch CPU)." \
+        "requirements/runtime.txt + gpu.txt + train-engine.txt" "${torch[@]}"
 fi
 echo "locks written for: $targets"

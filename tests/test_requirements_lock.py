@@ -42,9 +42,9 @@ def locked(path: Path) -> dict[str, list[str]]:
 def expected_top_level(folder: Path, lock: str) -> dict[str, str]:
     """The top-level pins a lock must hold: runtime.txt, with onnxruntime replaced by gpu.txt for the GPU."""
     top = pins(folder / "runtime.txt")
-    if lock == "train-engine.lock":
+    if lock in ("train-engine.lock", "train-engine-gpu.lock"):
         top.update(pins(folder / "train-engine.txt"))
-    if lock == "runtime-gpu.lock":
+    if lock in ("runtime-gpu.lock", "train-engine-gpu.lock"):
         top.pop("onnxruntime")
         top.update(pins(folder / "gpu.txt"))
     return top
@@ -60,7 +60,10 @@ def disagreements(folder: Path, lock: str) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("lock", ["runtime.lock", "runtime-gpu.lock", "train-engine.lock"])
+LOCKS = ["runtime.lock", "runtime-gpu.lock", "train-engine.lock", "train-engine-gpu.lock"]
+
+
+@pytest.mark.parametrize("lock", LOCKS)
 def test_lock_holds_every_pin_at_its_version_with_hashes(lock):
     assert disagreements(REQUIREMENTS, lock) == [], "run scripts/lock_requirements.sh"
     entries = locked(REQUIREMENTS / lock)
@@ -71,6 +74,14 @@ def test_lock_holds_every_pin_at_its_version_with_hashes(lock):
     names = {entry.split("==")[0] for entry in entries}
     assert {"protobuf", "python-dateutil", "pillow", "scikit-learn", "pydantic", "pydantic-core"} <= names
     assert len(entries) > len(expected_top_level(REQUIREMENTS, lock))
+
+
+def test_every_lock_pins_exactly_one_onnxruntime_build():
+    """Both builds in one engine clash (same module name): each lock, the GPU ones too, holds only one."""
+    assert sorted(p.name for p in REQUIREMENTS.glob("*.lock")) == sorted(LOCKS)  # a new lock is checked too
+    for lock in LOCKS:
+        builds = [e.split("==")[0] for e in locked(REQUIREMENTS / lock) if e.startswith("onnxruntime")]
+        assert builds == (["onnxruntime-gpu"] if "gpu" in lock else ["onnxruntime"]), lock
 
 
 def test_gpu_lock_differs_from_the_cpu_lock_only_in_onnxruntime():

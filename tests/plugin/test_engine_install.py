@@ -16,10 +16,18 @@ from contrasat.plugin import deps_dialog, engine_env, engine_install
 from contrasat.plugin import dock as dock_module
 from contrasat.plugin.deps_dialog import HELP_PAGE, DependencyDialog
 from contrasat.plugin.engine import package_root
-from contrasat.plugin.engine_env import ENGINE_PYTHON_KEY, check_engine, cuda_available, status_from_report
+from contrasat.plugin.engine_env import (
+    ENGINE_PYTHON_KEY,
+    EngineStatus,
+    check_engine,
+    cuda_available,
+    status_from_report,
+)
 from contrasat.plugin.engine_install import (
     GPU_LOCK,
     RUNTIME_LOCK,
+    TRAIN_GPU_LOCK,
+    TRAIN_LOCK,
     InstallPlan,
     nvidia_gpus,
     pip_install_command,
@@ -238,6 +246,8 @@ def test_help_page_and_locks_ship_with_the_plugin():
     assert {
         "requirements/runtime.lock",
         "requirements/runtime-gpu.lock",
+        "requirements/train-engine.lock",
+        "requirements/train-engine-gpu.lock",
         "requirements/runtime.txt",
     } <= shipped
     assert not [name for name in shipped if name.startswith("docs/") and name != "docs/qgis.md"]
@@ -264,3 +274,79 @@ def test_training_support_detected_by_running_the_engine(tmp_path):
     assert engine_install.training_installed()
     QgsSettings().setValue(ENGINE_PYTHON_KEY, str(tmp_path / "none" / "bin" / "python"))
     assert not engine_install.training_installed()
+
+
+@pytest.mark.parametrize(("gpu", "training", "locks", "removed"), [
+    (False, False, [RUNTIME_LOCK], ["onnxruntime-gpu"]),
+    (True, False, [GPU_LOCK], ["onnxruntime"]),
+    (False, True, [RUNTIME_LOCK, TRAIN_LOCK], ["onnxruntime-gpu", "onnxruntime-gpu"]),
+    (True, True, [GPU_LOCK, TRAIN_GPU_LOCK], ["onnxruntime", "onnxruntime"]),  # never the CPU onnxruntime
+])  # fmt: skip
+def test_installer_installs_one_onnxruntime_build_for_each_choice(
+    tmp_path, monkeypatch, gpu, training, locks, removed
+):
+    """GPU × training ticked in the dialog (a fake nvidia-smi reports a GPU): every step keeps the chosen
+    build and removes the other one, so the engine never holds both onnxruntime builds."""
+    monkeypatch.setattr(deps_dialog, "lock_applies", lambda: True)
+    monkeypatch.setattr(engine_install, "lock_applies", lambda: True)
+    fake_nvidia_smi(tmp_path / "gpu", "GPU 0: NVIDIA RTX A4000 (UUID: GPU-1234)")
+    monkeypatch.setenv("PATH", str(tmp_path / "gpu") + os.pathsep + os.environ["PATH"])
+    dialog = DependencyDialog()  # no checked engine yet: the engine is installed first
+    dialog.gpu.setChecked(gpu)
+    dialog.training.setChecked(training)
+    plans = dialog.plans()
+    assert [p.requirements for p in plans] == locks
+    assert [name for p in plans for name in p.remove] == removed
+    assert all(p.gpu == gpu for p in plans) and [p.training for p in plans] == [False, True][: len(plans)]
+
+
+def engine_status(ok: bool, gpu_build: bool) -> EngineStatus:
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if gpu_build else ["CPUExecutionProvider"]
+    return EngineStatus(ok, Path(sys.executable), "checked", providers=providers)
+
+
+@pytest.mark.parametrize("gpu_build", [False, True])
+def test_training_added_to_a_working_engine_installs_only_its_training_lock(tmp_path, monkeypatch, gpu_build):
+    """Opened from the Fine-tune tab on an engine that passed its check: the GPU box follows the engine's
+    build, and only the training lock of that build is installed (the runtime lock is not run again)."""
+    monkeypatch.setattr(deps_dialog, "lock_applies", lambda: True)
+    monkeypatch.setattr(engine_install, "lock_applies", lambda: True)
+    fake_nvidia_smi(tmp_path / "gpu", "GPU 0: NVIDIA RTX A4000 (UUID: GPU-1234)")
+    monkeypatch.setenv("PATH", str(tmp_path / "gpu") + os.pathsep + os.environ["PATH"])
+    dialog = DependencyDialog(engine_status(True, gpu_build), training=True)
+    assert dialog.gpu.isChecked() == gpu_build
+    (plan,) = dialog.plans()
+    assert plan.training and plan.gpu == gpu_build
+    assert plan.requirements == (TRAIN_GPU_LOCK if gpu_build else TRAIN_LOCK)
+    assert plan.remove == (("onnxruntime",) if gpu_build else ("onnxruntime-gpu",))
+    dialog.gpu.setChecked(not gpu_build)  # switching the build reinstalls the engine first
+    assert [p.requirements.name for p in dialog.plans()][0] in ("runtime.lock", "runtime-gpu.lock")
+    assert len(dialog.plans()) == 2
+    broken = engine_install.install_plans(
+        gpu=gpu_build, training=True, status=engine_status(False, gpu_build)
+    )
+    assert len(broken) == 2 and not broken[0].training  # an engine failing its check is installed again
+
+
+def test_install_removes_the_other_build_once(tmp_path, monkeypatch):
+    """Engine then training in one installation: the other onnxruntime build is uninstalled once, before the
+    first pip install (the second step would only print pip's 'Skipping ... not installed')."""
+    monkeypatch.setattr(engine_install, "lock_applies", lambda: True)
+    python = tmp_path / "engine" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("")
+    monkeypatch.setattr(engine_install, "env_dir", lambda: tmp_path / "engine")
+    monkeypatch.setattr(engine_install, "env_python", lambda _target: python)
+    commands: list[list[str]] = []
+    monkeypatch.setattr(
+        engine_install, "run_logged", lambda command, *_a, **_k: commands.append(command) or 0
+    )
+    monkeypatch.setattr(engine_install, "check_engine", lambda _emit: engine_status(True, True))
+    task = engine_install.InstallTask(plans=engine_install.install_plans(gpu=True, training=True))
+    assert task._install(), task.error
+    steps = [(c[3], c[-1] if c[3] == "uninstall" else c[c.index("-r") + 1]) for c in commands]
+    assert steps == [
+        ("uninstall", "onnxruntime"),
+        ("install", str(GPU_LOCK)),
+        ("install", str(TRAIN_GPU_LOCK)),
+    ]
