@@ -342,12 +342,6 @@ def start_install(
     return task
 
 
-def training_plan(gpu: bool = False) -> InstallPlan:
-    """Training support (torch CPU, scikit-learn, scipy) for the Fine-tune tab: `start_install(plans=[...])`;
-    gpu: for the GPU engine (keeps onnxruntime-gpu)."""
-    return plan_install(gpu=gpu, training=True)
-
-
 def gpu_engine(status: EngineStatus | None) -> bool:
     """True when the checked engine runs the GPU build of ONNX Runtime (it offers CUDA, usable or not)."""
     return status is not None and "CUDAExecutionProvider" in status.providers
