@@ -186,8 +186,9 @@ def _join(
 
 def polygon_features(
     class_raster: Path, nodata: int, skip_values: set[int], min_pixels: int
-) -> Iterator[tuple[list[dict], list[int], np.ndarray]]:
-    """Batches of (GeoJSON-like geometries, class values, areas km²) of the class polygons of a raster.
+) -> Iterator[tuple[_Flat, np.ndarray, list[int], np.ndarray]]:
+    """Batches of (polygons as flat arrays, their points in the raster's CRS, class values, areas km²) of
+    the class polygons of a raster.
 
     Polygonised strip by strip (memory one strip wide). Polygons that reach a strip's edge are carried to
     the next strip as geometries and joined there; all others go straight from GDAL's output to the file
@@ -229,7 +230,7 @@ def polygon_features(
                 flat = done.take(i, i + BATCH)
                 x, y = transform * (flat.xy[:, 0], flat.xy[:, 1])
                 xy = np.column_stack([x, y])
-                yield flat.geojson(xy), done_v[i : i + BATCH], flat.areas_km2(xy, crs)
+                yield flat, xy, done_v[i : i + BATCH], flat.areas_km2(xy, crs)
 
 
 def write_polygons(
@@ -264,10 +265,10 @@ def write_polygons(
         crs_wkt = src.crs.to_wkt()
     count = 0
     with fiona.open(path, "w", driver=driver, crs=crs_wkt, schema=schema, layer=named.stem) as dst:
-        for geoms, values, areas in polygon_features(Path(class_raster), nodata, skip_values, min_pixels):
+        for flat, xy, values, areas in polygon_features(Path(class_raster), nodata, skip_values, min_pixels):
             dst.writerecords(
                 {"geometry": g, "properties": {"class": v, "name": names.get(v, ""), "area_km2": float(a)}}
-                for g, v, a in zip(geoms, values, areas, strict=True)
+                for g, v, a in zip(flat.geojson(xy), values, areas, strict=True)
             )
-            count += len(geoms)
+            count += len(values)
     return count
