@@ -59,6 +59,18 @@ class _Flat:
             shapely.get_num_interior_rings(geometries).astype(int) + 1,
         )
 
+    def shapely(self) -> np.ndarray:
+        """The polygons as shapely geometries, built in one vectorised call (not one object per ring)."""
+        import shapely
+
+        if not len(self.rings):
+            return np.zeros(0, dtype=object)
+        offsets = (
+            np.concatenate([[0], np.cumsum(self.lengths)]),
+            np.concatenate([[0], np.cumsum(self.rings)]),
+        )
+        return shapely.from_ragged_array(shapely.GeometryType.POLYGON, self.xy, offsets)
+
     def __add__(self, other: _Flat) -> _Flat:
         return _Flat(
             np.concatenate([self.xy, other.xy]),
@@ -197,7 +209,6 @@ def polygon_features(
     import shapely
     from affine import Affine
     from rasterio.features import shapes
-    from shapely.geometry import shape
 
     with rasterio.open(class_raster) as src:
         crs, transform, height = src.crs, src.transform, src.height
@@ -212,7 +223,7 @@ def polygon_features(
             low, high = _Flat.of(dicts).row_range() if dicts else (np.zeros(0), np.zeros(0))
             at_top, at_bottom = (low == row0) & (row0 > 0), (high == end) & (end < height)
             pick = np.flatnonzero(at_top | at_bottom)
-            edge = np.array([shape(dicts[i]) for i in pick], dtype=object)
+            edge = _Flat.of([dicts[i] for i in pick]).shapely()
             geoms, vals = _join(carried, (edge[at_top[pick]], values[pick][at_top[pick]]))
             geoms = np.concatenate([geoms, edge[~at_top[pick]]])
             vals = np.concatenate([vals, values[pick][~at_top[pick]]])
