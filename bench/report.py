@@ -190,6 +190,15 @@ def full_scene_section(f: dict | None) -> list[str]:
             f" {f['cpu_count']} cores: other jobs were sharing them). Skipping nodata tiles saved"
             f" {r['tiles_skipped_share']:.1%} of the tiles."
         )
+    speed = _load("model_speed.json")
+    if speed and f["runs"]:
+        name, fastest = max(speed["models"].items(), key=lambda kv: kv[1]["speedup_over_reference"])
+        k, p = fastest["speedup_over_reference"], f["runs"][0]["pipeline"]
+        rest = p["seconds"] - p["ort_s"]
+        lines += ["", f"Everything but the network's calls takes {rest:.0f} s of the {p['seconds']:.0f} s. An estimate,"
+                  f" not a run: a network {k:.1f}× faster in bare ORT than `{speed['reference']}` (`{name}`,"
+                  f" bench/results/model_speed.json) would bring the scene to about {rest:.0f} + {p['ort_s']:.0f} /"
+                  f" {k:.1f} ≈ {rest + p['ort_s'] / k:.0f} s at this load."]  # fmt: skip
     lines += ["", *f.get("notes", []), ""]
     return lines
 
