@@ -37,7 +37,7 @@ def render() -> str:
             "",
             f"Peak ratio **{m['peak_ratio']:.3f}** (target ≤ 1.2: {met}). Four times the pixels add"
             f" {grow:.0f} MiB: memory follows the raster's width (a strip one tile high, tile × batch × width)"
-            " and a 64 MiB GDAL block cache, not its area.",
+            " and a GDAL block cache sized to one tile row of the input's blocks (+16 MiB), not its area.",
             "",
         ]
     r = _load("recurrence.json")
@@ -109,7 +109,8 @@ def polygon_writers_section(w: dict | None) -> list[str]:
     lines = [
         "## Writing polygons: fiona, pyogrio, GDAL's own OGR",
         "",
-        f"The {w['features']:,} flood polygons of a real class map ({w['raster']}; regions under"
+        f"The {w['features']:,} flood polygons of a real class map ({w['raster']}: the whole-scene benchmark's"
+        " S1 frame mapped by the VH < −20 dB rule, `flood_vh_threshold`, the most speckled map a scene gives; regions under"
         f" {w['min_polygon']} px sieved, polygonised strip by strip by models/polygons.py in"
         f" {w['polygonise_s']:.0f} s, untimed below) written to one GeoPackage layer (class, name, area_km2),"
         " from the flat arrays the polygoniser yields to a closed file, so each writer's own conversion"
