@@ -1,7 +1,5 @@
 """`python -m contrasat`: the same as the `contrasat` command."""
 
-import sys
+from .cli import exit_process, main
 
-from .cli import main
-
-sys.exit(main())
+exit_process(main())

@@ -5,6 +5,7 @@ cd "$(dirname "$0")"
 ../.venv/bin/python throughput.py
 ../.venv/bin/python memory.py
 ../.venv/bin/python full_scene.py
+../.venv/bin/python polygon_writers.py  # the full scene's map; pyogrio/osgeo only if installed
 ../.venv/bin/python overlap.py
 ../.venv/bin/python quantize.py
 ../.venv/bin/python own_classes.py

@@ -148,11 +148,19 @@ def _checked(data: dict[str, Any]) -> dict[str, Any]:
 
 def read_card(path: str | Path) -> ModelCard:
     """Read the card from an ONNX file's metadata without building an inference session."""
-    import onnx  # local: only needed when reading files
-
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
+    from .onnx_meta import onnx_metadata
+
+    try:  # the usual case, without importing onnx; anything less than a clean card goes the long way
+        meta = onnx_metadata(path, need_graph=True)
+        if CARD_KEY in meta:
+            return ModelCard.from_json(meta[CARD_KEY])
+    except (OSError, ValueError, UnicodeDecodeError):
+        pass
+    import onnx  # local: only needed for files the quick read could not vouch for
+
     try:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf raises several types for a damaged file

@@ -59,6 +59,18 @@ class _Flat:
             shapely.get_num_interior_rings(geometries).astype(int) + 1,
         )
 
+    def shapely(self) -> np.ndarray:
+        """The polygons as shapely geometries, built in one vectorised call (not one object per ring)."""
+        import shapely
+
+        if not len(self.rings):
+            return np.zeros(0, dtype=object)
+        offsets = (
+            np.concatenate([[0], np.cumsum(self.lengths)]),
+            np.concatenate([[0], np.cumsum(self.rings)]),
+        )
+        return shapely.from_ragged_array(shapely.GeometryType.POLYGON, self.xy, offsets)
+
     def __add__(self, other: _Flat) -> _Flat:
         return _Flat(
             np.concatenate([self.xy, other.xy]),
@@ -186,8 +198,9 @@ def _join(
 
 def polygon_features(
     class_raster: Path, nodata: int, skip_values: set[int], min_pixels: int
-) -> Iterator[tuple[list[dict], list[int], np.ndarray]]:
-    """Batches of (GeoJSON-like geometries, class values, areas km²) of the class polygons of a raster.
+) -> Iterator[tuple[_Flat, np.ndarray, list[int], np.ndarray]]:
+    """Batches of (polygons as flat arrays, their points in the raster's CRS, class values, areas km²) of
+    the class polygons of a raster.
 
     Polygonised strip by strip (memory one strip wide). Polygons that reach a strip's edge are carried to
     the next strip as geometries and joined there; all others go straight from GDAL's output to the file
@@ -196,7 +209,6 @@ def polygon_features(
     import shapely
     from affine import Affine
     from rasterio.features import shapes
-    from shapely.geometry import shape
 
     with rasterio.open(class_raster) as src:
         crs, transform, height = src.crs, src.transform, src.height
@@ -211,7 +223,7 @@ def polygon_features(
             low, high = _Flat.of(dicts).row_range() if dicts else (np.zeros(0), np.zeros(0))
             at_top, at_bottom = (low == row0) & (row0 > 0), (high == end) & (end < height)
             pick = np.flatnonzero(at_top | at_bottom)
-            edge = np.array([shape(dicts[i]) for i in pick], dtype=object)
+            edge = _Flat.of([dicts[i] for i in pick]).shapely()
             geoms, vals = _join(carried, (edge[at_top[pick]], values[pick][at_top[pick]]))
             geoms = np.concatenate([geoms, edge[~at_top[pick]]])
             vals = np.concatenate([vals, values[pick][~at_top[pick]]])
@@ -229,7 +241,7 @@ def polygon_features(
                 flat = done.take(i, i + BATCH)
                 x, y = transform * (flat.xy[:, 0], flat.xy[:, 1])
                 xy = np.column_stack([x, y])
-                yield flat.geojson(xy), done_v[i : i + BATCH], flat.areas_km2(xy, crs)
+                yield flat, xy, done_v[i : i + BATCH], flat.areas_km2(xy, crs)
 
 
 def write_polygons(
@@ -264,10 +276,10 @@ def write_polygons(
         crs_wkt = src.crs.to_wkt()
     count = 0
     with fiona.open(path, "w", driver=driver, crs=crs_wkt, schema=schema, layer=named.stem) as dst:
-        for geoms, values, areas in polygon_features(Path(class_raster), nodata, skip_values, min_pixels):
+        for flat, xy, values, areas in polygon_features(Path(class_raster), nodata, skip_values, min_pixels):
             dst.writerecords(
                 {"geometry": g, "properties": {"class": v, "name": names.get(v, ""), "area_km2": float(a)}}
-                for g, v, a in zip(geoms, values, areas, strict=True)
+                for g, v, a in zip(flat.geojson(xy), values, areas, strict=True)
             )
-            count += len(geoms)
+            count += len(values)
     return count

@@ -33,6 +33,12 @@ def bundled_models() -> list[tuple[Path, ModelCard]]:
 def default_model_path(task: str) -> Path:
     """Path of the default bundled model for `task`."""
     name = DEFAULTS.get(task)
+    named = WEIGHTS_DIR / f"{name}.onnx"
+    try:  # the usual case: one card read, not every bundled model's
+        if name and read_card(named).task == task:
+            return named
+    except ModelError:
+        pass  # damaged or missing: the first other bundled model of the task, as below
     candidates = [p for p, c in bundled_models() if c.task == task]
     for path in candidates:
         if path.stem == name:

@@ -1,8 +1,6 @@
-"""Model cards read inside QGIS without onnx or onnxruntime: a minimal walk over the ONNX protobuf.
+"""Model cards read inside QGIS without onnx or onnxruntime (models/onnx_meta.py walks the protobuf).
 
-The card is a string in `ModelProto.metadata_props` (field 14, entries with key = 1 and value = 2). Every
-other field is skipped by its wire type, so the weights are never decoded. Keeping onnx out of QGIS's
-process is part of the out-of-process design (docs/qgis.md).
+Keeping onnx out of QGIS's process is part of the out-of-process design (docs/qgis.md).
 """
 
 from __future__ import annotations
@@ -11,56 +9,10 @@ from pathlib import Path
 
 from ..models.card import CARD_KEY, ModelCard
 from ..models.errors import ModelError
+from ..models.onnx_meta import onnx_metadata
 from ..models.registry import DEFAULTS  # noqa: F401 - the default model of each task, said once (the picker reads it here)
 
 WEIGHTS_DIR = Path(__file__).absolute().parent.parent / "models" / "weights"
-_METADATA_PROPS = 14
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    value, shift = 0, 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise ValueError("truncated varint")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-
-
-def _fields(data: bytes):
-    """(field number, wire type, value) of one protobuf message; length-delimited values as bytes."""
-    pos = 0
-    while pos < len(data):
-        key, pos = _varint(data, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(data, pos)
-        elif wire == 1:
-            value, pos = data[pos : pos + 8], pos + 8
-        elif wire == 2:
-            size, pos = _varint(data, pos)
-            value, pos = data[pos : pos + size], pos + size
-        elif wire == 5:
-            value, pos = data[pos : pos + 4], pos + 4
-        else:
-            raise ValueError(f"unsupported wire type {wire}")
-        if pos > len(data):
-            raise ValueError("truncated field")
-        yield number, wire, value
-
-
-def onnx_metadata(path: str | Path) -> dict[str, str]:
-    """`metadata_props` of an ONNX file as a dict."""
-    data = Path(path).read_bytes()
-    meta: dict[str, str] = {}
-    for number, wire, value in _fields(data):
-        if number == _METADATA_PROPS and wire == 2:
-            entry = {n: v for n, w, v in _fields(value) if w == 2}
-            meta[entry.get(1, b"").decode("utf-8")] = entry.get(2, b"").decode("utf-8")
-    return meta
 
 
 def read_card(path: str | Path) -> ModelCard:
