@@ -98,3 +98,16 @@ def test_fold_files_written_before_a_field_existed_still_match_their_recipe():
     del saved["unlabelled"]
     assert region_runs.same_recipe(saved, recipe)
     assert not region_runs.same_recipe({**saved, "steps": 7}, recipe)
+
+
+def test_unlabelled_sources_load_as_s1_db():
+    """BigEarthNet (configilm's real patches) and TerraMind S1 come as [VV, VH] in dB, VH below VV."""
+    from contrasat.training.common.flood_data.unlabelled import load_unlabelled
+
+    for source in ("bigearthnet", "terramind"):
+        scenes = load_unlabelled([source])
+        assert scenes and all(s.ndim == 3 and s.shape[0] == 2 for s in scenes)
+        vv, vh = (float(np.nanmedian(np.concatenate([s[b].ravel() for s in scenes]))) for b in (0, 1))
+        assert -30 < vh < vv < 0, (source, vv, vh)  # dB, not linear power or 8-bit values
+    with pytest.raises(ValueError, match="unknown unlabelled source"):
+        load_unlabelled(["ombria_before"])
