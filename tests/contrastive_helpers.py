@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from contrasat.training.contrastive.bigearthnet import configilm_mock_lmdb
+from contrasat.training.common.flood_data.unlabelled import configilm_mock_lmdb
 
 FIXTURE_DATA = Path(__file__).resolve().parent / "fixtures" / "data"
 

@@ -7,24 +7,15 @@ native resolution (10/20/60 m -> 120/60/20 px). S2 patch `..._T33UUP_26_57` pair
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
 from ...models.bands import S2L2A_BANDS
+from ..common.flood_data.unlabelled import decode_s1
 from .scenes import PairedScene, s2_to_l1c13
 
 PATCH = 120  # BigEarthNet patches are 1.2 km at 10 m
-
-
-def configilm_mock_lmdb() -> Path | None:
-    """The BENv2 LMDB shipped inside configilm (found without importing the package), or None."""
-    spec = importlib.util.find_spec("configilm")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "extra/mock_data/BENv2/BigEarthNet-V2-LMDB"
-    return path if (path / "data.mdb").is_file() else None
 
 
 def patch_position(key: str) -> tuple[str, int, int] | None:
@@ -50,8 +41,7 @@ def decode_pair(s1_blob: bytes, s2_blob: bytes) -> tuple[np.ndarray, np.ndarray,
     """S1 (2, 120, 120) dB and S2 (13, 120, 120) L1C-ordered (B10 NaN) from two safetensors blobs."""
     from safetensors.numpy import load
 
-    s1_bands, s2_bands = load(s1_blob), load(s2_blob)
-    s1 = np.stack([s1_bands["VV"], s1_bands["VH"]]).astype(np.float32)
+    s1, s2_bands = decode_s1(s1_blob), load(s2_blob)
     raw = np.stack([_upsample(s2_bands[b]) for b in S2L2A_BANDS])
     s2, offset = s2_to_l1c13(raw, S2L2A_BANDS)
     return s1, s2, offset

@@ -8,7 +8,8 @@ from ...models.bands import S1_BANDS, S2L1C_BANDS
 from ...models.card import InputSpec
 from ..common.data_root import data_root
 from ..common.flood_data.sen1floods11 import S1_CLIP_DB, floods_dir
-from .bigearthnet import configilm_mock_lmdb, load_bigearthnet
+from ..common.flood_data.unlabelled import configilm_mock_lmdb
+from .bigearthnet import load_bigearthnet
 from .layouts import ssl4eo_pairs
 from .ombria_pairs import load_ombria_pairs
 from .scenes import PairedScene, finite_stats, load_sen1floods11_pairs, load_terramind

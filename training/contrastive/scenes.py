@@ -15,6 +15,7 @@ import rasterio
 
 from ...models.bands import S1_BANDS, S2L1C_BANDS, S2L2A_BANDS
 from ...models.preprocess import s2_offset
+from ..common.flood_data.unlabelled import read_s1
 
 
 @dataclass
@@ -55,15 +56,6 @@ def s2_to_l1c13(raw: np.ndarray, bands: list[str] | tuple[str, ...]) -> tuple[np
         out[S2L1C_BANDS.index(band)] = np.maximum(raw[i] - offset, 0.0)
     out[:, nodata] = np.nan
     return out, offset
-
-
-def read_s1(path: Path) -> np.ndarray:
-    """(2, H, W) float32 dB; dataset nodata -> NaN."""
-    with rasterio.open(path) as src:
-        s1 = src.read([1, 2]).astype(np.float32)
-        if src.nodata is not None and not np.isnan(src.nodata):
-            s1[s1 == src.nodata] = np.nan
-    return s1
 
 
 def read_s2(path: Path) -> tuple[np.ndarray, str, float]:

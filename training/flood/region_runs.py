@@ -16,7 +16,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -25,7 +25,8 @@ from ...models.card import InputSpec
 from ..common.config import Count, from_dict
 from ..common.errors import UsageError
 from ..common.flood_data.regions import Chip, load_region, present_bands, regions
-from ..common.flood_data.sen1floods11 import band_stats, s1_spec
+from ..common.flood_data.sen1floods11 import IGNORE, band_stats, s1_spec
+from ..common.flood_data.unlabelled import load_unlabelled
 from ..common.loro.plan import read_plan
 from ..common.loro.scoring import chip_shift, score_region
 from ..common.loro.training import predict, train_region_balanced
@@ -66,6 +67,8 @@ class Recipe:
     )
     teacher: str | None = None  # a recipe of the plan trained first on the same data and seed, distilled
     distill: float = 1.0  # weight of the distillation term (with a teacher)
+    # with a teacher: unlabelled S1 sources (common/flood_data/unlabelled.py) distilled on, one batch a step
+    unlabelled: list[Literal["bigearthnet", "terramind"]] = field(default_factory=list)
 
 
 def load_plan(path: Path) -> tuple[list[Recipe], list[list[str]], dict[str, int]]:
@@ -77,6 +80,8 @@ def load_plan(path: Path) -> tuple[list[Recipe], list[list[str]], dict[str, int]
             recipes.append(from_dict(Recipe, table))
         except (ValueError, TypeError) as exc:
             raise UsageError(f"bad plan {path}, recipe {table.get('name', '?')!r}: {exc}") from None
+        if recipes[-1].unlabelled and not recipes[-1].teacher:
+            raise UsageError(f"bad plan {path}, recipe {recipes[-1].name!r}: unlabelled data needs a teacher")
     return recipes, folds, strides
 
 
@@ -94,12 +99,14 @@ class MeanOfMembers(torch.nn.Module):
 
 
 def train_recipe(
-    recipe: Recipe, plan: dict[str, Recipe], data: dict[str, list[Chip]], seed: int
-) -> tuple[torch.nn.Module, InputSpec]:
+    recipe: Recipe, plan: dict[str, Recipe], data: dict[str, list[Chip]], seed: int,
+    teacher_cache: Path | None = None,
+) -> tuple[torch.nn.Module, InputSpec]:  # fmt: skip
     """`train`, or for an ensemble each member trained as its own recipe (same data, seed), averaged; with a
-    `teacher`, that recipe is trained first on the same data and seed and distilled into the network."""
+    `teacher`, that recipe is trained first on the same data and seed (or loaded from `teacher_cache` when a
+    file there holds it, trained on the same regions) and distilled into the network."""
     if recipe.teacher:
-        teacher, t_spec = train_recipe(plan[recipe.teacher], plan, data, seed)
+        teacher, t_spec = cached_teacher(plan[recipe.teacher], plan, data, seed, teacher_cache)
         net, spec = train(recipe, data, seed, teacher=teacher)
         if (spec.mean, spec.std) != (t_spec.mean, t_spec.std):
             raise ValueError(f"{recipe.name}: the teacher normalises differently")
@@ -114,6 +121,28 @@ def train_recipe(
     if len(specs) != 1:
         raise ValueError(f"{recipe.name}: members normalise differently")
     return MeanOfMembers([net for net, _ in trained]).eval(), trained[0][1]
+
+
+def cached_teacher(
+    recipe: Recipe, plan: dict[str, Recipe], data: dict[str, list[Chip]], seed: int, cache: Path | None
+) -> tuple[torch.nn.Module, InputSpec]:
+    """`train_recipe(recipe, ...)`, saved to `cache` (a .pt file) the first time and loaded from it after,
+    as long as the file was written for the same recipe, seed and training regions (else retrained)."""
+    key = {"recipe": asdict(recipe), "seed": seed, "train_regions": sorted(data)}
+    if cache is not None and cache.is_file():
+        saved = torch.load(cache, weights_only=True)
+        if json.loads(saved["key"]) == key:
+            spec = spec_for([c for n in sorted(data) for c in data[n]])
+            spec.level = recipe.level
+            members = [plan[m] for m in recipe.members or []] if recipe.net == "ensemble" else []
+            net = MeanOfMembers([build_net(m, spec) for m in members]) if members else build_net(recipe, spec)
+            net.load_state_dict(saved["state"])
+            return net.eval(), spec
+    net, spec = train_recipe(recipe, plan, data, seed)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"key": json.dumps(key), "state": net.state_dict()}, cache)
+    return net, spec
 
 
 def build_net(recipe: Recipe, spec: InputSpec) -> torch.nn.Module:
@@ -152,9 +181,21 @@ def train(
     spec.level = recipe.level  # the chips come aligned; the card tells the runtime to align its scenes
     net = build_net(recipe, spec)
     groups = [{"params": list(net.parameters()), "lr": recipe.lr}]
+    unlabelled = None
+    if teacher is not None and recipe.unlabelled:
+        scenes = load_unlabelled(recipe.unlabelled)
+        unlabelled = aligned([Chip(f"unlabelled{i}", s, np.full(s.shape[1:], IGNORE)) for i, s in enumerate(scenes)],
+                             recipe.level)  # fmt: skip
     train_region_balanced(net, groups, data, recipe, spec, recipe.steps, recipe.batch, recipe.dice, rng,
-                          teacher=teacher, distill=recipe.distill if teacher is not None else 0.0)  # fmt: skip
+                          teacher=teacher, distill=recipe.distill if teacher is not None else 0.0,
+                          unlabelled=unlabelled)  # fmt: skip
     return net.eval(), spec
+
+
+def same_recipe(saved: dict[str, Any], recipe: Recipe) -> bool:
+    """Whether a fold file's recipe is `recipe` (fields added to Recipe since it was written count as
+    their defaults)."""
+    return asdict(from_dict(Recipe, saved)) == asdict(recipe)
 
 
 def run(
@@ -177,12 +218,13 @@ def run(
             for k in fold_order if fold_order is not None else range(len(all_folds)):
                 held = all_folds[k]
                 path = out / recipe.name / f"seed{seed}" / f"fold{k}.json"
-                if path.is_file() and json.loads(path.read_text())["recipe"] == asdict(recipe):
+                if path.is_file() and same_recipe(json.loads(path.read_text())["recipe"], recipe):
                     continue
                 train_set = {n: aligned(c, recipe.level) for n, (s, c) in data.items()
                              if n not in held and s in recipe.sources}  # fmt: skip
                 start = time.time()
-                net, spec = train_recipe(recipe, {r.name: r for r in recipes}, train_set, seed)
+                cache = out / "teachers" / str(recipe.teacher) / f"seed{seed}" / f"fold{k}.pt"
+                net, spec = train_recipe(recipe, {r.name: r for r in recipes}, train_set, seed, cache)
                 scores = {}
                 for h in held:
                     chips = data[h][1][:: stride.get(data[h][0], 1)]

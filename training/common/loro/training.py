@@ -71,11 +71,14 @@ def train_region_balanced(
     rng: np.random.Generator,
     teacher: torch.nn.Module | None = None,
     distill: float = 0.0,
+    unlabelled: list[Chip] | None = None,
 ) -> torch.nn.Module:
     """Train `net` (parameter `groups`, each with its peak "lr") on the regions in `data`; returns it in eval
     mode. AdamW (weight decay 1e-4) under a one-cycle schedule, 10 % warm-up; inputs through the runtime's
     own `prepare` with `spec`. With a `teacher` (same input spec), `distill` x the binary cross-entropy from
-    the teacher's p(water) to the network's is added on every crop pixel that holds data, labelled or not."""
+    the teacher's p(water) to the network's is added on every crop pixel that holds data, labelled or not;
+    with `unlabelled` scenes too (labels all IGNORE), each step adds one batch of their crops on which only
+    that distillation term acts."""
     names = sorted(data)
     w_water = water_weight(water_share(data))
     opt = torch.optim.AdamW(groups, weight_decay=1e-4)
@@ -97,17 +100,32 @@ def train_region_balanced(
         outs = net.member_logits(x) if hasattr(net, "member_logits") else [net(x)]
         loss = sum(flood_loss(o, y, w_water, dice) for o in outs)
         if teacher is not None and distill > 0:
-            with torch.no_grad():
-                target = torch.softmax(teacher(x), dim=1)[:, 1]
             out = net(x) if len(outs) > 1 else outs[0]
-            z = out[:, 1] - out[:, 0]  # the network's water logit
-            keep = torch.from_numpy(np.stack(has))
-            loss = loss + distill * F.binary_cross_entropy_with_logits(z[keep], target[keep])
+            loss = loss + distill * _distill_loss(teacher, x, out, np.stack(has))
+            if unlabelled:
+                crops = [
+                    augment(unlabelled[int(rng.integers(len(unlabelled)))], aug, rng)[0] for _ in range(batch)
+                ]
+                xu = torch.from_numpy(np.stack([prepare(c, spec) for c in crops]))
+                keep = np.stack([np.any(np.isfinite(c), axis=0) for c in crops])
+                loss = loss + distill * _distill_loss(teacher, xu, net(xu), keep)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
     return net.eval()
+
+
+def _distill_loss(
+    teacher: torch.nn.Module, x: torch.Tensor, out: torch.Tensor, keep: np.ndarray
+) -> torch.Tensor:
+    """Binary cross-entropy from the teacher's p(water) on `x` to the network's water logit in `out`,
+    over the pixels in `keep` (those holding data)."""
+    with torch.no_grad():
+        target = torch.softmax(teacher(x), dim=1)[:, 1]
+    z = out[:, 1] - out[:, 0]  # the network's water logit
+    mask = torch.from_numpy(keep)
+    return F.binary_cross_entropy_with_logits(z[mask], target[mask])
 
 
 @torch.no_grad()
