@@ -182,7 +182,8 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
             f" --candidates {' '.join(args.candidates)} --speed bench/results/model_speed.json"
             if getattr(args, "candidates", None)
             else ""
-        ),
+        )
+        + (f" --finetune-curve {args.finetune_curve}" if getattr(args, "finetune_curve", None) else ""),
         "```",
         "",
     ]  # fmt: skip
