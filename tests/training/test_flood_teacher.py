@@ -98,6 +98,7 @@ def test_fold_files_written_before_a_field_existed_still_match_their_recipe():
     del saved["unlabelled"]
     assert region_runs.same_recipe(saved, recipe)
     assert not region_runs.same_recipe({**saved, "steps": 7}, recipe)
+    assert region_runs.same_recipe({**saved, "seeds": [0]}, dataclasses.replace(recipe, seeds=[0, 1, 2]))
 
 
 def test_unlabelled_sources_load_as_s1_db():
