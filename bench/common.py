@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -43,3 +44,10 @@ def mosaic(path: Path, reps: int, compress: str | None = "deflate") -> Path:
         dst.write(data)
         dst.descriptions = descriptions
     return path
+
+
+def save_result(name: str, result: dict) -> dict:
+    """Write a bench's result to bench/results/<name>.json (the report reads it from there); return it."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from common import HWM, RESULTS, SAMPLE_S1
+from common import HWM, SAMPLE_S1, save_result
 from contrasat.models.jobs import MIN_POLYGON
 from rasterio.windows import Window
 
@@ -208,9 +208,7 @@ def main() -> dict:
         "batch": args.batch, "provider": "CPUExecutionProvider", "cpu_count": os.cpu_count(),
         "model": runs[0]["pipeline"]["model"], "target_s": 120, "target_peak_mib": 1024, "runs": runs,
     }  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "full_scene.json").write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return save_result("full_scene", result)
 
 
 if __name__ == "__main__":

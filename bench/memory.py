@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import HWM, RESULTS, mosaic
+from common import HWM, mosaic, save_result
 
 CHILD = (
     HWM
@@ -50,9 +50,7 @@ def main(reps: int = 4) -> dict:
                                       "large": b["peak_mib"] - b["baseline_mib"]},
         "target": "<= 1.2",
     }  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "memory.json").write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return save_result("memory", result)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import RESULTS, mosaic
+from common import mosaic, save_result
 from contrasat.models.registry import WEIGHTS_DIR
 from contrasat.models.session import load_model
 from throughput import bare_tiles
@@ -67,9 +67,7 @@ def main(paths: list[Path], reps: int = 4, repeats: int = 5, batch: int = 4) -> 
                        "speedup_fastest_repeats": round(best[REFERENCE.stem] / best[n], 2),
                        "seconds": [round(s, 3) for s in seconds[n]]} for n in models},
     }  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "model_speed.json").write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return save_result("model_speed", result)
 
 
 if __name__ == "__main__":

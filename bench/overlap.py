@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from common import REPO, RESULTS
+from common import REPO, RESULTS, save_result
 from contrasat.models.execution import Execution
 from contrasat.models.pipeline import land_cover, map_floods
 from contrasat.models.registry import resolve_model
@@ -133,9 +133,7 @@ def main() -> dict:
         "target_agreement": TARGET, "cpu_count": os.cpu_count(),
         "models": [study(m, args.tile, args.overlaps) for m in args.model],
     }  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "overlap.json").write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return save_result("overlap", result)
 
 
 if __name__ == "__main__":

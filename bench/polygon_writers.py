@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from common import RESULTS
+from common import save_result
 from contrasat.models.polygons import DEFAULT_MIN_PIXELS, polygon_features
 
 FULL_SCENE_MAP = Path("/tmp/contrasat-bench/flood.tif")
@@ -158,9 +158,7 @@ def main() -> dict:
         "loadavg_1min_before": round(load0, 2), "loadavg_1min_after": round(os.getloadavg()[0], 2),
         "same_features": len(counts) == 1, "fastest": fastest["writer"], "rows": rows,
     }  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "polygon_writers.json").write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return save_result("polygon_writers", result)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from common import REPO, RESULTS
+from common import REPO, save_result
 from contrasat.models.card import read_card, write_card
 from contrasat.models.execution import Execution
 from contrasat.models.pipeline import land_cover, map_floods
@@ -233,9 +233,7 @@ def main() -> dict:
         "cpu_count": os.cpu_count(), "cpu_flags": cpu_flags(), "ship_rule": f">= {SPEEDUP_NEEDED}x and loss <= {LOSS_ALLOWED}",
         "models": studies,
     }  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "quantize.json").write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return save_result("quantize", result)
 
 
 if __name__ == "__main__":

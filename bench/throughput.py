@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from common import RESULTS, mosaic
+from common import mosaic, save_result
 from contrasat.models.preprocess import prepare
 from contrasat.models.registry import default_model_path
 from contrasat.models.session import load_model
@@ -98,9 +98,7 @@ def main(repeats: int = 3, batch: int = 4) -> dict:
         "throughput_ratio": headline["throughput_ratio"], "headline": "2048x2048, deflate input",
         "target": ">= 0.9", "runs": runs,
     }  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "throughput.json").write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return save_result("throughput", result)
 
 
 if __name__ == "__main__":
