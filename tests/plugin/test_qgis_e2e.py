@@ -301,9 +301,7 @@ def test_finetune_in_the_dock_with_drawn_labels(e2e, tmp_path):
     s1 = str(SAMPLE / "Spain_7370579_S1Hand.tif")
     same_raster(tuned["source"], cli(e2e, tmp_path, "map-floods", "--s1", s1, "--model", str(model)))
     (tmp_path / "cli.tif").unlink()
-    same_raster(
-        base["source"], cli(e2e, tmp_path, "map-floods", "--s1", s1, "--model", FINETUNE_BASE)
-    )
+    same_raster(base["source"], cli(e2e, tmp_path, "map-floods", "--s1", s1, "--model", FINETUNE_BASE))
     print(f"\nfine-tune in real QGIS: {run['seconds']} s, with both maps {run['seconds_with_maps']} s")
 
 
