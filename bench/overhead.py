@@ -17,7 +17,11 @@ For each model (the default, and any `--model` file such as a candidate export),
 
 One run, load average recorded; writes bench/results/overhead.json.
 
-    python bench/overhead.py [--model extra.onnx ...] [--repeats 3]
+    python bench/overhead.py [--model NAME_OR_FILE ...] [--repeats 3] [--before PYTHONPATH]
+
+`--before DIR`: the same whole-process and instrumented runs, interleaved, with the package imported from
+DIR (a PYTHONPATH holding another checkout's `contrasat`, e.g. the commit before a change); a model given
+by bundled name is then that checkout's bundled file.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import time
 from pathlib import Path
 
 from common import mosaic, save_result
-from contrasat.models.registry import default_model_path
+from contrasat.models.registry import resolve_model
 from contrasat.models.session import load_model
 from throughput import bare_tiles
 
@@ -94,20 +98,26 @@ cli.exit_process(code)
 """
 
 
-def command(raster: Path, out: Path, model: Path | None, extras: bool = False) -> list[str]:
+def command(raster: Path, out: Path, model: str | None, extras: bool = False) -> list[str]:
     """The map-floods arguments, default settings (with polygons and statistics when `extras`)."""
     args = ["map-floods", "--s1", str(raster), "--out", str(out), "--progress", "none", "-q"]
     if model is not None:
-        args += ["--model", str(model)]
+        args += ["--model", model]
     if extras:
         args += ["--polygons", str(out.with_suffix(".gpkg")), "--statistics", str(out.with_suffix(".csv"))]
     return args
 
 
-def whole_process(args: list[str]) -> float:
+def environment(pythonpath: str | None) -> dict | None:
+    """The child's environment: this one, or with `pythonpath` first (another checkout of the package)."""
+    return None if pythonpath is None else {**os.environ, "PYTHONPATH": pythonpath}
+
+
+def whole_process(args: list[str], pythonpath: str | None = None) -> float:
     """Wall-clock seconds of one `python -m contrasat ...` process."""
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "contrasat", *args], check=True, capture_output=True)  # noqa: S603
+    subprocess.run([sys.executable, "-m", "contrasat", *args], check=True, capture_output=True,
+                   env=environment(pythonpath))  # noqa: S603  # fmt: skip
     return time.perf_counter() - t0
 
 
@@ -117,11 +127,12 @@ def interpreter() -> float:
     return time.perf_counter() - t0
 
 
-def instrumented(args: list[str], tmp: Path) -> dict:
+def instrumented(args: list[str], tmp: Path, pythonpath: str | None = None) -> dict:
     """Stage seconds of one process running the command; `startup_s` is launch to the driver's first line."""
     report = tmp / "stages.json"
     t0 = time.time()
-    subprocess.run([sys.executable, "-c", DRIVER, str(report), *args], check=True, capture_output=True)  # noqa: S603
+    subprocess.run([sys.executable, "-c", DRIVER, str(report), *args], check=True, capture_output=True,
+                   env=environment(pythonpath))  # noqa: S603  # fmt: skip
     wall = time.time() - t0
     data = json.loads(report.read_text())
     stages = {f"{k}_s": round(v, 3) for k, v in sorted(data["stages"].items())}
@@ -129,11 +140,11 @@ def instrumented(args: list[str], tmp: Path) -> dict:
             "exit_s": round(t0 + wall - data["ended"], 3), **stages}  # fmt: skip
 
 
-def import_seconds(args: list[str]) -> dict:
+def import_seconds(args: list[str], pythonpath: str | None = None) -> dict:
     """Total import time of the command (every module, wherever imported) and the largest top-level ones."""
     verbose = ["-v" if a == "-q" else a for a in args]  # -v keeps native stderr, where importtime writes
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "contrasat", *verbose],
-                          capture_output=True, text=True, check=True)  # noqa: S603  # fmt: skip
+                          capture_output=True, text=True, check=True, env=environment(pythonpath))  # noqa: S603  # fmt: skip
     top = []
     for line in proc.stderr.splitlines():
         m = re.match(r"import time:\s+\d+ \|\s+(\d+) \| (\S.*)$", line)  # cumulative, top level (no indent)
@@ -157,40 +168,85 @@ def bare_ort(raster: Path, loaded, batch: int) -> float:
     return time.perf_counter() - t0
 
 
-def measure(raster: Path, tmp: Path, model: Path | None, repeats: int, batch: int) -> dict:
-    path = model or default_model_path("flood")
+def measure(raster: Path, tmp: Path, model: str | None, repeats: int, batch: int, before: str | None) -> dict:
+    """One model: bare ORT, whole processes and instrumented runs, interleaved; the same with `before`."""
+    path = resolve_model(model, "flood")
     loaded = load_model(path, provider="auto")
     out = tmp / "out.tif"
     plain, extras = command(raster, out, model), command(raster, out, model, extras=True)
-    whole_process(plain)  # warm the page cache (raster, libraries, model)
-    rows = {"whole_s": [], "bare_s": [], "python_s": [], "stages": [], "stages_extras": []}
+    versions = {"now": None} if before is None else {"now": None, "before": before}
+    for pythonpath in versions.values():
+        whole_process(plain, pythonpath)  # warm the page cache (raster, libraries, model)
+    rows: dict[str, list] = {"bare_s": [], "python_s": []}
+    for label in versions:
+        rows |= {f"{label}_whole_s": [], f"{label}_stages": [], f"{label}_stages_extras": []}
     for _ in range(repeats):
         rows["bare_s"].append(bare_ort(raster, loaded, batch))
-        rows["whole_s"].append(whole_process(plain))
         rows["python_s"].append(interpreter())
-        rows["stages"].append(instrumented(plain, tmp))
-        rows["stages_extras"].append(instrumented(extras, tmp))
-    med = {k: round(statistics.median(rows[k]), 3) for k in ("whole_s", "bare_s", "python_s")}
+        for label, pythonpath in versions.items():
+            rows[f"{label}_whole_s"].append(whole_process(plain, pythonpath))
+            rows[f"{label}_stages"].append(instrumented(plain, tmp, pythonpath))
+            rows[f"{label}_stages_extras"].append(instrumented(extras, tmp, pythonpath))
+
+    def median(values: list[float]) -> float:
+        return round(statistics.median(values), 3)
 
     def median_stages(runs: list[dict]) -> dict:
-        return {k: round(statistics.median(r.get(k, 0.0) for r in runs), 3) for k in runs[0]}
+        return {k: median([r.get(k, 0.0) for r in runs]) for k in sorted(set().union(*runs))}
 
-    return {
-        "model": loaded.card.name, "file": path.name, "tile": loaded.card.tile_size,
-        "overlap": loaded.card.overlap, "batch": batch, **med,
-        "throughput_ratio": round(med["bare_s"] / med["whole_s"], 3),
-        "around_network_s": round(med["whole_s"] - med["bare_s"], 3),
-        "imports": import_seconds(plain), "stages": median_stages(rows["stages"]),
-        "stages_with_polygons_and_statistics": median_stages(rows["stages_extras"]),
-        "runs": {k: [round(v, 3) for v in rows[k]] for k in ("whole_s", "bare_s")},
-    }  # fmt: skip
+    bare = median(rows["bare_s"])
+    result = {"model": loaded.card.name, "file": path.name, "tile": loaded.card.tile_size,
+              "overlap": loaded.card.overlap, "batch": batch, "bare_s": bare,
+              "python_s": median(rows["python_s"]), "bare_runs_s": [round(v, 3) for v in rows["bare_s"]]}  # fmt: skip
+    for label, pythonpath in versions.items():
+        whole = median(rows[f"{label}_whole_s"])
+        result[label] = {
+            "whole_s": whole, "throughput_ratio": round(bare / whole, 3),
+            "around_network_s": round(whole - bare, 3),
+            "whole_runs_s": [round(v, 3) for v in rows[f"{label}_whole_s"]],
+            "imports": import_seconds(plain, pythonpath), "stages": median_stages(rows[f"{label}_stages"]),
+            "stages_with_polygons_and_statistics": median_stages(rows[f"{label}_stages_extras"]),
+        }  # fmt: skip
+    return result
+
+
+def class_raster_compression(raster: Path, classes: Path, tmp: Path, repeats: int) -> list[dict]:
+    """Seconds to write and close a 2048² class raster, and its size, at deflate level 6 with the
+    horizontal predictor (before) and level 4 without (models/outputs.class_profile): a model's map, and
+    the speckled VH < -20 dB map of the same raster (a whole scene's maps are speckled)."""
+    import numpy as np
+    import rasterio
+    from contrasat.models.outputs import class_profile
+    from rasterio.windows import Window
+
+    with rasterio.open(classes) as src:
+        model_map, crs, transform = src.read(1), src.crs, src.transform
+    with rasterio.open(raster) as src:
+        vh = src.read(2)
+    rule_map = np.where(np.isfinite(vh), vh < -20, 255).astype(np.uint8)
+    rows = []
+    for name, data in (("model map", model_map), ("VH < -20 dB map", rule_map)):
+        for options in ({"zlevel": 6, "predictor": 2}, {}):
+            profile = class_profile(crs, transform, data.shape[1], data.shape[0], 255) | options
+            seconds = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                with rasterio.open(tmp / "classes.tif", "w", **profile) as dst:
+                    for r0 in range(0, data.shape[0], 512):
+                        dst.write(data[None, r0 : r0 + 512], window=Window(0, r0, data.shape[1], 512))
+                seconds.append(time.perf_counter() - t0)
+            with rasterio.open(tmp / "classes.tif") as src:
+                assert np.array_equal(src.read(1), data)
+            rows.append({"map": name, "zlevel": profile.get("zlevel"), "predictor": profile.get("predictor", 1),
+                         "write_s": round(statistics.median(seconds), 3),
+                         "bytes": (tmp / "classes.tif").stat().st_size})  # fmt: skip
+    return rows
 
 
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--model", type=Path, action="append", default=[], help="another model file to measure"
-    )
+    parser.add_argument("--model", action="append", default=[], help="another model (bundled name or file)")
+    parser.add_argument("--before", help="PYTHONPATH of another checkout to compare with, interleaved")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--name", default="overhead", help="result file name under bench/results")
@@ -200,13 +256,15 @@ def main() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         raster = mosaic(Path(tmp) / "mosaic_2048.tif", 4, "deflate")
         for model in [None, *a.model]:
-            rows.append(measure(raster, Path(tmp), model, a.repeats, a.batch))
+            rows.append(measure(raster, Path(tmp), model, a.repeats, a.batch, a.before))
             print(json.dumps(rows[-1]), flush=True)
+        compression = class_raster_compression(raster, Path(tmp) / "out.tif", Path(tmp), a.repeats)
     result = {
         "benchmark": "time around the network in a whole map-floods process, 2048x2048 deflate, default settings",
         "raster": "2048x2048", "input_compression": "deflate", "repeats": a.repeats, "cpu_count": os.cpu_count(),
         "loadavg_before": [round(x, 2) for x in load0], "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        "target": "throughput_ratio (bare / whole) >= 0.9", "models": rows,
+        "target": "throughput_ratio (bare / whole) >= 0.9", "before": a.before, "models": rows,
+        "class_raster_compression": compression,
     }  # fmt: skip
     return save_result(a.name, result)
 
