@@ -113,10 +113,10 @@ OVERHEAD_STAGES = (
     ("detect_units_s", "units (a spread sample of the raster)"),
     ("level_estimate_s", "scene level estimate"),
     ("run_tiled_wall_s", "the tiled run, wall time (below: its threads' busy time)"),
-    ("read_tiles_s", "  reading and normalising tiles (reader thread)"),
-    ("ort_s", "  ONNX Runtime (runner thread)"),
-    ("blend_s", "  blending (main thread)"),
-    ("sink_write_geotiff_s", "  classes, areas and GeoTIFF writing (main thread)"),
+    ("read_tiles_s", "· reading and normalising tiles (reader thread)"),
+    ("ort_s", "· ONNX Runtime (runner thread)"),
+    ("blend_s", "· blending (main thread)"),
+    ("sink_write_geotiff_s", "· classes, areas and GeoTIFF writing (main thread)"),
     ("close_rasters_s", "closing the class raster (compressing its last blocks)"),
     ("commit_s", "committing the outputs"),
     ("exit_s", "exit"),
@@ -156,6 +156,12 @@ def overhead_section(o: dict | None) -> list[str]:
     lines.append(
         "| bare ORT | " + " | ".join(f"{m['bare_s']:.3f}" for m in o["models"] for _ in versions) + " |"
     )
+    lines += ["", "The class raster's compression (models/outputs.class_profile), written strip by strip and closed:", "",
+              "| map | deflate level | predictor | write + close s | bytes |", "| --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    for r in o.get("class_raster_compression", []):
+        lines.append(
+            f"| {r['map']} | {r['zlevel']} | {r['predictor']} | {r['write_s']:.3f} | {r['bytes']:,} |"
+        )
     lines.append("")
     return lines
 

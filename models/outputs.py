@@ -18,7 +18,7 @@ def class_profile(crs: CRS, transform, width: int, height: int, nodata: int) -> 
 
     Deflate level 4 without a predictor: class values are labels, not a signal, so horizontal differencing
     (predictor 2) makes the file larger, not smaller; level 4 compresses 3-4x faster than the default 6
-    for files 2-7 % larger (bench/overhead.py: 2048² maps, smooth and speckled). The class raster is
+    for files 2-10 % larger (bench/overhead.py: 2048² maps, smooth and speckled). The class raster is
     compressed while the network runs, and on a whole scene that is seconds of one core."""
     return {
         "driver": "GTiff", "dtype": "uint8", "count": 1, "crs": crs, "transform": transform,
