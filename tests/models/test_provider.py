@@ -130,3 +130,19 @@ def test_auto_batches_hold_the_pixels_of_four_256_px_tiles_on_the_cpu():
     assert Execution(batch="auto").batch_for(cpu, 512) == 1
     assert Execution(batch=4).batch_for(cpu, 512) == 4  # a number given is kept whatever the tile
     assert Execution().batch_for(cpu, 512) == 4  # the default is 4 tiles, as before
+
+
+def test_a_cpu_session_runs_without_the_memory_pattern_and_answers_the_same(s1_sample):
+    """The memory pattern only costs memory on the CPU: a session without it gives the same bits."""
+    from contrasat.models.preprocess import prepare
+    from contrasat.models.registry import default_model_path
+
+    path = default_model_path("flood")
+    loaded = session.load_model(path, provider="cpu")
+    assert loaded.session.get_session_options().enable_mem_pattern is False
+    with rasterio.open(s1_sample) as src:
+        x = prepare(src.read([1, 2], window=rasterio.windows.Window(0, 0, 256, 256)), loaded.card.inputs[0])
+    feeds = {loaded.card.inputs[0].name: np.stack([x, x[:, ::-1]]).copy()}
+    patterned = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert patterned.get_session_options().enable_mem_pattern is True
+    assert np.array_equal(loaded.run(feeds), patterned.run(None, feeds)[0])
