@@ -21,6 +21,10 @@ from .tiling import blend_weights, padded_size, tile_starts
 
 # sink(row0, probabilities (C, rows, W), valid (rows, W)) with row0 relative to the window
 Sink = Callable[[int, np.ndarray, np.ndarray], None]
+# Rows handed to the sink at once. The finished rows of a tile row (a tile high) would make the division,
+# the class argmax and the validity masks each a temporary of the strip's size: on a 25000 px wide scene
+# with 512-px tiles about 200 MiB at the peak, for nothing (bench/overhead.py's memory rows).
+FLUSH_ROWS = 64
 
 
 @dataclass
@@ -77,13 +81,15 @@ class _Strip:
         self.height, self.weights, self.sink = height, weights, sink
 
     def flush(self, until: int) -> None:
-        """Hand rows [top, until) to the sink and slide the strip buffer down."""
+        """Hand rows [top, until) to the sink, FLUSH_ROWS at a time, and slide the strip buffer down."""
         acc, wsum, valid = self.acc, self.wsum, self.valid
         n = min(until, self.height) - self.top
         if n <= 0:
             return
-        probs = acc[:, :n] / np.maximum(wsum[:n], 1e-12)
-        self.sink(self.top, probs, valid[:n].copy())
+        for r in range(0, n, FLUSH_ROWS):
+            m = min(FLUSH_ROWS, n - r)
+            probs = acc[:, r : r + m] / np.maximum(wsum[r : r + m], 1e-12)
+            self.sink(self.top + r, probs, valid[r : r + m].copy())
         acc[:, :-n], wsum[:-n], valid[:-n] = acc[:, n:].copy(), wsum[n:].copy(), valid[n:].copy()
         acc[:, -n:], wsum[-n:], valid[-n:] = 0.0, 0.0, False
         self.top += n
