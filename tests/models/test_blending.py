@@ -134,3 +134,14 @@ def test_rows_handed_to_the_sink_in_chunks_write_the_same_maps(runs, tmp_path, m
     assert np.array_equal(c7, cw)
     assert np.array_equal(p7, pw, equal_nan=True)
     assert a7 == pytest.approx(aw, rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 3, 5, 9, 10])
+def test_the_strip_slides_up_in_place_like_a_copy(n):
+    from contrasat.models.inference import _slide
+
+    rows = np.arange(10 * 3 * 2, dtype=np.float32).reshape(2, 10, 3)  # classes, rows, columns
+    expected = rows.copy()
+    expected[:, : 10 - n] = rows[:, n:].copy()
+    _slide(rows.swapaxes(0, 1), n)
+    assert np.array_equal(rows[:, : 10 - n], expected[:, : 10 - n])
