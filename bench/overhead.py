@@ -93,7 +93,8 @@ code = cli.main(sys.argv[2:])
 add("cli_main", time.perf_counter() - s)
 t["blend"] = t.get("blend_add", 0.0) + t.get("flush_with_sink", 0.0) - t.get("sink_write_geotiff", 0.0)
 with open(sys.argv[1], "w") as f:
-    json.dump({"started": T0, "ended": time.time(), "code": code, "stages": t}, f)
+    peak = next(int(l.split()[1]) / 1024 for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    json.dump({"started": T0, "ended": time.time(), "code": code, "stages": t, "peak_mib": peak}, f)
 cli.exit_process(code)
 """
 
@@ -137,7 +138,7 @@ def instrumented(args: list[str], tmp: Path, pythonpath: str | None = None) -> d
     data = json.loads(report.read_text())
     stages = {f"{k}_s": round(v, 3) for k, v in sorted(data["stages"].items())}
     return {"wall_s": round(wall, 3), "startup_s": round(data["started"] - t0, 3),
-            "exit_s": round(t0 + wall - data["ended"], 3), **stages}  # fmt: skip
+            "exit_s": round(t0 + wall - data["ended"], 3), "peak_mib": round(data["peak_mib"]), **stages}  # fmt: skip
 
 
 def import_seconds(args: list[str], pythonpath: str | None = None) -> dict:
@@ -153,6 +154,37 @@ def import_seconds(args: list[str], pythonpath: str | None = None) -> dict:
     top.sort(reverse=True)
     return {"imports_s": round(sum(s for s, _ in top), 3),
             "largest": {name: round(s, 3) for s, name in top[:8]}}  # fmt: skip
+
+
+def wide_strip(path: Path, width: int = 25000, height: int = 1024) -> Path:
+    """A strip as wide as the full-scene bench's frame, tiled from the 2048² mosaic (mirrored): memory in
+    the runtime follows the raster's width (strip buffers, block cache), not its height."""
+    import numpy as np
+    import rasterio
+
+    chip = path.parent / "mosaic_2048.tif"
+    with rasterio.open(chip) as src:
+        data, profile, descriptions = src.read(window=((0, height), (0, 2048))), src.profile, src.descriptions
+    row = np.concatenate([data[:, :, :: -1 if j % 2 else 1] for j in range(-(-width // 2048))], axis=2)
+    profile.update(width=width, height=height, blockxsize=512, blockysize=512)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(row[:, :, :width])
+        dst.descriptions = descriptions
+    return path
+
+
+def wide_memory(tmp: Path, model: str | None, before: str | None) -> dict:
+    """Peak resident memory (VmHWM) and wall time of one instrumented process on the wide strip, per
+    checkout: the full-scene bench's width at a fraction of its time."""
+    strip = tmp / "wide_strip.tif"
+    if not strip.exists():
+        wide_strip(strip)
+    versions = {"now": None} if before is None else {"now": None, "before": before}
+    out = {}
+    for label, pythonpath in versions.items():
+        run = instrumented(command(strip, tmp / "wide_out.tif", model), tmp, pythonpath)
+        out[label] = {"peak_mib": run["peak_mib"], "wall_s": run["wall_s"]}
+    return {"raster": "25000x1024", **out}
 
 
 def bare_ort(raster: Path, loaded, batch: int) -> float:
@@ -207,6 +239,7 @@ def measure(raster: Path, tmp: Path, model: str | None, repeats: int, batch: int
             "imports": import_seconds(plain, pythonpath), "stages": median_stages(rows[f"{label}_stages"]),
             "stages_with_polygons_and_statistics": median_stages(rows[f"{label}_stages_extras"]),
         }  # fmt: skip
+    result["wide_strip"] = wide_memory(tmp, model, before)
     return result
 
 

@@ -156,6 +156,16 @@ def overhead_section(o: dict | None) -> list[str]:
     lines.append(
         "| bare ORT | " + " | ".join(f"{m['bare_s']:.3f}" for m in o["models"] for _ in versions) + " |"
     )
+    peaks = [m[v]["stages"].get("peak_mib") for m in o["models"] for v in versions]
+    if all(p is not None for p in peaks):
+        lines.append("| peak memory MiB (2048²) | " + " | ".join(f"{p:.0f}" for p in peaks) + " |")
+    if all("wide_strip" in m for m in o["models"]):
+        wide = [m["wide_strip"][v]["peak_mib"] for m in o["models"] for v in versions]
+        lines.append(
+            "| peak memory MiB (25000×1024, the full scene's width) | "
+            + " | ".join(f"{p:.0f}" for p in wide)
+            + " |"
+        )
     lines += ["", "The class raster's compression (models/outputs.class_profile), written strip by strip and closed:", "",
               "| map | deflate level | predictor | write + close s | bytes |", "| --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
     for r in o.get("class_raster_compression", []):
