@@ -212,9 +212,20 @@ def package_version() -> str:
     return "unknown"
 
 
+class _Version(argparse.Action):
+    """--version, looked up only when asked for: importlib.metadata costs every run ~15 ms otherwise."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"contrasat {package_version()}")  # on stdout, as argparse's own version action
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="contrasat", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"contrasat {package_version()}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     _add_global_options(parser, None)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for job in JOBS:

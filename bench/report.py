@@ -60,6 +60,7 @@ def render() -> str:
             lines.append(f"| {mode} | {v['pyts_s']:.2f} | {v['ours_s']:.2f} | {v['speedup']:.1f}× |"
                          f" {v['speedup_new_arrays']:.1f}× | {streamed} |")  # fmt: skip
         lines.append("")
+    lines += overhead_section(_load("overhead.json"))
     lines += full_scene_section(_load("full_scene.json"))
     lines += polygon_writers_section(_load("polygon_writers.json"))
     lines += overlap_section(_load("overlap.json"))
@@ -95,9 +96,83 @@ def throughput_section(t: dict) -> list[str]:
               f" target: {', '.join(met) or 'none'}. At 2048² everything around the network costs"
               f" {overhead:.1f} s in all, about a second of it before the first tile: starting Python and"
               " importing numpy, rasterio, ONNX Runtime and pydantic (the card schema) take about 0.6–1 s on"
-              " this machine, which alone is a tenth of a 2048² run. On two cores ONNX Runtime keeps both"
+              " this machine, which alone is a tenth of a 2048² run (the next section breaks it down; pydantic"
+              " is no longer imported for a bundled model). On two cores ONNX Runtime keeps both"
               " busy, so reading, blending and writing (a reader thread, an ORT thread and blending in the"
               " caller: models/inference.py) cannot hide behind it either.", ""]  # fmt: skip
+    return lines
+
+
+OVERHEAD_STAGES = (
+    ("startup_s", "interpreter start (launch to the first line)"),
+    ("import_cli_s", "importing the command line"),
+    ("import_job_modules_s", "importing the job's modules (numpy, rasterio, ...)"),
+    ("card_read_s", "reading the model card"),
+    ("model_load_s", "model load (onnxruntime import, session, load-time probe)"),
+    ("open_inputs_s", "opening and checking the input"),
+    ("detect_units_s", "units (a spread sample of the raster)"),
+    ("level_estimate_s", "scene level estimate"),
+    ("run_tiled_wall_s", "the tiled run, wall time (below: its threads' busy time)"),
+    ("read_tiles_s", "· reading and normalising tiles (reader thread)"),
+    ("ort_s", "· ONNX Runtime (runner thread)"),
+    ("blend_s", "· blending (main thread)"),
+    ("sink_write_geotiff_s", "· classes, areas and GeoTIFF writing (main thread)"),
+    ("close_rasters_s", "closing the class raster (compressing its last blocks)"),
+    ("commit_s", "committing the outputs"),
+    ("exit_s", "exit"),
+    ("wall_s", "whole instrumented process"),
+)
+
+
+def overhead_section(o: dict | None) -> list[str]:
+    """Where a whole map-floods process spends its time around the network (bench/overhead.py)."""
+    if not o:
+        return []
+    versions = [v for v in ("before", "now") if v in o["models"][0]]
+    load = f"{o['loadavg_before'][0]:.1f} → {o['loadavg_after'][0]:.1f}"
+    lines = ["## Around the network: a map-floods process broken down", "",
+             f"{o['raster']} {o['input_compression']} input, default settings, median of {o['repeats']}"
+             f" interleaved repeats, 1-minute load average {load}. Stages are timed inside one instrumented"
+             " process (timers wrapped around the pipeline's functions); threads overlap, so the tiled run's"
+             " stages add up to more than its wall time. *Bare* is the same session on the same tiles in"
+             " memory (bench/throughput.py's measure)." + (" *before*: the code before the cuts, run interleaved"
+             " with *now*." if "before" in versions else ""), ""]  # fmt: skip
+    head = "| stage | " + " | ".join(f"{m['model']} {v}" for m in o["models"] for v in versions) + " |"
+    lines += [head, "| --- |" + " ---: |" * (len(o["models"]) * len(versions))]
+    for key, label in OVERHEAD_STAGES:
+        cells = [m[v]["stages"].get(key) for m in o["models"] for v in versions]
+        lines.append(f"| {label} | " + " | ".join("—" if c is None else f"{c:.3f}" for c in cells) + " |")
+    extra = [
+        m[v]["stages_with_polygons_and_statistics"].get("polygons_s") for m in o["models"] for v in versions
+    ]
+    lines.append("| polygons (`--polygons`, another run) | " + " | ".join(f"{c:.3f}" for c in extra) + " |")
+    for key, label in (
+        ("whole_s", "**whole process** (uninstrumented)"),
+        ("throughput_ratio", "**bare / whole**"),
+    ):
+        lines.append(
+            f"| {label} | " + " | ".join(f"{m[v][key]:.3f}" for m in o["models"] for v in versions) + " |"
+        )
+    lines.append(
+        "| bare ORT | " + " | ".join(f"{m['bare_s']:.3f}" for m in o["models"] for _ in versions) + " |"
+    )
+    peaks = [m[v]["stages"].get("peak_mib") for m in o["models"] for v in versions]
+    if all(p is not None for p in peaks):
+        lines.append("| peak memory MiB (2048²) | " + " | ".join(f"{p:.0f}" for p in peaks) + " |")
+    if all("wide_strip" in m for m in o["models"]):
+        wide = [m["wide_strip"][v]["peak_mib"] for m in o["models"] for v in versions]
+        lines.append(
+            "| peak memory MiB (25000×1024, the full scene's width) | "
+            + " | ".join(f"{p:.0f}" for p in wide)
+            + " |"
+        )
+    lines += ["", "The class raster's compression (models/outputs.class_profile), written strip by strip and closed:", "",
+              "| map | deflate level | predictor | write + close s | bytes |", "| --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    for r in o.get("class_raster_compression", []):
+        lines.append(
+            f"| {r['map']} | {r['zlevel']} | {r['predictor']} | {r['write_s']:.3f} | {r['bytes']:,} |"
+        )
+    lines.append("")
     return lines
 
 

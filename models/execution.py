@@ -73,11 +73,11 @@ class Execution:
     def overlap_for(self, model_overlap: int) -> int:
         return model_overlap if self.overlap == MODEL_DEFAULT else int(self.overlap)
 
-    def batch_for(self, provider: str) -> int:
-        """Tiles per batch for the provider in use (the provider's own default when AUTO)."""
+    def batch_for(self, provider: str, tile: int = 256) -> int:
+        """Tiles per batch for the provider in use (the provider's own default for `tile` when AUTO)."""
         from .session import batch_for
 
-        return batch_for(provider) if self.batch == AUTO else int(self.batch)
+        return batch_for(provider, tile) if self.batch == AUTO else int(self.batch)
 
     @property
     def ort_threads(self) -> int:

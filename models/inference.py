@@ -21,6 +21,10 @@ from .tiling import blend_weights, padded_size, tile_starts
 
 # sink(row0, probabilities (C, rows, W), valid (rows, W)) with row0 relative to the window
 Sink = Callable[[int, np.ndarray, np.ndarray], None]
+# Rows handed to the sink at once. The finished rows of a tile row (a tile high) would make the division,
+# the class argmax and the validity masks each a temporary of the strip's size: on a 25000 px wide scene
+# with 512-px tiles about 200 MiB at the peak, for nothing (bench/overhead.py's memory rows).
+FLUSH_ROWS = 64
 
 
 @dataclass
@@ -63,6 +67,16 @@ def _read_sets(input_sets: list[list[InputRaster]], window: Window, job: TileJob
     return feeds, valid
 
 
+def _slide(rows: np.ndarray, n: int) -> None:
+    """rows[:-n] = rows[n:] in place, n rows at a time from the top: no source row is overwritten before it
+    is read, and no temporary of the kept rows is made (after a scene's last, short tile row step that was
+    nearly the whole strip: 140 MiB at 25000 px wide with 512-px tiles)."""
+    kept = len(rows) - n
+    for i in range(0, kept, n):
+        k = min(n, kept - i)
+        rows[i : i + k] = rows[i + n : i + n + k]
+
+
 class _Strip:
     """The window rows being blended (one padded tile high): probability and weight sums and validity,
     handed to the sink row block by row block as tiles further down no longer reach them."""
@@ -77,14 +91,17 @@ class _Strip:
         self.height, self.weights, self.sink = height, weights, sink
 
     def flush(self, until: int) -> None:
-        """Hand rows [top, until) to the sink and slide the strip buffer down."""
+        """Hand rows [top, until) to the sink, FLUSH_ROWS at a time, and slide the strip buffer down."""
         acc, wsum, valid = self.acc, self.wsum, self.valid
         n = min(until, self.height) - self.top
         if n <= 0:
             return
-        probs = acc[:, :n] / np.maximum(wsum[:n], 1e-12)
-        self.sink(self.top, probs, valid[:n].copy())
-        acc[:, :-n], wsum[:-n], valid[:-n] = acc[:, n:].copy(), wsum[n:].copy(), valid[n:].copy()
+        for r in range(0, n, FLUSH_ROWS):
+            m = min(FLUSH_ROWS, n - r)
+            probs = acc[:, r : r + m] / np.maximum(wsum[r : r + m], 1e-12)
+            self.sink(self.top + r, probs, valid[r : r + m].copy())
+        for rows in (acc.swapaxes(0, 1), wsum, valid):  # each with the strip's rows first (views)
+            _slide(rows, n)
         acc[:, -n:], wsum[-n:], valid[-n:] = 0.0, 0.0, False
         self.top += n
 

@@ -392,8 +392,8 @@ def _checked_inputs(
 
 def _tiling(card: ModelCard, config: Execution, provider: str, notes: list[Note]) -> tuple[int, int, int]:
     """(tile, overlap, batch) of a run: the settings', else the model card's and the provider's."""
-    batch_size = config.batch_for(provider)
     tile = config.tile_for(card.tile_size)
+    batch_size = config.batch_for(provider, tile)
     overlap = config.overlap_for(card.overlap)
     log.info("model %s on %s; tile %d, overlap %d, batch %d", card.name, provider, tile, overlap, batch_size)
     for note in notes:

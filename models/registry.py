@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .card import ModelCard, read_card
+from .card import BUNDLED_DIR, ModelCard, read_card
 from .errors import ModelError
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+WEIGHTS_DIR = BUNDLED_DIR
 
 # The default per task; other bundled models are picked by name or path.
 DEFAULTS: dict[str, str] = {

@@ -37,14 +37,19 @@ class LoadedModel:
         return self.session.run(None, feeds)[0]
 
 
-# Tiles per batch when the caller leaves it to the provider: a GPU wants large batches to stay busy; on
-# the CPU a larger batch only adds memory (throughput is flat beyond a few 256-px tiles).
+# Tiles of BATCH_TILE px per batch when the caller leaves it to the provider: a GPU wants large batches
+# to stay busy; on the CPU a larger batch only adds memory (throughput is flat beyond a few 256-px tiles).
 BATCH_FOR_PROVIDER = {"CUDAExecutionProvider": 16, "CPUExecutionProvider": 4}
+BATCH_TILE = 256
 
 
-def batch_for(provider: str) -> int:
-    """Default tiles per inference batch for the provider in use."""
-    return BATCH_FOR_PROVIDER.get(provider, 4)
+def batch_for(provider: str, tile: int = BATCH_TILE) -> int:
+    """Default tiles per inference batch for the provider in use and the tile size: the pixels of the
+    provider's batch of BATCH_TILE-px tiles, never more tiles. A larger tile takes fewer per batch: ONNX
+    Runtime's arena holds a batch's activations for the rest of the run (a 512-px network at 4 tiles a batch
+    held 350 MiB more than at 1 for the same speed, bench/overhead.py), and a scene's strip buffers add to it."""
+    tiles = BATCH_FOR_PROVIDER.get(provider, 4)
+    return max(1, min(tiles, tiles * BATCH_TILE * BATCH_TILE // (tile * tile)))
 
 
 _CACHE: dict[tuple, LoadedModel] = {}
@@ -102,6 +107,11 @@ def _open_session(path: Path, provider: str, threads: int, device_id: int = 0) -
     options = ort.SessionOptions()
     if threads > 0:
         options.intra_op_num_threads = threads
+    if not any("CUDA" in str(p) for p in providers):
+        # ORT's memory pattern plans one block for every intermediate of a run and keeps it: without it the
+        # CPU arena reuses freed tensors. Same outputs (bit for bit) and speed, and a 512-px network at batch
+        # 4 peaked 190 MiB lower and warmed up in one run instead of two (bench/overhead.py).
+        options.enable_mem_pattern = False
     options.log_severity_level = 3  # a missing CUDA library is reported by `provider`, not by log spam
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=providers)

@@ -115,3 +115,33 @@ def test_seams_are_the_weighted_blend_of_each_tiles_own_prediction(runs):
     seam_blend = np.abs(runs["tiled"] - runs["whole"]).max()
     seam_hard = np.abs(last - runs["whole"]).max()
     assert seam_blend < 0.5 * seam_hard
+
+
+def test_rows_handed_to_the_sink_in_chunks_write_the_same_maps(runs, tmp_path, monkeypatch):
+    """Finished rows go to the sink FLUSH_ROWS at a time (memory): a chunk of 7 rows, which cuts every tile
+    row and GeoTIFF block unevenly, writes the same classes and probabilities as one chunk per tile row,
+    and the same areas up to float summation order."""
+    from contrasat.models import inference
+
+    results = {}
+    for rows in (7, 10_000):
+        monkeypatch.setattr(inference, "FLUSH_ROWS", rows)
+        res = map_floods(S1_SAMPLE, tmp_path / f"c{rows}.tif", model=runs["model"],
+                         probabilities=tmp_path / f"p{rows}.tif", config=Execution(batch=3))  # fmt: skip
+        with rasterio.open(res.output) as c, rasterio.open(res.probabilities) as p:
+            results[rows] = (c.read(), p.read(), res.class_area_km2)
+    (c7, p7, a7), (cw, pw, aw) = results[7], results[10_000]
+    assert np.array_equal(c7, cw)
+    assert np.array_equal(p7, pw, equal_nan=True)
+    assert a7 == pytest.approx(aw, rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 3, 5, 9, 10])
+def test_the_strip_slides_up_in_place_like_a_copy(n):
+    from contrasat.models.inference import _slide
+
+    rows = np.arange(10 * 3 * 2, dtype=np.float32).reshape(2, 10, 3)  # classes, rows, columns
+    expected = rows.copy()
+    expected[:, : 10 - n] = rows[:, n:].copy()
+    _slide(rows.swapaxes(0, 1), n)
+    assert np.array_equal(rows[:, : 10 - n], expected[:, : 10 - n])

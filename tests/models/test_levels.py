@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
+from contrasat.models import levels
 from contrasat.models.errors import ModelError
 from contrasat.models.levels import level_shift, scene_shift
 from contrasat.models.pipeline import map_floods
@@ -95,3 +98,57 @@ def test_the_runtime_undoes_a_calibration_offset_for_a_model_with_a_level_rule(t
 def test_a_card_with_a_bad_level_rule_is_refused(tmp_path, rule):
     with pytest.raises(ModelError, match="level rule"):
         _level_model(tmp_path / "bad.onnx", rule)
+
+
+CHIPS = Path("/work/shared/data/sen1floods11/S1Hand")
+
+
+def _reference_estimate(v: np.ndarray, reference: float, bound: float) -> levels.Level:
+    """estimate_level() as it was written first: np.histogram of the values and of each draw's
+    concatenated row bands (the cheaper counting must find the same level, not one within a tolerance)."""
+    v = v[np.isfinite(v)].astype(np.float64)
+    centres, edges = levels._bins(reference, bound)
+
+    def peak(values):
+        return levels._peak(np.histogram(values, edges)[0], centres, reference, bound)
+
+    shift, lone = peak(v)
+    if shift is None:
+        return levels.Level(0.0, "no_peak")
+    if lone and shift > levels.MAX_LONE_RAISE_DB + 1e-9:
+        return levels.Level(0.0, "lone_dark", peak_db=reference - shift)
+    if lone and shift > levels.DOUBT_LONE_RAISE_DB:
+        return levels.Level(shift, "lone_raised", peak_db=reference - shift)
+    parts = np.array_split(v, levels.SPREAD_PARTS)
+    draws = np.random.default_rng(0).integers(
+        0, levels.SPREAD_PARTS, size=(levels.SPREAD_DRAWS, levels.SPREAD_PARTS)
+    )
+    shifts = [peak(np.concatenate([parts[i] for i in d]))[0] or 0.0 for d in draws]
+    spread = float(max(shifts) - min(shifts))
+    return levels.Level(
+        shift, "unstable" if spread > levels.MAX_SPREAD_DB else None, spread, reference - shift
+    )
+
+
+@pytest.mark.skipif(not CHIPS.is_dir(), reason="Sen1Floods11 chips not present")
+@pytest.mark.parametrize("db", [0.0, -3.0, 2.5])
+def test_the_level_counted_by_bins_equals_np_histogram_on_every_sen1floods11_chip(db):
+    """The level estimate counts bins with one searchsorted and sums the row bands' histograms for the
+    spread draws; on every real chip (under a calibration offset too) the answer is the same Level."""
+    chips = sorted(CHIPS.glob("*_S1Hand.tif"))
+    assert len(chips) >= 9
+    for chip in chips:
+        with rasterio.open(chip) as src:
+            vh = src.read(2).astype(np.float32) + np.float32(db)
+        got = levels.estimate_level(vh, REFERENCE, BOUND)
+        assert got == _reference_estimate(vh, REFERENCE, BOUND), chip.name
+        assert level_shift(vh, REFERENCE, BOUND) == got.shift or got.kind in ("lone_dark", "no_peak"), (
+            chip.name
+        )
+
+
+def test_values_on_bin_edges_count_as_np_histogram_counts_them():
+    centres, edges = levels._bins(REFERENCE, BOUND)
+    values = np.concatenate([edges, edges[[0, -1]] + [-1e-9, 1e-9], centres, [np.float32(edges[5])]])
+    counts = levels._counts(levels._bin_index(values, edges), len(centres))
+    assert np.array_equal(counts, np.histogram(values, edges)[0])

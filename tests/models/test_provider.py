@@ -119,3 +119,30 @@ def test_batch_size_zero_is_chosen_for_the_provider(tmp_path, monkeypatch, thres
     assert max(sizes) == session.batch_for("CPUExecutionProvider") == 4
     assert sum(sizes) == 16
     assert session.batch_for("CUDAExecutionProvider") > session.batch_for("CPUExecutionProvider")
+
+
+def test_auto_batches_hold_the_pixels_of_four_256_px_tiles_on_the_cpu():
+    """A 512-px network at four tiles a batch held ~350 MiB more ORT arena than at one, for the same speed
+    and the same outputs (bench/overhead.py); smaller tiles keep the provider's tile count."""
+    cpu, cuda = "CPUExecutionProvider", "CUDAExecutionProvider"
+    assert [session.batch_for(cpu, t) for t in (128, 256, 384, 512, 1024)] == [4, 4, 1, 1, 1]
+    assert [session.batch_for(cuda, t) for t in (256, 512, 1024)] == [16, 4, 1]
+    assert Execution(batch="auto").batch_for(cpu, 512) == 1
+    assert Execution(batch=4).batch_for(cpu, 512) == 4  # a number given is kept whatever the tile
+    assert Execution().batch_for(cpu, 512) == 4  # the default is 4 tiles, as before
+
+
+def test_a_cpu_session_runs_without_the_memory_pattern_and_answers_the_same(s1_sample):
+    """The memory pattern only costs memory on the CPU: a session without it gives the same bits."""
+    from contrasat.models.preprocess import prepare
+    from contrasat.models.registry import default_model_path
+
+    path = default_model_path("flood")
+    loaded = session.load_model(path, provider="cpu")
+    assert loaded.session.get_session_options().enable_mem_pattern is False
+    with rasterio.open(s1_sample) as src:
+        x = prepare(src.read([1, 2], window=rasterio.windows.Window(0, 0, 256, 256)), loaded.card.inputs[0])
+    feeds = {loaded.card.inputs[0].name: np.stack([x, x[:, ::-1]]).copy()}
+    patterned = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert patterned.get_session_options().enable_mem_pattern is True
+    assert np.array_equal(loaded.run(feeds), patterned.run(None, feeds)[0])

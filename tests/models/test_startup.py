@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 from contrasat.models import registry
-from contrasat.models.card import CARD_KEY, ModelCard, read_card
+from contrasat.models.card import CARD_KEY, ModelCard, read_card, write_card
 from contrasat.models.errors import ModelError
 from contrasat.models.pipeline import MIB, tile_row_cache
 from rasterio.windows import Window
@@ -24,12 +24,27 @@ def test_quick_card_read_equals_onnx_for_every_bundled_model():
         assert read_card(path) == ModelCard.from_json(meta[CARD_KEY]), path.name
 
 
-def test_a_run_reads_cards_without_importing_onnx():
-    code = ("import sys; from contrasat.models.registry import default_model_path; "
+def test_a_run_reads_cards_without_importing_onnx_or_pydantic():
+    """A bundled card skips the schema (the test above checks each one against it); onnx, pydantic,
+    shapely and importlib.metadata are not on map-floods' path before the job runs."""
+    code = ("import sys; import contrasat.cli, contrasat.models.pipeline; "
+            "from contrasat.models.registry import default_model_path; "
             "from contrasat.models.card import read_card; read_card(default_model_path('flood')); "
-            "print('onnx' in sys.modules)")  # fmt: skip
+            "contrasat.cli.build_parser(); "
+            "print([m for m in ('onnx', 'pydantic', 'shapely', 'importlib.metadata') if m in sys.modules])")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # noqa: S603
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_card_outside_the_bundled_models_is_still_checked_field_by_field(tmp_path):
+    good = registry.WEIGHTS_DIR / f"{registry.DEFAULTS['flood']}.onnx"
+    card = read_card(good)
+    card.description = 12  # a number where the schema wants text: only the schema sees it
+    copy = tmp_path / "copy.onnx"
+    copy.write_bytes(good.read_bytes())
+    write_card(copy, card)
+    with pytest.raises(ModelError, match="description"):
+        read_card(copy)
 
 
 def test_a_damaged_model_still_gets_onnx_s_verdict(tmp_path):
