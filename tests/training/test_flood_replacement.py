@@ -44,3 +44,62 @@ def test_verdict_compares_pooled_iou_on_the_same_seeds_and_bounds_every_region()
     assert bad["regions_below_rule"] and not bad["replaces"]
     stress["near"] = {**REF_STRESS, "water_tile_rate_dry_x": 0.125}
     assert not verdict(table, "near", "F", stress, "F (default)")["replaces"]
+
+
+def test_readme_rows_keep_the_replaced_model_and_mark_the_new_default():
+    import argparse
+
+    from contrasat.training.flood.region_tables import readme_rows
+
+    table = {
+        "F": _table({"0": {"A": (80, 20, 0), "B": (80, 20, 0)}}),
+        "near": _table({"0": {"A": (79, 21, 0), "B": (79, 21, 0)}}),
+    }
+    args = argparse.Namespace(shipped="near", model_name="one_net", default="one_net", safeguard="model",
+                              reference="F", reference_model="two_nets")  # fmt: skip
+    rows = readme_rows(table, {}, args)
+    assert rows[0].startswith("| `one_net` (default) |") and "pooled water IoU 0.790" in rows[0]
+    assert rows[1].startswith("| `two_nets` |") and "pooled water IoU 0.800" in rows[1]
+    assert "the previous default" in rows[1] and rows[2].startswith("| `flood_vh_threshold` |")
+
+
+def test_recard_writes_loro_figures_and_speed_without_touching_the_weights(tmp_path):
+    import json
+
+    import numpy as np
+    import onnxruntime as ort
+    from contrasat.models.card import read_card
+    from contrasat.models.registry import WEIGHTS_DIR
+    from contrasat.training.cli import main as train_main
+    from contrasat.training.flood.ship import loro_metrics
+
+    model = tmp_path / "m.onnx"
+    model.write_bytes((WEIGHTS_DIR / "flood_s1_ensemble.onnx").read_bytes())
+    table = {
+        "F": _table({"0": {"A": (80, 20, 0), "B": (60, 40, 0)}, "1": {"A": (90, 10, 0), "B": (70, 30, 0)}})
+    }
+    results = tmp_path / "loro.json"
+    results.write_text(json.dumps(table))
+    speed = {"benchmark": "bare", "reference": "ref", "tiles": 9, "tile": 256, "batch": 4, "cpu_count": 2,
+             "load_average_before": [1.5, 1, 1], "load_average_after": [1.7, 1, 1],
+             "models": {"ref": {"mpx_per_s": 1.0, "speedup_over_reference": 1.0},
+                        "F": {"mpx_per_s": 4.0, "speedup_over_reference": 4.0}}}  # fmt: skip
+    (tmp_path / "speed.json").write_text(json.dumps(speed))
+    x = np.random.default_rng(0).normal(-15, 4, (1, 2, 64, 64)).astype(np.float32)
+
+    def run() -> np.ndarray:
+        sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+        return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+
+    before = run()
+    argv = ["flood", "recard", "--model", str(model), "--recipe", "F", "--results", str(results),
+            "--speed", str(tmp_path / "speed.json")]  # fmt: skip
+    assert train_main(argv) == 0
+    card = read_card(model)
+    assert card.metrics["loro"] == json.loads(json.dumps(loro_metrics(table, "F", "model")))
+    assert card.metrics["loro"]["seeds"] == ["0", "1"]
+    assert (
+        card.metrics["speed"]["speedup_over_reference"] == 4.0
+        and card.metrics["speed"]["load_average_before"] == 1.5
+    )
+    assert np.array_equal(run(), before)

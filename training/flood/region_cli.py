@@ -59,6 +59,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     sh.add_argument("--also-plain", type=Path, help="also export the network without the safeguard here")
     sh.set_defaults(func=cmd_ship)
 
+    rc = sub.add_parser(
+        "recard", help="write the LORO figures and bare-ORT speed into an exported model's card"
+    )
+    rc.add_argument("--model", type=Path, required=True, help="the exported .onnx (its card is rewritten)")
+    rc.add_argument("--recipe", required=True, help="its recipe in the LORO results file")
+    rc.add_argument("--results", type=Path, default=Path("docs/results/flood_loro.json"))
+    rc.add_argument("--method", default="model", choices=["model", "model_or_vh"])
+    rc.add_argument("--speed", type=Path, help="bench/results/model_speed.json")
+    rc.add_argument("--speed-key", help="the model's name in the speed file (default: the recipe)")
+    rc.set_defaults(func=cmd_recard)
+
     r = sub.add_parser(
         "report-loro", help="docs/results/flood.md from the LORO, calibration and stress files"
     )
@@ -71,6 +82,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--readme", type=Path, help="README whose flood model rows are regenerated")
     r.add_argument("--candidates", nargs="*", help="recipes judged by issue 19's rule to replace --shipped")
     r.add_argument("--speed", type=Path, help="bench/results/model_speed.json for the candidates' section")
+    r.add_argument("--reference", help="recipe the candidates are judged against (default: --shipped)")
+    r.add_argument(
+        "--reference-model", help="bundled name of --reference (its stress figures are the reference)"
+    )
     r.add_argument(
         "--finetune-curve", type=Path, help="results file of a finetune study started from a candidate"
     )
@@ -143,6 +158,22 @@ def cmd_ship(args: argparse.Namespace) -> int:
     if args.recipe not in {r.name for r in load_plan(args.config)[0]}:
         raise UsageError(f"no recipe '{args.recipe}' in {args.config}")
     ship(args.config, args.recipe, args.out, args.name, args.seed, args.safeguard, args.loro, args.also_plain)
+    return 0
+
+
+def cmd_recard(args: argparse.Namespace) -> int:
+    from .ship import recard, speed_metrics
+
+    _need_file(args.model, "model")
+    _need_file(args.results, "LORO results")
+    speed = None
+    if args.speed:
+        _need_file(args.speed, "speed results")
+        speed = speed_metrics(
+            json.loads(args.speed.read_text(encoding="utf-8")), args.speed_key or args.recipe
+        )
+    recard(args.model, json.loads(args.results.read_text(encoding="utf-8")), args.recipe, args.method, speed)
+    print(f"wrote the card of {args.model}")
     return 0
 
 

@@ -142,8 +142,11 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
     if getattr(args, "candidates", None):
         speed = json.loads(args.speed.read_text(encoding="utf-8")) if args.speed else None
         study = json.loads(args.finetune_curve.read_text(encoding="utf-8")) if args.finetune_curve else None
-        ref_key = next(k for k in stress if k.startswith(args.default))
-        lines += ["", *section(table, args.candidates, args.shipped, stress, ref_key, speed, study)]
+        reference = getattr(args, "reference", None) or args.shipped
+        ref_key = next(
+            k for k in stress if k.startswith(getattr(args, "reference_model", None) or args.default)
+        )
+        lines += ["", *section(table, args.candidates, reference, stress, ref_key, speed, study)]
     lines += [
         "",
         "## Stress sets (real labelled pixels; `tests/fixtures/flood_stress`)",
@@ -165,14 +168,27 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
         "contrasat train flood stress-build --out tests/fixtures/flood_stress/stress.npz",
         "nice contrasat train flood loro --config training/configs/flood_loro.toml --out runs/loro",
         f"contrasat train flood ship --config training/configs/flood_loro.toml --recipe {args.shipped} "
-        f"--out models/weights/{args.model_name}.onnx",
+        f"--name {args.model_name} --out models/weights/{args.model_name}.onnx",
+        *(
+            [f"contrasat train flood ship --config training/configs/flood_loro.toml --recipe {args.reference} "
+             f"--name {args.reference_model} --out models/weights/{args.reference_model}.onnx"]
+            if getattr(args, "reference", None) and args.reference != args.shipped
+            else []
+        ),
         *(
             [
                 f"nice contrasat train flood ship --config training/configs/flood_loro.toml --recipe {c} "
                 f"--name flood_s1_anchored --out runs/ship/{c}.onnx   # then: stress-score --model runs/ship/{c}.onnx"
                 for c in args.candidates
+                if c != args.shipped
             ]
-            + [f"python bench/model_speed.py {' '.join(f'runs/ship/{c}.onnx' for c in args.candidates)}"]
+            + [
+                "python bench/model_speed.py "
+                + " ".join(
+                    f"models/weights/{args.model_name}.onnx" if c == args.shipped else f"runs/ship/{c}.onnx"
+                    for c in args.candidates
+                )
+            ]
             if getattr(args, "candidates", None)
             else []
         ),
@@ -180,6 +196,11 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
         f"--safeguard {args.safeguard} --model-name {args.model_name} --default {args.default} --readme README.md"
         + (
             f" --candidates {' '.join(args.candidates)} --speed bench/results/model_speed.json"
+            + (
+                f" --reference {args.reference} --reference-model {args.reference_model}"
+                if getattr(args, "reference", None)
+                else ""
+            )
             if getattr(args, "candidates", None)
             else ""
         )
@@ -205,5 +226,10 @@ def write_page(args: argparse.Namespace) -> Path:
     plot(recipe_table(table, args.shipped), res / "flood_loro.png", shown_methods(table, args.shipped))
     if args.readme:
         retired = ("flood_s1_unet", "flood_vh_threshold", "flood_s1_vhanchor", "flood_s1_level")
-        update_readme(args.readme, readme_rows(table, stress, args), (*retired, args.model_name))
+        named = (
+            *retired,
+            args.model_name,
+            *([args.reference_model] if getattr(args, "reference", None) else []),
+        )
+        update_readme(args.readme, readme_rows(table, stress, args), named)
     return res / "flood.md"

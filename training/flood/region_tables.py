@@ -156,20 +156,39 @@ def plot(t: dict[str, Any], path: Path, methods: list[str]) -> None:
     plt.close(fig)
 
 
-def readme_rows(table: dict[str, Any], stress: dict[str, Any], args: argparse.Namespace) -> list[str]:
-    """The README model-table rows of the flood models that come from this protocol."""
-    t = recipe_table(table, args.shipped)
-    rows = t["rows"]
+def _model_row(
+    table: dict[str, Any], recipe: str, name: str, method: str, default: str, what: str = ""
+) -> str:
+    """One README row: a bundled flood model and its LORO figures (mean over seeds)."""
+    rows = recipe_table(table, recipe)["rows"]
+    seeds = recipe_table(table, recipe)["seeds"]
     vh = [r for r, row in rows.items() if row["source"] != "ombria"]
-    m, sd, _ = seeds_iou([pooled(rows, vh, args.safeguard, k) for k in range(len(t["seeds"]))])
+    m, sd, _ = seeds_iou([pooled(rows, vh, method, k) for k in range(len(seeds))])
     rule = counts_iou(pooled(rows, vh, "fixed_vh_-20dB", 0))
     otsu = counts_iou(pooled(rows, vh, "otsu", 0))
-    bad = criterion(rows, args.safeguard)
+    bad = criterion(rows, method)
     note = (
         f"worse than the rule by > {MARGIN} on {', '.join(bad)}"
         if bad
         else f"never worse than the rule by > {MARGIN}"
     )
+    return (f"| `{name}`{' (default)' if default == name else ''} | flood, S1 VV/VH | {what}leave-one-region-out "
+            f"(Sen1Floods11 chips + ETCI scenes, {len(seeds)} seeds) pooled water IoU {m:.3f} ± {sd:.3f} vs {rule:.3f} "
+            f"(VH < -20 dB) and {otsu:.3f} (Otsu); {note}; stress sets in the results page | [flood.md](docs/results/flood.md) |")  # fmt: skip
+
+
+def readme_rows(table: dict[str, Any], stress: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """The README model-table rows of the flood models that come from this protocol."""
+    t = recipe_table(table, args.shipped)
+    rows = t["rows"]
+    vh = [r for r, row in rows.items() if row["source"] != "ombria"]
+    rule = counts_iou(pooled(rows, vh, "fixed_vh_-20dB", 0))
+    replaced = []
+    reference = getattr(args, "reference", None)
+    if reference and reference != args.shipped:  # the model the shipped one replaced stays bundled
+        replaced = [_model_row(table, reference, args.reference_model, "model", args.default,
+                               "the previous default, two networks (a level-anchored residual net and a U-Net) "
+                               "averaged; ")]  # fmt: skip
     old = []
     if args.model_name != "flood_s1_unet" and "flood_s1_unet" in stress:
         st = stress["flood_s1_unet"]
@@ -177,9 +196,8 @@ def readme_rows(table: dict[str, Any], stress: dict[str, Any], args: argparse.Na
                f"whole-water tiles mapped {st['water_tile_rate_water_ETCI_northal']:.0%} (ETCI North Alabama), IoU lost "
                f"{st['iou_loss_vv+10dB_on_water']:.3f} with VV +10 dB on water | [flood.md](docs/results/flood.md) |"]  # fmt: skip
     return [
-        f"| `{args.model_name}`{' (default)' if args.default == args.model_name else ''} | flood, S1 VV/VH | leave-one-region-out (Sen1Floods11 chips + ETCI scenes, "
-        f"{len(t['seeds'])} seeds) pooled water IoU {m:.3f} ± {sd:.3f} vs {rule:.3f} (VH < -20 dB) and {otsu:.3f} "
-        f"(Otsu); {note}; stress sets in the results page | [flood.md](docs/results/flood.md) |",
+        _model_row(table, args.shipped, args.model_name, args.safeguard, args.default),
+        *replaced,
         f"| `flood_vh_threshold`{' (default)' if args.default == 'flood_vh_threshold' else ''} | flood, S1 VH | the "
         f"fixed rule; same protocol pooled IoU {rule:.3f}; the protocol's winner when no model is clearly better | "
         "[flood.md](docs/results/flood.md) |",

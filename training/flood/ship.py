@@ -144,10 +144,24 @@ def loro_metrics(table: dict, recipe: str, method: str) -> dict:
     }  # fmt: skip
 
 
-def recard(path: Path, table: dict, recipe: str, method: str) -> None:
-    """Put the final LORO figures into an exported model's card (the weights stay as they are)."""
+def speed_metrics(speed: dict, key: str) -> dict:
+    """Card metrics from bench/results/model_speed.json: this model's bare-ORT speed against the reference's."""
+    m = speed["models"][key]
+    return {
+        "benchmark": speed["benchmark"], "code": "bench/model_speed.py", "reference": speed["reference"],
+        "tiles": speed["tiles"], "tile": speed["tile"], "batch": speed["batch"], "cpu_count": speed["cpu_count"],
+        "mpx_per_s": m["mpx_per_s"], "speedup_over_reference": m["speedup_over_reference"],
+        "load_average_before": speed["load_average_before"][0], "load_average_after": speed["load_average_after"][0],
+    }  # fmt: skip
+
+
+def recard(path: Path, table: dict, recipe: str, method: str, speed: dict | None = None) -> None:
+    """Put the final LORO figures (and the bare-ORT speed, when given) into an exported model's card; the
+    weights stay as they are."""
     card = read_card(path)
     card.metrics["loro"] = loro_metrics(table, recipe, method)
+    if speed is not None:
+        card.metrics["speed"] = speed
     write_card(path, card.validate())
 
 
