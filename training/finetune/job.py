@@ -29,7 +29,7 @@ import torch.nn.functional as F  # noqa: N812
 
 from ...models.card import ModelCard
 from ...models.errors import InputError
-from ...models.registry import resolve_model
+from ...models.registry import FINETUNE_BASE, resolve_model
 from ..common.export import export_s1_net
 from ..common.figures import round_score
 from ..common.metrics import IGNORE, Counts, confusion
@@ -341,7 +341,7 @@ def run_finetune(
     """The `contrasat finetune` job: labels -> fine-tuned ONNX model with its card (and a curve PNG)."""
     cfg = cfg or FinetuneConfig()
     torch.set_num_threads(max(1, cfg.threads))
-    base_path = resolve_model(base or "flood_s1_contrastive", "flood")
+    base_path = resolve_model(base or FINETUNE_BASE, "flood")
     out_path = Path(out)
     check_paths(out_path, [base_path, Path(labels), *map(Path, raster)])
     start = time.perf_counter()
