@@ -25,12 +25,24 @@ from torch import nn
 from ...models.card import InputSpec
 from ..common.config import from_dict
 from ..common.flood_data import ombria
-from ..common.flood_data.regions import OMBRIA_REGIONS, Chip, calibration, data_root, ombria_chip, to_db
+from ..common.flood_data.regions import (
+    OMBRIA_REGIONS,
+    Chip,
+    calibration,
+    dark_db,
+    data_root,
+    ombria_chip,
+    to_db,
+)
 from ..common.loro.training import predict, train_region_balanced
 from ..common.metrics import Counts, confusion
 from ..common.networks.unet import UNet
 
-VARIANTS = ("after", "with_before")
+VARIANTS = ("after", "with_before")  # the protocol's two networks, (a) and (b)
+# Added after the protocol's runs, to explain them; never in the decision, never shipped: (b)'s network
+# trained on (a)'s labels (pre-event water ignored), so the two differ by the before image only.
+POST_HOC = ("with_before_loro",)
+NETS = {"after": "after", "with_before": "with_before", "with_before_loro": "with_before"}
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "weights" / "flood_s1_ensemble.onnx"
 
 
@@ -91,7 +103,7 @@ class ChangeNet(nn.Module):
     def __init__(self, variant: str, width: int = 8, depth: int = 3) -> None:
         super().__init__()
         if variant not in VARIANTS:
-            raise ValueError(f"unknown variant '{variant}' (known: {', '.join(VARIANTS)})")
+            raise ValueError(f"unknown network '{variant}' (known: {', '.join(VARIANTS)})")
         self.variant = variant
         self.unet = UNet(in_ch=1 if variant == "after" else 3, width=width, depth=depth)
 
@@ -139,7 +151,7 @@ def date_spec(pairs: list[Pair], clip: tuple[float, float]) -> InputSpec:
 def training_chips(pairs: list[Pair], variant: str) -> list[Chip]:
     """`after` learns from the LORO labels (pre-event water ignored: it cannot know it); `with_before` from the
     EMS mask as given (its target is new flood, and pre-event water is not new flood)."""
-    if variant == "after":
+    if variant in ("after", "with_before_loro"):
         return [p.chip for p in pairs]
     return [replace(p.chip, label=p.ems.astype(np.int64)) for p in pairs]
 
@@ -152,7 +164,7 @@ def train_variant(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     spec = date_spec([p for n in sorted(data) for p in data[n]], recipe.clip_db)
-    net = ChangeNet(variant, recipe.width, recipe.depth)
+    net = ChangeNet(NETS[variant], recipe.width, recipe.depth)
     chips = {n: training_chips(pairs, variant) for n, pairs in data.items()}
     aug = _Augment(recipe.crop, recipe.gain_db, recipe.date_db, recipe.noise_db)
     groups = [{"params": list(net.parameters()), "lr": recipe.lr}]
@@ -217,32 +229,38 @@ def forest_masks(
     return [(model.predict_proba(matrix(p))[:, 1] > 0.5).reshape(p.chip.label.shape) for p in held]
 
 
-def run(config: Path, out: Path, seeds: list[int] | None = None, forest: bool = True) -> dict[str, Any]:
-    """Every (seed, variant, fold) not yet saved under `out`, the baselines once; returns the summary."""
+def run(
+    config: Path, out: Path, seeds: list[int] | None = None, forest: bool = True, post_hoc: bool = False
+) -> dict[str, Any]:
+    """Every (seed, variant, fold) not yet saved under `out`, the baselines once; returns the summary.
+    `post_hoc`: also the POST_HOC variants, after the protocol's."""
     plan = load_plan(config)
     regions = [r for fold in plan.folds for r in fold]
     data = {r: load_pairs(r) for r in regions}
     print("loaded " + ", ".join(f"{r} ({len(p)})" for r, p in data.items()), flush=True)
     _baselines(plan, data, out, forest)
-    for seed in seeds if seeds is not None else plan.seeds:
-        for variant in VARIANTS:
-            for k, held in enumerate(plan.folds):
-                path = out / variant / f"seed{seed}" / f"fold{k}.json"
-                if path.is_file() and json.loads(path.read_text())["recipe"] == asdict(plan.recipe):
-                    continue
-                train = {r: data[r] for r in regions if r not in held}
-                start = time.time()
-                net, spec = train_variant(variant, plan.recipe, train, seed)
-                scores = {}
-                for h in held:
-                    pairs = scored(data[h], plan.eval_step)
-                    scores[h] = region_counts(predict(net, spec, [p.chip for p in pairs]), pairs)
-                res = {"recipe": asdict(plan.recipe), "variant": variant, "seed": seed, "held_out": held,
-                       "seconds": round(time.time() - start, 1), "scores": scores}  # fmt: skip
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(res, indent=1), encoding="utf-8")
-                ious = ", ".join(f"{h} {_iou(c):.3f}" for h, c in scores.items())
-                print(f"{variant} seed{seed} fold{k} {res['seconds']:.0f}s: {ious}", flush=True)
+    _facts(plan, data, out)
+    todo = [(seed, v) for seed in (seeds if seeds is not None else plan.seeds) for v in VARIANTS]
+    if post_hoc:
+        todo += [(seed, v) for seed in (seeds if seeds is not None else plan.seeds) for v in POST_HOC]
+    for seed, variant in todo:
+        for k, held in enumerate(plan.folds):
+            path = out / variant / f"seed{seed}" / f"fold{k}.json"
+            if path.is_file() and json.loads(path.read_text())["recipe"] == asdict(plan.recipe):
+                continue
+            train = {r: data[r] for r in regions if r not in held}
+            start = time.time()
+            net, spec = train_variant(variant, plan.recipe, train, seed)
+            scores = {}
+            for h in held:
+                pairs = scored(data[h], plan.eval_step)
+                scores[h] = region_counts(predict(net, spec, [p.chip for p in pairs]), pairs)
+            res = {"recipe": asdict(plan.recipe), "variant": variant, "seed": seed, "held_out": held,
+                   "seconds": round(time.time() - start, 1), "scores": scores}  # fmt: skip
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(res, indent=1), encoding="utf-8")
+            ious = ", ".join(f"{h} {_iou(c):.3f}" for h, c in scores.items())
+            print(f"{variant} seed{seed} fold{k} {res['seconds']:.0f}s: {ious}", flush=True)
     return summarise(plan, out)
 
 
@@ -274,6 +292,22 @@ def _baselines(plan: Plan, data: dict[str, list[Pair]], out: Path, forest: bool)
         path.write_text(json.dumps(res, indent=1), encoding="utf-8")
 
 
+def _facts(plan: Plan, data: dict[str, list[Pair]], out: Path) -> None:
+    """Per region over its scored places: EMS flood pixels and the share of them already dark before
+    (VV < -14 dB, the rule that marks pre-event water), which no new-flood detector can see as a change."""
+    path = out / "facts.json"
+    if path.is_file():
+        return
+    res = {}
+    for region, pairs in data.items():
+        held = scored(pairs, plan.eval_step)
+        flood = sum(int(p.ems.sum()) for p in held)
+        dark = sum(int((p.ems & (p.before_db < dark_db("VV"))).sum()) for p in held)
+        res[region] = {"flood_pixels": flood, "dark_before_share": dark / flood if flood else float("nan")}
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(res, indent=1), encoding="utf-8")
+
+
 def _iou(c: dict[str, int]) -> float:
     return Counts(**c).iou
 
@@ -281,21 +315,16 @@ def _iou(c: dict[str, int]) -> float:
 def summarise(plan: Plan, out: Path) -> dict[str, Any]:
     """Per-region and pooled IoU of every method, seeds completed for both variants, and the decision."""
     regions = [r for fold in plan.folds for r in fold]
-    per_seed: dict[str, dict[int, dict[str, dict[str, int]]]] = {v: {} for v in VARIANTS}
-    for v in VARIANTS:
-        for seed in plan.seeds:
-            scores: dict[str, dict[str, int]] = {}
-            for k in range(len(plan.folds)):
-                path = out / v / f"seed{seed}" / f"fold{k}.json"
-                if path.is_file():
-                    scores.update(json.loads(path.read_text())["scores"])
-            if set(scores) == set(regions):
-                per_seed[v][seed] = scores
+    per_seed = {v: _per_seed(out, v, plan, regions) for v in VARIANTS}
     seeds = [s for s in plan.seeds if all(s in per_seed[v] for v in VARIANTS)]
     methods: dict[str, dict[str, Any]] = {}
     for v in VARIANTS:
         if seeds:
             methods[v] = _seed_mean({s: per_seed[v][s] for s in seeds}, regions)
+    for v in POST_HOC:
+        done = _per_seed(out, v, plan, regions)
+        if done:
+            methods[v] = _seed_mean(done, regions)
     for name in ("today.json", "forest.json"):
         if (out / name).is_file():
             for m, scores in json.loads((out / name).read_text()).items():
@@ -303,7 +332,25 @@ def summarise(plan: Plan, out: Path) -> dict[str, Any]:
     summary = {"regions": regions, "seeds": seeds, "methods": methods, "recipe": asdict(plan.recipe),
                "eval_step": plan.eval_step, "folds": plan.folds}  # fmt: skip
     summary["decision"] = decide(methods, regions) if seeds and "today" in methods else None
+    if (out / "facts.json").is_file():
+        summary["facts"] = json.loads((out / "facts.json").read_text())
     return summary
+
+
+def _per_seed(
+    out: Path, variant: str, plan: Plan, regions: list[str]
+) -> dict[int, dict[str, dict[str, int]]]:
+    """{seed: {region: counts}} of the seeds whose every fold is saved for `variant`."""
+    found = {}
+    for seed in plan.seeds:
+        scores: dict[str, dict[str, int]] = {}
+        for k in range(len(plan.folds)):
+            path = out / variant / f"seed{seed}" / f"fold{k}.json"
+            if path.is_file():
+                scores.update(json.loads(path.read_text())["scores"])
+        if set(scores) == set(regions):
+            found[seed] = scores
+    return found
 
 
 def _one(scores: dict[str, dict[str, int]], regions: list[str]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ LABELS = {
     "today_after": "default on the after image only",
     "forest_with_before": "per-pixel forest, with before",
     "forest_after": "per-pixel forest, after only",
+    "with_before_loro": "post hoc: network (b) on (a)'s training labels",
 }
 
 
@@ -37,7 +38,7 @@ def seed_table(summary: dict[str, Any]) -> list[str]:
     regions = summary["regions"]
     lines = ["| network | seed | pooled | " + " | ".join(r.removeprefix("OMBRIA_") for r in regions) + " |",
              "| --- | ---: | ---: |" + " ---: |" * len(regions)]  # fmt: skip
-    for v in ("after", "with_before"):
+    for v in ("after", "with_before", "with_before_loro"):
         for seed, res in summary["methods"].get(v, {}).get("per_seed", {}).items():
             cells = " | ".join(_f(res["regions"][r]) for r in regions)
             lines.append(f"| {v} | {seed} | {_f(res['pooled'])} | {cells} |")
@@ -50,6 +51,18 @@ def pixels(summary: dict[str, Any]) -> str:
         f"{r.removeprefix('OMBRIA_')} {c['tp'] + c['fn']} / {c['fp'] + c['tn']}" for r, c in counts.items()
     ]
     return ", ".join(parts)
+
+
+def facts_text(summary: dict[str, Any]) -> str:
+    facts = summary.get("facts")
+    if not facts:
+        return ""
+    parts = [f"{r.removeprefix('OMBRIA_')} {f['dark_before_share']:.0%}" for r, f in facts.items()]
+    return (
+        "Share of the EMS flood pixels (scored places) already dark before the event (VV < −14 dB, the rule "
+        "that marks pre-event water): " + ", ".join(parts) + ". These pixels are scored as flood; a detector "
+        "of change cannot see them as new water."
+    )
 
 
 def decision_text(summary: dict[str, Any]) -> list[str]:
@@ -109,12 +122,23 @@ def write_page(folder: Path, summary: dict[str, Any], config: Path) -> Path:
         "(reported, not in the decision).",
         "- Decision rule (fixed in the config): (b) ships only if its pooled IoU beats (a) and today's method "
         "and no group is more than 0.05 below today's method.",
+        *(
+            [
+                "- Post hoc (added after the protocol's runs to explain them; not in the decision, cannot ship): "
+                "network (b) trained on (a)'s labels (pre-event water ignored), so that (a) and it differ by the "
+                "before image only; same recipe, seeds and folds."
+            ]
+            if "with_before_loro" in summary["methods"]
+            else []
+        ),
         "",
         "## IoU of new flood per held-out group and pooled",
         "",
         *table(summary),
         "",
         f"Labelled pixels scored (flood / dry): {pixels(summary)}.",
+        "",
+        facts_text(summary),
         "",
         "### Networks per seed",
         "",

@@ -50,6 +50,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     ch.add_argument("--seeds", nargs="*", type=int, help="run only these seeds now (default: the config's)")
     ch.add_argument("--no-forest", action="store_true", help="leave the per-pixel forest baseline out")
+    ch.add_argument(
+        "--post-hoc", action="store_true", help="also the explanatory variants added after the runs"
+    )
     ch.set_defaults(func=cmd_change_loro)
 
     lo = sub.add_parser("loro", help="leave-one-region-out: every recipe, seed and fold of a plan (resumes)")
@@ -142,7 +145,7 @@ def cmd_change_loro(args: argparse.Namespace) -> int:
     from .change_page import write_page
 
     _need_file(args.config, "protocol")
-    summary = run(args.config, args.out, args.seeds, forest=not args.no_forest)
+    summary = run(args.config, args.out, args.seeds, forest=not args.no_forest, post_hoc=args.post_hoc)
     print(f"wrote {write_page(args.page, summary, args.config)}")
     return 0
 
