@@ -324,7 +324,7 @@ def summarise(plan: Plan, out: Path) -> dict[str, Any]:
     for v in POST_HOC:
         done = _per_seed(out, v, plan, regions)
         if done:
-            methods[v] = _seed_mean(done, regions)
+            methods[v] = _seed_mean(done, regions) | {"seeds": sorted(done)}
     for name in ("today.json", "forest.json"):
         if (out / name).is_file():
             for m, scores in json.loads((out / name).read_text()).items():
