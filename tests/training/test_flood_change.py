@@ -80,5 +80,5 @@ def test_page_states_the_decision_and_every_method(tmp_path):
     text = write_page(tmp_path, summary, Path("training/configs/flood_change.toml")).read_text()
     assert "does not win the protocol: nothing ships" in text
     assert "| network (b): after + before + difference | **0.360** | 0.360 | 0.310 |" in text
-    assert "A 25%" in text
+    assert "A 25%" in text and "dark before means flood" in text
     assert (tmp_path / "flood_change.json").is_file()

@@ -243,10 +243,11 @@ def run(
     todo = [(seed, v) for seed in (seeds if seeds is not None else plan.seeds) for v in VARIANTS]
     if post_hoc:
         todo += [(seed, v) for seed in (seeds if seeds is not None else plan.seeds) for v in POST_HOC]
+    recipe_json = json.loads(json.dumps(asdict(plan.recipe)))  # as saved (tuples become lists)
     for seed, variant in todo:
         for k, held in enumerate(plan.folds):
             path = out / variant / f"seed{seed}" / f"fold{k}.json"
-            if path.is_file() and json.loads(path.read_text())["recipe"] == asdict(plan.recipe):
+            if path.is_file() and json.loads(path.read_text())["recipe"] == recipe_json:
                 continue
             train = {r: data[r] for r in regions if r not in held}
             start = time.time()

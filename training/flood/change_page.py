@@ -60,8 +60,12 @@ def facts_text(summary: dict[str, Any]) -> str:
     parts = [f"{r.removeprefix('OMBRIA_')} {f['dark_before_share']:.0%}" for r, f in facts.items()]
     return (
         "Share of the EMS flood pixels (scored places) already dark before the event (VV < −14 dB, the rule "
-        "that marks pre-event water): " + ", ".join(parts) + ". These pixels are scored as flood; a detector "
-        "of change cannot see them as new water."
+        "that marks pre-event water): " + ", ".join(parts) + ". These pixels are scored as flood, while the "
+        "dark-before pixels outside the masks are ignored: among scored pixels, dark before means flood. A "
+        "change detector (today's method, network (b)) cannot see them as new water; a model that reads the "
+        "before image and learns from these labels (the forest, the post-hoc network) can learn 'dark before "
+        "means flood', which these labels reward and a real pre-event map must not do (there it is "
+        "permanent water)."
     )
 
 
