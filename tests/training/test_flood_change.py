@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 from contrasat.training.common.flood_data.regions import Chip
-from contrasat.training.flood.change_loro import ChangeNet, Pair, decide, training_chips
+from contrasat.training.flood.change_data import Pair
+from contrasat.training.flood.change_loro import ChangeNet, training_chips
 from contrasat.training.flood.change_page import write_page
+from contrasat.training.flood.change_summary import decide
 
 REGIONS = ["OMBRIA_A", "OMBRIA_B"]
 
