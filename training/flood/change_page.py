@@ -151,7 +151,7 @@ def write_page(folder: Path, summary: dict[str, Any], config: Path) -> Path:
                 "network (b) trained on (a)'s labels (pre-event water ignored), so that (a) and it differ by the "
                 "before image only; same recipe and folds; seeds "
                 + ", ".join(str(x) for x in summary["methods"]["with_before_loro"].get("seeds", []))
-                + " (as many as the time allowed)."
+                + "."
             ]
             if "with_before_loro" in summary["methods"]
             else []
