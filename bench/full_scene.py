@@ -178,6 +178,7 @@ def main() -> dict:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--keep-raster", default="/tmp/contrasat-bench", help="folder caching the scene")
+    parser.add_argument("--name", default="full_scene", help="results file name in bench/results (no suffix)")
     args = parser.parse_args()
 
     folder = Path(args.keep_raster)
@@ -208,7 +209,7 @@ def main() -> dict:
         "batch": args.batch, "provider": "CPUExecutionProvider", "cpu_count": os.cpu_count(),
         "model": runs[0]["pipeline"]["model"], "target_s": 120, "target_peak_mib": 1024, "runs": runs,
     }  # fmt: skip
-    return save_result("full_scene", result)
+    return save_result(args.name, result)
 
 
 if __name__ == "__main__":

@@ -106,6 +106,9 @@ def ombria_section(om: dict[str, Any] | None) -> list[str]:
         "",
         *ombria_rows(om),
         "",
+        "The same question for a network, on the flood LORO's OMBRIA folds with a decision rule fixed before "
+        "the runs: [flood_change.md](flood_change.md).",
+        "",
     ]
 
 

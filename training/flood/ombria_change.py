@@ -23,7 +23,11 @@ from .lowcontrast_study import balanced_draw, classifier, local_stats
 
 def place_features(place: ombria.OmbriaPlace, vv_map: dict) -> dict[str, np.ndarray]:
     """Per-pixel features of one place in dB: after VV and its 5x5 texture, before VV, its mean, the change."""
-    after, before = to_db(place.after, vv_map), to_db(place.before, vv_map)
+    return db_features(to_db(place.after, vv_map), to_db(place.before, vv_map))
+
+
+def db_features(after: np.ndarray, before: np.ndarray) -> dict[str, np.ndarray]:
+    """The same features from both dates already in dB (VV)."""
     out = {"vv": after, "pre_vv": before, "vv_minus_pre": after - before}
     out["vv_mean5"], out["vv_std5"] = local_stats(after, 5)
     out["pre_vv_mean5"], _ = local_stats(before, 5)

@@ -1,4 +1,4 @@
-"""`contrasat train flood calibrate|stress-build|stress-score|lowcontrast-study|loro|ship|report-loro`: the leave-one-region-out
+"""`contrasat train flood calibrate|stress-build|stress-score|lowcontrast-study|change-loro|loro|ship|report-loro`: the leave-one-region-out
 protocol over Sen1Floods11, ETCI 2021 and OMBRIA, from the 8-bit calibration to the results page.
 
 Each command imports its module when it runs, so that building the parser (`contrasat train --help`, a
@@ -39,6 +39,21 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     lc.add_argument("--out", type=Path, default=Path("docs/results"), help="folder with flood_stress.json")
     lc.add_argument("--ombria", action="store_true", help="also the OMBRIA pre-event study (config [ombria])")
     lc.set_defaults(func=cmd_lowcontrast_study)
+
+    ch = sub.add_parser(
+        "change-loro", help="OMBRIA leave-one-group-out with and without the pre-event scene (resumes)"
+    )
+    ch.add_argument("--config", type=Path, default=Path("training/configs/flood_change.toml"))
+    ch.add_argument("--out", type=Path, default=Path("runs/flood_change"), help="folder for the fold results")
+    ch.add_argument(
+        "--page", type=Path, default=Path("docs/results"), help="folder for flood_change.md/.json"
+    )
+    ch.add_argument("--seeds", nargs="*", type=int, help="run only these seeds now (default: the config's)")
+    ch.add_argument("--no-forest", action="store_true", help="leave the per-pixel forest baseline out")
+    ch.add_argument(
+        "--post-hoc", action="store_true", help="also the explanatory variants added after the runs"
+    )
+    ch.set_defaults(func=cmd_change_loro)
 
     lo = sub.add_parser("loro", help="leave-one-region-out: every recipe, seed and fold of a plan (resumes)")
     lo.add_argument("--config", type=Path, required=True, help="the plan (training/configs/flood_loro.toml)")
@@ -137,6 +152,16 @@ def cmd_lowcontrast_study(args: argparse.Namespace) -> int:
 
         om = run_ombria(args.config)
     print(f"wrote {write_page(args.out, run(args.config), om)}")
+    return 0
+
+
+def cmd_change_loro(args: argparse.Namespace) -> int:
+    from .change_loro import run
+    from .change_page import write_page
+
+    _need_file(args.config, "protocol")
+    summary = run(args.config, args.out, args.seeds, forest=not args.no_forest, post_hoc=args.post_hoc)
+    print(f"wrote {write_page(args.page, summary, args.config)}")
     return 0
 
 

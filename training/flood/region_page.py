@@ -157,7 +157,8 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
         "192×192 mixed crops. (d) tile sizes 128..1024 and random offsets through the runtime: asserted in "
         "`tests/models/test_flood_stress.py` (≥ 99.5 % agreement). (e) low-contrast water: labelled water "
         "within 4 dB of its scene's dry-land VH peak, recall and IoU with the dry land of the same 64×64 "
-        "windows (`lowcontrast_*` rows; set and study in [flood_lowcontrast.md](flood_lowcontrast.md)).",
+        "windows (`lowcontrast_*` rows; set and study in [flood_lowcontrast.md](flood_lowcontrast.md); the "
+        "pre-event scene as a network input on OMBRIA, with its decision: [flood_change.md](flood_change.md)).",
         "",
         *stress_lines(stress),
         "",

@@ -41,6 +41,9 @@ def augment(chip: Chip, r: CropAugment, rng: np.random.Generator) -> tuple[np.nd
         img, lab = img[:, :, ::-1], lab[:, ::-1]
     img, lab = np.ascontiguousarray(img), np.ascontiguousarray(lab)
     img += rng.uniform(-r.gain_db, r.gain_db)
+    band_db = getattr(r, "band_db", 0.0)  # two dates as two bands (flood/change_loro.py): each its own level
+    if band_db > 0:
+        img += rng.uniform(-band_db, band_db, (img.shape[0], 1, 1)).astype(np.float32)
     if rng.random() < 0.5:
         img[0][(lab == 1) | (r.vv_raise_scope == "all")] += rng.uniform(0, r.vv_water_raise_db)
     if r.noise_db > 0:
