@@ -72,6 +72,9 @@ class ModelCard:
     classes: list[ClassInfo]
     tile_size: int = 256
     overlap: int = 32
+    # pixels of raster around an area of interest the network reads as surroundings (its receptive
+    # margin), so the AOI's pixels are classed as in the whole scene; 0: the AOI's pixels alone
+    context_margin: int = 0
     resolution_m: float = 10.0
     output_kind: str = "probabilities"  # softmax over classes, shape (N, C, H, W)
     output_nodata: int = 255
@@ -102,6 +105,8 @@ class ModelCard:
             raise ModelError("model card output nodata collides with a class value")
         if self.tile_size < 32 or not 0 <= self.overlap < self.tile_size // 2:
             raise ModelError("model card tile size/overlap are out of range")
+        if not 0 <= self.context_margin <= self.tile_size:
+            raise ModelError("model card context margin is out of range")
         return self
 
     def input_for(self, sensor_prefix: str) -> InputSpec | None:

@@ -54,6 +54,7 @@ class _CardSchema(_Strict):
     classes: list[_ClassSchema]
     tile_size: int = 256
     overlap: int = 32
+    context_margin: int = Field(default=0, ge=0)
     resolution_m: float = Field(default=10.0, gt=0)
     output_kind: str = "probabilities"
     output_nodata: int = Field(default=255, ge=0, le=255)

@@ -158,6 +158,20 @@ class _Tiles:
         return per_tile.reshape(n_jobs, self.n_sets * out.shape[1], *out.shape[2:])
 
 
+def _cropped(sink: Sink, output: Window) -> Sink:
+    """A sink handing `sink` only the rows and columns of `output`, its rows counted from output's top."""
+    top, left = int(output.row_off), int(output.col_off)
+    bottom, right = top + int(output.height), left + int(output.width)
+
+    def crop(row0: int, probs: np.ndarray, valid: np.ndarray) -> None:
+        r0, r1 = max(row0, top), min(row0 + probs.shape[1], bottom)
+        if r1 > r0:
+            rows = slice(r0 - row0, r1 - row0)
+            sink(r0 - top, probs[:, rows, left:right], valid[rows, left:right])
+
+    return crop
+
+
 def _batches(height: int, width: int, th: int, tw: int, overlap: int, batch_size: int):
     """(row, jobs) of every batch: each tile row split into batches, in raster order."""
     batches = []
@@ -178,12 +192,16 @@ def run_tiled(
     batch_size: int,
     progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
+    output: Window | None = None,
 ) -> None:
     """Run `model` over `window` of each set of aligned inputs and stream blended probabilities to `sink`.
 
     With S input sets (S dates of the same place), the sink receives S × C probability bands: set k's
-    classes are bands k·C .. k·C + C - 1. All sets of a tile run in one batch.
+    classes are bands k·C .. k·C + C - 1. All sets of a tile run in one batch. `output`: the part of
+    `window` (in its pixels) the sink receives, the rest being surroundings the network only reads.
     """
+    if output is not None and (output.width, output.height) != (window.width, window.height):
+        sink = _cropped(sink, output)
     height, width = int(window.height), int(window.width)
     th, tw = padded_size(height, tile), padded_size(width, tile)
     tiles = _Tiles(model, input_sets, window, th, tw)

@@ -338,7 +338,7 @@ JOBS: tuple[Job, ...] = (
                        "it", required=True, label="Fine-tuned model (.onnx)", processing="OUTPUT"),),
         options=(
             Param("base", "model", f"model to start from: bundled name or .onnx (default: {FINETUNE_BASE}, the "
-                  "multimodal pre-trained encoder)", default=FINETUNE_BASE, label="Model to start from"),
+                  "default flood model)", default=FINETUNE_BASE, label="Model to start from"),
             Param("steps", "int", "training steps at most (default 200)", default=200, minimum=1,
                   label="Training steps (at most)"),
             Param("holdout", "float", "share of each class's polygons held back for early stopping (default 0.25)",

@@ -324,15 +324,16 @@ def _run_job(
         input_sets, grid, where = _checked_inputs(card, sources, pre_event, aoi, stack, outputs, notes)
         loaded = tiled_job.load(model_path, config)
         tile, overlap, batch_size = _tiling(card, config, loaded.provider, notes)
-        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=tile_row_cache(input_sets, where.window, tile)))
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=tile_row_cache(input_sets, where.read_window, tile)))
         notes.extend(n for n in [small_extent_note(where.height, where.width, tile)] if n)
         with ExitStack() as files:
             dst = tiled_job.open_class_raster(files, outputs, grid, where, card)
             prob_dst = _open_probabilities(files, outputs, grid, where, len(card.classes))
             sink = ClassSink(dst, prob_dst, card, out_classes, where.geometry, where.transform, grid.crs,
                              where.width, change=pre_event is not None)  # fmt: skip
-            run_tiled(loaded, input_sets, where.window, sink, tile=tile, overlap=overlap, batch_size=batch_size,
-                      progress=progress, is_cancelled=is_cancelled)  # fmt: skip
+            run_tiled(loaded, input_sets, where.read_window, sink, tile=tile, overlap=overlap,
+                      batch_size=batch_size, progress=progress, is_cancelled=is_cancelled,
+                      output=where.output_in_read)  # fmt: skip
             _check_answers(sink, card, where, notes)
             _close_rasters(outputs, dst, prob_dst, card, out_classes)
     counts = sink.counts
@@ -378,7 +379,7 @@ def _checked_inputs(
     decide its units and scene level (notes)."""
     _, input_sets, grid = _open_inputs(card, sources, pre_event, stack, outputs)
     notes.extend(resolution_notes(grid, card))
-    where = tiled_job.extent(aoi, grid, notes)
+    where = tiled_job.extent(aoi, grid, notes, card.context_margin)
     for raster in [r for s in input_sets for r in s]:
         if not has_valid_pixels(raster, where.window):
             inside = "inside the AOI" if where.geometry is not None else ""

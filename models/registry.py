@@ -11,12 +11,13 @@ WEIGHTS_DIR = BUNDLED_DIR
 
 # The default per task; other bundled models are picked by name or path.
 DEFAULTS: dict[str, str] = {
-    "flood": "flood_s1_ensemble",
+    "flood": "flood_s1_anchored",
     "land_cover": "landcover_s2",
     "pixel_timeseries": "pixel_ts_landcover",
 }
-# The model fine-tuning starts from unless told otherwise: the multimodal pre-trained encoder.
-FINETUNE_BASE = "flood_s1_contrastive"
+# The model fine-tuning starts from unless told otherwise: the default flood model itself, so that the analyst
+# refines the model they map with (one network, its torch parameters in the file).
+FINETUNE_BASE = "flood_s1_anchored"
 
 
 def bundled_models() -> list[tuple[Path, ModelCard]]:

@@ -27,33 +27,69 @@ from .outputs import class_profile
 from .rasters import Grid
 from .session import LoadedModel, load_model
 
+# tile sides are multiples of 16 (execution.py): a read window starting on the raster's 16-pixel grid puts
+# every tile there, so a network with strided layers sees the same pixel phase wherever an AOI falls
+ALIGN = 16
+
 
 @dataclass
 class Extent:
     """What a job maps: the AOI geometry (None: the whole grid), its window of the grid and that window's
-    transform and size (the output raster's grid)."""
+    transform and size (the output raster's grid); `read`: the window the network reads, the AOI's with
+    the model's surroundings (the same window without an AOI or a context margin)."""
 
     geometry: dict[str, Any] | None
     window: Window
     transform: Any
     height: int
     width: int
+    read: Window | None = None
+
+    @property
+    def read_window(self) -> Window:
+        return self.window if self.read is None else self.read
+
+    @property
+    def output_in_read(self) -> Window:
+        """The output's window inside `read_window`."""
+        read = self.read_window
+        return Window(self.window.col_off - read.col_off, self.window.row_off - read.row_off,
+                      self.width, self.height)  # fmt: skip
 
     def block_transform(self, block: Window) -> Any:
         """The transform of a block given in output pixels."""
         return window_transform(block, self.transform)
 
 
-def extent(aoi: AOI, grid: Grid, notes: list[Note]) -> Extent:
-    """The AOI (in any CRS) as a window of the grid; the whole grid without an AOI."""
+def extent(aoi: AOI, grid: Grid, notes: list[Note], margin: int = 0) -> Extent:
+    """The AOI (in any CRS) as a window of the grid; the whole grid without an AOI. `margin`: the model
+    card's context margin, read around the AOI where the raster has it."""
     geometry = load_aoi(aoi, grid.crs, notes)
     if geometry is not None:
         window = aoi_window(geometry, grid.transform, grid.width, grid.height)
     else:
         window = Window(0, 0, grid.width, grid.height)
     return Extent(
-        geometry, window, window_transform(window, grid.transform), int(window.height), int(window.width)
+        geometry,
+        window,
+        window_transform(window, grid.transform),
+        int(window.height),
+        int(window.width),
+        read=with_surroundings(window, grid, margin),
     )
+
+
+def with_surroundings(window: Window, grid: Grid, margin: int) -> Window:
+    """`window` grown by `margin` pixels on each side where the raster has them, its origin on the raster's
+    ALIGN-pixel grid: the network then sees around an AOI what it sees in the whole scene, and an AOI's
+    pixels are classed as in the whole map (docs/architecture.md, "Areas of interest")."""
+    if margin <= 0:
+        return window
+    col0 = max(int(window.col_off) - margin, 0) // ALIGN * ALIGN
+    row0 = max(int(window.row_off) - margin, 0) // ALIGN * ALIGN
+    col1 = min(int(window.col_off + window.width) + margin, grid.width)
+    row1 = min(int(window.row_off + window.height) + margin, grid.height)
+    return Window(col0, row0, col1 - col0, row1 - row0)
 
 
 def load(model_path: Path, config: Execution) -> LoadedModel:

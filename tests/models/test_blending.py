@@ -27,7 +27,7 @@ HALF = BOX // 2  # pixels a prediction reaches beyond its own position
 TILE, OVERLAP, SIZE = 128, 32, 512  # the sample is 512 x 512
 
 
-def _box_model(path: Path) -> Path:
+def _box_model(path: Path, context_margin: int = 0) -> Path:
     """softmax of ±(9×9 mean of normalised VH): water where the neighbourhood is dark. Zero-padded conv."""
     w = np.zeros((2, 2, BOX, BOX), dtype=np.float32)
     w[0, 1], w[1, 1] = 10.0 / BOX**2, -10.0 / BOX**2
@@ -42,7 +42,7 @@ def _box_model(path: Path) -> Path:
     )  # fmt: skip
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
     card = ModelCard(name="box9", task="flood", inputs=[s1_spec()], classes=FLOOD_CLASSES, tile_size=TILE,
-                     overlap=OVERLAP, metrics={"note": "test model"})  # fmt: skip
+                     overlap=OVERLAP, context_margin=context_margin, metrics={"note": "test model"})  # fmt: skip
     write_card(path, card)
     return path
 
@@ -145,3 +145,50 @@ def test_the_strip_slides_up_in_place_like_a_copy(n):
     expected[:, : 10 - n] = rows[:, n:].copy()
     _slide(rows.swapaxes(0, 1), n)
     assert np.array_equal(rows[:, : 10 - n], expected[:, : 10 - n])
+
+
+AOI_COLS, AOI_ROWS = (37, 400), (101, 333)  # an AOI off every 16-px grid line, away from the sample's edges
+
+
+def _aoi_map(model: Path, tmp: Path) -> tuple[np.ndarray, rasterio.Affine, tuple[int, int]]:
+    """Water probability of an AOI run (one tile: only the AOI's edge can differ from the whole map)."""
+    with rasterio.open(S1_SAMPLE) as src:
+        (x0, y0), (x1, y1) = (
+            src.transform * (AOI_COLS[0], AOI_ROWS[0]),
+            src.transform * (AOI_COLS[1], AOI_ROWS[1]),
+        )
+        crs = src.crs.to_string()
+    ring = [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
+    res = map_floods(S1_SAMPLE, tmp / f"{model.stem}_aoi.tif", model=model, probabilities=tmp / f"{model.stem}_p.tif",
+                     aoi=({"type": "Polygon", "coordinates": [ring]}, crs), config=Execution(tile=SIZE, overlap=0))  # fmt: skip
+    with rasterio.open(res.probabilities) as f:
+        return f.read(2), f.transform, (f.height, f.width)
+
+
+def test_an_aoi_read_with_the_cards_context_margin_is_classed_as_in_the_whole_map(runs, tmp_path):
+    """The card's context margin: the network reads the raster around the AOI, so the AOI's pixels get
+    the whole map's answers, even next to the AOI's edge; the output still covers the AOI alone."""
+    whole = runs["whole"][AOI_ROWS[0] : AOI_ROWS[1], AOI_COLS[0] : AOI_COLS[1]]
+    with_margin, transform, shape = _aoi_map(
+        _box_model(tmp_path / "margin.onnx", context_margin=HALF), tmp_path
+    )
+    without, _, _ = _aoi_map(_box_model(tmp_path / "nomargin.onnx"), tmp_path)
+    with rasterio.open(S1_SAMPLE) as src:
+        assert transform == src.transform * rasterio.Affine.translation(AOI_COLS[0], AOI_ROWS[0])
+    assert shape == (AOI_ROWS[1] - AOI_ROWS[0], AOI_COLS[1] - AOI_COLS[0])
+    assert np.abs(with_margin - whole).max() < 1e-5
+    # without the margin the network sees padding at the AOI's edge: the answers there move
+    assert np.abs(without - whole).max() > 1e-3
+
+
+def test_the_surroundings_read_are_clipped_to_the_raster_and_start_on_its_16_pixel_grid():
+    from contrasat.models.tiled_job import with_surroundings
+    from rasterio.windows import Window
+
+    class Grid:
+        width, height = 500, 300
+
+    assert with_surroundings(Window(37, 101, 363, 150), Grid, 0) == Window(37, 101, 363, 150)
+    # 37 - 32 = 5 -> 0; 101 - 32 = 69 -> 64; the far edges grow by 32 up to the raster's size
+    assert with_surroundings(Window(37, 101, 363, 150), Grid, 32) == Window(0, 64, 432, 251 - 64 + 32)
+    assert with_surroundings(Window(470, 280, 30, 20), Grid, 32) == Window(432, 240, 68, 60)

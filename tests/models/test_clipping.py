@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from contrasat.models.card import read_card
 from contrasat.models.execution import Execution
 from contrasat.models.pipeline import land_cover, map_floods
+from contrasat.models.registry import default_model_path
 from hostile_cases import ids
 from rasterio.windows import Window
 from runtime_helpers import REPO, S1_SAMPLE, S2_SAMPLE
@@ -102,7 +104,8 @@ def _small_watery_crop(tmp: Path, size: tuple[int, int], needles: tuple[str, ...
     part, warnings = _map(map_floods, crop, tmp / "small_map.tif")
     assert part.shape == (h, w) and (part != 255).any()
     text = " | ".join(warnings)
-    assert "smaller than one 256-pixel tile" in text, text
+    tile = read_card(default_model_path("flood")).tile_size  # the default flood model's tile
+    assert f"smaller than one {tile}-pixel tile" in text, text
     assert any(n in text for n in needles), text
 
 

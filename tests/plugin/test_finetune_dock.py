@@ -14,6 +14,7 @@ import rasterio
 from canvas_helpers import click
 from contrasat.models.card import read_card
 from contrasat.models.errors import ModelError
+from contrasat.models.registry import FINETUNE_BASE
 from contrasat.plugin.cards import WEIGHTS_DIR as WEIGHTS
 from contrasat.plugin.cards import bundled_cards
 from contrasat.plugin.engine_env import training_hint
@@ -123,7 +124,7 @@ def test_panel_builds_the_finetune_command(dock, chip, tmp_path, models_dir):
     panel.set_label_layer(labels, "class")
     panel.steps.setValue(7)
     panel.frozen.setChecked(True)
-    assert panel.model_picker.model_path() == WEIGHTS / "flood_s1_contrastive.onnx"  # the CLI's default
+    assert panel.model_picker.model_path() == WEIGHTS / f"{FINETUNE_BASE}.onnx"  # the CLI's default
     listed = [panel.model_picker.combo.itemText(i) for i in range(panel.model_picker.combo.count())]
     assert "flood_s1s2_fusion" not in listed  # two inputs: not a base the CLI fine-tunes
     assert "flood_vh_threshold" not in listed and "flood_s1_unet" in listed  # a fixed rule has no weights
@@ -135,7 +136,7 @@ def test_panel_builds_the_finetune_command(dock, chip, tmp_path, models_dir):
         "/engine/python", "-m", "contrasat", "finetune", "--raster", str(S1_CHIP),
         "--labels", str(scratch / "labels.geojson"), "--field", "class",
         "--out", str(models_dir / "S1_chip_finetuned.onnx"),
-        "--base", str(WEIGHTS / "flood_s1_contrastive.onnx"), "--steps", "7", "--frozen", "--progress", "json",
+        "--base", str(WEIGHTS / f"{FINETUNE_BASE}.onnx"), "--steps", "7", "--frozen", "--progress", "json",
     ]  # fmt: skip
     doc = json.loads((scratch / "labels.geojson").read_text(encoding="utf-8"))
     assert doc["crs"]["properties"]["name"] == "EPSG:3857"
@@ -168,7 +169,7 @@ def test_finetune_on_a_real_chip_adds_the_model_and_both_maps(dock, plugin, chip
     assert Path(outcome.result["output"]) == model and model.is_file()
     card = read_card(model)
     assert card.training["method"] == "fine-tuned on user labels"
-    assert card.training["base_model"]["name"] == "flood_s1_contrastive"
+    assert card.training["base_model"]["name"] == FINETUNE_BASE
     assert outcome.progress and outcome.progress[-1] == pytest.approx(1.0)
     assert dock.message.text().startswith(f"Fine-tuned model saved: {model}. Held-back water IoU")
 
@@ -185,7 +186,7 @@ def test_finetune_on_a_real_chip_adds_the_model_and_both_maps(dock, plugin, chip
         assert len(maps) == 1, "the two maps run one after the other"
         assert wait_task(maps[0]).succeeded
     added = {lyr.name(): lyr for lyr in new_layers(before)}
-    base_name = "Flood map (S1 chip, base flood_s1_contrastive)"
+    base_name = f"Flood map (S1 chip, base {FINETUNE_BASE})"
     tuned_name = "Flood map (S1 chip, fine-tuned S1_chip_finetuned)"
     assert set(added) == {base_name, tuned_name}
     for name in (base_name, tuned_name):

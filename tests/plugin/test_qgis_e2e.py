@@ -244,6 +244,7 @@ def test_screenshots_of_the_dock_after_map_floods_and_the_aoi_land_cover(e2e):
 
 def test_finetune_in_the_dock_with_drawn_labels(e2e, tmp_path):
     from contrasat.models.card import read_card
+    from contrasat.models.registry import FINETUNE_BASE
 
     labels = e2e["finetune_labels"]
     assert (
@@ -280,7 +281,7 @@ def test_finetune_in_the_dock_with_drawn_labels(e2e, tmp_path):
     assert run["models"] == ["S1_sample_finetuned.onnx", "S1_sample_finetuned_curve.png", OWN_CLASSIFIER]
     card = read_card(model)
     assert card.training["method"] == "fine-tuned on user labels"
-    assert card.training["base_model"]["name"] == "flood_s1_contrastive"
+    assert card.training["base_model"]["name"] == FINETUNE_BASE
     counts = card.training["labels"]
     assert counts["train"]["water"]["polygons"] + counts["heldout"]["water"]["polygons"] == 4
     assert 0 < run["progress"][0] and run["progress"][-1] == pytest.approx(1.0)
@@ -290,7 +291,7 @@ def test_finetune_in_the_dock_with_drawn_labels(e2e, tmp_path):
     assert "flood_vh_threshold" not in run["base_choices"]
 
     maps = {lyr["name"]: lyr for lyr in run["layers"]}
-    base = maps["Flood map (S1 sample, base flood_s1_contrastive)"]
+    base = maps[f"Flood map (S1 sample, base {FINETUNE_BASE})"]
     tuned = maps["Flood map (S1 sample, fine-tuned S1_sample_finetuned)"]
     assert len(maps) == 2 and base["output"] and tuned["output"]
     assert base["legend"] == tuned["legend"] == [[0, "dry", 0], [1, "water", 255]]
@@ -300,9 +301,7 @@ def test_finetune_in_the_dock_with_drawn_labels(e2e, tmp_path):
     s1 = str(SAMPLE / "Spain_7370579_S1Hand.tif")
     same_raster(tuned["source"], cli(e2e, tmp_path, "map-floods", "--s1", s1, "--model", str(model)))
     (tmp_path / "cli.tif").unlink()
-    same_raster(
-        base["source"], cli(e2e, tmp_path, "map-floods", "--s1", s1, "--model", "flood_s1_contrastive")
-    )
+    same_raster(base["source"], cli(e2e, tmp_path, "map-floods", "--s1", s1, "--model", FINETUNE_BASE))
     print(f"\nfine-tune in real QGIS: {run['seconds']} s, with both maps {run['seconds_with_maps']} s")
 
 

@@ -16,7 +16,7 @@ import torch
 from contrasat.cli import main as cli_main
 from contrasat.models.card import read_card
 from contrasat.models.errors import ModelError
-from contrasat.models.registry import resolve_model
+from contrasat.models.registry import FINETUNE_BASE, resolve_model
 from contrasat.training.finetune.base_weights import _check, load_base
 from contrasat.training.finetune.job import METHOD, FinetuneConfig, run_finetune
 from contrasat.training.finetune.label_draw import draw_polygons, write_labels
@@ -73,8 +73,8 @@ def test_cli_writes_a_model_whose_card_records_base_labels_and_metrics(finetuned
     assert card.training["method"] == METHOD == "fine-tuned on user labels"
     module, _, name = card.training["code"].rpartition(".")  # the card names code that exists
     assert getattr(importlib.import_module(module), name) is run_finetune
-    assert card.training["base_model"]["name"] == "flood_s1_contrastive"
-    assert card.inputs[0].mean == read_card(resolve_model("flood_s1_contrastive", "flood")).inputs[0].mean
+    assert card.training["base_model"]["name"] == FINETUNE_BASE  # the default flood model itself
+    assert card.inputs[0].mean == read_card(resolve_model(FINETUNE_BASE, "flood")).inputs[0].mean
     lab = card.training["labels"]
     assert lab["file"] == labels.name and lab["field"] == "class"
     polygons = {c: lab["train"][c]["polygons"] + lab["heldout"][c]["polygons"] for c in ("water", "dry")}
