@@ -150,7 +150,7 @@ def test_the_strip_slides_up_in_place_like_a_copy(n):
 AOI_COLS, AOI_ROWS = (37, 400), (101, 333)  # an AOI off every 16-px grid line, away from the sample's edges
 
 
-def _aoi_map(model: Path, tmp: Path) -> tuple[np.ndarray, rasterio.Affine, tuple[int, int]]:
+def _aoi_map(model: Path, tmp: Path) -> tuple[np.ndarray, rasterio.Affine, tuple[int, int], list[str]]:
     """Water probability of an AOI run (one tile: only the AOI's edge can differ from the whole map)."""
     with rasterio.open(S1_SAMPLE) as src:
         (x0, y0), (x1, y1) = (
@@ -162,23 +162,26 @@ def _aoi_map(model: Path, tmp: Path) -> tuple[np.ndarray, rasterio.Affine, tuple
     res = map_floods(S1_SAMPLE, tmp / f"{model.stem}_aoi.tif", model=model, probabilities=tmp / f"{model.stem}_p.tif",
                      aoi=({"type": "Polygon", "coordinates": [ring]}, crs), config=Execution(tile=SIZE, overlap=0))  # fmt: skip
     with rasterio.open(res.probabilities) as f:
-        return f.read(2), f.transform, (f.height, f.width)
+        return f.read(2), f.transform, (f.height, f.width), [str(n) for n in res.notes]
 
 
 def test_an_aoi_read_with_the_cards_context_margin_is_classed_as_in_the_whole_map(runs, tmp_path):
     """The card's context margin: the network reads the raster around the AOI, so the AOI's pixels get
     the whole map's answers, even next to the AOI's edge; the output still covers the AOI alone."""
     whole = runs["whole"][AOI_ROWS[0] : AOI_ROWS[1], AOI_COLS[0] : AOI_COLS[1]]
-    with_margin, transform, shape = _aoi_map(
+    with_margin, transform, shape, notes = _aoi_map(
         _box_model(tmp_path / "margin.onnx", context_margin=HALF), tmp_path
     )
-    without, _, _ = _aoi_map(_box_model(tmp_path / "nomargin.onnx"), tmp_path)
+    without, _, _, notes_without = _aoi_map(_box_model(tmp_path / "nomargin.onnx"), tmp_path)
     with rasterio.open(S1_SAMPLE) as src:
         assert transform == src.transform * rasterio.Affine.translation(AOI_COLS[0], AOI_ROWS[0])
     assert shape == (AOI_ROWS[1] - AOI_ROWS[0], AOI_COLS[1] - AOI_COLS[0])
     assert np.abs(with_margin - whole).max() < 1e-5
     # without the margin the network sees padding at the AOI's edge: the answers there move
     assert np.abs(without - whole).max() > 1e-3
+    # the AOI is smaller than one tile: only the model that sees nothing around it is warned about
+    assert not any("smaller than one" in n for n in notes), notes
+    assert any("smaller than one 512-pixel tile" in n for n in notes_without), notes_without
 
 
 def test_the_surroundings_read_are_clipped_to_the_raster_and_start_on_its_16_pixel_grid():
