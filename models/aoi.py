@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 # An AOI is a vector file path, or (GeoJSON-like geometry, CRS) as drawn on a map canvas.
 AOI = str | Path | tuple[dict[str, Any], Any] | None
+EDGE_DIGITS = 6  # pixel positions this close to a pixel edge are on it
 
 
 def polygonal(geom: BaseGeometry, what: str, notes: list | None) -> BaseGeometry:
@@ -90,10 +91,12 @@ def aoi_window(geometry: dict[str, Any], transform, width: int, height: int) -> 
 
     left, bottom, right, top = shape(geometry).bounds
     win = from_bounds(left, bottom, right, top, transform=transform)
-    col0 = max(int(np.floor(win.col_off)), 0)
-    row0 = max(int(np.floor(win.row_off)), 0)
-    col1 = min(int(np.ceil(win.col_off + win.width)), width)
-    row1 = min(int(np.ceil(win.row_off + win.height)), height)
+    # an AOI on pixel edges comes back from the transform a hair (1e-12 px) off them: rounded first, so
+    # such an edge adds no row or column outside the AOI
+    col0 = max(int(np.floor(round(win.col_off, EDGE_DIGITS))), 0)
+    row0 = max(int(np.floor(round(win.row_off, EDGE_DIGITS))), 0)
+    col1 = min(int(np.ceil(round(win.col_off + win.width, EDGE_DIGITS))), width)
+    row1 = min(int(np.ceil(round(win.row_off + win.height, EDGE_DIGITS))), height)
     if col1 <= col0 or row1 <= row0:
         raise InputError("AOI does not overlap the input raster")
     window = Window(col0, row0, col1 - col0, row1 - row0)

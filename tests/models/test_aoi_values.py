@@ -110,3 +110,20 @@ def test_series_inside_the_aoi_equals_the_unclipped_run(tmp_path, series_full):
     assert inside[far].sum() > 2000 and (~inside[far]).sum() > 200
     np.testing.assert_array_equal(clipped[far & inside], whole[far & inside])
     assert (clipped[far & ~inside] == 255).all()
+
+
+@pytest.mark.parametrize("box", [(470, 100, 512, 300), (450, 450, 512, 512), (0, 449, 60, 512)])
+def test_an_aoi_on_pixel_edges_maps_exactly_its_pixels(tmp_path, threshold_model, s1_sample, box):
+    """An AOI drawn on the raster's pixel edges (e.g. a grid cell or another raster's extent): its corners
+    come back from the affine transform a hair off the edges (1e-12 px), which must not add a column or row
+    of nodata outside the AOI to the output."""
+    c0, r0, c1, r1 = box
+    with rasterio.open(s1_sample) as src:
+        t, crs = src.transform, src.crs.to_string()
+        ring = [list(t * xy) for xy in ((c0, r0), (c1, r0), (c1, r1), (c0, r1), (c0, r0))]
+        res = map_floods(s1_sample, tmp_path / "f.tif", model=threshold_model,
+                         aoi=({"type": "Polygon", "coordinates": [ring]}, crs))  # fmt: skip
+        assert res.shape == (r1 - r0, c1 - c0)
+        assert _offset(res.output, src) == (r0, c0)
+    with rasterio.open(res.output) as out:
+        np.testing.assert_array_equal(out.read(1), expected_classes(s1_sample)[r0:r1, c0:c1])
