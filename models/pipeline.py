@@ -388,7 +388,9 @@ def _checked_inputs(
             inside = "inside the AOI" if where.geometry is not None else ""
             raise InputError(f"{raster.label} raster {raster.path.name} has no valid pixels {inside}".strip())
         notes.extend(raster.notes)
-        notes.extend(detect_units(raster, where.window))
+        # on the window the network reads: a fill value declared nowhere in the AOI's surroundings is then
+        # found and left out as the whole map leaves it out, not read as backscatter
+        notes.extend(detect_units(raster, where.read_window))
         # the scene is the raster, not the AOI: a map clipped to an AOI equals the whole map there
         notes.extend(detect_level(raster, Window(0, 0, grid.width, grid.height)))
     return input_sets, grid, where

@@ -195,3 +195,35 @@ def test_the_surroundings_read_are_clipped_to_the_raster_and_start_on_its_16_pix
     # 37 - 32 = 5 -> 0; 101 - 32 = 69 -> 64; the far edges grow by 32 up to the raster's size
     assert with_surroundings(Window(37, 101, 363, 150), Grid, 32) == Window(0, 64, 432, 251 - 64 + 32)
     assert with_surroundings(Window(470, 280, 30, 20), Grid, 32) == Window(432, 240, 68, 60)
+
+
+def test_surroundings_holding_an_undeclared_fill_are_no_data_as_in_the_whole_map(tmp_path):
+    """A raster declaring no nodata whose border is filled with 0 in every band: the whole map finds the
+    fill and leaves it out. An AOI beside that border, but without fill of its own, reads the fill as its
+    surroundings: it must be no data there too, not 0 dB, or the AOI's pixels next to it move."""
+    with rasterio.open(S1_SAMPLE) as src:
+        profile, data = src.profile, src.read()
+    data = np.nan_to_num(data, nan=-25.0)
+    data[:, :, : AOI_COLS[0]] = 0.0  # the fill ends where the AOI starts
+    profile.update(nodata=None)
+    filled = tmp_path / "filled.tif"
+    with rasterio.open(filled, "w", **profile) as dst:
+        dst.write(data)
+    model = _box_model(tmp_path / "margin.onnx", context_margin=HALF)
+    config = Execution(tile=SIZE, overlap=0)
+    whole = map_floods(filled, tmp_path / "whole.tif", model=model, probabilities=tmp_path / "wp.tif",
+                       config=config)  # fmt: skip
+    assert any("no nodata declared" in str(n) for n in whole.notes), whole.notes
+    (x0, y0), (x1, y1) = (
+        profile["transform"] * (AOI_COLS[0], AOI_ROWS[0]),
+        profile["transform"] * (AOI_COLS[1], AOI_ROWS[1]),
+    )
+    ring = [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
+    aoi = map_floods(filled, tmp_path / "aoi.tif", model=model, probabilities=tmp_path / "ap.tif",
+                     aoi=({"type": "Polygon", "coordinates": [ring]}, profile["crs"].to_string()),
+                     config=config)  # fmt: skip
+    with rasterio.open(whole.probabilities) as w, rasterio.open(aoi.probabilities) as a:
+        expected = w.read(2)[AOI_ROWS[0] : AOI_ROWS[1], AOI_COLS[0] : AOI_COLS[1]]
+        got = a.read(2)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < 1e-5
