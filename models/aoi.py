@@ -13,6 +13,7 @@ from rasterio.crs import CRS
 from rasterio.features import geometry_mask
 from rasterio.warp import transform_geom
 from rasterio.windows import Window, from_bounds
+from rasterio.windows import transform as window_transform
 
 from .errors import InputError
 from .notes import warning
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 # An AOI is a vector file path, or (GeoJSON-like geometry, CRS) as drawn on a map canvas.
 AOI = str | Path | tuple[dict[str, Any], Any] | None
+EDGE_DIGITS = 6  # pixel positions this close to a pixel edge are on it
 
 
 def polygonal(geom: BaseGeometry, what: str, notes: list | None) -> BaseGeometry:
@@ -90,10 +92,12 @@ def aoi_window(geometry: dict[str, Any], transform, width: int, height: int) -> 
 
     left, bottom, right, top = shape(geometry).bounds
     win = from_bounds(left, bottom, right, top, transform=transform)
-    col0 = max(int(np.floor(win.col_off)), 0)
-    row0 = max(int(np.floor(win.row_off)), 0)
-    col1 = min(int(np.ceil(win.col_off + win.width)), width)
-    row1 = min(int(np.ceil(win.row_off + win.height)), height)
+    # an AOI on pixel edges comes back from the transform a hair (1e-12 px) off them: rounded first, so
+    # such an edge adds no row or column outside the AOI
+    col0 = max(int(np.floor(round(win.col_off, EDGE_DIGITS))), 0)
+    row0 = max(int(np.floor(round(win.row_off, EDGE_DIGITS))), 0)
+    col1 = min(int(np.ceil(round(win.col_off + win.width, EDGE_DIGITS))), width)
+    row1 = min(int(np.ceil(round(win.row_off + win.height, EDGE_DIGITS))), height)
     if col1 <= col0 or row1 <= row0:
         raise InputError("AOI does not overlap the input raster")
     window = Window(col0, row0, col1 - col0, row1 - row0)
@@ -103,6 +107,36 @@ def aoi_window(geometry: dict[str, Any], transform, width: int, height: int) -> 
 def aoi_mask(geometry: dict[str, Any], transform, shape_hw: tuple[int, int]) -> np.ndarray:
     """(H, W) bool, True inside the AOI (pixel centres), for a block with the given transform."""
     return geometry_mask([geometry], out_shape=shape_hw, transform=transform, invert=True, all_touched=False)
+
+
+# rows of the output the AOI is rasterised at once, always from the same row: GDAL decides a pixel centre
+# lying exactly on the AOI's edge with float arithmetic relative to the block's origin
+MASK_ROWS = 64
+
+
+class AOIMask:
+    """The AOI's pixel-centre mask (aoi_mask) of an output grid, handed out by rows in any blocks: rasterised
+    in fixed blocks of MASK_ROWS rows from the output's top, so a pixel is in the AOI or not however the
+    rows arrive (a model reading surroundings hands them over at other offsets than one that does not)."""
+
+    def __init__(self, geometry: dict[str, Any], transform, width: int, height: int) -> None:
+        self.geometry, self.transform, self.width, self.height = geometry, transform, width, height
+        self._block, self._mask = -1, np.zeros((0, width), dtype=bool)
+
+    def rows(self, row0: int, n: int) -> np.ndarray:
+        """(n, width) bool, True inside the AOI, for output rows row0 .. row0 + n."""
+        out = np.empty((n, self.width), dtype=bool)
+        row = row0
+        while row < row0 + n:
+            block, top = row // MASK_ROWS, row // MASK_ROWS * MASK_ROWS
+            if block != self._block:
+                h = min(MASK_ROWS, self.height - top)
+                block_transform = window_transform(Window(0, top, self.width, h), self.transform)
+                self._block, self._mask = block, aoi_mask(self.geometry, block_transform, (h, self.width))
+            end = min(top + MASK_ROWS, row0 + n)
+            out[row - row0 : end - row0] = self._mask[row - top : end - top]
+            row = end
+        return out
 
 
 def load_aoi(aoi: AOI, grid_crs: CRS, notes: list | None = None) -> dict[str, Any] | None:

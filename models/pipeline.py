@@ -12,10 +12,9 @@ from typing import Any
 import numpy as np
 import rasterio
 from rasterio.windows import Window
-from rasterio.windows import transform as window_transform
 
 from . import tiled_job
-from .aoi import AOI, aoi_mask
+from .aoi import AOI, AOIMask
 from .card import ClassInfo, ModelCard, read_card
 from .errors import InputError
 from .execution import Execution
@@ -266,6 +265,7 @@ class ClassSink:
         self.geometry, self.out_transform, self.crs, self.width, self.change = (
             geometry, out_transform, crs, width, change
         )  # fmt: skip
+        self.inside = None if geometry is None else AOIMask(geometry, out_transform, width, dst.height)
         self.counts = np.zeros(len(out_classes), dtype=np.float64)
         self.nan_pixels = 0
         self.input_pixels = 0
@@ -275,8 +275,8 @@ class ClassSink:
         n_classes = len(self.card.classes)
         rows, width = probs.shape[1], self.width
         block = Window(0, row0, width, rows)
-        if self.geometry is not None:
-            inside = aoi_mask(self.geometry, window_transform(block, self.out_transform), (rows, width))
+        if self.inside is not None:
+            inside = self.inside.rows(row0, rows)
             self.aoi_pixels += int(inside.sum())
             valid = valid & inside
         finite = np.all(np.isfinite(probs), axis=0)  # a model answering NaN gives no class: nodata, reported
@@ -388,7 +388,9 @@ def _checked_inputs(
             inside = "inside the AOI" if where.geometry is not None else ""
             raise InputError(f"{raster.label} raster {raster.path.name} has no valid pixels {inside}".strip())
         notes.extend(raster.notes)
-        notes.extend(detect_units(raster, where.window))
+        # on the window the network reads: a fill value declared nowhere in the AOI's surroundings is then
+        # found and left out as the whole map leaves it out, not read as backscatter
+        notes.extend(detect_units(raster, where.read_window))
         # the scene is the raster, not the AOI: a map clipped to an AOI equals the whole map there
         notes.extend(detect_level(raster, Window(0, 0, grid.width, grid.height)))
     return input_sets, grid, where

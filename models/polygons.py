@@ -151,7 +151,9 @@ def _sieved_strip(
     bottom = min(src.height, row0 + rows + min_pixels)
     block = src.read(1, window=Window(0, top, src.width, bottom - top))
     if min_pixels > 1:
-        block = sieve(block, min_pixels, mask=block != nodata)
+        # GDAL refuses a threshold above the image's size (a few-pixel AOI); every region but one filling
+        # the whole block is then smaller than the block, so the block's size sieves the same
+        block = sieve(block, min(min_pixels, block.size), mask=block != nodata)
     return block[row0 - top : row0 - top + rows]
 
 

@@ -27,8 +27,9 @@ from .outputs import class_profile
 from .rasters import Grid
 from .session import LoadedModel, load_model
 
-# tile sides are multiples of 16 (execution.py): a read window starting on the raster's 16-pixel grid puts
-# every tile there, so a network with strided layers sees the same pixel phase wherever an AOI falls
+# tile sides are multiples of 16 (execution.py): a read window starting and ending on the raster's 16-pixel
+# grid puts every tile there (the last one pulled back to end at the window's edge), so a network with
+# strided layers sees the same pixel phase wherever an AOI falls
 ALIGN = 16
 
 
@@ -80,15 +81,17 @@ def extent(aoi: AOI, grid: Grid, notes: list[Note], margin: int = 0) -> Extent:
 
 
 def with_surroundings(window: Window, grid: Grid, margin: int) -> Window:
-    """`window` grown by `margin` pixels on each side where the raster has them, its origin on the raster's
-    ALIGN-pixel grid: the network then sees around an AOI what it sees in the whole scene, and an AOI's
-    pixels are classed as in the whole map (docs/architecture.md, "Areas of interest")."""
+    """`window` grown by `margin` pixels on each side where the raster has them, its edges on the raster's
+    ALIGN-pixel grid (or on the raster's edge, as the whole map's last tile): the network then sees around an
+    AOI what it sees in the whole scene, and an AOI's pixels are classed as in the whole map
+    (docs/architecture.md, "Areas of interest")."""
     if margin <= 0:
         return window
     col0 = max(int(window.col_off) - margin, 0) // ALIGN * ALIGN
     row0 = max(int(window.row_off) - margin, 0) // ALIGN * ALIGN
-    col1 = min(int(window.col_off + window.width) + margin, grid.width)
-    row1 = min(int(window.row_off + window.height) + margin, grid.height)
+    # the far edges on the grid too: a read wider than a tile pulls its last tile back to end there
+    col1 = min(-(-(int(window.col_off + window.width) + margin) // ALIGN) * ALIGN, grid.width)
+    row1 = min(-(-(int(window.row_off + window.height) + margin) // ALIGN) * ALIGN, grid.height)
     return Window(col0, row0, col1 - col0, row1 - row0)
 
 

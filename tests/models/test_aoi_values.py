@@ -110,3 +110,48 @@ def test_series_inside_the_aoi_equals_the_unclipped_run(tmp_path, series_full):
     assert inside[far].sum() > 2000 and (~inside[far]).sum() > 200
     np.testing.assert_array_equal(clipped[far & inside], whole[far & inside])
     assert (clipped[far & ~inside] == 255).all()
+
+
+@pytest.mark.parametrize("box", [(470, 100, 512, 300), (450, 450, 512, 512), (0, 449, 60, 512)])
+def test_an_aoi_on_pixel_edges_maps_exactly_its_pixels(tmp_path, threshold_model, s1_sample, box):
+    """An AOI drawn on the raster's pixel edges (e.g. a grid cell or another raster's extent): its corners
+    come back from the affine transform a hair off the edges (1e-12 px), which must not add a column or row
+    of nodata outside the AOI to the output."""
+    c0, r0, c1, r1 = box
+    with rasterio.open(s1_sample) as src:
+        t, crs = src.transform, src.crs.to_string()
+        ring = [list(t * xy) for xy in ((c0, r0), (c1, r0), (c1, r1), (c0, r1), (c0, r0))]
+        res = map_floods(s1_sample, tmp_path / "f.tif", model=threshold_model,
+                         aoi=({"type": "Polygon", "coordinates": [ring]}, crs))  # fmt: skip
+        assert res.shape == (r1 - r0, c1 - c0)
+        assert _offset(res.output, src) == (r0, c0)
+    with rasterio.open(res.output) as out:
+        np.testing.assert_array_equal(out.read(1), expected_classes(s1_sample)[r0:r1, c0:c1])
+
+
+def test_pixel_centres_on_the_aoi_edge_are_inside_or_not_whatever_the_model_reads(
+    tmp_path, threshold_model, s1_sample
+):
+    """A triangle with corners on pixel corners runs exactly through some pixel centres. Whether such a pixel
+    is in the AOI must not depend on the model: one that reads surroundings hands the rows over at other
+    offsets, and the AOI's pixels (and so its areas) were decided block by block where those rows fell."""
+    from contrasat.models.card import read_card, write_card
+
+    with_margin = tmp_path / "with_margin.onnx"
+    with_margin.write_bytes(threshold_model.read_bytes())
+    card = read_card(threshold_model)
+    card.context_margin = 16
+    write_card(with_margin, card)
+    with rasterio.open(s1_sample) as src:
+        t, crs = src.transform, src.crs.to_string()
+    ring = [list(t * xy) for xy in ((50, 400), (300, 100), (450, 480), (50, 400))]
+    aoi = ({"type": "Polygon", "coordinates": [ring]}, crs)
+    maps, areas = [], []
+    for model in (threshold_model, with_margin):
+        res = map_floods(s1_sample, tmp_path / f"{model.stem}.tif", model=model, aoi=aoi)
+        with rasterio.open(res.output) as out:
+            maps.append(out.read(1))
+        areas.append(res.class_area_km2)
+    assert maps[0].shape == maps[1].shape
+    assert np.array_equal(maps[0] == 255, maps[1] == 255)
+    assert areas[0] == pytest.approx(areas[1], rel=1e-12)

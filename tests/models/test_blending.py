@@ -184,7 +184,7 @@ def test_an_aoi_read_with_the_cards_context_margin_is_classed_as_in_the_whole_ma
     assert any("smaller than one 512-pixel tile" in n for n in notes_without), notes_without
 
 
-def test_the_surroundings_read_are_clipped_to_the_raster_and_start_on_its_16_pixel_grid():
+def test_the_surroundings_read_are_clipped_to_the_raster_and_lie_on_its_16_pixel_grid():
     from contrasat.models.tiled_job import with_surroundings
     from rasterio.windows import Window
 
@@ -192,6 +192,82 @@ def test_the_surroundings_read_are_clipped_to_the_raster_and_start_on_its_16_pix
         width, height = 500, 300
 
     assert with_surroundings(Window(37, 101, 363, 150), Grid, 0) == Window(37, 101, 363, 150)
-    # 37 - 32 = 5 -> 0; 101 - 32 = 69 -> 64; the far edges grow by 32 up to the raster's size
-    assert with_surroundings(Window(37, 101, 363, 150), Grid, 32) == Window(0, 64, 432, 251 - 64 + 32)
+    # 37 - 32 = 5 -> 0; 101 - 32 = 69 -> 64; the far edges grow by 32 and up to the grid (400 + 32 = 432 is
+    # on it, 251 + 32 = 283 -> 288), at most to the raster's size
+    assert with_surroundings(Window(37, 101, 363, 150), Grid, 32) == Window(0, 64, 432, 288 - 64)
+    assert with_surroundings(Window(37, 101, 363, 170), Grid, 32) == Window(0, 64, 432, 300 - 64)
     assert with_surroundings(Window(470, 280, 30, 20), Grid, 32) == Window(432, 240, 68, 60)
+
+
+def test_surroundings_holding_an_undeclared_fill_are_no_data_as_in_the_whole_map(tmp_path):
+    """A raster declaring no nodata whose border is filled with 0 in every band: the whole map finds the
+    fill and leaves it out. An AOI beside that border, but without fill of its own, reads the fill as its
+    surroundings: it must be no data there too, not 0 dB, or the AOI's pixels next to it move."""
+    with rasterio.open(S1_SAMPLE) as src:
+        profile, data = src.profile, src.read()
+    data = np.nan_to_num(data, nan=-25.0)
+    data[:, :, : AOI_COLS[0]] = 0.0  # the fill ends where the AOI starts
+    profile.update(nodata=None)
+    filled = tmp_path / "filled.tif"
+    with rasterio.open(filled, "w", **profile) as dst:
+        dst.write(data)
+    model = _box_model(tmp_path / "margin.onnx", context_margin=HALF)
+    config = Execution(tile=SIZE, overlap=0)
+    whole = map_floods(filled, tmp_path / "whole.tif", model=model, probabilities=tmp_path / "wp.tif",
+                       config=config)  # fmt: skip
+    assert any("no nodata declared" in str(n) for n in whole.notes), whole.notes
+    (x0, y0), (x1, y1) = (
+        profile["transform"] * (AOI_COLS[0], AOI_ROWS[0]),
+        profile["transform"] * (AOI_COLS[1], AOI_ROWS[1]),
+    )
+    ring = [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
+    aoi = map_floods(filled, tmp_path / "aoi.tif", model=model, probabilities=tmp_path / "ap.tif",
+                     aoi=({"type": "Polygon", "coordinates": [ring]}, profile["crs"].to_string()),
+                     config=config)  # fmt: skip
+    with rasterio.open(whole.probabilities) as w, rasterio.open(aoi.probabilities) as a:
+        expected = w.read(2)[AOI_ROWS[0] : AOI_ROWS[1], AOI_COLS[0] : AOI_COLS[1]]
+        got = a.read(2)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < 1e-5
+
+
+def _stride2_model(path: Path) -> Path:
+    """softmax of ±(normalised VH averaged over 2×2 blocks counted from the tile's origin): a strided layer,
+    whose answer depends on the tile's pixel phase as a real encoder's does."""
+    w = np.zeros((2, 2, 1, 1), dtype=np.float32)
+    w[0, 1], w[1, 1] = 10.0, -10.0
+    nodes = [
+        helper.make_node("AveragePool", ["s1"], ["pooled"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Resize", ["pooled", "", "scales"], ["up"], mode="nearest"),
+        helper.make_node("Conv", ["up", "w"], ["z"]),
+        helper.make_node("Softmax", ["z"], ["probs"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "stride2", [helper.make_tensor_value_info("s1", TensorProto.FLOAT, ["N", 2, "H", "W"])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 2, "H", "W"])],
+        initializer=[numpy_helper.from_array(w, "w"),
+                     numpy_helper.from_array(np.array([1, 1, 2, 2], dtype=np.float32), "scales")],
+    )  # fmt: skip
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+    card = ModelCard(name="stride2", task="flood", inputs=[s1_spec()], classes=FLOOD_CLASSES, tile_size=TILE,
+                     overlap=0, context_margin=16, metrics={"note": "test model"})  # fmt: skip
+    write_card(path, card)
+    return path
+
+
+def test_every_tile_of_an_aoi_read_wider_than_a_tile_keeps_the_whole_maps_pixel_phase(tmp_path):
+    """An AOI read over several tiles: the last tile of a row or column is pulled back to end at the read
+    window's edge, so that edge must lie on the raster's 16-px grid too (or at the raster's edge, where the
+    whole map's last tile ends), else a strided network sees the AOI's pixels at another phase there."""
+    model = _stride2_model(tmp_path / "stride2.onnx")
+    whole = map_floods(S1_SAMPLE, tmp_path / "whole.tif", model=model, probabilities=tmp_path / "wp.tif")
+    with rasterio.open(S1_SAMPLE) as src:
+        t, crs = src.transform, src.crs.to_string()
+    c0, c1, r0, r1 = 37, 401, 101, 334  # read 16..417 x 64..366: the last tiles start at odd columns/rows
+    ring = [list(t * xy) for xy in ((c0, r0), (c1, r0), (c1, r1), (c0, r1), (c0, r0))]
+    aoi = map_floods(S1_SAMPLE, tmp_path / "aoi.tif", model=model, probabilities=tmp_path / "ap.tif",
+                     aoi=({"type": "Polygon", "coordinates": [ring]}, crs))  # fmt: skip
+    with rasterio.open(whole.probabilities) as w, rasterio.open(aoi.probabilities) as a:
+        expected, got = w.read(2)[r0:r1, c0:c1], a.read(2)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < 1e-5

@@ -13,6 +13,7 @@ from contrasat.models.card import ClassInfo
 from contrasat.models.pipeline import map_floods
 from rasterio.features import shapes, sieve
 from rasterio.warp import transform_geom
+from runtime_helpers import expected_classes
 from shapely.geometry import shape
 
 CLASSES = [ClassInfo(0, "dry", "#000000"), ClassInfo(1, "water", "#0000ff")]
@@ -88,3 +89,24 @@ def test_cli_default_and_refusal(tmp_path, threshold_model, s1_sample, capsys):
                  "--min-polygon", "0"])  # fmt: skip
     assert code == 2 and "--min-polygon" in capsys.readouterr().err
     assert not list(tmp_path.glob("c.*"))
+
+
+def test_an_aoi_of_fewer_pixels_than_the_smallest_polygon_still_gets_its_polygons(
+    tmp_path, threshold_model, s1_sample
+):
+    """A 2 x 2 pixel AOI (4 px, under the default smallest polygon of 9 px) over water: GDAL's sieve refuses
+    a threshold above the image's size, which failed the whole job; the AOI's region has no neighbour to be
+    merged into, so it is kept, as an isolated region of a larger map is."""
+    water = expected_classes(s1_sample) == 1
+    rows, cols = np.nonzero(water[:-1, :-1] & water[1:, :-1] & water[:-1, 1:] & water[1:, 1:])
+    r, c = int(rows[0]), int(cols[0])
+    with rasterio.open(s1_sample) as src:
+        t, crs = src.transform, src.crs.to_string()
+    ring = [list(t * xy) for xy in ((c, r), (c + 2, r), (c + 2, r + 2), (c, r + 2), (c, r))]
+    res = map_floods(s1_sample, tmp_path / "f.tif", model=threshold_model, polygons=tmp_path / "p.gpkg",
+                     aoi=({"type": "Polygon", "coordinates": [ring]}, crs))  # fmt: skip
+    assert res.shape == (2, 2)
+    got = _features(tmp_path / "p.gpkg")
+    assert len(got) == 1
+    assert got[0][1] == pytest.approx(res.class_area_km2["water"], rel=1e-3)
+    assert got[0][0].area == pytest.approx(4 * abs(t.a * t.e), rel=1e-6)
