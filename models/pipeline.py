@@ -327,8 +327,11 @@ def _run_job(
         stack.enter_context(rasterio.Env(GDAL_CACHEMAX=tile_row_cache(input_sets, where.read_window, tile)))
         # a model reading surroundings classes a small AOI as in the whole scene: only a small raster is
         # then a reason to warn
-        small = (grid.height, grid.width) if card.context_margin else (where.height, where.width)
-        notes.extend(n for n in [small_extent_note(*small, tile)] if n)
+        if card.context_margin:
+            small = small_extent_note(grid.height, grid.width, tile, "the raster")
+        else:
+            small = small_extent_note(where.height, where.width, tile)
+        notes.extend([small] if small else [])
         with ExitStack() as files:
             dst = tiled_job.open_class_raster(files, outputs, grid, where, card)
             prob_dst = _open_probabilities(files, outputs, grid, where, len(card.classes))

@@ -44,13 +44,14 @@ def blend_weights(height: int, width: int, overlap: int) -> np.ndarray:
     return np.outer(ramp(height), ramp(width)).astype(np.float32)
 
 
-def small_extent_note(height: int, width: int, tile: int) -> Note | None:
+def small_extent_note(height: int, width: int, tile: int, what: str = "the area mapped") -> Note | None:
     """A warning for a raster (or area of interest) smaller than one tile: the network then sees no
-    surroundings beyond it, so its pixels may be classed otherwise than in the scene it was cut from."""
+    surroundings beyond it, so its pixels may be classed otherwise than in the scene it was cut from.
+    `what` names the extent measured ("the raster" when the model reads around an AOI)."""
     if height >= tile and width >= tile:
         return None
     return warning(
-        f"the area mapped is only {height} × {width} pixels, smaller than one {tile}-pixel tile: the model sees "
+        f"{what} is only {height} × {width} pixels, smaller than one {tile}-pixel tile: the model sees "
         "nothing around it, so pixels may be classed otherwise than in the whole scene; map a larger "
         "extent with this area as the area of interest"
     )

@@ -95,7 +95,7 @@ def _map(
     with rasterio.open(out) as f:
         if aoi is None:
             return f.read(1)
-        # the AOI's window, placed back on the raster's grid (it may take a row or column more at an edge)
+        # the AOI's window, placed back on the raster's grid
         col, row = (round(v) for v in ~src.transform * (f.transform.c, f.transform.f))
         placed = np.full((src.height, src.width), 255, dtype=np.uint8)
         placed[row : row + f.height, col : col + f.width] = f.read(1)
