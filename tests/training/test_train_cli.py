@@ -60,6 +60,8 @@ def _kits() -> set[str]:
         (["flood", "lowcontrast-study", "--out", "OUT"], "stress figures not found"),
         (["contrastive", "loro", "--config", "/nonexistent.toml", "--out", "OUT"], "config file not found"),
         (["finetune", "study", "--out", "OUT", "--set", "nosuchkey=1"], "unknown recipe key"),
+        (["finetune", "study", "--out", "OUT", "--base", "/nonexistent.onnx"], "model file not found"),
+        (["finetune", "study", "--out", "OUT", "--base", "no_such_model"], "unknown model"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(argv: list[str], message: str, tmp_path: Path, capsys) -> None:

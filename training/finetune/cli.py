@@ -46,9 +46,16 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
+    from ...models.errors import ModelError
+    from ...models.registry import resolve_model
+    from ..common.errors import UsageError
     from .study.protocol import parse_setting, run_study
 
     overrides = dict(parse_setting(text) for text in args.set)
+    try:  # before anything is written: a wrong --base used to fail only after the references were scored
+        resolve_model(args.base, "flood")
+    except ModelError as exc:
+        raise UsageError(f"--base: {exc}") from None
     path = run_study(args.out, args.chips, args.counts, args.seeds, args.inits, steps=args.steps,
                      overrides=overrides, simclr=args.simclr, base=args.base)  # fmt: skip
     print(path)

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from ..common.figures import format_score
-from ..common.loro.plan import collect
+from ..common.loro.plan import collect, read_plan
 from ..common.loro.tables import MARGIN, pooled, seeds_iou
 from ..common.metrics import counts_iou
 from ..common.readme import update_readme
+from .region_reproduce import PLAN, reproduce_lines
 from .region_tables import (
     NAMES,
     calibration_lines,
@@ -139,9 +140,10 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
         lines.append(f"| `{name}` | {'shipped' if name == args.shipped else ''} | {', '.join(t['seeds'])} | "
                      f"{format_score(net_m)} ± {format_score(net_sd)} | {format_score(or_m)} | {format_score(lv_m)} | {format_score(rule)} | {', '.join(worse) or 'none'} |")  # fmt: skip
         del folds
+    curve = getattr(args, "finetune_curve", None)
+    study = json.loads(curve.read_text(encoding="utf-8")) if curve else None
     if getattr(args, "candidates", None):
         speed = json.loads(args.speed.read_text(encoding="utf-8")) if args.speed else None
-        study = json.loads(args.finetune_curve.read_text(encoding="utf-8")) if args.finetune_curve else None
         reference = getattr(args, "reference", None) or args.shipped
         ref_key = next(
             k for k in stress if k.startswith(getattr(args, "reference_model", None) or args.default)
@@ -165,47 +167,7 @@ def page(table: dict[str, Any], cal: dict[str, Any], stress: dict[str, Any], arg
         "## Reproduce",
         "",
         "```",
-        "contrasat train flood calibrate --out docs/results",
-        "contrasat train flood stress-build --out tests/fixtures/flood_stress/stress.npz",
-        "nice contrasat train flood loro --config training/configs/flood_loro.toml --out runs/loro",
-        f"contrasat train flood ship --config training/configs/flood_loro.toml --recipe {args.shipped} "
-        f"--name {args.model_name} --out models/weights/{args.model_name}.onnx",
-        *(
-            [f"contrasat train flood ship --config training/configs/flood_loro.toml --recipe {args.reference} "
-             f"--name {args.reference_model} --out models/weights/{args.reference_model}.onnx"]
-            if getattr(args, "reference", None) and args.reference != args.shipped
-            else []
-        ),
-        *(
-            [
-                f"nice contrasat train flood ship --config training/configs/flood_loro.toml --recipe {c} "
-                f"--name flood_s1_anchored --out runs/ship/{c}.onnx   # then: stress-score --model runs/ship/{c}.onnx"
-                for c in args.candidates
-                if c != args.shipped
-            ]
-            + [
-                "python bench/model_speed.py "
-                + " ".join(
-                    f"models/weights/{args.model_name}.onnx" if c == args.shipped else f"runs/ship/{c}.onnx"
-                    for c in args.candidates
-                )
-            ]
-            if getattr(args, "candidates", None)
-            else []
-        ),
-        f"contrasat train flood report-loro --loro runs/loro --shipped {args.shipped} "
-        f"--safeguard {args.safeguard} --model-name {args.model_name} --default {args.default} --readme README.md"
-        + (
-            f" --candidates {' '.join(args.candidates)} --speed bench/results/model_speed.json"
-            + (
-                f" --reference {args.reference} --reference-model {args.reference_model}"
-                if getattr(args, "reference", None)
-                else ""
-            )
-            if getattr(args, "candidates", None)
-            else ""
-        )
-        + (f" --finetune-curve {args.finetune_curve}" if getattr(args, "finetune_curve", None) else ""),
+        *reproduce_lines(args, list(rows), read_plan(PLAN)[1] if PLAN.is_file() else None, study),
         "```",
         "",
     ]  # fmt: skip
