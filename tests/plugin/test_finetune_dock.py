@@ -372,3 +372,11 @@ def test_an_installation_ending_while_the_tab_is_open_checks_again(dock, monkeyp
     panel.training_present = None
     engine_install.install_events().finished.emit(ended)
     assert panel.training_task is None, "the tab is not open: checked when it opens"
+
+
+def test_guide_names_the_base_the_tab_starts_from():
+    """docs/qgis.md (shipped as the plugin's help) says which base model the Fine-tune tab selects."""
+    guide = (REPO / "docs" / "qgis.md").read_text(encoding="utf-8")
+    section = guide[guide.index("### Fine-tune") :]
+    base_item = section[section.index("- **Base model**") :].split("\n- ", 1)[0]
+    assert f"default `{FINETUNE_BASE}`" in " ".join(base_item.split()), base_item
