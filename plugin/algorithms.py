@@ -144,6 +144,12 @@ def processing_parameter(param: Param, labels: str = "") -> QgsProcessingParamet
     return definition
 
 
+def log_note(feedback: QgsProcessingFeedback, text: str, level: str) -> None:
+    """An engine note in the Processing log: a warning (e.g. an uncertain dry-land level: the map may be
+    wrong) as a warning, anything else as information."""
+    (feedback.pushWarning if level == "warning" else feedback.pushInfo)(text)
+
+
 def _given(parameters: dict, param: Param) -> bool:
     value = parameters.get(param.processing_name)
     return value is not None and value != ""
@@ -307,7 +313,7 @@ class JobAlgorithm(QgsProcessingAlgorithm):
         request = self.request(parameters, context)
         ended = launch(
             request, on_progress=lambda fraction: feedback.setProgress(100.0 * fraction),
-            on_message=feedback.pushInfo, on_command=lambda command: feedback.pushCommandInfo(" ".join(command)),
+            on_message=lambda text, level: log_note(feedback, text, level), on_command=lambda command: feedback.pushCommandInfo(" ".join(command)),
             is_cancelled=feedback.isCanceled,
         )  # fmt: skip
         if ended.status == CANCELLED:
@@ -349,8 +355,6 @@ class MapAlgorithm(JobAlgorithm):
     ) -> dict[str, Any]:
         """Report the engine's summary, style the loaded class raster, and name every output written."""
         result = summary_from_engine(data, request)
-        for note in result.notes:
-            feedback.pushInfo(note)
         for name, area in result.class_area_km2.items():
             feedback.pushInfo(f"{name}: {area:.3f} km²")
         out = str(request.out)

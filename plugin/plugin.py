@@ -405,8 +405,10 @@ class ContrasatPlugin:
         self._zoom_if_outside(layers[0])
         self.iface.messageBar().pushMessage("Contrasat", summary_text(result), Qgis.Success, MESSAGE_SECONDS)
         for note in result.notes:
-            # e.g. linear backscatter converted to dB: worth knowing, not a problem
-            self.iface.messageBar().pushMessage("Contrasat", note, Qgis.Info, MESSAGE_SECONDS)
+            # an info (e.g. linear backscatter converted to dB) is worth knowing, not a problem; a warning
+            # (e.g. a raster smaller than a tile, an uncertain dry-land level) says the map may be wrong
+            level = Qgis.Warning if note in result.warnings else Qgis.Info
+            self.iface.messageBar().pushMessage("Contrasat", note, level, MESSAGE_SECONDS)
         return layers
 
     def _zoom_if_outside(self, layer: QgsMapLayer) -> None:

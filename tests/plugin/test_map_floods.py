@@ -237,3 +237,20 @@ def test_second_run_while_the_first_runs_never_takes_its_file(
     assert map_floods_dialog.MapFloodsDialog(s1_layer).output_path() == tmp_path / "contrasat" / (
         "Spain_7370579_S1Hand_flood.tif"
     )
+
+
+def test_engine_warnings_reach_the_message_bar_as_warnings(
+    plugin, add_raster, write_raster, qgis_iface, tmp_path, threshold_model, wait_task
+):
+    """A note the engine gives as a warning (here: a raster smaller than one tile, so its pixels may be
+    classed otherwise than in the whole scene) is a Warning in the message bar, not a passing Info."""
+    data = np.full((2, 32, 32), -12.0, dtype=np.float32)
+    data[1, :, :16] = -25.0  # water on the left half
+    path = write_raster(tmp_path / "small.tif", data, descriptions=("VV", "VH"))
+    layer = add_raster(path, "small", qgis_iface)
+    outcome = wait_task(plugin.run_map_floods(layer, tmp_path / "out" / "f.tif", model=threshold_model))
+    assert outcome.succeeded, outcome.error
+    (warning,) = _messages(qgis_iface, Qgis.Warning)
+    assert "smaller than one 128-pixel tile" in warning
+    assert not [m for m in _messages(qgis_iface, Qgis.Info) if "smaller than one" in m]
+    assert _messages(qgis_iface, Qgis.Success)
