@@ -254,3 +254,10 @@ def test_engine_warnings_reach_the_message_bar_as_warnings(
     assert "smaller than one 128-pixel tile" in warning
     assert not [m for m in _messages(qgis_iface, Qgis.Info) if "smaller than one" in m]
     assert _messages(qgis_iface, Qgis.Success)
+
+
+def test_guide_captions_name_the_default_flood_model():
+    """The help page's Map floods screenshot caption names the model Map floods uses by default."""
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "qgis.md").read_text(encoding="utf-8")
+    captions = [line for line in guide.splitlines() if line.startswith("*Map floods (")]
+    assert captions and all(f"(`{DEFAULTS['flood']}`" in line for line in captions), captions
