@@ -38,6 +38,7 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsProcessingParameterVectorDestination,
     QgsRasterLayer,
+    QgsVectorLayer,
 )
 from qgis.PyQt.QtGui import QIcon
 
@@ -50,29 +51,35 @@ from .launcher import JobRequest, launch
 from .paths import layer_file_path
 from .results import summary_from_engine
 from .settings import load_settings
-from .styling import FLOOD_TRANSPARENT_VALUES, style_class_layer
+from .styling import FLOOD_TRANSPARENT_VALUES, polygon_renderer, probability_renderer, style_class_layer
 
 DEFAULT_FIELD = "class"  # the runtime's class field when none is named (models/own_classes.py)
 ICON = Path(__file__).resolve().parent.parent / "resources" / "icons" / "contrasat.svg"
 
 
-class ClassStyler(QgsProcessingLayerPostProcessorInterface):
-    """Styles the class raster from the output class table once Processing has loaded it."""
+class LayerStyler(QgsProcessingLayerPostProcessorInterface):
+    """Styles an output once Processing has loaded it, as the dock styles the same output (results.py):
+    the class raster from the class table, probabilities as a ramp, polygons by class."""
 
-    def __init__(self, classes: list[Any], nodata: int, flood: bool) -> None:
+    def __init__(self, kind: str, classes: list[Any], nodata: int, flood: bool) -> None:
         super().__init__()
-        self.classes, self.nodata, self.flood = classes, nodata, flood
+        self.kind, self.classes, self.nodata, self.flood = kind, classes, nodata, flood
 
     def postProcessLayer(self, layer, context, feedback) -> None:  # noqa: N802 - Processing API
-        if isinstance(layer, QgsRasterLayer):
+        if self.kind == "out" and isinstance(layer, QgsRasterLayer):
             transparent = FLOOD_TRANSPARENT_VALUES if self.flood else ()
             style_class_layer(layer, self.classes, self.nodata, transparent_values=transparent)
+        elif self.kind == "probabilities" and isinstance(layer, QgsRasterLayer):
+            # flood: p(water) is the last band; otherwise the first class's band stands in
+            layer.setRenderer(probability_renderer(layer, layer.bandCount() if self.flood else 1))
+        elif self.kind == "polygons" and isinstance(layer, QgsVectorLayer):
+            layer.setRenderer(polygon_renderer(self.classes))
 
 
 # Processing keeps only a C++ pointer to a layer post-processor and calls it after the algorithm instance
 # that made it (a clone made by QgsProcessingAlgorithm::run) is gone, so Python must hold the stylers
 # elsewhere. A short queue outlives any run's loading step without growing for ever.
-_LIVE_STYLERS: deque[ClassStyler] = deque(maxlen=64)
+_LIVE_STYLERS: deque[LayerStyler] = deque(maxlen=64)
 
 
 def _number(param: Param, name: str, label: str, optional: bool, kind: int) -> QgsProcessingParameterNumber:
@@ -357,11 +364,12 @@ class MapAlgorithm(JobAlgorithm):
         result = summary_from_engine(data, request)
         for name, area in result.class_area_km2.items():
             feedback.pushInfo(f"{name}: {area:.3f} km²")
-        out = str(request.out)
-        if context.willLoadLayerOnCompletion(out):
-            styler = ClassStyler(result.classes, result.nodata, result.task == "flood")
-            _LIVE_STYLERS.append(styler)
-            context.layerToLoadOnCompletionDetails(out).setPostProcessor(styler)
+        for kind, path in (("out", request.out), ("probabilities", result.probabilities),
+                           ("polygons", result.polygons)):  # fmt: skip
+            if path is not None and context.willLoadLayerOnCompletion(str(path)):
+                styler = LayerStyler(kind, result.classes, result.nodata, result.task == "flood")
+                _LIVE_STYLERS.append(styler)
+                context.layerToLoadOnCompletionDetails(str(path)).setPostProcessor(styler)
         outputs: dict[str, Any] = {
             self.MODEL_NAME: result.model_name,
             self.AREAS: json.dumps(result.class_area_km2),

@@ -265,3 +265,24 @@ def test_engine_warnings_are_logged_as_warnings(processing, write_raster, thresh
     (warning,) = [w for w in feedback.warnings if "smaller than one" in w]  # once, as it arrived
     assert "smaller than one 128-pixel tile" in warning
     assert not [i for i in feedback.infos if "smaller than one" in i]
+
+
+def test_loaded_probability_and_polygon_layers_are_styled(
+    processing, s1_sample, threshold_model, tmp_path, qgis_new_project
+):
+    """runAndLoadResults styles the optional layers as the dock does: p(water) as a white-to-blue ramp (not
+    two bands shown as red and green) and the polygons by class with the class names."""
+    result = processing.runAndLoadResults(
+        "contrasat:map_floods",
+        {
+            "INPUT_S1": str(s1_sample), "MODEL": str(threshold_model), "OUTPUT": str(tmp_path / "f.tif"),
+            "PROBABILITIES": str(tmp_path / "p.tif"), "POLYGONS": str(tmp_path / "w.gpkg"),
+        },
+    )  # fmt: skip
+    layers = {lyr.source().split("|")[0]: lyr for lyr in QgsProject.instance().mapLayers().values()}
+    probabilities = layers[result["PROBABILITIES"]]
+    renderer = probabilities.renderer()
+    assert renderer.type() == "singlebandpseudocolor" and renderer.band() == probabilities.bandCount() == 2
+    polygons = layers[result["POLYGONS"]]
+    assert polygons.renderer().type() == "categorizedSymbol"
+    assert [c.label() for c in polygons.renderer().categories()] == ["water"]  # dry is the background
