@@ -380,3 +380,28 @@ def test_guide_names_the_base_the_tab_starts_from():
     section = guide[guide.index("### Fine-tune") :]
     base_item = section[section.index("- **Base model**") :].split("\n- ", 1)[0]
     assert f"default `{FINETUNE_BASE}`" in " ".join(base_item.split()), base_item
+
+
+def test_the_tab_starts_from_the_default_flood_model_and_shows_no_command_line_option(dock, chip):
+    """What the analyst reads on the Fine-tune tab (labels, buttons, group titles, tooltips, the base's card)
+    names the default flood model as the base and never a command-line option."""
+    import re
+
+    from contrasat.models.registry import DEFAULTS
+    from qgis.PyQt.QtWidgets import QAbstractButton, QGroupBox, QLabel, QTextBrowser, QWidget
+
+    panel = dock.panels["finetune"]
+    assert FINETUNE_BASE == DEFAULTS["flood"] and panel.model_picker.card().name == FINETUNE_BASE
+    assert panel.model_picker.combo.currentText() == FINETUNE_BASE
+    texts = []
+    for widget in [panel, *panel.findChildren(QWidget)]:
+        texts.append(widget.toolTip())
+        if isinstance(widget, QLabel | QAbstractButton):
+            texts.append(widget.text())
+        elif isinstance(widget, QGroupBox):
+            texts.append(widget.title())
+        elif isinstance(widget, QTextBrowser):
+            texts.append(widget.toPlainText())
+    shown = "\n".join(t for t in texts if t)
+    assert FINETUNE_BASE in shown and "Base model" in shown
+    assert not re.findall(r"(?<![\w-])--[a-z][\w-]*", shown)
