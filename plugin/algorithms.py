@@ -38,6 +38,7 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsProcessingParameterVectorDestination,
     QgsRasterLayer,
+    QgsVectorLayer,
 )
 from qgis.PyQt.QtGui import QIcon
 
@@ -50,29 +51,35 @@ from .launcher import JobRequest, launch
 from .paths import layer_file_path
 from .results import summary_from_engine
 from .settings import load_settings
-from .styling import FLOOD_TRANSPARENT_VALUES, style_class_layer
+from .styling import FLOOD_TRANSPARENT_VALUES, polygon_renderer, probability_renderer, style_class_layer
 
 DEFAULT_FIELD = "class"  # the runtime's class field when none is named (models/own_classes.py)
 ICON = Path(__file__).resolve().parent.parent / "resources" / "icons" / "contrasat.svg"
 
 
-class ClassStyler(QgsProcessingLayerPostProcessorInterface):
-    """Styles the class raster from the output class table once Processing has loaded it."""
+class LayerStyler(QgsProcessingLayerPostProcessorInterface):
+    """Styles an output once Processing has loaded it, as the dock styles the same output (results.py):
+    the class raster from the class table, probabilities as a ramp, polygons by class."""
 
-    def __init__(self, classes: list[Any], nodata: int, flood: bool) -> None:
+    def __init__(self, kind: str, classes: list[Any], nodata: int, flood: bool) -> None:
         super().__init__()
-        self.classes, self.nodata, self.flood = classes, nodata, flood
+        self.kind, self.classes, self.nodata, self.flood = kind, classes, nodata, flood
 
     def postProcessLayer(self, layer, context, feedback) -> None:  # noqa: N802 - Processing API
-        if isinstance(layer, QgsRasterLayer):
+        if self.kind == "out" and isinstance(layer, QgsRasterLayer):
             transparent = FLOOD_TRANSPARENT_VALUES if self.flood else ()
             style_class_layer(layer, self.classes, self.nodata, transparent_values=transparent)
+        elif self.kind == "probabilities" and isinstance(layer, QgsRasterLayer):
+            # flood: p(water) is the last band; otherwise the first class's band stands in
+            layer.setRenderer(probability_renderer(layer, layer.bandCount() if self.flood else 1))
+        elif self.kind == "polygons" and isinstance(layer, QgsVectorLayer):
+            layer.setRenderer(polygon_renderer(self.classes))
 
 
 # Processing keeps only a C++ pointer to a layer post-processor and calls it after the algorithm instance
 # that made it (a clone made by QgsProcessingAlgorithm::run) is gone, so Python must hold the stylers
 # elsewhere. A short queue outlives any run's loading step without growing for ever.
-_LIVE_STYLERS: deque[ClassStyler] = deque(maxlen=64)
+_LIVE_STYLERS: deque[LayerStyler] = deque(maxlen=64)
 
 
 def _number(param: Param, name: str, label: str, optional: bool, kind: int) -> QgsProcessingParameterNumber:
@@ -142,6 +149,12 @@ def processing_parameter(param: Param, labels: str = "") -> QgsProcessingParamet
         definition.setFlags(definition.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
     definition.setHelp(param.help)
     return definition
+
+
+def log_note(feedback: QgsProcessingFeedback, text: str, level: str) -> None:
+    """An engine note in the Processing log: a warning (e.g. an uncertain dry-land level: the map may be
+    wrong) as a warning, anything else as information."""
+    (feedback.pushWarning if level == "warning" else feedback.pushInfo)(text)
 
 
 def _given(parameters: dict, param: Param) -> bool:
@@ -307,7 +320,7 @@ class JobAlgorithm(QgsProcessingAlgorithm):
         request = self.request(parameters, context)
         ended = launch(
             request, on_progress=lambda fraction: feedback.setProgress(100.0 * fraction),
-            on_message=feedback.pushInfo, on_command=lambda command: feedback.pushCommandInfo(" ".join(command)),
+            on_message=lambda text, level: log_note(feedback, text, level), on_command=lambda command: feedback.pushCommandInfo(" ".join(command)),
             is_cancelled=feedback.isCanceled,
         )  # fmt: skip
         if ended.status == CANCELLED:
@@ -349,15 +362,14 @@ class MapAlgorithm(JobAlgorithm):
     ) -> dict[str, Any]:
         """Report the engine's summary, style the loaded class raster, and name every output written."""
         result = summary_from_engine(data, request)
-        for note in result.notes:
-            feedback.pushInfo(note)
         for name, area in result.class_area_km2.items():
             feedback.pushInfo(f"{name}: {area:.3f} km²")
-        out = str(request.out)
-        if context.willLoadLayerOnCompletion(out):
-            styler = ClassStyler(result.classes, result.nodata, result.task == "flood")
-            _LIVE_STYLERS.append(styler)
-            context.layerToLoadOnCompletionDetails(out).setPostProcessor(styler)
+        for kind, path in (("out", request.out), ("probabilities", result.probabilities),
+                           ("polygons", result.polygons)):  # fmt: skip
+            if path is not None and context.willLoadLayerOnCompletion(str(path)):
+                styler = LayerStyler(kind, result.classes, result.nodata, result.task == "flood")
+                _LIVE_STYLERS.append(styler)
+                context.layerToLoadOnCompletionDetails(str(path)).setPostProcessor(styler)
         outputs: dict[str, Any] = {
             self.MODEL_NAME: result.model_name,
             self.AREAS: json.dumps(result.class_area_km2),

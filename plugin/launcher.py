@@ -127,8 +127,9 @@ def user_words(message: str, job: str) -> str:
     return OPTION.sub(lambda m: f"'{titles[m.group(0)]}'" if m.group(0) in titles else m.group(0), text)
 
 
-def _reader(on_progress: Callable[[float], None], on_message: Callable[[str], None] | None):
-    """The engine's progress events as calls: a fraction (0..1) to `on_progress`, a note's text to `on_message`."""
+def _reader(on_progress: Callable[[float], None], on_message: Callable[[str, str], None] | None):
+    """The engine's progress events as calls: a fraction (0..1) to `on_progress`, a note's text and level
+    ('info' or 'warning') to `on_message`."""
 
     def on_event(event: dict[str, Any]) -> None:
         if event["event"] == PROGRESS:
@@ -138,7 +139,7 @@ def _reader(on_progress: Callable[[float], None], on_message: Callable[[str], No
                 return
             on_progress(fraction)
         elif event["event"] == MESSAGE and on_message is not None:
-            on_message(str(event.get("text", "")))
+            on_message(str(event.get("text", "")), str(event.get("level", "info")))
 
     return on_event
 
@@ -147,7 +148,7 @@ def launch(
     request: JobRequest,
     *,
     on_progress: Callable[[float], None],
-    on_message: Callable[[str], None] | None = None,
+    on_message: Callable[[str, str], None] | None = None,
     on_command: Callable[[list[str]], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
 ) -> EngineOutcome:

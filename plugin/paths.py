@@ -41,12 +41,28 @@ def default_output_dir(project: QgsProject | None = None) -> Path:
     return Path(data) / OUTPUT_SUBDIR / "outputs"
 
 
+# Outputs of jobs started and not yet ended: not on disk until the engine commits them, yet taken (a second
+# run started meanwhile would otherwise get the same default name and replace the first result).
+_IN_USE: set[Path] = set()
+
+
+def reserve_output(path: Path) -> None:
+    """Mark `path` as the output of a running job: default names skip it until `release_output`."""
+    _IN_USE.add(Path(path).absolute())
+
+
+def release_output(path: Path) -> None:
+    """The job writing `path` has ended (done, failed or cancelled)."""
+    _IN_USE.discard(Path(path).absolute())
+
+
 def unique_output_path(folder: Path, stem: str, suffix: str = ".tif", kind: str = "flood") -> Path:
-    """`folder/<stem>_<kind>.tif`, numbered `_2`, `_3`, ... so an earlier result is never overwritten."""
+    """`folder/<stem>_<kind>.tif`, numbered `_2`, `_3`, ... so an earlier result, or the output of a job
+    still running, is never overwritten."""
     safe = re.sub(r"[^\w.-]+", "_", stem).strip("._") or "layer"
     candidate = folder / f"{safe}_{kind}{suffix}"
     n = 2
-    while candidate.exists():
+    while candidate.exists() or candidate.absolute() in _IN_USE:
         candidate = folder / f"{safe}_{kind}_{n}{suffix}"
         n += 1
     return candidate

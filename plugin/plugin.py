@@ -30,7 +30,7 @@ from .engine_env import LOG_TAG, EngineCheckTask, EngineStatus, last_status
 from .finetune_job import FINETUNE_JOB, FINETUNE_TITLE, map_requests
 from .launcher import JobRequest, trains
 from .map_floods_dialog import MapFloodsDialog
-from .paths import layer_file_path, normalise_output_path
+from .paths import layer_file_path, normalise_output_path, release_output, reserve_output
 from .results import add_result_layers, summary_from_engine, summary_text, write_area_csv
 from .settings import load_settings
 from .tasks import JobTask
@@ -138,6 +138,8 @@ class ContrasatPlugin:
         for task in list(self._tasks):
             task.on_done = None  # the iface may be gone by the time the task finishes
             task.cancel()
+            if isinstance(task, JobTask):
+                release_output(task.request.out)
         self._tasks.clear()
         self._follow_ups.clear()
         for item in self._progress_items.values():
@@ -313,6 +315,7 @@ class ContrasatPlugin:
         title = JOB_NAMES.get(request.job, request.job)
         task = JobTask(f"Contrasat: {title.lower()} ({request.layer_name})", request, self._job_done)
         self._tasks.add(task)
+        reserve_output(request.out)  # until it ends, no other run's default name is this one
         self._show_progress(task, title)
         QgsApplication.taskManager().addTask(task)
         return task
@@ -334,6 +337,7 @@ class ContrasatPlugin:
     def _job_done(self, task: JobTask) -> None:
         """GUI thread: add the styled layers and report the areas, or say why there are none."""
         self._tasks.discard(task)
+        release_output(task.request.out)
         item = self._progress_items.pop(id(task), None)
         if item is not None:
             self.iface.messageBar().popWidget(item)
@@ -401,8 +405,10 @@ class ContrasatPlugin:
         self._zoom_if_outside(layers[0])
         self.iface.messageBar().pushMessage("Contrasat", summary_text(result), Qgis.Success, MESSAGE_SECONDS)
         for note in result.notes:
-            # e.g. linear backscatter converted to dB: worth knowing, not a problem
-            self.iface.messageBar().pushMessage("Contrasat", note, Qgis.Info, MESSAGE_SECONDS)
+            # an info (e.g. linear backscatter converted to dB) is worth knowing, not a problem; a warning
+            # (e.g. a raster smaller than a tile, an uncertain dry-land level) says the map may be wrong
+            level = Qgis.Warning if note in result.warnings else Qgis.Info
+            self.iface.messageBar().pushMessage("Contrasat", note, level, MESSAGE_SECONDS)
         return layers
 
     def _zoom_if_outside(self, layer: QgsMapLayer) -> None:

@@ -466,3 +466,68 @@ def test_cuda_is_refused_only_when_the_checked_engine_lacks_it(provider, status,
 
     monkeypatch.setattr(engine_env, "_STATUS", {"last": status} if status else {})
     assert (cuda_refusal(RunSettings(provider=provider)) is not None) is refused
+
+
+def test_default_flood_model_in_a_polygon_drawn_in_another_crs(
+    dock, qgis_iface, s1_layer, wait_task, tmp_path
+):
+    """The analyst's flow with the default model: a polygon drawn on a Web Mercator map over an EPSG:4326
+    layer; the map covers exactly the polygon's pixel window of the layer's grid, 255 (transparent) outside
+    the polygon, styled and named in the user's words, with its probability and polygon layers."""
+    from contrasat.models.aoi import aoi_mask, aoi_window, load_aoi
+    from contrasat.models.registry import DEFAULTS
+    from qgis.core import QgsCoordinateTransform
+
+    mercator = QgsCoordinateReferenceSystem("EPSG:3857")
+    QgsProject.instance().setCrs(mercator)
+    canvas = qgis_iface.mapCanvas()
+    canvas.resize(600, 600)
+    canvas.setDestinationCrs(mercator)
+    extent = QgsCoordinateTransform(s1_layer.crs(), mercator, QgsProject.instance()).transformBoundingBox(
+        s1_layer.extent()
+    )
+    canvas.setExtent(extent)
+    panel = dock.panels["map_floods"]
+    assert panel.model_picker.card().name == DEFAULTS["flood"]
+    panel.set_layer("primary", s1_layer)
+    panel.probabilities.setChecked(True)
+    panel.polygons.setChecked(True)
+    dock.aoi.polygon_button.click()
+    x, y, _, _ = _inner(extent)
+    for fx, fy in ((0.2, 0.2), (0.8, 0.25), (0.5, 0.85)):
+        _click(dock.aoi.polygon_tool, QEvent.MouseButtonRelease, QgsPointXY(x(fx), y(fy)))
+    _click(dock.aoi.polygon_tool, QEvent.MouseButtonRelease, QgsPointXY(x(0.5), y(0.5)), Qt.RightButton)
+    aoi = dock.aoi.aoi()
+    assert aoi[1] == "EPSG:3857"
+
+    before = list(QgsProject.instance().mapLayers().values())
+    outcome = wait_task(dock.run_panel(panel))
+    assert outcome.succeeded, outcome.error
+    added = {lyr.name(): lyr for lyr in _new_layers(before)}
+    assert sorted(added) == [
+        "Flood map (Spain_7370579_S1Hand)",
+        "Flood map polygons (Spain_7370579_S1Hand)",
+        "Flood map probability (Spain_7370579_S1Hand)",
+    ]
+    flood = added["Flood map (Spain_7370579_S1Hand)"]
+    classes = {c.value: c for c in flood.renderer().classes()}
+    assert [classes[v].label for v in sorted(classes)] == ["dry", "water"] and classes[0].color.alpha() == 0
+    provider = flood.dataProvider()
+    assert provider.sourceHasNoDataValue(1) and provider.sourceNoDataValue(1) == 255
+    assert provider.useSourceNoDataValue(1)  # 255 outside the polygon is drawn transparent
+    with rasterio.open(s1_layer.source()) as src:
+        geometry = load_aoi(aoi, src.crs)
+        window = aoi_window(geometry, src.transform, src.width, src.height)
+        transform = src.window_transform(window)
+    with rasterio.open(outcome.result["outputs"]["classes"]) as out:
+        assert out.crs == src.crs and out.transform.almost_equals(transform, precision=1e-12)
+        assert (out.height, out.width) == (window.height, window.width)
+        data = out.read(1)
+    inside = aoi_mask(geometry, transform, data.shape)
+    assert set(np.unique(data[inside]).tolist()) == {0, 1} and (data[~inside] == 255).all()
+    left, bottom, right, top = rasterio.transform.array_bounds(window.height, window.width, transform)
+    box = flood.extent()
+    assert (box.xMinimum(), box.yMinimum(), box.xMaximum(), box.yMaximum()) == pytest.approx(
+        (left, bottom, right, top), abs=1e-9
+    )
+    assert dock.message.text() == f"Done: {outcome.result['outputs']['classes']}"

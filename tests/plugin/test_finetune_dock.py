@@ -372,3 +372,36 @@ def test_an_installation_ending_while_the_tab_is_open_checks_again(dock, monkeyp
     panel.training_present = None
     engine_install.install_events().finished.emit(ended)
     assert panel.training_task is None, "the tab is not open: checked when it opens"
+
+
+def test_guide_names_the_base_the_tab_starts_from():
+    """docs/qgis.md (shipped as the plugin's help) says which base model the Fine-tune tab selects."""
+    guide = (REPO / "docs" / "qgis.md").read_text(encoding="utf-8")
+    section = guide[guide.index("### Fine-tune") :]
+    base_item = section[section.index("- **Base model**") :].split("\n- ", 1)[0]
+    assert f"default `{FINETUNE_BASE}`" in " ".join(base_item.split()), base_item
+
+
+def test_the_tab_starts_from_the_default_flood_model_and_shows_no_command_line_option(dock, chip):
+    """What the analyst reads on the Fine-tune tab (labels, buttons, group titles, tooltips, the base's card)
+    names the default flood model as the base and never a command-line option."""
+    import re
+
+    from contrasat.models.registry import DEFAULTS
+    from qgis.PyQt.QtWidgets import QAbstractButton, QGroupBox, QLabel, QTextBrowser, QWidget
+
+    panel = dock.panels["finetune"]
+    assert FINETUNE_BASE == DEFAULTS["flood"] and panel.model_picker.card().name == FINETUNE_BASE
+    assert panel.model_picker.combo.currentText() == FINETUNE_BASE
+    texts = []
+    for widget in [panel, *panel.findChildren(QWidget)]:
+        texts.append(widget.toolTip())
+        if isinstance(widget, QLabel | QAbstractButton):
+            texts.append(widget.text())
+        elif isinstance(widget, QGroupBox):
+            texts.append(widget.title())
+        elif isinstance(widget, QTextBrowser):
+            texts.append(widget.toPlainText())
+    shown = "\n".join(t for t in texts if t)
+    assert FINETUNE_BASE in shown and "Base model" in shown
+    assert not re.findall(r"(?<![\w-])--[a-z][\w-]*", shown)

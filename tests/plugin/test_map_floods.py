@@ -203,3 +203,61 @@ def test_unload_cancels_running_job(qgis_iface, qgis_new_project, s1_layer, tmp_
     outcome = wait_task(task, timeout=20)
     assert outcome.cancelled
     assert not any(_messages(qgis_iface, level) for level in (Qgis.Critical, Qgis.Success))
+
+
+def test_second_run_while_the_first_runs_never_takes_its_file(
+    plugin, s1_layer, qgis_iface, tmp_path, wait_task, monkeypatch
+):
+    """Map floods started again (toolbar or dock) before the first run has written its map: the default
+    output of the second is another file, or it would replace the first result once it ends."""
+    from contrasat.plugin import map_floods_dialog
+    from qgis.PyQt.QtWidgets import QDialog
+
+    QgsProject.instance().setFileName(str(tmp_path / "project.qgz"))  # outputs in tmp_path/contrasat
+    monkeypatch.setattr(map_floods_dialog.MapFloodsDialog, "exec_", lambda self: QDialog.Accepted)
+    _fake_engine(monkeypatch, "cancel")  # runs until cancelled: the first map is not written yet
+    running = lambda: [t for t in plugin._tasks if isinstance(t, JobTask)]  # noqa: E731
+    plugin.map_floods_action.trigger()
+    plugin.map_floods_action.trigger()
+    dock = plugin.show_dock("map_floods")
+    dock.output_dir.setFilePath(str(tmp_path / "contrasat"))
+    dock.panels["map_floods"].model_picker.set_model_path(BUNDLED)
+    dock.panels["map_floods"].set_layer("primary", s1_layer)
+    assert dock.run_panel(dock.panels["map_floods"]) is not None
+    tasks = running()
+    outs = [t.request.out for t in tasks]
+    stats = [t.request.options["statistics"] for t in tasks]
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        wait_task(task, timeout=20)
+    assert len(tasks) == 3 and len(set(outs)) == 3, outs
+    assert len(set(stats)) == 3, stats
+    # once the runs have ended their names are free again
+    assert map_floods_dialog.MapFloodsDialog(s1_layer).output_path() == tmp_path / "contrasat" / (
+        "Spain_7370579_S1Hand_flood.tif"
+    )
+
+
+def test_engine_warnings_reach_the_message_bar_as_warnings(
+    plugin, add_raster, write_raster, qgis_iface, tmp_path, threshold_model, wait_task
+):
+    """A note the engine gives as a warning (here: a raster smaller than one tile, so its pixels may be
+    classed otherwise than in the whole scene) is a Warning in the message bar, not a passing Info."""
+    data = np.full((2, 32, 32), -12.0, dtype=np.float32)
+    data[1, :, :16] = -25.0  # water on the left half
+    path = write_raster(tmp_path / "small.tif", data, descriptions=("VV", "VH"))
+    layer = add_raster(path, "small", qgis_iface)
+    outcome = wait_task(plugin.run_map_floods(layer, tmp_path / "out" / "f.tif", model=threshold_model))
+    assert outcome.succeeded, outcome.error
+    (warning,) = _messages(qgis_iface, Qgis.Warning)
+    assert "smaller than one 128-pixel tile" in warning
+    assert not [m for m in _messages(qgis_iface, Qgis.Info) if "smaller than one" in m]
+    assert _messages(qgis_iface, Qgis.Success)
+
+
+def test_guide_captions_name_the_default_flood_model():
+    """The help page's Map floods screenshot caption names the model Map floods uses by default."""
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "qgis.md").read_text(encoding="utf-8")
+    captions = [line for line in guide.splitlines() if line.startswith("*Map floods (")]
+    assert captions and all(f"(`{DEFAULTS['flood']}`" in line for line in captions), captions

@@ -232,3 +232,57 @@ def test_runs_inside_a_model(processing, s1_sample, threshold_model, tmp_path):
     assert ok and out.is_file()
     with rasterio.open(out) as src:
         np.testing.assert_array_equal(src.read(1), expected_classes(s1_sample))
+
+
+class Recorded(QgsProcessingFeedback):
+    """Feedback that keeps what the algorithm logged, by kind."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.infos: list[str] = []
+        self.warnings: list[str] = []
+
+    def pushInfo(self, info: str) -> None:  # noqa: N802
+        super().pushInfo(info)
+        self.infos.append(info)
+
+    def pushWarning(self, warning: str) -> None:  # noqa: N802
+        super().pushWarning(warning)
+        self.warnings.append(warning)
+
+
+def test_engine_warnings_are_logged_as_warnings(processing, write_raster, threshold_model, tmp_path):
+    """A note the engine gives as a warning is a warning in the Processing log, logged once."""
+    data = np.full((2, 32, 32), -12.0, dtype=np.float32)
+    data[1, :, :16] = -25.0
+    path = write_raster(tmp_path / "small.tif", data, descriptions=("VV", "VH"))
+    feedback = Recorded()
+    processing.run(
+        "contrasat:map_floods",
+        {"INPUT_S1": str(path), "MODEL": str(threshold_model), "OUTPUT": str(tmp_path / "f.tif")},
+        feedback=feedback,
+    )
+    (warning,) = [w for w in feedback.warnings if "smaller than one" in w]  # once, as it arrived
+    assert "smaller than one 128-pixel tile" in warning
+    assert not [i for i in feedback.infos if "smaller than one" in i]
+
+
+def test_loaded_probability_and_polygon_layers_are_styled(
+    processing, s1_sample, threshold_model, tmp_path, qgis_new_project
+):
+    """runAndLoadResults styles the optional layers as the dock does: p(water) as a white-to-blue ramp (not
+    two bands shown as red and green) and the polygons by class with the class names."""
+    result = processing.runAndLoadResults(
+        "contrasat:map_floods",
+        {
+            "INPUT_S1": str(s1_sample), "MODEL": str(threshold_model), "OUTPUT": str(tmp_path / "f.tif"),
+            "PROBABILITIES": str(tmp_path / "p.tif"), "POLYGONS": str(tmp_path / "w.gpkg"),
+        },
+    )  # fmt: skip
+    layers = {lyr.source().split("|")[0]: lyr for lyr in QgsProject.instance().mapLayers().values()}
+    probabilities = layers[result["PROBABILITIES"]]
+    renderer = probabilities.renderer()
+    assert renderer.type() == "singlebandpseudocolor" and renderer.band() == probabilities.bandCount() == 2
+    polygons = layers[result["POLYGONS"]]
+    assert polygons.renderer().type() == "categorizedSymbol"
+    assert [c.label() for c in polygons.renderer().categories()] == ["water"]  # dry is the background

@@ -111,7 +111,11 @@ def test_map_floods_action_matches_the_cli(e2e, tmp_path):
     texts = [m["text"] for m in e2e["flood"]["messages"] if m["level"] == SUCCESS]
     assert any("Flooded area:" in t and "on CPU)" in t for t in texts), texts
     assert not any("ExecutionProvider" in m["text"] for m in e2e["flood"]["messages"])
-    assert not [m for m in e2e["flood"]["messages"] if m["level"] in (WARNING, CRITICAL)]
+    assert not [m for m in e2e["flood"]["messages"] if m["level"] == CRITICAL]
+    # the only warnings are the engine's own notes on its input (the sample's dry-land VH level is uncertain),
+    # shown as warnings, not as a passing info
+    warnings = [m["text"] for m in e2e["flood"]["messages"] if m["level"] == WARNING]
+    assert warnings and all(t.startswith("Contrasat: S1 raster Spain_7370579_S1Hand.tif: ") for t in warnings)
     data = same_raster(
         flood["source"], cli(e2e, tmp_path, "map-floods", "--s1", str(SAMPLE / "Spain_7370579_S1Hand.tif"))
     )
