@@ -51,7 +51,7 @@ def small_extent_note(height: int, width: int, tile: int, what: str = "the area 
     if height >= tile and width >= tile:
         return None
     return warning(
-        f"{what} is only {height} × {width} pixels, smaller than one {tile}-pixel tile: the model sees "
+        f"{what} is only {width} × {height} pixels (columns × rows), smaller than one {tile}-pixel tile: the model sees "
         "nothing around it, so pixels may be classed otherwise than in the whole scene; map a larger "
         "extent with this area as the area of interest"
     )

@@ -106,6 +106,7 @@ def _small_watery_crop(tmp: Path, size: tuple[int, int], needles: tuple[str, ...
     text = " | ".join(warnings)
     tile = read_card(default_model_path("flood")).tile_size  # the default flood model's tile
     assert f"smaller than one {tile}-pixel tile" in text, text
+    assert f"only {w} × {h} pixels (columns × rows)" in text, text  # as QGIS gives a layer's size
     assert any(n in text for n in needles), text
 
 
