@@ -6,7 +6,15 @@ from pathlib import Path
 
 from qgis.core import QgsMapLayer, QgsMapLayerProxyModel, QgsRasterLayer
 from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
-from qgis.PyQt.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QVBoxLayout, QWidget
+from qgis.PyQt.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QMessageBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .layer_choice import excluded_layers, preferred_layer, sensor_score
 from .paths import default_output_dir, normalise_output_path, unique_output_path
@@ -30,7 +38,8 @@ class MapFloodsDialog(QDialog):
         self.output_widget = QgsFileWidget(self)
         self.output_widget.setStorageMode(QgsFileWidget.SaveFile)
         self.output_widget.setFilter("GeoTIFF (*.tif *.tiff)")
-        self.output_widget.setConfirmOverwrite(True)
+        # an existing file is confirmed once, on Map floods, whether it was typed or browsed (accept)
+        self.output_widget.setConfirmOverwrite(False)
         self.output_widget.setDialogTitle("Flood map output")
         self.output_widget.lineEdit().setShowClearButton(False)
         self.output_widget.setToolTip("Class raster written by the job: 0 dry, 1 water, 255 no data.")
@@ -75,6 +84,18 @@ class MapFloodsDialog(QDialog):
         """The chosen output as an absolute .tif path, or None when the field is empty."""
         text = self.output_widget.filePath().strip()
         return normalise_output_path(text) if text else None
+
+    def accept(self) -> None:
+        """Map floods: an existing output file is replaced only when the user says so."""
+        path = self.output_path()
+        if path is not None and path.exists():
+            answer = QMessageBox.question(
+                self, "Contrasat — Map floods", f"{path.name} already exists in {path.parent}.\nReplace it?",
+                QMessageBox.Yes | QMessageBox.No, QMessageBox.No,
+            )  # fmt: skip
+            if answer != QMessageBox.Yes:
+                return
+        super().accept()
 
     def _set_default_output(self) -> None:
         layer = self.selected_layer()

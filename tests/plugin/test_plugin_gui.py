@@ -96,6 +96,32 @@ def test_dialog_lists_only_file_rasters_and_preselects_active(
     assert dialog.output_path() == tmp_path / "mine.tif"
 
 
+def test_a_typed_existing_output_is_replaced_only_when_the_user_says_so(
+    qgis_iface, add_raster, s1_sample, tmp_path, monkeypatch
+):
+    from qgis.PyQt.QtWidgets import QDialog, QMessageBox
+
+    add_raster(s1_sample, "S1 sample", qgis_iface)
+    existing = tmp_path / "earlier_flood.tif"
+    existing.write_bytes(b"an earlier result")
+    asked = []
+    for answer, result in ((QMessageBox.No, QDialog.Rejected), (QMessageBox.Yes, QDialog.Accepted)):
+        monkeypatch.setattr(
+            QMessageBox, "question", lambda *a, answer=answer, **k: asked.append(a[2]) or answer
+        )
+        dialog = MapFloodsDialog(qgis_iface.activeLayer())
+        dialog.output_widget.setFilePath(str(existing))  # typed: no file dialog asked
+        dialog.buttons.button(QDialogButtonBox.Ok).click()
+        assert dialog.result() == result
+    assert len(asked) == 2 and "earlier_flood.tif already exists" in asked[0]
+    # a new file is not asked about
+    dialog = MapFloodsDialog(qgis_iface.activeLayer())
+    dialog.output_widget.setFilePath(str(tmp_path / "new_flood.tif"))
+    dialog.buttons.button(QDialogButtonBox.Ok).click()
+    assert dialog.result() == QDialog.Accepted and len(asked) == 2
+    assert existing.read_bytes() == b"an earlier result"  # the dialog itself never touches the file
+
+
 def test_dialog_without_usable_layer_disables_ok(qgis_iface, qgis_new_project):
     dialog = MapFloodsDialog(None)
     assert dialog.selected_layer() is None
