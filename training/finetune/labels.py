@@ -63,6 +63,8 @@ class LabelSet:
     label_file: str
     field: str | None
     notes: list[str] = field(default_factory=list)
+    # classes with a feature whose every pixel lies under the other class (dropped as claimed by both)
+    overlapped: set[int] = field(default_factory=set)
 
     def count(self, cls: int) -> tuple[int, int]:
         """(regions, pixels) of one class."""
@@ -111,11 +113,14 @@ def read_features(path: Path, field_name: str, card: ModelCard) -> tuple[list[tu
                     f"label file {path.name} has no field '{field_name}' (fields: {', '.join(fields) or 'none'}); "
                     "name the class field with --field"
                 )
-            features, unknown = [], set()
+            features, unknown, empty = [], set(), 0
             for f in src:
                 if f["geometry"] is None:
                     continue
                 value = f["properties"][field_name]
+                if value is None or str(value).strip() == "":  # digitised without a class (QGIS: NULL)
+                    empty += 1
+                    continue
                 cls = parse_class(value, lookup)
                 if cls is None:
                     unknown.add(str(value))
@@ -127,6 +132,11 @@ def read_features(path: Path, field_name: str, card: ModelCard) -> tuple[list[tu
         raise InputError(
             f"label field '{field_name}' has values the model's classes do not know: "
             f"{', '.join(sorted(unknown)[:5])} (use {_accepted(card)})"
+        )
+    if empty:
+        raise InputError(
+            f"{empty} feature(s) of {path.name} have an empty class (field '{field_name}'): give each one a "
+            f"class ({_accepted(card)}) or delete it"
         )
     return features, crs
 
@@ -184,7 +194,7 @@ def vector_regions(
             f"{len(features) - len(kept)} label feature(s) that are neither polygons nor points ignored"
         )
     regions: list[Region] = []
-    used = set()
+    used, overlapped = set(), set()
     for path in rasters:
         raster = open_raster(path, card, notes)
         try:
@@ -209,7 +219,9 @@ def vector_regions(
                 )
                 if g.geom_type.endswith("Polygon"):
                     mask = _erode(mask, edge)
+                x, ok = read_window(raster, window)
                 others = [mapping(o) for j, o, c in on_grid if c != cls and j != k and o.intersects(g)]
+                drawn = mask & ok
                 if others:  # pixels two classes claim are no one's
                     mask &= (
                         rasterize(
@@ -217,9 +229,10 @@ def vector_regions(
                         )
                         == 0
                     )
-                x, ok = read_window(raster, window)
                 mask &= ok
                 if not mask.any():
+                    if drawn.any():
+                        overlapped.add(cls)
                     continue
                 label = np.full(hw, IGNORE, np.int64)
                 label[mask] = cls
@@ -236,7 +249,7 @@ def vector_regions(
         notes.append(
             f"{len(kept) - len(used)} of {len(kept)} label features cover no valid raster pixel; ignored"
         )
-    return LabelSet(regions, labels.name, field_name, notes)
+    return LabelSet(regions, labels.name, field_name, notes, overlapped)
 
 
 def raster_regions(rasters: list[str | Path], labels: Path, card: ModelCard, edge: int = 1) -> LabelSet:
@@ -308,6 +321,12 @@ def read_labels(
     present = sorted({r.cls for r in found.regions})
     if len(present) < 2:
         only = card.classes[present[0]].name
+        hidden = [card.classes[c].name for c in sorted(found.overlapped - set(present))]
+        if hidden:
+            raise InputError(
+                f"every {hidden[0]} label overlaps {only} labels inside the raster(s), and pixels both classes "
+                f"claim are dropped: draw {hidden[0]} and {only} polygons that do not overlap"
+            )
         raise InputError(
             f"the labels hold only one class ({only}) inside the raster(s): label both "
             f"{' and '.join(c.name for c in card.classes)}"

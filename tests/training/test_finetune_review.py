@@ -1,0 +1,87 @@
+"""Hostile review of `contrasat finetune` on the default flood model: what an analyst's mistakes and a
+cancel must never do (real Sen1Floods11 window, polygons drawn from its hand labels)."""
+
+from __future__ import annotations
+
+import fiona
+import numpy as np
+import pytest
+import rasterio
+from contrasat.cli import main as cli_main
+from contrasat.models.card import read_card
+from contrasat.training.finetune import plots
+from contrasat.training.finetune.job import FinetuneConfig, run_finetune
+from contrasat.training.finetune.label_draw import draw_polygons, write_labels
+from shapely.geometry import mapping, shape
+
+CHIP = "Spain_7370579"
+
+
+@pytest.fixture(scope="module")
+def chip(floods_root):
+    s1 = floods_root / "S1Hand" / f"{CHIP}_S1Hand.tif"
+    with rasterio.open(floods_root / "LabelHand" / f"{CHIP}_LabelHand.tif") as ds:
+        return s1, ds.read(1), ds.transform, ds.crs
+
+
+@pytest.fixture(scope="module")
+def polygons(chip):
+    _, label, transform, _ = chip
+    return draw_polygons(label, transform, 8, np.random.default_rng(3))
+
+
+def _cli(argv: list[str], capsys) -> tuple[int, str]:
+    code = cli_main([*argv, "--progress", "none"])
+    return code, capsys.readouterr().err
+
+
+def test_cancel_while_the_outputs_are_written_leaves_the_earlier_model(chip, polygons, tmp_path, monkeypatch):
+    """The plugin cancels by SIGTERM, which the CLI turns into KeyboardInterrupt. Arriving after training,
+    while the curve was drawn, it used to leave the earlier model replaced by the new one (and its old
+    curve beside it) although the run reported 'cancelled'."""
+    labels = write_labels(polygons, chip[3], tmp_path / "labels.geojson")
+    out, curve = tmp_path / "mine.onnx", tmp_path / "mine_curve.png"
+    out.write_bytes(b"the analyst's earlier model")
+    curve.write_bytes(b"its curve")
+
+    def cancelled(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plots, "plot_finetune_curve", cancelled)
+    with pytest.raises(KeyboardInterrupt):
+        run_finetune(None, [str(chip[0])], str(labels), str(out), cfg=FinetuneConfig(steps=4, eval_every=2))
+    assert out.read_bytes() == b"the analyst's earlier model" and curve.read_bytes() == b"its curve"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.geojson", "mine.onnx", "mine_curve.png"]
+
+    monkeypatch.undo()  # a run that ends replaces both, together
+    run_finetune(None, [str(chip[0])], str(labels), str(out), cfg=FinetuneConfig(steps=4, eval_every=2))
+    assert read_card(out).name == "mine" and curve.read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.geojson", "mine.onnx", "mine_curve.png"]
+
+
+def test_water_drawn_only_under_dry_polygons_is_named_as_an_overlap(chip, polygons, tmp_path, capsys):
+    """Every water polygon lies inside a dry one (a pond drawn in a field): both classes were labelled, the
+    overlap removed all water pixels; the message used to say 'label both dry and water'."""
+    pixel = chip[2].a
+    drawn = [(g, c) for g, c in polygons if c == 0]
+    drawn += [(mapping(shape(g).buffer(3 * pixel)), 0) for g, c in polygons if c == 1]
+    drawn += [(g, c) for g, c in polygons if c == 1]
+    labels = write_labels(drawn, chip[3], tmp_path / "ponds.geojson")
+    out = tmp_path / "o.onnx"
+    code, err = _cli(
+        ["finetune", "--raster", str(chip[0]), "--labels", str(labels), "--out", str(out)], capsys
+    )
+    assert code == 2 and err.count("\n") == 1 and not out.exists()
+    assert "water" in err and "overlap" in err and "label both" not in err
+
+
+@pytest.mark.parametrize("value", [None, "", "  "])
+def test_an_empty_class_value_is_named_in_the_users_words(chip, polygons, tmp_path, capsys, value):
+    """A feature digitised in QGIS without its class (NULL) or with a blank one: the message said 'None' or
+    showed nothing at all."""
+    labels = write_labels(polygons, chip[3], tmp_path / "l.gpkg")
+    with fiona.open(labels, "a") as sink:
+        sink.write({"geometry": polygons[0][0], "properties": {"class": value}})
+    argv = ["finetune", "--raster", str(chip[0]), "--labels", str(labels), "--out", str(tmp_path / "o.onnx")]
+    code, err = _cli(argv, capsys)
+    assert code == 2 and "None" not in err and "empty" in err and "1 feature" in err
