@@ -77,5 +77,5 @@ def finetune(
     if prior is not None:
         cfg.prior = prior
     result = run_finetune(base, list(raster), labels, out, field, cfg, progress=progress)
-    result.notes[:0] = [str(n) for n in notes]
+    result.notes[:0] = notes  # Notes keep their level: the plugin lists warnings apart
     return FinetuneOutcome(result)

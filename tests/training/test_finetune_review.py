@@ -85,3 +85,35 @@ def test_an_empty_class_value_is_named_in_the_users_words(chip, polygons, tmp_pa
     argv = ["finetune", "--raster", str(chip[0]), "--labels", str(labels), "--out", str(tmp_path / "o.onnx")]
     code, err = _cli(argv, capsys)
     assert code == 2 and "None" not in err and "empty" in err and "1 feature" in err
+
+
+def test_the_runtimes_warnings_stay_warnings(chip, polygons, tmp_path, capsys):
+    """The raster is read with the runtime's rules, and what map-floods reports as a warning (here: this
+    window's dry-land level is uncertain) the fine-tune reported as a plain note, so the plugin, which lists
+    warnings apart, never showed it as one."""
+    import json
+
+    labels = write_labels(polygons, chip[3], tmp_path / "l.geojson")
+    argv = ["finetune", "--raster", str(chip[0]), "--labels", str(labels), "--out", str(tmp_path / "o.onnx"),
+            "--steps", "4", "--json", "--progress", "none"]  # fmt: skip
+    assert cli_main(argv) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    levels = {n["level"] for n in notes if "level is uncertain" in n["text"]}
+    assert levels == {"warning"}
+
+
+def test_a_model_written_unchanged_from_its_base_says_so(floods_root, tmp_path, capsys):
+    """A label raster's big patches train and its many small ones are held back; none of the fine-tuned
+    states beat the base model on them, so the base itself (step 0) is kept and written: the same weights
+    under a new name. The summary said only 'kept step 0'."""
+    import json
+
+    s1 = floods_root / "S1Hand" / f"{CHIP}_S1Hand.tif"
+    labels = floods_root / "LabelHand" / f"{CHIP}_LabelHand.tif"
+    argv = ["finetune", "--raster", str(s1), "--labels", str(labels), "--out", str(tmp_path / "o.onnx"),
+            "--steps", "20", "--json", "--progress", "none"]  # fmt: skip
+    assert cli_main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["best_step"] == 0
+    said = [n for n in summary["notes"] if "unchanged" in n["text"]]
+    assert len(said) == 1 and said[0]["level"] == "warning"

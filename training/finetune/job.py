@@ -29,6 +29,7 @@ import torch.nn.functional as F  # noqa: N812
 
 from ...models.card import ModelCard
 from ...models.errors import InputError
+from ...models.notes import warning
 from ...models.output_set import OutputSet, verify_model
 from ...models.registry import FINETUNE_BASE, resolve_model
 from ..common.export import export_s1_net
@@ -84,7 +85,7 @@ class FinetuneResult:
             "output": str(self.output) if self.output else None, "curve": str(self.curve) if self.curve else None,
             "model_name": self.card.name, "best_step": self.best_step, "seconds": round(self.seconds, 1),
             "heldout_water_iou": {k: round_score(c.iou) for k, c in self.heldout.items()},
-            "training": self.card.training, "notes": [{"level": "info", "text": n} for n in self.notes],
+            "training": self.card.training, "notes": [{"level": getattr(n, "level", "info"), "text": str(n)} for n in self.notes],
         }  # fmt: skip
 
 
@@ -382,6 +383,11 @@ def _finetune(
     if cfg.init == "random":
         net = random_like(net, cfg.seed)
     net, history, best_step = train(net, train_r, val_r, cfg, progress)
+    if val_r and best_step == 0 and cfg.init != "random" and cfg.prior == "none":
+        notes.append(warning(
+            "the base model did best on the held-back polygons, so the model written is the base model "
+            "unchanged: add polygons where the base model's map is wrong"
+        ))  # fmt: skip
     prior = None
     if cfg.prior == "scene":
         prior = correct_prior(net, raster, base_card, train_prior(cfg), cfg.seed)

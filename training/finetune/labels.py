@@ -178,7 +178,7 @@ def open_raster(path: str | Path, card: ModelCard, notes: list[str]) -> InputRas
     raster = open_input(path, spec, "S1")
     ds = raster.dataset
     whole = Window(0, 0, ds.width, ds.height)
-    notes.extend(str(n) for n in detect_units(raster, whole) + detect_level(raster, whole))  # Note is a str
+    notes.extend(detect_units(raster, whole) + detect_level(raster, whole))  # Notes: str with a level
     return raster
 
 
