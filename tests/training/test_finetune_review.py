@@ -117,3 +117,27 @@ def test_a_model_written_unchanged_from_its_base_says_so(floods_root, tmp_path, 
     assert summary["best_step"] == 0
     said = [n for n in summary["notes"] if "unchanged" in n["text"]]
     assert len(said) == 1 and said[0]["level"] == "warning"
+
+
+@pytest.mark.parametrize(
+    "option", [["--seed", "-1"], ["--holdout", "1"], ["--holdout", "2"], ["--holdout", "-0.5"],
+               ["--holdout", "nan"], ["--distill", "-1"], ["--distill", "nan"], ["--distill", "inf"]],
+)  # fmt: skip
+def test_out_of_range_settings_are_refused_in_one_line(chip, polygons, tmp_path, capsys, option):
+    """`--seed -1` ended in a traceback; a held-back share of 1 or more or below 0 and a negative or
+    non-finite distillation weight were run (a negative weight pushes the map away from the base model)."""
+    labels = write_labels(polygons, chip[3], tmp_path / "l.geojson")
+    out = tmp_path / "o.onnx"
+    argv = ["finetune", "--raster", str(chip[0]), "--labels", str(labels), "--out", str(out), *option]
+    code, err = _cli(argv, capsys)
+    assert code == 2 and err.startswith("contrasat: error: ") and err.count("\n") == 1 and option[0] in err
+    assert not out.exists()
+
+
+def test_no_share_held_back_is_not_blamed_on_single_polygons(chip, polygons, tmp_path, capsys):
+    labels = write_labels(polygons, chip[3], tmp_path / "l.geojson")
+    argv = ["finetune", "--raster", str(chip[0]), "--labels", str(labels), "--out", str(tmp_path / "o.onnx"),
+            "--holdout", "0", "--steps", "4", "--progress", "none"]  # fmt: skip
+    code = cli_main(argv)
+    said = capsys.readouterr().out
+    assert code == 0 and "no polygons held back" in said and "single polygon" not in said

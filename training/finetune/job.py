@@ -378,7 +378,8 @@ def _finetune(
     train_r, val_r = split_regions(found, cfg.holdout, np.random.default_rng(cfg.seed))
     notes = list(found.notes)
     if not val_r:
-        notes.append("no polygons held back (a class has a single polygon): trained a fixed number of steps")
+        why = "none asked for" if cfg.holdout <= 0 else "a class has a single polygon"
+        notes.append(f"no polygons held back ({why}): trained a fixed number of steps")
     base_counts = score_regions(net, val_r)[0] if val_r else None
     if cfg.init == "random":
         net = random_like(net, cfg.seed)
