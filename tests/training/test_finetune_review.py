@@ -141,3 +141,44 @@ def test_no_share_held_back_is_not_blamed_on_single_polygons(chip, polygons, tmp
     code = cli_main(argv)
     said = capsys.readouterr().out
     assert code == 0 and "no polygons held back" in said and "single polygon" not in said
+
+
+@pytest.mark.parametrize("suffix", [".geojson", ".gpkg"])
+def test_a_label_file_without_features_says_so(chip, tmp_path, capsys, suffix):
+    """An empty layer (saved before drawing) was reported as having no class field (GeoJSON) or as labels
+    lying outside the raster (GeoPackage)."""
+    labels = tmp_path / f"empty{suffix}"
+    schema = {"geometry": "Polygon", "properties": {"class": "str"}}
+    with fiona.open(
+        labels, "w", driver="GPKG" if suffix == ".gpkg" else "GeoJSON", crs="EPSG:4326", schema=schema
+    ):
+        pass
+    argv = ["finetune", "--raster", str(chip[0]), "--labels", str(labels), "--out", str(tmp_path / "o.onnx")]
+    code, err = _cli(argv, capsys)
+    assert code == 2 and "no features" in err
+
+
+def test_a_probability_raster_is_not_read_as_labels(chip, tmp_path, capsys):
+    """map-floods' probabilities (float p(dry), p(water)) given as the label raster: its first band was cut
+    to whole numbers (p(dry) = 0.7 became 0, 'dry'... and 'water' only where p(dry) was exactly 1)."""
+    probs = tmp_path / "probs.tif"
+    assert _cli(["map-floods", "--s1", str(chip[0]), "--out", str(tmp_path / "c.tif"),
+                 "--probabilities", str(probs)], capsys)[0] == 0  # fmt: skip
+    argv = ["finetune", "--raster", str(chip[0]), "--labels", str(probs), "--out", str(tmp_path / "o.onnx")]
+    code, err = _cli(argv, capsys)
+    assert code == 2 and "probs.tif" in err and "only one class" not in err
+
+
+def test_a_float_label_raster_with_whole_values_and_nan_is_read(chip, tmp_path, capsys):
+    """0.0 / 1.0 labels with NaN for unlabelled (how a float raster says 'no value') are labels."""
+    _, label, transform, crs = chip
+    values = np.where(label < 0, np.nan, label).astype("float32")
+    path = tmp_path / "float_labels.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=values.shape[1], height=values.shape[0], count=1,
+                       dtype="float32", crs=crs, transform=transform) as ds:  # fmt: skip
+        ds.write(values, 1)
+    from contrasat.models.registry import resolve_model
+    from contrasat.training.finetune.labels import read_labels
+
+    found = read_labels([chip[0]], path, "class", read_card(resolve_model(None, "flood")))
+    assert found.count(1)[1] > 0 and found.count(0)[1] > 0

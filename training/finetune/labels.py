@@ -106,6 +106,8 @@ def read_features(path: Path, field_name: str, card: ModelCard) -> tuple[list[tu
     lookup = class_lookup(card)
     try:
         with fiona.open(path) as src:
+            if len(src) == 0:  # a layer saved before drawing (a GeoJSON then has no fields either)
+                raise InputError(f"label file {path.name} holds no features: draw water and dry polygons")
             crs = src.crs_wkt or "EPSG:4326"
             fields = list(src.schema["properties"])
             if field_name not in fields:
@@ -268,6 +270,11 @@ def raster_regions(rasters: list[str | Path], labels: Path, card: ModelCard, edg
     with src:
         if src.crs is None:
             raise InputError(f"label raster {labels.name} has no coordinate reference system")
+        if src.count != 1:
+            raise InputError(
+                f"label raster {labels.name} has {src.count} bands (a probability raster?): a label raster has "
+                f"one band of classes ({_accepted(card)}; -1 or 255 = unlabelled)"
+            )
         ignore = set(LABEL_NODATA) | (
             {int(src.nodata)} if src.nodata is not None and float(src.nodata).is_integer() else set()
         )
@@ -277,7 +284,15 @@ def raster_regions(rasters: list[str | Path], labels: Path, card: ModelCard, edg
                 ds = raster.dataset
                 with WarpedVRT(src, crs=ds.crs, transform=ds.transform, width=ds.width, height=ds.height,
                                resampling=Resampling.nearest, nodata=255 if src.nodata is None else src.nodata) as vrt:  # fmt: skip
-                    lab = vrt.read(1).astype(np.int64)
+                    raw = vrt.read(1).astype(np.float64)
+                raw[np.isnan(raw)] = LABEL_NODATA[1]  # NaN: a float raster's "no value"
+                fractional = raw[np.isfinite(raw) & (raw != np.round(raw))]
+                if fractional.size:  # never cut to whole numbers: 0.7 would silently become 0, dry
+                    raise InputError(
+                        f"label raster {labels.name} has fractional values (e.g. {fractional[0]:.3g}): a label "
+                        f"raster holds classes ({_accepted(card)}; -1 or 255 = unlabelled)"
+                    )
+                lab = np.nan_to_num(raw, posinf=LABEL_NODATA[1], neginf=LABEL_NODATA[1]).astype(np.int64)
                 unknown = sorted(set(np.unique(lab).tolist()) - values - ignore)
                 if unknown:
                     raise InputError(
