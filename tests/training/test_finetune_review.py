@@ -182,3 +182,25 @@ def test_a_float_label_raster_with_whole_values_and_nan_is_read(chip, tmp_path, 
 
     found = read_labels([chip[0]], path, "class", read_card(resolve_model(None, "flood")))
     assert found.count(1)[1] > 0 and found.count(0)[1] > 0
+
+
+def test_overlapping_polygons_of_one_class_never_share_pixels_across_regions(chip, polygons, tmp_path):
+    """A water polygon drawn again over an earlier one (a sloppy edge redrawn): each was its own region, so
+    one could train and its copy be held back, scoring the model on the very pixels it trained on. Polygons
+    of one class that overlap are one region, as a label raster's connected patch is."""
+    from contrasat.models.registry import resolve_model
+    from contrasat.training.common.metrics import IGNORE
+    from contrasat.training.finetune.labels import read_labels
+
+    pixel = chip[2].a
+    redrawn = [(mapping(shape(g).buffer(2 * pixel)), c) for g, c in polygons if c == 1][:2]
+    labels = write_labels(polygons + redrawn, chip[3], tmp_path / "redrawn.geojson")
+    found = read_labels([chip[0]], labels, "class", read_card(resolve_model(None, "flood")))
+    owner: dict[tuple[int, int], int] = {}
+    for k, region in enumerate(found.regions):
+        rows, cols = np.nonzero(region.label != IGNORE)
+        for rc in zip(rows + int(region.window.row_off), cols + int(region.window.col_off), strict=True):
+            assert owner.setdefault(rc, k) == k, (
+                f"pixel {rc} in {found.regions[owner[rc]].name} and {region.name}"
+            )
+    assert len(found.regions) == 8 and found.count(1)[0] == 4

@@ -24,8 +24,12 @@ from rasterio.features import rasterize
 from rasterio.warp import transform_geom
 from rasterio.windows import Window
 from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from shapely import STRtree
 from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
+from shapely.ops import unary_union
 
 from ...models.card import ModelCard
 from ...models.errors import InputError
@@ -184,6 +188,37 @@ def open_raster(path: str | Path, card: ModelCard, notes: list[str]) -> InputRas
     return raster
 
 
+def _join_overlaps(
+    items: list[tuple[int, BaseGeometry, int]], notes: list[str]
+) -> list[tuple[tuple[int, ...], BaseGeometry, int]]:
+    """Features of one class that overlap or touch, joined into one (feature numbers, union, class), in the
+    order of their first feature: a region is held back or trained whole, so no pixel may be in two."""
+    if not items:
+        return []
+    geoms = [g for _, g, _ in items]
+    left, right = STRtree(geoms).query(geoms, predicate="intersects")
+    same = np.array([items[a][2] == items[b][2] for a, b in zip(left, right, strict=True)], bool)
+    n = len(items)
+    links = coo_matrix((np.ones(int(same.sum())), (left[same], right[same])), shape=(n, n))
+    _, group = connected_components(links, directed=False)
+    members: dict[int, list[int]] = {}
+    for i, gi in enumerate(group.tolist()):
+        members.setdefault(gi, []).append(i)
+    joined = [
+        (tuple(items[i][0] for i in m), geoms[m[0]] if len(m) == 1 else unary_union([geoms[i] for i in m]),
+         items[m[0]][2])
+        for m in members.values()
+    ]  # fmt: skip
+    shared = [m for m in members.values() if len(m) > 1]
+    said = (
+        f"{sum(map(len, shared))} label features overlap others of their class: joined into {len(shared)} "
+        "(a joined area is held back or trained whole)"
+    )
+    if shared and said not in notes:  # once, however many rasters the labels lie on
+        notes.append(said)
+    return joined
+
+
 def vector_regions(
     rasters: list[str | Path], labels: Path, field_name: str, card: ModelCard, edge: int = 1
 ) -> LabelSet:
@@ -210,7 +245,8 @@ def vector_regions(
                 if g.is_empty or not g.intersects(footprint):
                     continue
                 on_grid.append((k, g, cls))
-            for k, g, cls in on_grid:
+            on_grid = _join_overlaps(on_grid, notes)
+            for ks, g, cls in on_grid:
                 window = _window_of(g, ds, MARGIN)
                 if window is None:
                     continue
@@ -222,7 +258,7 @@ def vector_regions(
                 if g.geom_type.endswith("Polygon"):
                     mask = _erode(mask, edge)
                 x, ok = read_window(raster, window)
-                others = [mapping(o) for j, o, c in on_grid if c != cls and j != k and o.intersects(g)]
+                others = [mapping(o) for _, o, c in on_grid if c != cls and o.intersects(g)]
                 drawn = mask & ok
                 if others:  # pixels two classes claim are no one's
                     mask &= (
@@ -238,8 +274,9 @@ def vector_regions(
                     continue
                 label = np.full(hw, IGNORE, np.int64)
                 label[mask] = cls
-                regions.append(Region(f"feature {k + 1}", cls, Path(path).name, x, label, window))
-                used.add(k)
+                name = "feature" + ("s " if len(ks) > 1 else " ") + ", ".join(str(k + 1) for k in ks)
+                regions.append(Region(name, cls, Path(path).name, x, label, window))
+                used.update(ks)
         finally:
             raster.close()
     if not regions:
