@@ -8,11 +8,12 @@ training/, which is why this adapter sits beside the CLI rather than in models/.
 from __future__ import annotations
 
 import importlib.util
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .models.errors import ContrasatError
+from .models.errors import ContrasatError, InputError
 from .models.execution import Execution
 from .models.registry import FINETUNE_BASE
 
@@ -68,6 +69,11 @@ def finetune(
         raise ContrasatError("contrasat finetune needs torch: pip install contrasat[train]")
     from .training.finetune.job import FinetuneConfig, run_finetune
 
+    if not 0 <= holdout < 1:  # also refuses nan
+        raise InputError(f"--holdout must be from 0 to below 1 (a share of the polygons), not {holdout}")
+    if distill is not None and not 0 <= distill < math.inf:
+        raise InputError(f"--distill must be 0 or more, not {distill}")
+
     capped, notes = Execution(threads=threads).checked()  # the mapping jobs' rule: at most one per core
     cfg = FinetuneConfig(
         steps=steps, unfreeze=not frozen, holdout=holdout, edge=edge, seed=seed, threads=int(capped.threads)
@@ -77,5 +83,5 @@ def finetune(
     if prior is not None:
         cfg.prior = prior
     result = run_finetune(base, list(raster), labels, out, field, cfg, progress=progress)
-    result.notes[:0] = [str(n) for n in notes]
+    result.notes[:0] = notes  # Notes keep their level: the plugin lists warnings apart
     return FinetuneOutcome(result)

@@ -350,7 +350,7 @@ JOBS: tuple[Job, ...] = (
                   "(default 1; 0 = off)", label="Weight of staying near the base model"),
             Param("prior", "choice", "'scene': move the decision to the scene's water share estimated by EM "
                   "(default none)", choices=("none", "scene"), label="Water share correction"),
-            Param("seed", "int", "random seed (default 0)", default=0, label="Random seed"),
+            Param("seed", "int", "random seed (default 0)", default=0, minimum=0, label="Random seed"),
             Param("threads", "int", "torch threads (default 1)", default=1, minimum=1, label="Torch threads"),
         ),
     ),

@@ -27,12 +27,14 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "vector": (".gpkg", ".geojson", ".json"),
     "table": (".csv",),
     "model": (".onnx",),
+    "figure": (".png",),
 }
 FORMAT_NAMES = {
     "raster": "a GeoTIFF (.tif or .tiff)",
     "vector": ".gpkg or .geojson",
     "table": ".csv",
     "model": "an ONNX model (.onnx)",
+    "figure": "a PNG image (.png)",
 }
 VECTOR_DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}
 PARTIAL = ".partial"

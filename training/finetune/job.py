@@ -29,6 +29,8 @@ import torch.nn.functional as F  # noqa: N812
 
 from ...models.card import ModelCard
 from ...models.errors import InputError
+from ...models.notes import warning
+from ...models.output_set import OutputSet, verify_model
 from ...models.registry import FINETUNE_BASE, resolve_model
 from ..common.export import export_s1_net
 from ..common.figures import round_score
@@ -83,7 +85,7 @@ class FinetuneResult:
             "output": str(self.output) if self.output else None, "curve": str(self.curve) if self.curve else None,
             "model_name": self.card.name, "best_step": self.best_step, "seconds": round(self.seconds, 1),
             "heldout_water_iou": {k: round_score(c.iou) for k, c in self.heldout.items()},
-            "training": self.card.training, "notes": [{"level": "info", "text": n} for n in self.notes],
+            "training": self.card.training, "notes": [{"level": getattr(n, "level", "info"), "text": str(n)} for n in self.notes],
         }  # fmt: skip
 
 
@@ -321,8 +323,9 @@ def finetune_card(
     return card.validate()
 
 
-def check_paths(out: Path, inputs: list[Path]) -> None:
-    """The output must be a new .onnx path that is none of the inputs."""
+def check_paths(out: Path, inputs: list[Path], curve: bool = True) -> OutputSet:
+    """The output must be a new .onnx path that is none of the inputs; returns the job's outputs (the model
+    and its curve), written under temporary names and committed together at the end (models/output_set.py)."""
     if out.suffix.lower() != ".onnx":
         raise InputError(f"--out must be an .onnx file, not {out.name}")
     if out.is_dir():
@@ -332,6 +335,17 @@ def check_paths(out: Path, inputs: list[Path]) -> None:
     for p in inputs:
         if p.exists() and out.exists() and os.path.samefile(out, p):
             raise InputError(f"--out would overwrite an input: {p.name}")
+    outputs = OutputSet()
+    outputs.check_inputs(inputs)
+    outputs.add("fine-tuned model", out, "model")
+    if curve:
+        outputs.add("training curve", curve_path(out), "figure")
+    return outputs
+
+
+def curve_path(out: Path) -> Path:
+    """The training curve written beside the model."""
+    return out.with_name(out.stem + "_curve.png")
 
 
 def run_finetune(
@@ -343,18 +357,38 @@ def run_finetune(
     torch.set_num_threads(max(1, cfg.threads))
     base_path = resolve_model(base or FINETUNE_BASE, "flood")
     out_path = Path(out)
-    check_paths(out_path, [base_path, Path(labels), *map(Path, raster)])
+    outputs = check_paths(out_path, [base_path, Path(labels), *map(Path, raster)], curve)
+    try:
+        result = _finetune(base_path, raster, labels, out_path, field_name, cfg, progress, outputs, curve)
+        outputs.commit()  # a cancel before this line leaves an earlier model and its curve as they were
+    except BaseException:
+        outputs.discard()
+        raise
+    return result
+
+
+def _finetune(
+    base_path: Path, raster: list[str], labels: str, out_path: Path, field_name: str, cfg: FinetuneConfig,
+    progress: Callable[[float], None] | None, outputs: OutputSet, curve: bool,
+) -> FinetuneResult:  # fmt: skip
+    """Train and write the outputs' temporaries (run_finetune commits them)."""
     start = time.perf_counter()
     net, base_card = load_base(base_path)
     found = read_labels(raster, labels, field_name, base_card, cfg.edge)
     train_r, val_r = split_regions(found, cfg.holdout, np.random.default_rng(cfg.seed))
     notes = list(found.notes)
     if not val_r:
-        notes.append("no polygons held back (a class has a single polygon): trained a fixed number of steps")
+        why = "none asked for" if cfg.holdout <= 0 else "a class has a single polygon"
+        notes.append(f"no polygons held back ({why}): trained a fixed number of steps")
     base_counts = score_regions(net, val_r)[0] if val_r else None
     if cfg.init == "random":
         net = random_like(net, cfg.seed)
     net, history, best_step = train(net, train_r, val_r, cfg, progress)
+    if val_r and best_step == 0 and cfg.init != "random" and cfg.prior == "none":
+        notes.append(warning(
+            "the base model did best on the held-back polygons, so the model written is the base model "
+            "unchanged: add polygons where the base model's map is wrong"
+        ))  # fmt: skip
     prior = None
     if cfg.prior == "scene":
         prior = correct_prior(net, raster, base_card, train_prior(cfg), cfg.seed)
@@ -371,12 +405,15 @@ def run_finetune(
     if prior is not None:
         card.training["prior_correction"] = prior
     result = FinetuneResult(net, card, history, heldout, best_step, seconds, notes=notes)
-    result.output = export(net, card, out_path)
+    model = outputs.outputs[0]
+    export_s1_net(net.net, card, model.temp, tile=64)
+    model.verify = verify_model(len(card.classes))
+    result.output = out_path
     if curve:  # matplotlib is imported only when a curve is drawn (the study and the tests draw none)
-        from .plots import plot_finetune_curve
+        from . import plots
 
-        result.curve = out_path.with_name(out_path.stem + "_curve.png")
-        plot_finetune_curve(history, best_step, result.curve, f"{base_card.name} → {name}")
+        plots.plot_finetune_curve(history, best_step, outputs.outputs[1].temp, f"{base_card.name} → {name}")
+        result.curve = curve_path(out_path)
     return result
 
 

@@ -24,8 +24,12 @@ from rasterio.features import rasterize
 from rasterio.warp import transform_geom
 from rasterio.windows import Window
 from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from shapely import STRtree
 from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
+from shapely.ops import unary_union
 
 from ...models.card import ModelCard
 from ...models.errors import InputError
@@ -63,6 +67,8 @@ class LabelSet:
     label_file: str
     field: str | None
     notes: list[str] = field(default_factory=list)
+    # classes with a feature whose every pixel lies under the other class (dropped as claimed by both)
+    overlapped: set[int] = field(default_factory=set)
 
     def count(self, cls: int) -> tuple[int, int]:
         """(regions, pixels) of one class."""
@@ -104,6 +110,8 @@ def read_features(path: Path, field_name: str, card: ModelCard) -> tuple[list[tu
     lookup = class_lookup(card)
     try:
         with fiona.open(path) as src:
+            if len(src) == 0:  # a layer saved before drawing (a GeoJSON then has no fields either)
+                raise InputError(f"label file {path.name} holds no features: draw water and dry polygons")
             crs = src.crs_wkt or "EPSG:4326"
             fields = list(src.schema["properties"])
             if field_name not in fields:
@@ -111,11 +119,14 @@ def read_features(path: Path, field_name: str, card: ModelCard) -> tuple[list[tu
                     f"label file {path.name} has no field '{field_name}' (fields: {', '.join(fields) or 'none'}); "
                     "name the class field with --field"
                 )
-            features, unknown = [], set()
+            features, unknown, empty = [], set(), 0
             for f in src:
                 if f["geometry"] is None:
                     continue
                 value = f["properties"][field_name]
+                if value is None or str(value).strip() == "":  # digitised without a class (QGIS: NULL)
+                    empty += 1
+                    continue
                 cls = parse_class(value, lookup)
                 if cls is None:
                     unknown.add(str(value))
@@ -127,6 +138,11 @@ def read_features(path: Path, field_name: str, card: ModelCard) -> tuple[list[tu
         raise InputError(
             f"label field '{field_name}' has values the model's classes do not know: "
             f"{', '.join(sorted(unknown)[:5])} (use {_accepted(card)})"
+        )
+    if empty:
+        raise InputError(
+            f"{empty} feature(s) of {path.name} have an empty class (field '{field_name}'): give each one a "
+            f"class ({_accepted(card)}) or delete it"
         )
     return features, crs
 
@@ -168,8 +184,39 @@ def open_raster(path: str | Path, card: ModelCard, notes: list[str]) -> InputRas
     raster = open_input(path, spec, "S1")
     ds = raster.dataset
     whole = Window(0, 0, ds.width, ds.height)
-    notes.extend(str(n) for n in detect_units(raster, whole) + detect_level(raster, whole))  # Note is a str
+    notes.extend(detect_units(raster, whole) + detect_level(raster, whole))  # Notes: str with a level
     return raster
+
+
+def _join_overlaps(
+    items: list[tuple[int, BaseGeometry, int]], notes: list[str]
+) -> list[tuple[tuple[int, ...], BaseGeometry, int]]:
+    """Features of one class that overlap or touch, joined into one (feature numbers, union, class), in the
+    order of their first feature: a region is held back or trained whole, so no pixel may be in two."""
+    if not items:
+        return []
+    geoms = [g for _, g, _ in items]
+    left, right = STRtree(geoms).query(geoms, predicate="intersects")
+    same = np.array([items[a][2] == items[b][2] for a, b in zip(left, right, strict=True)], bool)
+    n = len(items)
+    links = coo_matrix((np.ones(int(same.sum())), (left[same], right[same])), shape=(n, n))
+    _, group = connected_components(links, directed=False)
+    members: dict[int, list[int]] = {}
+    for i, gi in enumerate(group.tolist()):
+        members.setdefault(gi, []).append(i)
+    joined = [
+        (tuple(items[i][0] for i in m), geoms[m[0]] if len(m) == 1 else unary_union([geoms[i] for i in m]),
+         items[m[0]][2])
+        for m in members.values()
+    ]  # fmt: skip
+    shared = [m for m in members.values() if len(m) > 1]
+    said = (
+        f"{sum(map(len, shared))} label features overlap others of their class: joined into {len(shared)} "
+        "(a joined area is held back or trained whole)"
+    )
+    if shared and said not in notes:  # once, however many rasters the labels lie on
+        notes.append(said)
+    return joined
 
 
 def vector_regions(
@@ -184,7 +231,7 @@ def vector_regions(
             f"{len(features) - len(kept)} label feature(s) that are neither polygons nor points ignored"
         )
     regions: list[Region] = []
-    used = set()
+    used, overlapped = set(), set()
     for path in rasters:
         raster = open_raster(path, card, notes)
         try:
@@ -198,7 +245,8 @@ def vector_regions(
                 if g.is_empty or not g.intersects(footprint):
                     continue
                 on_grid.append((k, g, cls))
-            for k, g, cls in on_grid:
+            on_grid = _join_overlaps(on_grid, notes)
+            for ks, g, cls in on_grid:
                 window = _window_of(g, ds, MARGIN)
                 if window is None:
                     continue
@@ -209,7 +257,9 @@ def vector_regions(
                 )
                 if g.geom_type.endswith("Polygon"):
                     mask = _erode(mask, edge)
-                others = [mapping(o) for j, o, c in on_grid if c != cls and j != k and o.intersects(g)]
+                x, ok = read_window(raster, window)
+                others = [mapping(o) for _, o, c in on_grid if c != cls and o.intersects(g)]
+                drawn = mask & ok
                 if others:  # pixels two classes claim are no one's
                     mask &= (
                         rasterize(
@@ -217,14 +267,16 @@ def vector_regions(
                         )
                         == 0
                     )
-                x, ok = read_window(raster, window)
                 mask &= ok
                 if not mask.any():
+                    if drawn.any():
+                        overlapped.add(cls)
                     continue
                 label = np.full(hw, IGNORE, np.int64)
                 label[mask] = cls
-                regions.append(Region(f"feature {k + 1}", cls, Path(path).name, x, label, window))
-                used.add(k)
+                name = "feature" + ("s " if len(ks) > 1 else " ") + ", ".join(str(k + 1) for k in ks)
+                regions.append(Region(name, cls, Path(path).name, x, label, window))
+                used.update(ks)
         finally:
             raster.close()
     if not regions:
@@ -236,7 +288,7 @@ def vector_regions(
         notes.append(
             f"{len(kept) - len(used)} of {len(kept)} label features cover no valid raster pixel; ignored"
         )
-    return LabelSet(regions, labels.name, field_name, notes)
+    return LabelSet(regions, labels.name, field_name, notes, overlapped)
 
 
 def raster_regions(rasters: list[str | Path], labels: Path, card: ModelCard, edge: int = 1) -> LabelSet:
@@ -255,6 +307,11 @@ def raster_regions(rasters: list[str | Path], labels: Path, card: ModelCard, edg
     with src:
         if src.crs is None:
             raise InputError(f"label raster {labels.name} has no coordinate reference system")
+        if src.count != 1:
+            raise InputError(
+                f"label raster {labels.name} has {src.count} bands (a probability raster?): a label raster has "
+                f"one band of classes ({_accepted(card)}; -1 or 255 = unlabelled)"
+            )
         ignore = set(LABEL_NODATA) | (
             {int(src.nodata)} if src.nodata is not None and float(src.nodata).is_integer() else set()
         )
@@ -264,7 +321,15 @@ def raster_regions(rasters: list[str | Path], labels: Path, card: ModelCard, edg
                 ds = raster.dataset
                 with WarpedVRT(src, crs=ds.crs, transform=ds.transform, width=ds.width, height=ds.height,
                                resampling=Resampling.nearest, nodata=255 if src.nodata is None else src.nodata) as vrt:  # fmt: skip
-                    lab = vrt.read(1).astype(np.int64)
+                    raw = vrt.read(1).astype(np.float64)
+                raw[np.isnan(raw)] = LABEL_NODATA[1]  # NaN: a float raster's "no value"
+                fractional = raw[np.isfinite(raw) & (raw != np.round(raw))]
+                if fractional.size:  # never cut to whole numbers: 0.7 would silently become 0, dry
+                    raise InputError(
+                        f"label raster {labels.name} has fractional values (e.g. {fractional[0]:.3g}): a label "
+                        f"raster holds classes ({_accepted(card)}; -1 or 255 = unlabelled)"
+                    )
+                lab = np.nan_to_num(raw, posinf=LABEL_NODATA[1], neginf=LABEL_NODATA[1]).astype(np.int64)
                 unknown = sorted(set(np.unique(lab).tolist()) - values - ignore)
                 if unknown:
                     raise InputError(
@@ -308,6 +373,12 @@ def read_labels(
     present = sorted({r.cls for r in found.regions})
     if len(present) < 2:
         only = card.classes[present[0]].name
+        hidden = [card.classes[c].name for c in sorted(found.overlapped - set(present))]
+        if hidden:
+            raise InputError(
+                f"every {hidden[0]} label overlaps {only} labels inside the raster(s), and pixels both classes "
+                f"claim are dropped: draw {hidden[0]} and {only} polygons that do not overlap"
+            )
         raise InputError(
             f"the labels hold only one class ({only}) inside the raster(s): label both "
             f"{' and '.join(c.name for c in card.classes)}"
