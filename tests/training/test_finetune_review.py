@@ -204,3 +204,28 @@ def test_overlapping_polygons_of_one_class_never_share_pixels_across_regions(chi
                 f"pixel {rc} in {found.regions[owner[rc]].name} and {region.name}"
             )
     assert len(found.regions) == 8 and found.count(1)[0] == 4
+
+
+def test_held_back_pixels_are_predicted_as_the_map_predicts_them(chip, polygons, tmp_path, capsys):
+    """Held-back polygons are scored on the map the model will make: each region's window is read as the
+    runtime reads around an area (edges on its pixel grid). The windows used to start wherever a polygon's
+    bounds fell, so the context network of the default model saw other surroundings than in the map, and
+    the same polygons drawn in another CRS were scored differently."""
+    from contrasat.models.registry import resolve_model
+    from contrasat.training.common.metrics import IGNORE
+    from contrasat.training.finetune.base_weights import load_base
+    from contrasat.training.finetune.labels import read_labels
+    from contrasat.training.finetune.predict import predict_water
+
+    flood = tmp_path / "flood.tif"
+    assert _cli(["map-floods", "--s1", str(chip[0]), "--out", str(flood)], capsys)[0] == 0
+    with rasterio.open(flood) as ds:
+        mapped = ds.read(1) == 1
+    net, card = load_base(resolve_model(None, "flood"))
+    for crs in ("EPSG:4326", "EPSG:3857"):
+        labels = write_labels(polygons, chip[3], tmp_path / f"l{crs[5:]}.geojson", dst_crs=crs)
+        for region in read_labels([chip[0]], labels, "class", card).regions:
+            rows, cols = np.nonzero(region.label != IGNORE)
+            water = predict_water(net, region.x)[rows, cols] > 0.5
+            in_map = mapped[rows + int(region.window.row_off), cols + int(region.window.col_off)]
+            assert np.array_equal(water, in_map), (crs, region.name)

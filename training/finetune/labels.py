@@ -34,7 +34,8 @@ from shapely.ops import unary_union
 from ...models.card import ModelCard
 from ...models.errors import InputError
 from ...models.preprocess import prepare
-from ...models.rasters import InputRaster, detect_level, detect_units, open_input
+from ...models.rasters import Grid, InputRaster, detect_level, detect_units, open_input
+from ...models.tiled_job import with_surroundings
 from ..common.metrics import IGNORE
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
@@ -155,19 +156,20 @@ def _erode(mask: np.ndarray, edge: int) -> np.ndarray:
 
 
 def _window_of(geom: BaseGeometry, ds, margin: int) -> Window | None:
-    """Whole-pixel window around a geometry (plus margin), clipped to the raster; None when outside."""
+    """Whole-pixel window around a geometry, clipped to the raster (None when outside), grown by `margin` as
+    the runtime reads around an area of interest (edges on its pixel grid): the network then sees a labelled
+    pixel as it does when mapping the scene, so held-back scores are those of the map."""
     inv = ~ds.transform
     left, bottom, right, top = geom.bounds
     cols, rows = zip(
         *(inv * (x, y) for x, y in ((left, top), (right, bottom), (left, bottom), (right, top))), strict=True
     )
-    col0, col1 = math.floor(min(cols)) - margin, math.ceil(max(cols)) + margin
-    row0, row1 = math.floor(min(rows)) - margin, math.ceil(max(rows)) + margin
-    col0, row0 = max(col0, 0), max(row0, 0)
-    col1, row1 = min(col1, ds.width), min(row1, ds.height)
+    col0, col1 = max(math.floor(min(cols)), 0), min(math.ceil(max(cols)), ds.width)
+    row0, row1 = max(math.floor(min(rows)), 0), min(math.ceil(max(rows)), ds.height)
     if col1 <= col0 or row1 <= row0:
         return None
-    return Window(col0, row0, col1 - col0, row1 - row0)
+    grid = Grid(ds.crs, ds.transform, ds.width, ds.height)
+    return with_surroundings(Window(col0, row0, col1 - col0, row1 - row0), grid, margin)
 
 
 def read_window(raster: InputRaster, window: Window) -> tuple[np.ndarray, np.ndarray]:
@@ -319,6 +321,7 @@ def raster_regions(rasters: list[str | Path], labels: Path, card: ModelCard, edg
             raster = open_raster(path, card, notes)
             try:
                 ds = raster.dataset
+                grid = Grid(ds.crs, ds.transform, ds.width, ds.height)
                 with WarpedVRT(src, crs=ds.crs, transform=ds.transform, width=ds.width, height=ds.height,
                                resampling=Resampling.nearest, nodata=255 if src.nodata is None else src.nodata) as vrt:  # fmt: skip
                     raw = vrt.read(1).astype(np.float64)
@@ -340,9 +343,10 @@ def raster_regions(rasters: list[str | Path], labels: Path, card: ModelCard, edg
                     patches, n = ndimage.label(lab == cls, structure=np.ones((3, 3), bool))
                     for k, sl in enumerate(ndimage.find_objects(patches), start=1):
                         rows, cols = sl
-                        r0, c0 = max(rows.start - MARGIN, 0), max(cols.start - MARGIN, 0)
-                        r1, c1 = min(rows.stop + MARGIN, ds.height), min(cols.stop + MARGIN, ds.width)
-                        window = Window(c0, r0, c1 - c0, r1 - r0)
+                        patch = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+                        window = with_surroundings(patch, grid, MARGIN)  # as _window_of: the map's view
+                        r0, c0 = int(window.row_off), int(window.col_off)
+                        r1, c1 = r0 + int(window.height), c0 + int(window.width)
                         mask = _erode(patches[r0:r1, c0:c1] == k, edge)
                         x, ok = read_window(raster, window)
                         mask &= ok
