@@ -21,9 +21,21 @@ def stress_rows(stress: dict[str, dict[str, float]]) -> list[str]:
     keys = [k for k in next(iter(scored.values())) if k.startswith(STRESS_KEYS)]
     lines = ["| model | " + " | ".join(k.replace("lowcontrast_", "") for k in keys) + " |"]
     lines.append("| --- |" + " ---: |" * len(keys))
+    default = default_flood_recipe()
     for m, v in scored.items():
-        lines.append(f"| {m} | " + " | ".join(format_score(v.get(k, math.nan)) for k in keys) + " |")
+        name = f"{m} (the default, {default[0]})" if m == default[1] else m
+        lines.append(f"| {name} | " + " | ".join(format_score(v.get(k, math.nan)) for k in keys) + " |")
     return lines
+
+
+def default_flood_recipe() -> tuple[str, str | None]:
+    """(name, recipe) of the bundled default flood model: its stress rows are keyed by its recipe's name."""
+    from ...models.card import read_card
+    from ...models.registry import default_model_path
+
+    card = read_card(default_model_path("flood"))
+    recipe = card.training.get("recipe")
+    return card.name, recipe.get("name") if isinstance(recipe, dict) else None
 
 
 def study_rows(study: dict[str, Any], metric: str) -> list[str]:
@@ -165,7 +177,7 @@ def page(study: dict[str, Any], stress: dict[str, dict[str, float]], om: dict[st
             "",
             "```",
             "contrasat train flood stress-build --out tests/fixtures/flood_stress/stress.npz",
-            "contrasat train flood stress-score --model models/weights/flood_s1_ensemble.onnx   # rows of flood_stress.json",
+            "contrasat train flood stress-score --model models/weights/flood_s1_anchored.onnx   # rows of flood_stress.json",
             "contrasat train flood lowcontrast-study --out docs/results --ombria",
             "```",
             "",
