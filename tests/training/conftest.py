@@ -42,3 +42,27 @@ def crop(chip: Chip, y: int, x: int, size: int) -> Chip:
 @pytest.fixture()
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+SPAIN = "Spain_7370579"  # the fine-tune tests' chip: a 512x512 real window, about 30 % water
+
+
+@pytest.fixture(scope="module")
+def chip(floods_root):
+    """(S1 path, hand labels, transform, CRS) of the Spain chip the fine-tune tests draw polygons on."""
+    import rasterio
+
+    s1 = floods_root / "S1Hand" / f"{SPAIN}_S1Hand.tif"
+    with rasterio.open(floods_root / "LabelHand" / f"{SPAIN}_LabelHand.tif") as ds:
+        return s1, ds.read(1), ds.transform, ds.crs
+
+
+@pytest.fixture(scope="module")
+def polygons(chip):
+    """Eight polygons (4 water, 4 dry) drawn from the chip's hand labels, as an analyst would draw them."""
+    from contrasat.training.finetune.label_draw import draw_polygons
+
+    _, label, transform, _ = chip
+    found = draw_polygons(label, transform, 8, np.random.default_rng(3))
+    assert [c for _, c in found] == [1, 0] * 4
+    return found

@@ -24,24 +24,6 @@ from contrasat.training.finetune.labels import read_labels, split_regions
 from hostile_cases import ids
 from shapely.geometry import box, mapping
 
-CHIP = "Spain_7370579"  # 256x256 real window: about 30 % water
-
-
-@pytest.fixture(scope="module")
-def chip(floods_root):
-    s1 = floods_root / "S1Hand" / f"{CHIP}_S1Hand.tif"
-    with rasterio.open(floods_root / "LabelHand" / f"{CHIP}_LabelHand.tif") as ds:
-        return s1, ds.read(1), ds.transform, ds.crs
-
-
-@pytest.fixture(scope="module")
-def polygons(chip):
-    """Eight polygons (4 water, 4 dry) drawn from the real hand labels, as an analyst would draw them."""
-    _, label, transform, _ = chip
-    found = draw_polygons(label, transform, 8, np.random.default_rng(3))
-    assert [c for _, c in found] == [1, 0] * 4
-    return found
-
 
 @pytest.fixture(scope="module")
 def finetuned(chip, polygons, tmp_path_factory):

@@ -11,23 +11,10 @@ from contrasat.cli import main as cli_main
 from contrasat.models.card import read_card
 from contrasat.training.finetune import plots
 from contrasat.training.finetune.job import FinetuneConfig, run_finetune
-from contrasat.training.finetune.label_draw import draw_polygons, write_labels
+from contrasat.training.finetune.label_draw import write_labels
 from shapely.geometry import mapping, shape
 
 CHIP = "Spain_7370579"
-
-
-@pytest.fixture(scope="module")
-def chip(floods_root):
-    s1 = floods_root / "S1Hand" / f"{CHIP}_S1Hand.tif"
-    with rasterio.open(floods_root / "LabelHand" / f"{CHIP}_LabelHand.tif") as ds:
-        return s1, ds.read(1), ds.transform, ds.crs
-
-
-@pytest.fixture(scope="module")
-def polygons(chip):
-    _, label, transform, _ = chip
-    return draw_polygons(label, transform, 8, np.random.default_rng(3))
 
 
 def _cli(argv: list[str], capsys) -> tuple[int, str]:
