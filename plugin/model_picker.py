@@ -20,15 +20,8 @@ from qgis.PyQt.QtWidgets import (
 
 from ..models.errors import ModelError
 from . import engine_env
+from .card_metrics import metric_lines
 from .cards import DEFAULTS, bundled_cards, cards_in, read_card
-
-
-def _metric(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {_metric(v)}" for k, v in value.items())
-    return str(value)
 
 
 def _swatch(color: str) -> str:
@@ -55,9 +48,11 @@ def card_html(card: Any) -> str:
     )
     parts.append(f"<u>{esc('Classes')}</u><ul>{classes}</ul>")
     if card.metrics:
-        metrics = "".join(f"<li>{esc(str(k))}: {esc(_metric(v))}</li>" for k, v in card.metrics.items())
+        metrics = "".join(f"<li>{esc(line)}</li>" for line in metric_lines(card.metrics))
         parts.append(f"<u>{esc('Metrics')}</u><ul>{metrics}</ul>")
-    parts.append(esc(f"Tile {card.tile_size} px, overlap {card.overlap} px, licence {card.license}"))
+    margin = getattr(card, "context_margin", 0)
+    around = f", reads {margin} px around an area of interest" if margin else ""
+    parts.append(esc(f"Tile {card.tile_size} px, overlap {card.overlap} px{around}, licence {card.license}"))
     return "".join(parts)
 
 
