@@ -262,9 +262,7 @@ class ClassSink:
     def __init__(self, dst, prob_dst, card: ModelCard, out_classes: list[ClassInfo], geometry,
                  out_transform, crs, width: int, change: bool) -> None:  # fmt: skip
         self.dst, self.prob_dst, self.card, self.out_classes = dst, prob_dst, card, out_classes
-        self.geometry, self.out_transform, self.crs, self.width, self.change = (
-            geometry, out_transform, crs, width, change
-        )  # fmt: skip
+        self.out_transform, self.crs, self.width, self.change = out_transform, crs, width, change
         self.inside = None if geometry is None else AOIMask(geometry, out_transform, width, dst.height)
         self.counts = np.zeros(len(out_classes), dtype=np.float64)
         self.nan_pixels = 0
@@ -324,7 +322,7 @@ def _run_job(
         input_sets, grid, where = _checked_inputs(card, sources, pre_event, aoi, stack, outputs, notes)
         loaded = tiled_job.load(model_path, config)
         tile, overlap, batch_size = _tiling(card, config, loaded.provider, notes)
-        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=tile_row_cache(input_sets, where.read_window, tile)))
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=tile_row_cache(input_sets, where.read, tile)))
         # a model reading surroundings classes a small AOI as in the whole scene: only a small raster is
         # then a reason to warn
         if card.context_margin:
@@ -337,7 +335,7 @@ def _run_job(
             prob_dst = _open_probabilities(files, outputs, grid, where, len(card.classes))
             sink = ClassSink(dst, prob_dst, card, out_classes, where.geometry, where.transform, grid.crs,
                              where.width, change=pre_event is not None)  # fmt: skip
-            run_tiled(loaded, input_sets, where.read_window, sink, tile=tile, overlap=overlap,
+            run_tiled(loaded, input_sets, where.read, sink, tile=tile, overlap=overlap,
                       batch_size=batch_size, progress=progress, is_cancelled=is_cancelled,
                       output=where.output_in_read)  # fmt: skip
             _check_answers(sink, card, where, notes)
@@ -393,7 +391,7 @@ def _checked_inputs(
         notes.extend(raster.notes)
         # on the window the network reads: a fill value declared nowhere in the AOI's surroundings is then
         # found and left out as the whole map leaves it out, not read as backscatter
-        notes.extend(detect_units(raster, where.read_window))
+        notes.extend(detect_units(raster, where.read))
         # the scene is the raster, not the AOI: a map clipped to an AOI equals the whole map there
         notes.extend(detect_level(raster, Window(0, 0, grid.width, grid.height)))
     return input_sets, grid, where

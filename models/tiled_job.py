@@ -37,24 +37,19 @@ ALIGN = 16
 class Extent:
     """What a job maps: the AOI geometry (None: the whole grid), its window of the grid and that window's
     transform and size (the output raster's grid); `read`: the window the network reads, the AOI's with
-    the model's surroundings (the same window without an AOI or a context margin)."""
+    the model's surroundings (`window` itself without an AOI or a context margin)."""
 
     geometry: dict[str, Any] | None
     window: Window
     transform: Any
     height: int
     width: int
-    read: Window | None = None
-
-    @property
-    def read_window(self) -> Window:
-        return self.window if self.read is None else self.read
+    read: Window
 
     @property
     def output_in_read(self) -> Window:
-        """The output's window inside `read_window`."""
-        read = self.read_window
-        return Window(self.window.col_off - read.col_off, self.window.row_off - read.row_off,
+        """The output's window inside `read`."""
+        return Window(self.window.col_off - self.read.col_off, self.window.row_off - self.read.row_off,
                       self.width, self.height)  # fmt: skip
 
     def block_transform(self, block: Window) -> Any:
@@ -76,7 +71,7 @@ def extent(aoi: AOI, grid: Grid, notes: list[Note], margin: int = 0) -> Extent:
         window_transform(window, grid.transform),
         int(window.height),
         int(window.width),
-        read=with_surroundings(window, grid, margin),
+        with_surroundings(window, grid, margin),
     )
 
 
