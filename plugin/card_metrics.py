@@ -38,6 +38,12 @@ def _loro(loro: dict[str, Any]) -> list[str]:
             f"Worst region against the rule: {worst}, {regions[worst]['shipped']:.3f} "
             f"({abs(gap):.3f} {side} the rule's {regions[worst][RULE]:.3f})"
         )
+    below = loro.get("regions_below_vh_rule")
+    if isinstance(below, dict):
+        lines.append(
+            "Below the VH < −20 dB rule on: " + ", ".join(sorted(below))
+            if below else "At or above the VH < −20 dB rule on every region it never saw"
+        )  # fmt: skip
     return lines
 
 

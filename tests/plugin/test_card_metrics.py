@@ -22,6 +22,8 @@ def test_the_default_flood_models_figures_read_as_sentences_from_its_card():
     assert f"Worst region against the rule: {worst}, {regions[worst]['shipped']:.3f}" in text
     assert f"{card.metrics['speed']['speedup_over_reference']:.2f}× flood_s1_ensemble" in text
     assert "low-contrast water" in text
+    below = sorted(r for r, v in regions.items() if v["shipped"] < v["fixed_vh_-20dB"])
+    assert f"Below the VH < −20 dB rule on: {', '.join(below)}" in text
     # the table's internal names never reach the analyst
     html = card_html(card)
     assert "fixed_vh" not in html and "shipped" not in html and "per_region" not in html

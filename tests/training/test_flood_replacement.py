@@ -98,6 +98,9 @@ def test_recard_writes_loro_figures_and_speed_without_touching_the_weights(tmp_p
     card = read_card(model)
     assert card.metrics["loro"] == json.loads(json.dumps(loro_metrics(table, "F", "model")))
     assert card.metrics["loro"]["seeds"] == ["0", "1"]
+    per = card.metrics["loro"]["per_region_water_iou"]
+    below = {r for r, v in per.items() if v["shipped"] < v["fixed_vh_-20dB"]}
+    assert set(card.metrics["loro"]["regions_below_vh_rule"]) == below
     assert (
         card.metrics["speed"]["speedup_over_reference"] == 4.0
         and card.metrics["speed"]["load_average_before"] == 1.5
